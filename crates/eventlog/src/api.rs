@@ -1,0 +1,95 @@
+//! The `EventLog` trait: what every backend (in-memory, sled, later a distributed engine or a
+//! remote client) offers, and what the conformance suite checks.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+
+use crate::error::Result;
+use crate::event::{Appended, ForkEvidence, Head, IngestOutcome, NewEvent, RemoteEvent, StoredEvent};
+use crate::ids::NodeId;
+use crate::verify::VerifyReport;
+
+/// Where a subscription starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscribeFrom {
+    pub origin: NodeId,
+    /// `None`: every event of the origin, from `position` as seq. `Some(stream)`: only that
+    /// stream, from `position` as stream_seq.
+    pub stream: Option<String>,
+    /// The first position to deliver (1 for the beginning).
+    pub position: u64,
+}
+
+impl SubscribeFrom {
+    pub fn origin(origin: NodeId, from_seq: u64) -> Self {
+        Self { origin, stream: None, position: from_seq }
+    }
+
+    pub fn stream(origin: NodeId, stream: impl Into<String>, from_stream_seq: u64) -> Self {
+        Self { origin, stream: Some(stream.into()), position: from_stream_seq }
+    }
+}
+
+/// A live feed of events: first what is stored, then each new event as it becomes durable.
+/// Bounded: a consumer that does not keep up only delays itself.
+#[derive(Debug)]
+pub struct Subscription {
+    pub(crate) rx: mpsc::Receiver<Result<StoredEvent>>,
+}
+
+impl Subscription {
+    /// The next event; `None` when the log closed. An `Err` ends the subscription.
+    pub async fn next(&mut self) -> Option<Result<StoredEvent>> {
+        self.rx.recv().await
+    }
+}
+
+impl futures::Stream for Subscription {
+    type Item = Result<StoredEvent>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+#[async_trait]
+pub trait EventLog: Send + Sync + std::fmt::Debug + 'static {
+    /// This node's id, the origin of every event it appends.
+    fn node_id(&self) -> NodeId;
+
+    /// Appends to the own log, atomically: all events are stored or none. Returns once durable.
+    async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>>;
+
+    /// Events of `origin` from `from_seq` on, at most `limit`, up to the durable head.
+    async fn read(&self, origin: NodeId, from_seq: u64, limit: usize) -> Result<Vec<StoredEvent>>;
+
+    /// Events of one stream of `origin` from `from_stream_seq` on, at most `limit`.
+    async fn read_stream(&self, origin: NodeId, stream: &str, from_stream_seq: u64, limit: usize) -> Result<Vec<StoredEvent>>;
+
+    /// Catch up from a position, then follow live. Must be called inside a tokio runtime.
+    fn subscribe(&self, from: SubscribeFrom) -> Result<Subscription>;
+
+    /// The durable head of an origin's log (seq 0 when nothing is stored).
+    async fn head(&self, origin: NodeId) -> Result<Head>;
+
+    /// Every origin with stored events, and its head.
+    async fn origins(&self) -> Result<Vec<(NodeId, Head)>>;
+
+    /// Stores another origin's events after checking chain, payload hashes and signatures.
+    async fn ingest(&self, events: Vec<RemoteEvent>) -> Result<IngestOutcome>;
+
+    /// Stored proof of every fork seen, one per forked origin.
+    async fn forks(&self) -> Result<Vec<ForkEvidence>>;
+
+    /// Drops an event's payload; its header, and so the chain, stays. `false` if it had none.
+    async fn redact(&self, origin: NodeId, seq: u64) -> Result<bool>;
+
+    /// Checks every stored chain and signature.
+    async fn verify(&self) -> Result<VerifyReport>;
+
+    /// Finishes queued writes, flushes, and ends subscriptions.
+    async fn close(&self) -> Result<()>;
+}

@@ -1,0 +1,30 @@
+//! Tunables of the event log, with the defaults a node runs with.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// Largest payload accepted, in bytes.
+    pub max_payload_bytes: usize,
+    /// Most events one group commit writes before it flushes.
+    pub max_group_events: usize,
+    /// Events buffered per subscriber; a slower subscriber waits, writers never do.
+    pub subscriber_buffer: usize,
+    /// Events read from storage at a time by reads and subscriptions.
+    pub read_chunk: usize,
+    /// sled page cache, in bytes.
+    pub cache_bytes: u64,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            max_payload_bytes: 1024 * 1024,
+            max_group_events: 8192,
+            subscriber_buffer: 256,
+            read_chunk: 256,
+            cache_bytes: 256 * 1024 * 1024,
+        }
+    }
+}

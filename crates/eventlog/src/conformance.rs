@@ -1,0 +1,523 @@
+//! The conformance suite every `EventLog` backend must pass.
+//!
+//! A backend crate runs it with [`log_conformance_tests!`](crate::log_conformance_tests), giving
+//! a factory that opens a fresh, empty log for a node key. Each case is one test, so a failure
+//! names the behaviour that broke.
+
+use std::any::Any;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::{
+    Appended, Audience, Error, EventLog, EventRef, ExpectedVersion, NewEvent, NodeKey, RemoteEvent, StoredEvent,
+    SubscribeFrom, Subscription, header_hash,
+};
+
+/// A log under test, and whatever must live as long as it (a temporary directory).
+pub struct TestLog {
+    pub log: Arc<dyn EventLog>,
+    pub guard: Box<dyn Any + Send + Sync>,
+}
+
+impl std::fmt::Debug for TestLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestLog").field("log", &self.log).finish_non_exhaustive()
+    }
+}
+
+impl std::ops::Deref for TestLog {
+    type Target = dyn EventLog;
+    fn deref(&self) -> &Self::Target {
+        self.log.as_ref()
+    }
+}
+
+/// Opens a fresh, empty log signing with the given key.
+pub type Factory = fn(NodeKey) -> TestLog;
+
+/// Generates one `#[tokio::test]` per conformance case for a backend.
+#[macro_export]
+macro_rules! log_conformance_tests {
+    ($factory:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                $crate::conformance::$case($factory).await;
+            }
+        )*
+    };
+    ($factory:expr) => {
+        $crate::log_conformance_tests!($factory;
+            appends_are_contiguous_chained_and_signed,
+            expected_version_conflict_changes_nothing,
+            racing_expected_versions_let_one_win,
+            idempotent_retry_returns_the_original,
+            batch_append_is_atomic,
+            invalid_input_is_refused_with_field_paths,
+            reads_by_range_and_by_stream,
+            causes_must_be_known,
+            subscription_catches_up_then_follows,
+            concurrent_writers_and_subscribers_see_every_event_once,
+            slow_subscriber_does_not_block_writers,
+            ingest_stores_verified_events_of_another_origin,
+            ingest_refuses_forged_and_broken_events,
+            fork_is_detected_and_evidence_kept,
+            redaction_keeps_the_chain_verifiable,
+            close_ends_subscriptions_and_refuses_writes,
+        );
+    };
+}
+
+fn key(n: u8) -> NodeKey {
+    NodeKey::from_seed([n; 32])
+}
+
+fn ev(stream: &str, i: usize) -> NewEvent {
+    NewEvent::new(stream, "test.happened", format!("payload {i}").into_bytes())
+}
+
+async fn append_one(log: &dyn EventLog, e: NewEvent) -> Appended {
+    log.append(vec![e]).await.expect("append")[0]
+}
+
+async fn all(log: &dyn EventLog, origin: crate::NodeId) -> Vec<StoredEvent> {
+    log.read(origin, 1, usize::MAX).await.expect("read")
+}
+
+async fn next(sub: &mut Subscription) -> StoredEvent {
+    tokio::time::timeout(Duration::from_secs(30), sub.next())
+        .await
+        .expect("subscription stalled")
+        .expect("subscription ended")
+        .expect("subscription failed")
+}
+
+fn assert_chained(events: &[StoredEvent]) {
+    let mut prev = crate::Hash::ZERO;
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e.header.seq, i as u64 + 1, "seq is contiguous from 1");
+        assert_eq!(e.header.prev_hash, prev, "prev_hash chains event {}", e.header.seq);
+        assert_eq!(e.hash, header_hash(&e.header_bytes));
+        prev = e.hash;
+    }
+}
+
+pub async fn appends_are_contiguous_chained_and_signed(f: Factory) {
+    let log = f(key(1));
+    let origin = log.node_id();
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let log = log.log.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..10 {
+                let batch: Vec<NewEvent> = (0..(i % 3 + 1)).map(|j| ev(&format!("s{t}"), j)).collect();
+                log.append(batch).await.expect("append");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let events = all(&*log, origin).await;
+    // Batch sizes 1,2,3,1,2,3,1,2,3,1 per writer.
+    assert_eq!(events.len(), 8 * 19);
+    assert_chained(&events);
+    let head = log.head(origin).await.unwrap();
+    assert_eq!(head.seq, events.len() as u64);
+    assert_eq!(head.hash, events.last().unwrap().hash);
+    let cp = events.last().unwrap().checkpoint.expect("the head is signed");
+    assert!(crate::verify_checkpoint(&cp));
+    for e in events.iter().filter_map(|e| e.checkpoint) {
+        assert!(crate::verify_checkpoint(&e));
+    }
+    let report = log.verify().await.unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.origins[0].events, events.len() as u64);
+}
+
+pub async fn expected_version_conflict_changes_nothing(f: Factory) {
+    let log = f(key(1));
+    let a = append_one(&*log, ev("order/1", 0).expect(ExpectedVersion::Exact(0))).await;
+    assert_eq!((a.seq, a.stream_seq), (1, 1));
+    let err = log.append(vec![ev("order/1", 1).expect(ExpectedVersion::Exact(0))]).await.unwrap_err();
+    match err {
+        Error::WrongExpectedVersion { stream, expected, actual } => {
+            assert_eq!((stream.as_str(), expected, actual), ("order/1", 0, 1));
+        }
+        other => panic!("expected a version conflict, got {other:?}"),
+    }
+    assert_eq!(log.head(log.node_id()).await.unwrap().seq, 1, "a conflict appends nothing");
+    let b = append_one(&*log, ev("order/1", 2).expect(ExpectedVersion::Exact(1))).await;
+    assert_eq!((b.seq, b.stream_seq), (2, 2));
+    let c = append_one(&*log, ev("order/2", 3).expect(ExpectedVersion::Exact(0))).await;
+    assert_eq!((c.seq, c.stream_seq), (3, 1), "versions are per stream");
+}
+
+pub async fn racing_expected_versions_let_one_win(f: Factory) {
+    let log = f(key(1));
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let log = log.log.clone();
+        tasks.push(tokio::spawn(async move { log.append(vec![ev("case/7", i).expect(ExpectedVersion::Exact(0))]).await }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => wins += 1,
+            Err(Error::WrongExpectedVersion { actual: 1, .. }) => {}
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+    assert_eq!(wins, 1);
+    assert_eq!(log.read_stream(log.node_id(), "case/7", 1, 100).await.unwrap().len(), 1);
+}
+
+pub async fn idempotent_retry_returns_the_original(f: Factory) {
+    let log = f(key(1));
+    let first = append_one(&*log, ev("s", 0).with_id("req-1")).await;
+    assert!(!first.duplicate);
+    append_one(&*log, ev("s", 1)).await;
+    let retry = append_one(&*log, ev("s", 0).with_id("req-1").expect(ExpectedVersion::Exact(0))).await;
+    assert_eq!((retry.seq, retry.hash, retry.duplicate), (first.seq, first.hash, true));
+    assert_eq!(log.head(log.node_id()).await.unwrap().seq, 2, "a retry appends nothing");
+    let reused = log.append(vec![ev("s", 99).with_id("req-1")]).await.unwrap_err();
+    assert!(matches!(reused, Error::EventIdReused { seq: 1, .. }), "{reused:?}");
+    // The same id twice in one batch, and concurrent retries: one event.
+    let both = log.append(vec![ev("t", 5).with_id("req-2"), ev("t", 5).with_id("req-2")]).await.unwrap();
+    assert_eq!(both[0].seq, both[1].seq);
+    assert!(both[1].duplicate);
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let log = log.log.clone();
+        tasks.push(tokio::spawn(async move { log.append(vec![ev("u", 1).with_id("req-3")]).await.unwrap()[0].seq }));
+    }
+    let mut seqs = HashSet::new();
+    for t in tasks {
+        seqs.insert(t.await.unwrap());
+    }
+    assert_eq!(seqs.len(), 1);
+    assert_eq!(log.head(log.node_id()).await.unwrap().seq, 4);
+}
+
+pub async fn batch_append_is_atomic(f: Factory) {
+    let log = f(key(1));
+    append_one(&*log, ev("a", 0)).await;
+    let err = log
+        .append(vec![ev("b", 1).with_id("x"), ev("b", 2), ev("a", 3).expect(ExpectedVersion::Exact(5))])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::WrongExpectedVersion { .. }));
+    assert_eq!(log.head(log.node_id()).await.unwrap().seq, 1);
+    assert!(log.read_stream(log.node_id(), "b", 1, 10).await.unwrap().is_empty());
+    // The id of the refused batch is free: a retry appends for real.
+    let ok = append_one(&*log, ev("b", 1).with_id("x")).await;
+    assert!(!ok.duplicate);
+    assert_eq!((ok.seq, ok.stream_seq), (2, 1));
+}
+
+pub async fn invalid_input_is_refused_with_field_paths(f: Factory) {
+    let log = f(key(1));
+    let big = NewEvent::new("s", "k", vec![0; 1024 * 1024 + 1]);
+    let mut bad_trace = ev("s", 0);
+    bad_trace.trace = Some("garbage".into());
+    let err = log.append(vec![ev("s", 0), NewEvent::new("s", "", vec![]), big, bad_trace]).await.unwrap_err();
+    let Error::Invalid(violations) = err else { panic!("expected invalid input, got {err:?}") };
+    let fields: Vec<&str> = violations.iter().map(|v| v.field.as_str()).collect();
+    assert_eq!(fields, ["events[1].kind", "events[2].payload", "events[3].trace"]);
+    assert!(matches!(log.append(vec![]).await, Err(Error::Invalid(_))));
+    assert_eq!(log.head(log.node_id()).await.unwrap().seq, 0);
+}
+
+pub async fn reads_by_range_and_by_stream(f: Factory) {
+    let log = f(key(1));
+    let origin = log.node_id();
+    for i in 0..30 {
+        append_one(&*log, ev(if i % 3 == 0 { "x" } else { "y" }, i)).await;
+    }
+    let page = log.read(origin, 5, 10).await.unwrap();
+    assert_eq!(page.iter().map(|e| e.header.seq).collect::<Vec<_>>(), (5..15).collect::<Vec<_>>());
+    assert_eq!(page[0].payload.as_ref().unwrap().data, b"payload 4");
+    assert!(log.read(origin, 31, 10).await.unwrap().is_empty());
+    assert_eq!(log.read(origin, 28, 10).await.unwrap().len(), 3);
+    let xs = log.read_stream(origin, "x", 1, 100).await.unwrap();
+    assert_eq!(xs.len(), 10);
+    assert!(xs.iter().all(|e| e.header.stream == "x"));
+    assert_eq!(xs.iter().map(|e| e.header.stream_seq).collect::<Vec<_>>(), (1..=10).collect::<Vec<_>>());
+    let from4 = log.read_stream(origin, "x", 4, 3).await.unwrap();
+    assert_eq!(from4.iter().map(|e| e.header.seq).collect::<Vec<_>>(), [10, 13, 16]);
+    assert!(log.read_stream(origin, "nope", 1, 10).await.unwrap().is_empty());
+    let other = key(9).node_id();
+    assert!(log.read(other, 1, 10).await.unwrap().is_empty());
+    assert_eq!(log.origins().await.unwrap().len(), 1);
+}
+
+pub async fn causes_must_be_known(f: Factory) {
+    let log = f(key(1));
+    let origin = log.node_id();
+    let a = append_one(&*log, ev("s", 0)).await;
+    let good = EventRef { origin, seq: a.seq, hash: a.hash };
+    let b = append_one(&*log, ev("s", 1).with_causes(vec![good])).await;
+    let stored = log.read(origin, b.seq, 1).await.unwrap();
+    assert_eq!(stored[0].header.causes, vec![good]);
+    let unknown = EventRef { origin, seq: 99, hash: a.hash };
+    let err = log.append(vec![ev("s", 2).with_causes(vec![unknown])]).await.unwrap_err();
+    assert!(matches!(err, Error::UnknownCause { seq: 99, hash_mismatch: false, .. }), "{err:?}");
+    let wrong = EventRef { hash: b.hash, ..good };
+    let err = log.append(vec![ev("s", 2).with_causes(vec![wrong])]).await.unwrap_err();
+    assert!(matches!(err, Error::UnknownCause { hash_mismatch: true, .. }), "{err:?}");
+    assert_eq!(log.head(origin).await.unwrap().seq, 2);
+}
+
+pub async fn subscription_catches_up_then_follows(f: Factory) {
+    let log = f(key(1));
+    let origin = log.node_id();
+    for i in 0..10 {
+        append_one(&*log, ev(if i % 2 == 0 { "even" } else { "odd" }, i)).await;
+    }
+    let mut sub = log.subscribe(SubscribeFrom::origin(origin, 4)).unwrap();
+    let mut odd = log.subscribe(SubscribeFrom::stream(origin, "odd", 2)).unwrap();
+    for seq in 4..=10 {
+        assert_eq!(next(&mut sub).await.header.seq, seq);
+    }
+    for stream_seq in 2..=5 {
+        assert_eq!(next(&mut odd).await.header.stream_seq, stream_seq);
+    }
+    for i in 10..15 {
+        append_one(&*log, ev(if i % 2 == 0 { "even" } else { "odd" }, i)).await;
+    }
+    for seq in 11..=15 {
+        let e = next(&mut sub).await;
+        assert_eq!(e.header.seq, seq);
+        assert!(e.payload.is_some());
+    }
+    for stream_seq in 6..=7 {
+        let e = next(&mut odd).await;
+        assert_eq!((e.header.stream.as_str(), e.header.stream_seq), ("odd", stream_seq));
+    }
+}
+
+pub async fn concurrent_writers_and_subscribers_see_every_event_once(f: Factory) {
+    const WRITERS: usize = 8;
+    const PER_WRITER: usize = 150;
+    let log = f(key(1));
+    let origin = log.node_id();
+    let mut subs: Vec<Subscription> = (0..3).map(|_| log.subscribe(SubscribeFrom::origin(origin, 1)).unwrap()).collect();
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let log = log.log.clone();
+        writers.push(tokio::spawn(async move {
+            let mut i = 0;
+            while i < PER_WRITER {
+                let n = (i % 4 + 1).min(PER_WRITER - i);
+                log.append((i..i + n).map(|j| ev(&format!("w{w}"), j)).collect()).await.unwrap();
+                i += n;
+            }
+        }));
+    }
+    let total = (WRITERS * PER_WRITER) as u64;
+    // A subscriber that joins while writers race.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    subs.push(log.subscribe(SubscribeFrom::origin(origin, 1)).unwrap());
+    // A subscriber that drops its subscription midway and resumes from its last position.
+    let resumer = {
+        let log = log.log.clone();
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let mut sub = log.subscribe(SubscribeFrom::origin(origin, 1)).unwrap();
+            while (seen.len() as u64) < total {
+                let e = next(&mut sub).await;
+                seen.push(e.header.seq);
+                if seen.len() % 250 == 0 {
+                    drop(sub);
+                    sub = log.subscribe(SubscribeFrom::origin(origin, e.header.seq + 1)).unwrap();
+                }
+            }
+            seen
+        })
+    };
+    let mut readers = Vec::new();
+    for mut sub in subs {
+        readers.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while (seen.len() as u64) < total {
+                seen.push(next(&mut sub).await.header.seq);
+            }
+            seen
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    readers.push(resumer);
+    let expected: Vec<u64> = (1..=total).collect();
+    for r in readers {
+        assert_eq!(r.await.unwrap(), expected, "every event exactly once, in order");
+    }
+    // Each writer's own events are in its stream, in the order it wrote them.
+    for w in 0..WRITERS {
+        let events = log.read_stream(origin, &format!("w{w}"), 1, usize::MAX).await.unwrap();
+        let payloads: Vec<Vec<u8>> = events.into_iter().map(|e| e.payload.unwrap().data).collect();
+        let written: Vec<Vec<u8>> = (0..PER_WRITER).map(|j| format!("payload {j}").into_bytes()).collect();
+        assert_eq!(payloads, written);
+    }
+}
+
+pub async fn slow_subscriber_does_not_block_writers(f: Factory) {
+    let log = f(key(1));
+    let origin = log.node_id();
+    let mut idle = log.subscribe(SubscribeFrom::origin(origin, 1)).unwrap();
+    let total = 3000u64;
+    let writing = async {
+        for chunk in 0..(total / 100) {
+            log.append((0..100).map(|i| ev("s", (chunk * 100 + i) as usize)).collect()).await.unwrap();
+        }
+    };
+    // Far more events than any subscriber buffer: writers must finish while nobody reads.
+    tokio::time::timeout(Duration::from_secs(60), writing).await.expect("writers were blocked by an idle subscriber");
+    for seq in 1..=total {
+        assert_eq!(next(&mut idle).await.header.seq, seq);
+    }
+}
+
+/// Events of `log` as another node would receive them.
+async fn export(log: &dyn EventLog) -> Vec<RemoteEvent> {
+    all(log, log.node_id()).await.into_iter().map(RemoteEvent::from).collect()
+}
+
+pub async fn ingest_stores_verified_events_of_another_origin(f: Factory) {
+    let a = f(key(1));
+    let b = f(key(2));
+    for i in 0..5 {
+        a.append((0..(i + 1)).map(|j| ev("s", j).with_audience(Audience::Federation)).collect()).await.unwrap();
+    }
+    let events = export(&*a).await;
+    assert_eq!(events.len(), 15);
+    // In two parts, the first ending on a checkpoint (after the second commit, seq 3).
+    let first = b.ingest(events[..3].to_vec()).await.unwrap();
+    assert_eq!((first.stored, first.uncovered, first.head.seq), (3, 0, 3));
+    // A part whose tail is not signed stores only the covered prefix.
+    let partial = b.ingest(events[3..8].to_vec()).await.unwrap();
+    assert_eq!((partial.stored, partial.uncovered, partial.head.seq), (3, 2, 6));
+    let rest = b.ingest(events[3..].to_vec()).await.unwrap();
+    assert_eq!((rest.stored, rest.duplicates, rest.head.seq), (9, 3, 15));
+    let replica = all(&*b, a.node_id()).await;
+    let original = all(&*a, a.node_id()).await;
+    assert_eq!(replica, original, "a replica holds the origin's exact bytes");
+    let again = b.ingest(events.clone()).await.unwrap();
+    assert_eq!((again.stored, again.duplicates), (0, 15));
+    let report = b.verify().await.unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(b.origins().await.unwrap().len(), 1);
+    // Subscribers of the replica see the ingested events.
+    let mut sub = b.subscribe(SubscribeFrom::origin(a.node_id(), 14)).unwrap();
+    assert_eq!(next(&mut sub).await.header.seq, 14);
+    assert_eq!(next(&mut sub).await.header.seq, 15);
+    append_one(&*a, ev("s", 99)).await;
+    let newest = export(&*a).await.split_off(15);
+    b.ingest(newest).await.unwrap();
+    assert_eq!(next(&mut sub).await.header.seq, 16);
+}
+
+pub async fn ingest_refuses_forged_and_broken_events(f: Factory) {
+    let a = f(key(1));
+    let b = f(key(2));
+    for i in 0..4 {
+        append_one(&*a, ev("s", i)).await;
+    }
+    let events = export(&*a).await;
+    let refused = |r: crate::Result<crate::IngestOutcome>| matches!(r, Err(Error::Refused { .. }));
+
+    let mut forged = events[..1].to_vec();
+    forged[0].header_bytes[60] ^= 1;
+    assert!(refused(b.ingest(forged).await), "a changed header no longer matches its signature");
+
+    let mut bad_sig = events[..1].to_vec();
+    bad_sig[0].checkpoint.as_mut().unwrap().signature[10] ^= 1;
+    assert!(refused(b.ingest(bad_sig).await));
+
+    let mut bad_payload = events[..1].to_vec();
+    bad_payload[0].payload.as_mut().unwrap().data.push(b'!');
+    assert!(refused(b.ingest(bad_payload).await));
+
+    let gap = vec![events[0].clone(), events[2].clone()];
+    assert!(refused(b.ingest(gap).await));
+    assert!(refused(b.ingest(events[2..].to_vec()).await), "events must chain onto the stored head");
+
+    let garbage = vec![RemoteEvent { header_bytes: b"garbage".to_vec(), payload: None, checkpoint: None }];
+    assert!(refused(b.ingest(garbage).await));
+
+    // Signed by another key than the origin's.
+    let mut other_key = events[..1].to_vec();
+    let cp = other_key[0].checkpoint.unwrap();
+    other_key[0].checkpoint = Some(crate::Checkpoint { origin: cp.origin, ..key(3).sign_checkpoint(cp.seq, cp.head_hash) });
+    assert!(refused(b.ingest(other_key).await));
+
+    let own = export(&*b).await;
+    assert!(own.is_empty());
+    append_one(&*b, ev("s", 0)).await;
+    assert!(refused(b.ingest(export(&*b).await).await), "a node does not ingest its own origin");
+
+    assert_eq!(b.head(a.node_id()).await.unwrap().seq, 0, "nothing refused was stored");
+    assert_eq!(b.ingest(events).await.unwrap().stored, 4);
+}
+
+pub async fn fork_is_detected_and_evidence_kept(f: Factory) {
+    // Two logs with one key: the same origin signing two histories.
+    let a1 = f(key(1));
+    let a2 = f(key(1));
+    let b = f(key(2));
+    append_one(&*a1, ev("s", 0)).await;
+    append_one(&*a2, ev("s", 0)).await;
+    append_one(&*a1, ev("s", 1)).await;
+    append_one(&*a2, ev("other", 1)).await;
+    b.ingest(export(&*a1).await).await.unwrap();
+    let err = b.ingest(export(&*a2).await).await.unwrap_err();
+    let origin = a1.node_id();
+    assert!(matches!(err, Error::Fork { seq: 1, .. } | Error::Fork { seq: 2, .. }), "{err:?}");
+    let forks = b.forks().await.unwrap();
+    assert_eq!(forks.len(), 1);
+    assert_eq!(forks[0].origin, origin);
+    assert!(forks[0].proves_fork(), "the evidence proves the fork by itself");
+    append_one(&*a1, ev("s", 2)).await;
+    let later = export(&*a1).await.split_off(2);
+    assert!(matches!(b.ingest(later).await, Err(Error::OriginForked { .. })), "a forked origin is refused");
+    assert_eq!(b.head(origin).await.unwrap().seq, 2);
+    let report = b.verify().await.unwrap();
+    assert!(report.is_ok());
+    assert_eq!(report.forks.len(), 1);
+}
+
+pub async fn redaction_keeps_the_chain_verifiable(f: Factory) {
+    let log = f(key(1));
+    let origin = log.node_id();
+    for i in 0..5 {
+        append_one(&*log, ev("s", i)).await;
+    }
+    assert!(log.redact(origin, 2).await.unwrap());
+    assert!(!log.redact(origin, 2).await.unwrap(), "nothing left to redact");
+    assert!(matches!(log.redact(origin, 6).await, Err(Error::NotFound { seq: 6, .. })));
+    let events = all(&*log, origin).await;
+    assert!(events[1].payload.is_none());
+    assert!(events[0].payload.is_some() && events[2].payload.is_some());
+    assert_chained(&events);
+    let report = log.verify().await.unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.origins[0].payloads, 4);
+    // A redacted event still replicates: header and chain without the payload.
+    let b = f(key(2));
+    let outcome = b.ingest(events.into_iter().map(RemoteEvent::from).collect()).await.unwrap();
+    assert_eq!(outcome.stored, 5);
+    assert!(b.read(origin, 2, 1).await.unwrap()[0].payload.is_none());
+}
+
+pub async fn close_ends_subscriptions_and_refuses_writes(f: Factory) {
+    let log = f(key(1));
+    append_one(&*log, ev("s", 0)).await;
+    let mut sub = log.subscribe(SubscribeFrom::origin(log.node_id(), 1)).unwrap();
+    assert_eq!(next(&mut sub).await.header.seq, 1);
+    log.close().await.unwrap();
+    let end = tokio::time::timeout(Duration::from_secs(10), sub.next()).await.expect("subscription ended");
+    assert!(end.is_none());
+    assert!(matches!(log.append(vec![ev("s", 1)]).await, Err(Error::Closed)));
+}

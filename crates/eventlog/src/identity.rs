@@ -1,0 +1,125 @@
+//! The node's ed25519 identity: made on first start, kept in the data dir, signs checkpoints.
+
+use std::io::Write;
+use std::path::Path;
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+
+use crate::error::{Error, Result};
+use crate::event::Checkpoint;
+use crate::ids::{Hash, NodeId};
+
+/// Domain separation: a checkpoint signature can never be mistaken for any other signed message.
+const CHECKPOINT_CONTEXT: &[u8] = b"samenspel/checkpoint/v1";
+
+/// The node's signing key. Its public half is the node id and the origin of its log.
+pub struct NodeKey {
+    key: SigningKey,
+}
+
+impl std::fmt::Debug for NodeKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NodeKey({:?})", self.node_id())
+    }
+}
+
+impl NodeKey {
+    pub fn generate() -> Result<Self> {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| Error::Key(format!("no randomness: {e}")))?;
+        Ok(Self::from_seed(seed))
+    }
+
+    pub fn from_seed(seed: [u8; 32]) -> Self {
+        Self { key: SigningKey::from_bytes(&seed) }
+    }
+
+    /// Loads the key from `path` (64 hex digits of the seed), or makes one and writes it there
+    /// readable by the owner only.
+    pub fn load_or_create(path: &Path) -> Result<Self> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let mut seed = [0u8; 32];
+                hex::decode_to_slice(text.trim(), &mut seed)
+                    .map_err(|e| Error::Key(format!("{} is not a hex ed25519 seed: {e}", path.display())))?;
+                Ok(Self::from_seed(seed))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = Self::generate()?;
+                let tmp = path.with_extension("tmp");
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create(true).truncate(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                let mut file = options.open(&tmp)?;
+                writeln!(file, "{}", hex::encode(key.key.to_bytes()))?;
+                file.sync_all()?;
+                std::fs::rename(&tmp, path)?;
+                if let Some(dir) = path.parent() {
+                    std::fs::File::open(dir)?.sync_all()?;
+                }
+                tracing::info!(node = %key.node_id(), path = %path.display(), "made a new node key");
+                Ok(key)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub fn node_id(&self) -> NodeId {
+        NodeId(self.key.verifying_key().to_bytes())
+    }
+
+    pub fn sign_checkpoint(&self, seq: u64, head_hash: Hash) -> Checkpoint {
+        let origin = self.node_id();
+        let signature = self.key.sign(&checkpoint_message(origin, seq, head_hash)).to_bytes();
+        Checkpoint { origin, seq, head_hash, signature }
+    }
+}
+
+fn checkpoint_message(origin: NodeId, seq: u64, head_hash: Hash) -> Vec<u8> {
+    let mut m = Vec::with_capacity(CHECKPOINT_CONTEXT.len() + 72);
+    m.extend_from_slice(CHECKPOINT_CONTEXT);
+    m.extend_from_slice(&origin.0);
+    m.extend_from_slice(&seq.to_be_bytes());
+    m.extend_from_slice(&head_hash.0);
+    m
+}
+
+/// Strict verification: refuses malleable signatures and weak (small-order) keys.
+pub fn verify_checkpoint(cp: &Checkpoint) -> bool {
+    let Ok(key) = VerifyingKey::from_bytes(&cp.origin.0) else {
+        return false;
+    };
+    key.verify_strict(&checkpoint_message(cp.origin, cp.seq, cp.head_hash), &Signature::from_bytes(&cp.signature))
+        .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signs_and_verifies_and_refuses_tampering() {
+        let key = NodeKey::from_seed([5; 32]);
+        let cp = key.sign_checkpoint(9, Hash([1; 32]));
+        assert!(verify_checkpoint(&cp));
+        assert!(!verify_checkpoint(&Checkpoint { seq: 10, ..cp }));
+        assert!(!verify_checkpoint(&Checkpoint { head_hash: Hash([2; 32]), ..cp }));
+        let mut sig = cp.signature;
+        sig[3] ^= 1;
+        assert!(!verify_checkpoint(&Checkpoint { signature: sig, ..cp }));
+        let other = NodeKey::from_seed([6; 32]).node_id();
+        assert!(!verify_checkpoint(&Checkpoint { origin: other, ..cp }));
+    }
+
+    #[test]
+    fn key_file_is_made_once_and_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.key");
+        let a = NodeKey::load_or_create(&path).unwrap();
+        let b = NodeKey::load_or_create(&path).unwrap();
+        assert_eq!(a.node_id(), b.node_id());
+        std::fs::write(&path, "not hex").unwrap();
+        assert!(matches!(NodeKey::load_or_create(&path), Err(Error::Key(_))));
+    }
+}

@@ -1,0 +1,33 @@
+//! The append-only, signed, hash-chained event log of a samenspel node.
+//!
+//! Each node appends only to its own origin log; events of other origins are stored beside it
+//! after their chain and signatures verify. Services talk to each other only through this log.
+//! This is the only crate that touches sled. See `ARCHITECTURE.md` for the invariants.
+
+mod api;
+mod codec;
+mod config;
+mod error;
+mod event;
+mod header;
+mod identity;
+mod ids;
+mod ingest;
+mod local;
+mod store;
+mod validate;
+mod verify;
+mod writer;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use api::{EventLog, SubscribeFrom, Subscription};
+pub use config::LogConfig;
+pub use error::{Error, FieldViolation, Result};
+pub use event::{Appended, Checkpoint, ExpectedVersion, ForkEvidence, Head, IngestOutcome, NewEvent, Payload, RemoteEvent, StoredEvent};
+pub use header::{Audience, DecodeError, EventHeader, EventRef, header_hash, payload_hash};
+pub use identity::{NodeKey, verify_checkpoint};
+pub use ids::{Hash, NodeId};
+pub use local::{LocalLog, LogStats};
+pub use verify::{OriginSummary, Problem, ProblemKind, VerifyReport};

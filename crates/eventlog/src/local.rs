@@ -1,0 +1,377 @@
+//! `LocalLog`: the event log on a local store (in memory or sled), with its group-commit writer.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::api::{EventLog, SubscribeFrom, Subscription};
+use crate::codec::{decode_checkpoint, decode_parts, decode_payload};
+use crate::config::LogConfig;
+use crate::error::{Error, Result};
+use crate::event::{Appended, ForkEvidence, Head, IngestOutcome, NewEvent, RemoteEvent, StoredEvent};
+use crate::header::{EventHeader, header_hash};
+use crate::identity::NodeKey;
+use crate::ids::NodeId;
+use crate::ingest::check_batch;
+use crate::store::{Key, MemoryStore, SledStore, Store};
+use crate::verify::{VerifyReport, verify_store};
+use crate::writer::{Command, Writer};
+
+/// Counts of group commits, for the benchmark and for metrics.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    commits: AtomicU64,
+    events: AtomicU64,
+}
+
+impl Stats {
+    pub(crate) fn record(&self, own_events: u64) {
+        if own_events > 0 {
+            self.commits.fetch_add(1, Ordering::Relaxed);
+            self.events.fetch_add(own_events, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Own events appended and the flushes they shared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogStats {
+    pub commits: u64,
+    pub events: u64,
+}
+
+/// What the writer and the readers share.
+pub(crate) struct Shared {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) origin: NodeId,
+    pub(crate) stats: Stats,
+    heads: Mutex<HashMap<NodeId, watch::Sender<Head>>>,
+}
+
+impl Shared {
+    /// The durable head of `origin`.
+    pub(crate) fn head(&self, origin: NodeId) -> Head {
+        self.heads.lock().expect("heads lock").get(&origin).map(|tx| *tx.borrow()).unwrap_or_default()
+    }
+
+    /// Called by the writer after a flush: the new head is durable and may be read.
+    pub(crate) fn publish(&self, origin: NodeId, head: Head) {
+        let mut heads = self.heads.lock().expect("heads lock");
+        match heads.get(&origin) {
+            Some(tx) => {
+                tx.send_replace(head);
+            }
+            None => {
+                heads.insert(origin, watch::channel(head).0);
+            }
+        }
+    }
+
+    fn watch(&self, origin: NodeId) -> watch::Receiver<Head> {
+        let mut heads = self.heads.lock().expect("heads lock");
+        heads.entry(origin).or_insert_with(|| watch::channel(Head::default()).0).subscribe()
+    }
+
+    fn decode(origin: NodeId, seq: u64, bytes: Vec<u8>) -> Result<(EventHeader, Vec<u8>)> {
+        let header = EventHeader::decode(&bytes).map_err(|e| Error::Corrupt(format!("header {origin}:{seq}: {e}")))?;
+        if header.origin != origin || header.seq != seq {
+            return Err(Error::Corrupt(format!("header stored at {origin}:{seq} names another position")));
+        }
+        Ok((header, bytes))
+    }
+
+    /// Events `from..=to` of `origin`; the caller keeps `to` at or below the durable head.
+    fn read_range(&self, origin: NodeId, from: u64, to: u64) -> Result<Vec<StoredEvent>> {
+        if from > to {
+            return Ok(vec![]);
+        }
+        let scan = |table| {
+            let n = (to - from + 1) as usize;
+            self.store.scan(&Key::at(table, origin, from), &Key::at(table, origin, to.saturating_add(1)), n)
+        };
+        let headers = scan(Key::HEADER)?;
+        let mut payloads = scan(Key::PAYLOAD)?.into_iter().peekable();
+        let mut checkpoints = scan(Key::CHECKPOINT)?.into_iter().peekable();
+        let mut out = Vec::with_capacity(headers.len());
+        for (expected, (key, bytes)) in (from..).zip(headers) {
+            let seq = Key::seq_of(&key);
+            if seq != expected {
+                return Err(Error::Corrupt(format!("event {origin}:{expected} is missing")));
+            }
+            let payload = match payloads.next_if(|(k, _)| Key::seq_of(k) == seq) {
+                Some((_, v)) => Some(decode_payload(&v)?),
+                None => None,
+            };
+            let checkpoint = match checkpoints.next_if(|(k, _)| Key::seq_of(k) == seq) {
+                Some((_, v)) => Some(decode_checkpoint(origin, seq, &v)?),
+                None => None,
+            };
+            let (header, header_bytes) = Self::decode(origin, seq, bytes)?;
+            out.push(StoredEvent { hash: header_hash(&header_bytes), header_bytes, header, payload, checkpoint });
+        }
+        if out.len() as u64 != to - from + 1 {
+            return Err(Error::Corrupt(format!("events of {origin} from {from} to {to} are missing")));
+        }
+        Ok(out)
+    }
+
+    /// Events of one stream from `from_stream_seq`, at most `limit`, none past `head`.
+    fn read_stream(&self, origin: NodeId, stream: &str, from_stream_seq: u64, limit: usize, head: u64) -> Result<Vec<StoredEvent>> {
+        let prefix = Key::stream_prefix(origin, stream);
+        let entries = self.store.scan(&Key::stream_entry(origin, stream, from_stream_seq), &Key::prefix_end(&prefix), limit)?;
+        let mut out = Vec::with_capacity(entries.len());
+        for (_, v) in entries {
+            let seq = u64::from_be_bytes(v.try_into().map_err(|_| Error::Corrupt(format!("stream index of {stream:?}")))?);
+            if seq > head {
+                break;
+            }
+            out.extend(self.read_range(origin, seq, seq)?);
+        }
+        Ok(out)
+    }
+
+    /// Every origin with stored headers.
+    fn origins(&self) -> Result<Vec<NodeId>> {
+        let mut out = Vec::new();
+        let mut from = vec![Key::HEADER];
+        let end = vec![Key::HEADER + 1];
+        while let Some((key, _)) = self.store.scan(&from, &end, 1)?.pop() {
+            let origin = Key::origin_of(&key).ok_or_else(|| Error::Corrupt("short header key".into()))?;
+            out.push(origin);
+            from = Key::prefix_end(&Key::origin_prefix(Key::HEADER, origin));
+        }
+        Ok(out)
+    }
+
+    fn stored_head(&self, origin: NodeId) -> Result<Head> {
+        let prefix = Key::origin_prefix(Key::HEADER, origin);
+        Ok(match self.store.last(&prefix, &Key::prefix_end(&prefix))? {
+            Some((k, v)) => Head { seq: Key::seq_of(&k), hash: header_hash(&v) },
+            None => Head::default(),
+        })
+    }
+}
+
+/// The event log of one node on a local store.
+pub struct LocalLog {
+    shared: Arc<Shared>,
+    config: LogConfig,
+    tx: Mutex<Option<mpsc::Sender<Command>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for LocalLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalLog").field("origin", &self.shared.origin).finish_non_exhaustive()
+    }
+}
+
+impl LocalLog {
+    /// A log that lives in memory only, for tests and ephemeral nodes.
+    pub fn memory(key: NodeKey, config: LogConfig) -> Result<Self> {
+        Self::start(Arc::new(MemoryStore::default()), key, config)
+    }
+
+    /// Opens (or creates) the sled log in `dir/log`, with the node key in `dir/node.key`.
+    pub fn open(dir: &Path, config: LogConfig) -> Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let key = NodeKey::load_or_create(&dir.join("node.key"))?;
+        Self::open_with_key(dir, key, config)
+    }
+
+    /// Opens the sled log in `dir/log`, signing with `key` (the caller keeps the key).
+    pub fn open_with_key(dir: &Path, key: NodeKey, config: LogConfig) -> Result<Self> {
+        let store = SledStore::open(&dir.join("log"), config.cache_bytes)?;
+        Self::start(Arc::new(store), key, config)
+    }
+
+    fn start(store: Arc<dyn Store>, key: NodeKey, config: LogConfig) -> Result<Self> {
+        let origin = key.node_id();
+        let shared = Arc::new(Shared { store, origin, stats: Stats::default(), heads: Mutex::new(HashMap::new()) });
+        for o in shared.origins()? {
+            shared.publish(o, shared.stored_head(o)?);
+        }
+        let head = shared.head(origin);
+        let mut last_time = 0;
+        if head.seq > 0 {
+            // Every group commit ends with a checkpoint in the same atomic batch.
+            let prefix = Key::origin_prefix(Key::CHECKPOINT, origin);
+            let last_cp = shared.store.last(&prefix, &Key::prefix_end(&prefix))?.map(|(k, _)| Key::seq_of(&k));
+            if last_cp != Some(head.seq) {
+                return Err(Error::Corrupt(format!("own head {} is not covered by a checkpoint", head.seq)));
+            }
+            last_time = shared.read_range(origin, head.seq, head.seq)?[0].header.time_micros;
+        }
+        let mut forked = HashMap::new();
+        for (k, _) in shared.store.scan(&[Key::FORK], &[Key::FORK + 1], usize::MAX)? {
+            if let Some(o) = Key::origin_of(&k) {
+                forked.entry(o).or_insert(Key::seq_of(&k));
+            }
+        }
+        let mut salt_key = [0u8; 32];
+        getrandom::fill(&mut salt_key).map_err(|e| Error::Key(format!("no randomness: {e}")))?;
+        let writer = Writer {
+            shared: shared.clone(),
+            key,
+            head,
+            last_time,
+            max_group_events: config.max_group_events.max(1),
+            streams: HashMap::new(),
+            forked,
+            salt_key,
+            salt_counter: 0,
+        };
+        let (tx, rx) = mpsc::channel(1024);
+        let thread = std::thread::Builder::new().name("eventlog-writer".into()).spawn(move || writer.run(rx))?;
+        tracing::info!(origin = %origin.short(), head = head.seq, "event log open");
+        Ok(Self { shared, config, tx: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)) })
+    }
+
+    pub fn stats(&self) -> LogStats {
+        LogStats { commits: self.shared.stats.commits.load(Ordering::Relaxed), events: self.shared.stats.events.load(Ordering::Relaxed) }
+    }
+
+    async fn send<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Command) -> Result<T> {
+        let tx = self.tx.lock().expect("writer lock").clone().ok_or(Error::Closed)?;
+        let (reply, rx) = oneshot::channel();
+        tx.send(make(reply)).await.map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+}
+
+#[async_trait]
+impl EventLog for LocalLog {
+    fn node_id(&self) -> NodeId {
+        self.shared.origin
+    }
+
+    async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>> {
+        let violations = crate::validate::check_batch(&events, self.config.max_payload_bytes);
+        if !violations.is_empty() {
+            return Err(Error::Invalid(violations));
+        }
+        self.send(|reply| Command::Append { events, reply }).await
+    }
+
+    async fn read(&self, origin: NodeId, from_seq: u64, limit: usize) -> Result<Vec<StoredEvent>> {
+        let from = from_seq.max(1);
+        let head = self.shared.head(origin).seq;
+        let to = head.min(from.saturating_add(limit as u64).saturating_sub(1));
+        self.shared.read_range(origin, from, to)
+    }
+
+    async fn read_stream(&self, origin: NodeId, stream: &str, from_stream_seq: u64, limit: usize) -> Result<Vec<StoredEvent>> {
+        let head = self.shared.head(origin).seq;
+        self.shared.read_stream(origin, stream, from_stream_seq.max(1), limit, head)
+    }
+
+    fn subscribe(&self, from: SubscribeFrom) -> Result<Subscription> {
+        if self.tx.lock().expect("writer lock").is_none() {
+            return Err(Error::Closed);
+        }
+        let (tx, rx) = mpsc::channel(self.config.subscriber_buffer.max(1));
+        let mut heads = self.shared.watch(from.origin);
+        let shared = self.shared.clone();
+        let chunk = self.config.read_chunk.max(1);
+        tokio::spawn(async move {
+            let mut next = from.position.max(1);
+            loop {
+                let head = heads.borrow_and_update().seq;
+                loop {
+                    let batch = match &from.stream {
+                        None if next > head => break,
+                        None => shared.read_range(from.origin, next, head.min(next + chunk as u64 - 1)),
+                        Some(stream) => shared.read_stream(from.origin, stream, next, chunk, head),
+                    };
+                    let events = match batch {
+                        Ok(events) => events,
+                        Err(e) => {
+                            drop(tx.send(Err(e)).await);
+                            return;
+                        }
+                    };
+                    let full = events.len() == chunk;
+                    for e in events {
+                        next = if from.stream.is_some() { e.header.stream_seq } else { e.header.seq } + 1;
+                        if tx.send(Ok(e)).await.is_err() {
+                            return;
+                        }
+                    }
+                    if from.stream.is_some() && !full {
+                        break;
+                    }
+                }
+                tokio::select! {
+                    changed = heads.changed() => if changed.is_err() { return },
+                    () = tx.closed() => return,
+                }
+            }
+        });
+        Ok(Subscription { rx })
+    }
+
+    async fn head(&self, origin: NodeId) -> Result<Head> {
+        Ok(self.shared.head(origin))
+    }
+
+    async fn origins(&self) -> Result<Vec<(NodeId, Head)>> {
+        let heads = self.shared.heads.lock().expect("heads lock");
+        let mut out: Vec<(NodeId, Head)> = heads.iter().map(|(o, tx)| (*o, *tx.borrow())).filter(|(_, h)| h.seq > 0).collect();
+        out.sort_by_key(|(o, _)| *o);
+        Ok(out)
+    }
+
+    async fn ingest(&self, events: Vec<RemoteEvent>) -> Result<IngestOutcome> {
+        let batch = check_batch(self.shared.origin, events)?;
+        if batch.events.is_empty() {
+            return Ok(IngestOutcome { uncovered: batch.uncovered, head: self.shared.head(batch.origin), ..Default::default() });
+        }
+        self.send(|reply| Command::Ingest { batch, reply }).await
+    }
+
+    async fn forks(&self) -> Result<Vec<ForkEvidence>> {
+        let mut out = Vec::new();
+        for (k, v) in self.shared.store.scan(&[Key::FORK], &[Key::FORK + 1], usize::MAX)? {
+            let origin = Key::origin_of(&k).ok_or_else(|| Error::Corrupt("short fork key".into()))?;
+            let seq = Key::seq_of(&k);
+            let mut parts = decode_parts(&v)?.into_iter();
+            let (Some(ours), Some(cp)) = (parts.next(), parts.next()) else {
+                return Err(Error::Corrupt(format!("fork evidence {origin}:{seq}")));
+            };
+            let theirs: Vec<Vec<u8>> = parts.collect();
+            let checkpoint = decode_checkpoint(origin, seq + theirs.len().max(1) as u64 - 1, &cp)?;
+            out.push(ForkEvidence { origin, seq, ours, theirs, checkpoint });
+        }
+        Ok(out)
+    }
+
+    async fn redact(&self, origin: NodeId, seq: u64) -> Result<bool> {
+        self.send(|reply| Command::Redact { origin, seq, reply }).await
+    }
+
+    async fn verify(&self) -> Result<VerifyReport> {
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || verify_store(shared.store.as_ref()))
+            .await
+            .map_err(|e| Error::Storage(format!("verify task: {e}")))?
+    }
+
+    async fn close(&self) -> Result<()> {
+        drop(self.tx.lock().expect("writer lock").take());
+        let thread = self.thread.lock().expect("writer lock").take();
+        if let Some(thread) = thread {
+            tokio::task::spawn_blocking(move || thread.join())
+                .await
+                .map_err(|e| Error::Storage(format!("writer join: {e}")))?
+                .map_err(|_| Error::Storage("the writer thread panicked".into()))?;
+        }
+        self.shared.store.flush()?;
+        // Dropping the head senders ends every subscription.
+        self.shared.heads.lock().expect("heads lock").clear();
+        Ok(())
+    }
+}
