@@ -67,7 +67,13 @@ pub trait EventLog: Send + Sync + std::fmt::Debug + 'static {
     async fn read(&self, origin: NodeId, from_seq: u64, limit: usize) -> Result<Vec<StoredEvent>>;
 
     /// Events of one stream of `origin` from `from_stream_seq` on, at most `limit`.
-    async fn read_stream(&self, origin: NodeId, stream: &str, from_stream_seq: u64, limit: usize) -> Result<Vec<StoredEvent>>;
+    async fn read_stream(
+        &self,
+        origin: NodeId,
+        stream: &str,
+        from_stream_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>>;
 
     /// Catch up from a position, then follow live. Must be called inside a tokio runtime.
     fn subscribe(&self, from: SubscribeFrom) -> Result<Subscription>;

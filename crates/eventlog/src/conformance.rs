@@ -159,7 +159,9 @@ pub async fn racing_expected_versions_let_one_win(f: Factory) {
     let mut tasks = Vec::new();
     for i in 0..16 {
         let log = log.log.clone();
-        tasks.push(tokio::spawn(async move { log.append(vec![ev("case/7", i).expect(ExpectedVersion::Exact(0))]).await }));
+        tasks.push(tokio::spawn(
+            async move { log.append(vec![ev("case/7", i).expect(ExpectedVersion::Exact(0))]).await },
+        ));
     }
     let mut wins = 0;
     for t in tasks {
@@ -302,7 +304,8 @@ pub async fn concurrent_writers_and_subscribers_see_every_event_once(f: Factory)
     const PER_WRITER: usize = 150;
     let log = f(key(1));
     let origin = log.node_id();
-    let mut subs: Vec<Subscription> = (0..3).map(|_| log.subscribe(SubscribeFrom::origin(origin, 1)).unwrap()).collect();
+    let mut subs: Vec<Subscription> =
+        (0..3).map(|_| log.subscribe(SubscribeFrom::origin(origin, 1)).unwrap()).collect();
     let mut writers = Vec::new();
     for w in 0..WRITERS {
         let log = log.log.clone();
@@ -450,7 +453,8 @@ pub async fn ingest_refuses_forged_and_broken_events(f: Factory) {
     // Signed by another key than the origin's.
     let mut other_key = events[..1].to_vec();
     let cp = other_key[0].checkpoint.unwrap();
-    other_key[0].checkpoint = Some(crate::Checkpoint { origin: cp.origin, ..key(3).sign_checkpoint(cp.seq, cp.head_hash) });
+    other_key[0].checkpoint =
+        Some(crate::Checkpoint { origin: cp.origin, ..key(3).sign_checkpoint(cp.seq, cp.head_hash) });
     assert!(refused(b.ingest(other_key).await));
 
     let own = export(&*b).await;

@@ -150,9 +150,10 @@ impl ForkEvidence {
     pub fn proves_fork(&self) -> bool {
         let at = |b: &[u8]| EventHeader::decode(b).is_ok_and(|h| h.origin == self.origin && h.seq == self.seq);
         let Some(first) = self.theirs.first() else { return false };
-        let chained = self.theirs.windows(2).all(|w| {
-            EventHeader::decode(&w[1]).is_ok_and(|h| h.prev_hash == crate::header::header_hash(&w[0]))
-        });
+        let chained = self
+            .theirs
+            .windows(2)
+            .all(|w| EventHeader::decode(&w[1]).is_ok_and(|h| h.prev_hash == crate::header::header_hash(&w[0])));
         let last = self.theirs.last().map(|b| crate::header::header_hash(b));
         at(&self.ours)
             && at(first)

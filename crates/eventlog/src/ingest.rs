@@ -38,7 +38,9 @@ pub(crate) fn check_batch(own: NodeId, events: Vec<RemoteEvent>) -> Result<Check
     let mut origin = None;
     for e in events {
         let header = EventHeader::decode(&e.header_bytes).map_err(|d| {
-            let (o, s) = origin.map(|o| (o, checked.last().map_or(0, |c: &CheckedEvent| c.header.seq + 1))).unwrap_or((NodeId([0; 32]), 0));
+            let (o, s) = origin
+                .map(|o| (o, checked.last().map_or(0, |c: &CheckedEvent| c.header.seq + 1)))
+                .unwrap_or((NodeId([0; 32]), 0));
             refused(o, s, d.to_string())
         })?;
         let (o, seq) = (header.origin, header.seq);
@@ -74,7 +76,13 @@ pub(crate) fn check_batch(own: NodeId, events: Vec<RemoteEvent>) -> Result<Check
                 return Err(refused(o, seq, "checkpoint signature does not verify"));
             }
         }
-        checked.push(CheckedEvent { header_bytes: e.header_bytes, header, hash, payload: e.payload, checkpoint: e.checkpoint });
+        checked.push(CheckedEvent {
+            header_bytes: e.header_bytes,
+            header,
+            hash,
+            payload: e.payload,
+            checkpoint: e.checkpoint,
+        });
     }
     let covered = checked.iter().rposition(|e| e.checkpoint.is_some()).map_or(0, |i| i + 1);
     let uncovered = (checked.len() - covered) as u64;

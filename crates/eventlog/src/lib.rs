@@ -25,7 +25,10 @@ pub mod conformance;
 pub use api::{EventLog, SubscribeFrom, Subscription};
 pub use config::LogConfig;
 pub use error::{Error, FieldViolation, Result};
-pub use event::{Appended, Checkpoint, ExpectedVersion, ForkEvidence, Head, IngestOutcome, NewEvent, Payload, RemoteEvent, StoredEvent};
+pub use event::{
+    Appended, Checkpoint, ExpectedVersion, ForkEvidence, Head, IngestOutcome, NewEvent, Payload, RemoteEvent,
+    StoredEvent,
+};
 pub use header::{Audience, DecodeError, EventHeader, EventRef, header_hash, payload_hash};
 pub use identity::{NodeKey, verify_checkpoint};
 pub use ids::{Hash, NodeId};

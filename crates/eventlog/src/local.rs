@@ -120,12 +120,21 @@ impl Shared {
     }
 
     /// Events of one stream from `from_stream_seq`, at most `limit`, none past `head`.
-    fn read_stream(&self, origin: NodeId, stream: &str, from_stream_seq: u64, limit: usize, head: u64) -> Result<Vec<StoredEvent>> {
+    fn read_stream(
+        &self,
+        origin: NodeId,
+        stream: &str,
+        from_stream_seq: u64,
+        limit: usize,
+        head: u64,
+    ) -> Result<Vec<StoredEvent>> {
         let prefix = Key::stream_prefix(origin, stream);
-        let entries = self.store.scan(&Key::stream_entry(origin, stream, from_stream_seq), &Key::prefix_end(&prefix), limit)?;
+        let entries =
+            self.store.scan(&Key::stream_entry(origin, stream, from_stream_seq), &Key::prefix_end(&prefix), limit)?;
         let mut out = Vec::with_capacity(entries.len());
         for (_, v) in entries {
-            let seq = u64::from_be_bytes(v.try_into().map_err(|_| Error::Corrupt(format!("stream index of {stream:?}")))?);
+            let seq =
+                u64::from_be_bytes(v.try_into().map_err(|_| Error::Corrupt(format!("stream index of {stream:?}")))?);
             if seq > head {
                 break;
             }
@@ -231,8 +240,16 @@ impl LocalLog {
         Ok(Self { shared, config, tx: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)) })
     }
 
+    #[cfg(test)]
+    pub(crate) fn store(&self) -> Arc<dyn Store> {
+        self.shared.store.clone()
+    }
+
     pub fn stats(&self) -> LogStats {
-        LogStats { commits: self.shared.stats.commits.load(Ordering::Relaxed), events: self.shared.stats.events.load(Ordering::Relaxed) }
+        LogStats {
+            commits: self.shared.stats.commits.load(Ordering::Relaxed),
+            events: self.shared.stats.events.load(Ordering::Relaxed),
+        }
     }
 
     async fn send<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Command) -> Result<T> {
@@ -264,7 +281,13 @@ impl EventLog for LocalLog {
         self.shared.read_range(origin, from, to)
     }
 
-    async fn read_stream(&self, origin: NodeId, stream: &str, from_stream_seq: u64, limit: usize) -> Result<Vec<StoredEvent>> {
+    async fn read_stream(
+        &self,
+        origin: NodeId,
+        stream: &str,
+        from_stream_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>> {
         let head = self.shared.head(origin).seq;
         self.shared.read_stream(origin, stream, from_stream_seq.max(1), limit, head)
     }
@@ -320,7 +343,8 @@ impl EventLog for LocalLog {
 
     async fn origins(&self) -> Result<Vec<(NodeId, Head)>> {
         let heads = self.shared.heads.lock().expect("heads lock");
-        let mut out: Vec<(NodeId, Head)> = heads.iter().map(|(o, tx)| (*o, *tx.borrow())).filter(|(_, h)| h.seq > 0).collect();
+        let mut out: Vec<(NodeId, Head)> =
+            heads.iter().map(|(o, tx)| (*o, *tx.borrow())).filter(|(_, h)| h.seq > 0).collect();
         out.sort_by_key(|(o, _)| *o);
         Ok(out)
     }
@@ -328,7 +352,11 @@ impl EventLog for LocalLog {
     async fn ingest(&self, events: Vec<RemoteEvent>) -> Result<IngestOutcome> {
         let batch = check_batch(self.shared.origin, events)?;
         if batch.events.is_empty() {
-            return Ok(IngestOutcome { uncovered: batch.uncovered, head: self.shared.head(batch.origin), ..Default::default() });
+            return Ok(IngestOutcome {
+                uncovered: batch.uncovered,
+                head: self.shared.head(batch.origin),
+                ..Default::default()
+            });
         }
         self.send(|reply| Command::Ingest { batch, reply }).await
     }

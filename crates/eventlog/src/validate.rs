@@ -85,7 +85,10 @@ mod tests {
         e.event_id = Some(String::new());
         let v = check_batch(&[NewEvent::new("s", "ok", vec![]), e], 10);
         let fields: Vec<&str> = v.iter().map(|v| v.field.as_str()).collect();
-        assert_eq!(fields, ["events[1].kind", "events[1].stream", "events[1].payload", "events[1].event_id", "events[1].trace"]);
+        assert_eq!(
+            fields,
+            ["events[1].kind", "events[1].stream", "events[1].payload", "events[1].event_id", "events[1].trace"]
+        );
     }
 
     #[test]

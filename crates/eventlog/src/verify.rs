@@ -221,3 +221,141 @@ fn verify_origin(store: &dyn Store, origin: NodeId, report: &mut VerifyReport) -
     report.origins.push(summary);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    //! Any single-byte change to what is stored is found, at the position that was changed.
+
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::store::{SledStore, WriteBatch};
+    use crate::{EventLog, LocalLog, LogConfig, NewEvent, NodeKey};
+
+    #[derive(Debug, Clone)]
+    enum Target {
+        /// A byte of a header (which holds the payload hash too).
+        Header,
+        /// A byte of the payload hash inside a header.
+        PayloadHash,
+        /// A byte of a checkpoint: its head hash (0..32) or its signature (32..96).
+        Checkpoint,
+        /// A byte of a payload or its salt.
+        Payload,
+    }
+
+    fn target() -> impl Strategy<Value = Target> {
+        prop_oneof![Just(Target::Header), Just(Target::PayloadHash), Just(Target::Checkpoint), Just(Target::Payload)]
+    }
+
+    /// Appends batches of the given sizes, one group commit each.
+    fn fill(log: &LocalLog, batches: &[usize]) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            for (b, &n) in batches.iter().enumerate() {
+                let events = (0..n).map(|i| NewEvent::new(format!("s{}", i % 2), "k", format!("{b}/{i}").into_bytes()));
+                log.append(events.collect()).await.unwrap();
+            }
+            log.close().await.unwrap();
+        });
+    }
+
+    /// Flips `mask` in one byte of the chosen kind of entry; returns the position it belongs to.
+    fn corrupt(store: &dyn Store, origin: NodeId, target: &Target, pick: usize, byte: usize, mask: u8) -> u64 {
+        let table = match target {
+            Target::Header | Target::PayloadHash => Key::HEADER,
+            Target::Checkpoint => Key::CHECKPOINT,
+            Target::Payload => Key::PAYLOAD,
+        };
+        let prefix = Key::origin_prefix(table, origin);
+        let entries = store.scan(&prefix, &Key::prefix_end(&prefix), usize::MAX).unwrap();
+        let (key, mut value) = entries[pick % entries.len()].clone();
+        let i = match target {
+            // Offset of payload_hash: version, origin, seq, prev_hash, time, stream_seq.
+            Target::PayloadHash => 1 + 32 + 8 + 32 + 8 + 8 + byte % 32,
+            _ => byte % value.len(),
+        };
+        value[i] ^= mask;
+        let mut batch = WriteBatch::default();
+        batch.put(key.clone(), value);
+        store.apply(batch).unwrap();
+        store.flush().unwrap();
+        Key::seq_of(&key)
+    }
+
+    fn check(report: &VerifyReport, target: &Target, seq: u64) -> Result<(), TestCaseError> {
+        let first = report.first_problem();
+        prop_assert!(first.is_some(), "change at {seq} not detected");
+        let first = first.unwrap();
+        prop_assert_eq!(first.seq, seq, "{:?}", report.problems);
+        match target {
+            Target::Checkpoint => prop_assert_eq!(&first.kind, &ProblemKind::BadSignature),
+            Target::Payload => prop_assert_eq!(&first.kind, &ProblemKind::PayloadMismatch),
+            // A header change is a chain break at that position (and, in the payload hash, a
+            // payload mismatch at the same position too).
+            Target::Header | Target::PayloadHash => prop_assert!(
+                report
+                    .problems
+                    .iter()
+                    .any(|p| p.seq == seq && matches!(p.kind, ProblemKind::HashMismatch | ProblemKind::Malformed(_))),
+                "{:?}",
+                report.problems
+            ),
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn memory_store_detects_any_single_byte_change(
+            batches in prop::collection::vec(1usize..6, 1..8),
+            target in target(), pick in any::<usize>(), byte in any::<usize>(), mask in 1u8..=255,
+        ) {
+            let log = LocalLog::memory(NodeKey::from_seed([3; 32]), LogConfig::default()).unwrap();
+            let store = log.store();
+            fill(&log, &batches);
+            prop_assert!(verify_store(store.as_ref()).unwrap().is_ok());
+            let seq = corrupt(store.as_ref(), log.node_id(), &target, pick, byte, mask);
+            check(&verify_store(store.as_ref()).unwrap(), &target, seq)?;
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn sled_store_detects_any_single_byte_change_after_reopen(
+            batches in prop::collection::vec(1usize..6, 1..6),
+            target in target(), pick in any::<usize>(), byte in any::<usize>(), mask in 1u8..=255,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let log = LocalLog::open(dir.path(), LogConfig { cache_bytes: 1 << 20, ..LogConfig::default() }).unwrap();
+            let origin = log.node_id();
+            fill(&log, &batches);
+            drop(log);
+            let seq = {
+                let store = SledStore::open(&dir.path().join("log"), 1 << 20).unwrap();
+                corrupt(&store, origin, &target, pick, byte, mask)
+            };
+            let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir.path().join("log"), 1 << 20).unwrap());
+            check(&verify_store(store.as_ref()).unwrap(), &target, seq)?;
+        }
+    }
+
+    #[test]
+    fn a_missing_header_and_an_unsigned_tail_are_reported() {
+        let log = LocalLog::memory(NodeKey::from_seed([3; 32]), LogConfig::default()).unwrap();
+        let store = log.store();
+        let origin = log.node_id();
+        fill(&log, &[3, 3]);
+        let mut batch = WriteBatch::default();
+        batch.remove(Key::at(Key::HEADER, origin, 2));
+        batch.remove(Key::at(Key::CHECKPOINT, origin, 6));
+        store.apply(batch).unwrap();
+        let report = verify_store(store.as_ref()).unwrap();
+        let found: Vec<(u64, ProblemKind)> = report.problems.iter().map(|p| (p.seq, p.kind.clone())).collect();
+        assert_eq!(found, [(2, ProblemKind::Missing), (4, ProblemKind::Unsigned)]);
+    }
+}

@@ -207,9 +207,16 @@ impl Writer {
         };
         let seq = u64::from_be_bytes(v.try_into().map_err(|_| Error::Corrupt(format!("event id index of {id:?}")))?);
         let origin = self.shared.origin;
-        let bytes = self.shared.store.get(&Key::at(Key::HEADER, origin, seq))?.ok_or(Error::NotFound { origin, seq })?;
+        let bytes =
+            self.shared.store.get(&Key::at(Key::HEADER, origin, seq))?.ok_or(Error::NotFound { origin, seq })?;
         let header = EventHeader::decode(&bytes).map_err(|e| Error::Corrupt(format!("header {seq}: {e}")))?;
-        let salt = self.shared.store.get(&Key::at(Key::PAYLOAD, origin, seq))?.map(|p| decode_payload(&p)).transpose()?.map(|p| p.salt);
+        let salt = self
+            .shared
+            .store
+            .get(&Key::at(Key::PAYLOAD, origin, seq))?
+            .map(|p| decode_payload(&p))
+            .transpose()?
+            .map(|p| p.salt);
         Ok(Some(StagedId {
             appended: Appended { seq, stream_seq: header.stream_seq, hash: header_hash(&bytes), duplicate: true },
             kind: header.kind,
@@ -220,7 +227,8 @@ impl Writer {
     }
 
     fn check_cause(&self, stage: &Stage, local: &HashMap<u64, Hash>, c: &EventRef) -> Result<()> {
-        let staged = (c.origin == self.shared.origin).then(|| local.get(&c.seq).or_else(|| stage.own.get(&c.seq))).flatten();
+        let staged =
+            (c.origin == self.shared.origin).then(|| local.get(&c.seq).or_else(|| stage.own.get(&c.seq))).flatten();
         let hash = match staged {
             Some(h) => Some(*h),
             None => self.shared.store.get(&Key::at(Key::HEADER, c.origin, c.seq))?.map(|b| header_hash(&b)),
@@ -244,7 +252,8 @@ impl Writer {
         for e in events {
             if let Some(id) = &e.event_id {
                 if let Some(prev) = self.find_event_id(stage, &ids, id)? {
-                    let same_payload = prev.salt.is_none_or(|salt| payload_hash(&salt, &e.payload) == prev.payload_hash);
+                    let same_payload =
+                        prev.salt.is_none_or(|salt| payload_hash(&salt, &e.payload) == prev.payload_hash);
                     if prev.kind != e.kind || prev.stream != e.stream || !same_payload {
                         return Err(Error::EventIdReused { event_id: id.clone(), seq: prev.appended.seq });
                     }
@@ -291,7 +300,13 @@ impl Writer {
             writes.put(Key::stream_entry(origin, &header.stream, header.stream_seq), header.seq.to_be_bytes().to_vec());
             if let Some(id) = e.event_id {
                 writes.put(Key::event_id(&id), header.seq.to_be_bytes().to_vec());
-                let staged = StagedId { appended, kind: header.kind, stream: header.stream.clone(), salt: Some(salt), payload_hash: header.payload_hash };
+                let staged = StagedId {
+                    appended,
+                    kind: header.kind,
+                    stream: header.stream.clone(),
+                    salt: Some(salt),
+                    payload_hash: header.payload_hash,
+                };
                 ids.insert(id, staged);
             }
             streams.insert(header.stream, header.stream_seq);
@@ -323,7 +338,13 @@ impl Writer {
         for (i, e) in batch.events.iter().enumerate() {
             let seq = e.header.seq;
             if seq <= head.seq {
-                let staged_same = stage.batch.ops.iter().rev().find(|(k, _)| *k == Key::at(Key::HEADER, origin, seq)).map(|(_, v)| v.clone());
+                let staged_same = stage
+                    .batch
+                    .ops
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| *k == Key::at(Key::HEADER, origin, seq))
+                    .map(|(_, v)| v.clone());
                 let stored = match staged_same {
                     Some(v) => v,
                     None => self.shared.store.get(&Key::at(Key::HEADER, origin, seq))?,
@@ -336,14 +357,23 @@ impl Writer {
                 let covering = batch.events[i..].iter().find(|x| x.checkpoint.is_some()).expect("the batch is covered");
                 let cp = encode_checkpoint(covering.checkpoint.as_ref().expect("found above"));
                 let mut parts: Vec<&[u8]> = vec![stored.as_deref().unwrap_or_default(), &cp[..]];
-                parts.extend(batch.events[i..].iter().take_while(|x| x.header.seq <= covering.header.seq).map(|x| x.header_bytes.as_slice()));
+                parts.extend(
+                    batch.events[i..]
+                        .iter()
+                        .take_while(|x| x.header.seq <= covering.header.seq)
+                        .map(|x| x.header_bytes.as_slice()),
+                );
                 stage.batch.put(Key::at(Key::FORK, origin, seq), encode_parts(&parts));
                 self.forked.insert(origin, seq);
                 tracing::error!(origin = %origin.short(), seq, "fork detected: origin signed two different events at one position");
                 return Err(Error::Fork { origin, seq });
             }
             if seq != head.seq + 1 {
-                return Err(Error::Refused { origin, seq, reason: format!("gap: the next event of this origin is seq {}", head.seq + 1) });
+                return Err(Error::Refused {
+                    origin,
+                    seq,
+                    reason: format!("gap: the next event of this origin is seq {}", head.seq + 1),
+                });
             }
             if e.header.prev_hash != head.hash {
                 return Err(Error::Refused { origin, seq, reason: "does not chain onto the stored head".into() });

@@ -1,9 +1,13 @@
 //! The sled 0.34 backend: one tree, atomic batches, durable after `flush`.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use super::{Entry, Store, WriteBatch};
-use crate::error::Result;
+use crate::error::{Error, Result};
+
+/// How long an open waits for a file lock held by a store being dropped.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
 pub(crate) struct SledStore {
@@ -13,16 +17,34 @@ pub(crate) struct SledStore {
 
 impl SledStore {
     pub(crate) fn open(path: &Path, cache_bytes: u64) -> Result<Self> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(path)
             .cache_capacity(cache_bytes)
             .mode(sled::Mode::HighThroughput)
             // The log flushes itself once per group commit; a timer would only add flushes.
-            .flush_every_ms(None)
-            .open()?;
+            .flush_every_ms(None);
+        // sled releases its file lock from background threads a moment after the last handle
+        // is dropped, so a store reopened in the same process may briefly find it still held.
+        let deadline = Instant::now() + LOCK_WAIT;
+        let db = loop {
+            match config.open() {
+                Err(sled::Error::Io(e)) if is_lock_error(&e) && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(sled::Error::Io(e)) if is_lock_error(&e) => {
+                    return Err(Error::Storage(format!("{} is in use by another process", path.display())));
+                }
+                other => break other?,
+            }
+        };
         let tree = db.open_tree("log")?;
         Ok(Self { db, tree })
     }
+}
+
+/// sled reports a held lock as an io error whose text names it (the kind is lost).
+fn is_lock_error(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("could not acquire lock")
 }
 
 fn owned((k, v): (sled::IVec, sled::IVec)) -> Entry {
