@@ -240,6 +240,15 @@ impl LocalLog {
         Ok(Self { shared, config, tx: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)) })
     }
 
+    /// Verifies the sled store in `dir/log` without starting a writer (and without a node key).
+    pub fn verify_dir(dir: &Path) -> Result<VerifyReport> {
+        let path = dir.join("log");
+        if !path.is_dir() {
+            return Err(Error::Storage(format!("no event log in {}", dir.display())));
+        }
+        verify_store(&SledStore::open(&path, 64 * 1024 * 1024)?)
+    }
+
     #[cfg(test)]
     pub(crate) fn store(&self) -> Arc<dyn Store> {
         self.shared.store.clone()

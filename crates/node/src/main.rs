@@ -1,0 +1,111 @@
+//! The `samenspel` command: run a node, verify a store.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use samenspel::{NodeConfig, StoreKind};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(name = "samenspel", version, about = "Federated matching between formal and informal care")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a node: every service on one gRPC port, with an embedded sled store by default.
+    Node {
+        /// TOML config file (default: ./samenspel.toml if it exists).
+        #[arg(long, env = "SAMENSPEL_CONFIG")]
+        config: Option<PathBuf>,
+        /// Address to listen on (overrides the config).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Data directory (overrides the config).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Keep everything in memory; nothing is written to disk.
+        #[arg(long)]
+        memory: bool,
+    },
+    /// Verify a store: every chain and signature. Exits 1 when anything is damaged.
+    Verify {
+        /// Data directory of the node (stop the node first).
+        #[arg(long, default_value = "./samenspel-data")]
+        data: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sled=warn")))
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Node { config, listen, data, memory } => {
+            let mut config = NodeConfig::load(config.as_deref())?;
+            config.listen = listen.unwrap_or(config.listen);
+            config.data_dir = data.unwrap_or(config.data_dir);
+            if memory {
+                config.store = StoreKind::Memory;
+            }
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(async {
+                let listener = tokio::net::TcpListener::bind(config.listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {}", config.listen))?;
+                samenspel::run(config, listener, shutdown_signal()).await?;
+                anyhow::Ok(())
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify { data } => {
+            let report = samenspel::verify_data_dir(&data)?;
+            print!("{}", samenspel::render_report(&report));
+            Ok(if report.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for sigterm");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!(signal = "SIGINT", "shutting down"),
+        () = term => tracing::info!(signal = "SIGTERM", "shutting down"),
+    }
+}

@@ -1,0 +1,62 @@
+//! Runs every service of a node on one gRPC port, with health and reflection.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use samenspel_eventlog::{EventLog, LocalLog, NodeKey};
+use samenspel_log_service::{EventLogGrpc, EventLogServer, LogService};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+
+use crate::config::{NodeConfig, StoreKind};
+use crate::error::Result;
+
+/// Opens the node's log as configured: sled in `data_dir`, or memory.
+pub fn open_log(config: &NodeConfig) -> Result<Arc<dyn EventLog>> {
+    Ok(match config.store {
+        StoreKind::Sled => Arc::new(LocalLog::open(&config.data_dir, config.log.clone())?),
+        StoreKind::Memory => Arc::new(LocalLog::memory(NodeKey::generate()?, config.log.clone())?),
+    })
+}
+
+/// Serves the node's services on `listener` until `shutdown` completes; in-flight calls finish.
+pub async fn serve(
+    config: &NodeConfig,
+    log: Arc<dyn EventLog>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<()> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(samenspel_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let eventlog = EventLogGrpc::new(LogService::new(log.clone(), config.log_service.clone()))
+        .into_server()
+        .max_decoding_message_size(config.max_message_bytes)
+        .max_encoding_message_size(config.max_message_bytes);
+    health.set_serving::<EventLogServer<EventLogGrpc>>().await;
+    tracing::info!(node = %log.node_id(), addr = %listener.local_addr()?, "node serving");
+    Server::builder()
+        .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
+        .add_service(health_service)
+        .add_service(reflection().build_v1()?)
+        .add_service(reflection().build_v1alpha()?)
+        .add_service(eventlog)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    tracing::info!("node stopped serving");
+    Ok(())
+}
+
+/// Opens the log, serves until `shutdown`, then closes the log with everything flushed.
+pub async fn run(config: NodeConfig, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
+    let log = open_log(&config)?;
+    let served = serve(&config, log.clone(), listener, shutdown).await;
+    let closed = log.close().await;
+    served?;
+    closed?;
+    Ok(())
+}

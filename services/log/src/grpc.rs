@@ -1,0 +1,225 @@
+//! The tonic implementation of `samenspel.v1.EventLog`, and the protobuf ↔ domain conversions.
+
+use std::pin::Pin;
+
+use futures::{Stream, StreamExt};
+use samenspel_eventlog::{
+    Appended, Audience, Checkpoint, EventHeader, EventRef, ExpectedVersion, FieldViolation, Hash, NewEvent, NodeId,
+    Payload, StoredEvent, SubscribeFrom,
+};
+use samenspel_proto::v1 as pb;
+use tonic::{Request, Response, Status};
+
+use crate::error::Error;
+use crate::service::{LogService, Page};
+
+/// The gRPC face of [`LogService`].
+#[derive(Debug, Clone)]
+pub struct EventLogGrpc {
+    service: LogService,
+}
+
+impl EventLogGrpc {
+    pub fn new(service: LogService) -> Self {
+        Self { service }
+    }
+
+    pub fn into_server(self) -> pb::event_log_server::EventLogServer<Self> {
+        pb::event_log_server::EventLogServer::new(self)
+    }
+
+    /// An empty origin means this node.
+    fn origin(&self, bytes: &[u8], field: &str) -> Result<NodeId, Error> {
+        if bytes.is_empty() {
+            return Ok(self.service.log.node_id());
+        }
+        node_id(bytes, field).map_err(|v| Error::Invalid(vec![v]))
+    }
+}
+
+fn node_id(bytes: &[u8], field: &str) -> Result<NodeId, FieldViolation> {
+    NodeId::from_slice(bytes)
+        .ok_or_else(|| FieldViolation::new(field, format!("must be 32 bytes, got {}", bytes.len())))
+}
+
+fn hash(bytes: &[u8], field: &str) -> Result<Hash, FieldViolation> {
+    Hash::from_slice(bytes).ok_or_else(|| FieldViolation::new(field, format!("must be 32 bytes, got {}", bytes.len())))
+}
+
+/// Converts one event of a request; collects every violation rather than stopping at the first.
+fn new_event(e: pb::NewEvent, at: &str, violations: &mut Vec<FieldViolation>) -> NewEvent {
+    let audience = match e.audience {
+        None => Audience::Local,
+        Some(a) => match pb::AudienceScope::try_from(a.scope) {
+            Ok(pb::AudienceScope::Unspecified | pb::AudienceScope::Local) | Ok(pb::AudienceScope::Federation)
+                if !a.nodes.is_empty() =>
+            {
+                violations.push(FieldViolation::new(format!("{at}.audience.nodes"), "only with AUDIENCE_SCOPE_NODES"));
+                Audience::Local
+            }
+            Ok(pb::AudienceScope::Unspecified | pb::AudienceScope::Local) => Audience::Local,
+            Ok(pb::AudienceScope::Federation) => Audience::Federation,
+            Ok(pb::AudienceScope::Nodes) => {
+                let nodes = a.nodes.iter().enumerate().filter_map(|(i, n)| {
+                    node_id(n, &format!("{at}.audience.nodes[{i}]")).map_err(|v| violations.push(v)).ok()
+                });
+                Audience::Nodes(nodes.collect())
+            }
+            Err(_) => {
+                violations
+                    .push(FieldViolation::new(format!("{at}.audience.scope"), format!("unknown scope {}", a.scope)));
+                Audience::Local
+            }
+        },
+    };
+    let causes = e
+        .causes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| {
+            let origin = node_id(&c.origin, &format!("{at}.causes[{i}].origin"));
+            let h = hash(&c.hash, &format!("{at}.causes[{i}].hash"));
+            match (origin, h) {
+                (Ok(origin), Ok(hash)) => Some(EventRef { origin, seq: c.seq, hash }),
+                (o, h) => {
+                    violations.extend(o.err());
+                    violations.extend(h.err());
+                    None
+                }
+            }
+        })
+        .collect();
+    NewEvent {
+        stream: e.stream,
+        kind: e.kind,
+        payload: e.payload,
+        expected_version: e.expected_version.map_or(ExpectedVersion::Any, ExpectedVersion::Exact),
+        event_id: Some(e.event_id).filter(|s| !s.is_empty()),
+        audience,
+        causes,
+        trace: Some(e.trace).filter(|s| !s.is_empty()),
+    }
+}
+
+fn audience_pb(a: &Audience) -> pb::Audience {
+    match a {
+        Audience::Local => pb::Audience { scope: pb::AudienceScope::Local.into(), nodes: vec![] },
+        Audience::Nodes(nodes) => {
+            pb::Audience { scope: pb::AudienceScope::Nodes.into(), nodes: nodes.iter().map(|n| n.0.to_vec()).collect() }
+        }
+        Audience::Federation => pb::Audience { scope: pb::AudienceScope::Federation.into(), nodes: vec![] },
+    }
+}
+
+fn header_pb(h: &EventHeader) -> pb::EventHeader {
+    pb::EventHeader {
+        origin: h.origin.0.to_vec(),
+        seq: h.seq,
+        prev_hash: h.prev_hash.0.to_vec(),
+        time_micros: h.time_micros,
+        kind: h.kind.clone(),
+        stream: h.stream.clone(),
+        stream_seq: h.stream_seq,
+        audience: Some(audience_pb(&h.audience)),
+        payload_hash: h.payload_hash.0.to_vec(),
+        causes: h
+            .causes
+            .iter()
+            .map(|c| pb::EventRef { origin: c.origin.0.to_vec(), seq: c.seq, hash: c.hash.0.to_vec() })
+            .collect(),
+        trace: h.trace.clone(),
+        event_id: h.event_id.clone(),
+    }
+}
+
+fn event_pb(e: StoredEvent) -> pb::Event {
+    pb::Event {
+        header: Some(header_pb(&e.header)),
+        hash: e.hash.0.to_vec(),
+        payload: e.payload.map(|Payload { salt, data }| pb::Payload { salt: salt.to_vec(), data }),
+        checkpoint: e.checkpoint.map(|Checkpoint { seq, head_hash, signature, .. }| pb::Checkpoint {
+            seq,
+            head_hash: head_hash.0.to_vec(),
+            signature: signature.to_vec(),
+        }),
+        header_bytes: e.header_bytes,
+    }
+}
+
+fn position_pb(a: Appended) -> pb::Position {
+    pb::Position { seq: a.seq, stream_seq: a.stream_seq, hash: a.hash.0.to_vec(), duplicate: a.duplicate }
+}
+
+fn page_pb(p: Page) -> pb::ReadResponse {
+    pb::ReadResponse {
+        events: p.events.into_iter().map(event_pb).collect(),
+        next_position: p.next_position,
+        head_seq: p.head_seq,
+    }
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pb::event_log_server::EventLog for EventLogGrpc {
+    #[tracing::instrument(name = "eventlog.append", skip_all, fields(events = request.get_ref().events.len()))]
+    async fn append(&self, request: Request<pb::AppendRequest>) -> Result<Response<pb::AppendResponse>, Status> {
+        let mut violations = Vec::new();
+        let events: Vec<NewEvent> = request
+            .into_inner()
+            .events
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| new_event(e, &format!("events[{i}]"), &mut violations))
+            .collect();
+        if !violations.is_empty() {
+            return Err(Error::Invalid(violations).into());
+        }
+        let appended = self.service.log.append(events).await.map_err(Error::from)?;
+        Ok(Response::new(pb::AppendResponse { positions: appended.into_iter().map(position_pb).collect() }))
+    }
+
+    #[tracing::instrument(name = "eventlog.read", skip_all, fields(from = request.get_ref().from_seq))]
+    async fn read(&self, request: Request<pb::ReadRequest>) -> Result<Response<pb::ReadResponse>, Status> {
+        let r = request.into_inner();
+        let origin = self.origin(&r.origin, "origin")?;
+        Ok(Response::new(page_pb(self.service.read(origin, r.from_seq, r.page_size).await?)))
+    }
+
+    #[tracing::instrument(name = "eventlog.read_stream", skip_all, fields(stream = %request.get_ref().stream))]
+    async fn read_stream(&self, request: Request<pb::ReadStreamRequest>) -> Result<Response<pb::ReadResponse>, Status> {
+        let r = request.into_inner();
+        let origin = self.origin(&r.origin, "origin")?;
+        if r.stream.is_empty() {
+            return Err(Error::Invalid(vec![FieldViolation::new("stream", "must not be empty")]).into());
+        }
+        Ok(Response::new(page_pb(self.service.read_stream(origin, &r.stream, r.from_stream_seq, r.page_size).await?)))
+    }
+
+    type SubscribeStream = EventStream;
+
+    #[tracing::instrument(name = "eventlog.subscribe", skip_all, fields(from = request.get_ref().from_position))]
+    async fn subscribe(&self, request: Request<pb::SubscribeRequest>) -> Result<Response<EventStream>, Status> {
+        let r = request.into_inner();
+        let origin = self.origin(&r.origin, "origin")?;
+        let from = match r.stream.is_empty() {
+            true => SubscribeFrom::origin(origin, r.from_position),
+            false => SubscribeFrom::stream(origin, r.stream, r.from_position),
+        };
+        let subscription = self.service.log.subscribe(from).map_err(Error::from)?;
+        let stream = subscription.map(|item| item.map(event_pb).map_err(|e| Status::from(Error::from(e))));
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    #[tracing::instrument(name = "eventlog.get_head", skip_all)]
+    async fn get_head(&self, request: Request<pb::GetHeadRequest>) -> Result<Response<pb::GetHeadResponse>, Status> {
+        let origin = self.origin(&request.get_ref().origin, "origin")?;
+        let head = self.service.log.head(origin).await.map_err(Error::from)?;
+        Ok(Response::new(pb::GetHeadResponse {
+            origin: origin.0.to_vec(),
+            seq: head.seq,
+            hash: head.hash.0.to_vec(),
+            node_id: self.service.log.node_id().0.to_vec(),
+        }))
+    }
+}
