@@ -1,0 +1,123 @@
+//! Test harness: start samenspel nodes in-process on `127.0.0.1:0`, each with its own data dir
+//! and a shutdown handle, wait until they report healthy, and talk to them over gRPC.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use samenspel::NodeConfig;
+use samenspel_proto::v1::event_log_client::EventLogClient;
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+pub mod raw;
+
+/// How long a node may take to report healthy.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A node running in this process.
+#[derive(Debug)]
+pub struct TestNode {
+    pub addr: SocketAddr,
+    pub config: NodeConfig,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<samenspel::Result<()>>>,
+    dir: Arc<TempDir>,
+}
+
+impl TestNode {
+    /// A node with default settings on a fresh data dir.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A node on a fresh data dir, with settings changed by `tweak`.
+    pub async fn start_with(tweak: impl FnOnce(&mut NodeConfig)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = NodeConfig { data_dir: dir.path().join("node"), ..NodeConfig::default() };
+        config.log.cache_bytes = 16 * 1024 * 1024;
+        tweak(&mut config);
+        Self::launch(config, Arc::new(dir)).await
+    }
+
+    async fn launch(config: NodeConfig, dir: Arc<TempDir>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(samenspel::run(config.clone(), listener, async {
+            let _ = rx.await;
+        }));
+        let node = Self { addr, config, shutdown: Some(tx), task: Some(task), dir };
+        node.wait_healthy().await;
+        node
+    }
+
+    /// Polls `grpc.health.v1` until the event log reports SERVING.
+    async fn wait_healthy(&self) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Ok(channel) = Channel::from_shared(self.url()).expect("url").connect().await {
+                let request = HealthCheckRequest { service: "samenspel.v1.EventLog".into() };
+                if let Ok(r) = HealthClient::new(channel).check(request).await {
+                    if r.into_inner().status == ServingStatus::Serving as i32 {
+                        return;
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "node at {} did not become healthy", self.addr);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.config.data_dir.clone()
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(self.url()).expect("url").connect().await.expect("connect")
+    }
+
+    pub async fn log_client(&self) -> EventLogClient<Channel> {
+        EventLogClient::new(self.channel().await).max_decoding_message_size(64 * 1024 * 1024)
+    }
+
+    /// Graceful stop: in-flight calls finish, the log is flushed and closed.
+    pub async fn stop(mut self) -> (NodeConfig, Arc<TempDir>) {
+        self.shutdown_and_wait().await;
+        (self.config.clone(), self.dir.clone())
+    }
+
+    /// Stops the node and starts it again on the same data dir (on a new port).
+    pub async fn restart(self) -> Self {
+        let (config, dir) = self.stop().await;
+        Self::launch(config, dir).await
+    }
+
+    async fn shutdown_and_wait(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("node task panicked").expect("node failed");
+        }
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
