@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::api::{EventLog, SubscribeFrom, Subscription};
-use crate::codec::{decode_checkpoint, decode_parts, decode_payload};
+use crate::codec::{decode_checkpoint, decode_headers, decode_parts, decode_payloads};
 use crate::config::LogConfig;
 use crate::error::{Error, Result};
 use crate::event::{Appended, ForkEvidence, Head, IngestOutcome, NewEvent, RemoteEvent, StoredEvent};
@@ -85,38 +85,61 @@ impl Shared {
     }
 
     /// Events `from..=to` of `origin`; the caller keeps `to` at or below the durable head.
-    fn read_range(&self, origin: NodeId, from: u64, to: u64) -> Result<Vec<StoredEvent>> {
-        if from > to {
+    pub(crate) fn read_range(&self, origin: NodeId, from: u64, to: u64) -> Result<Vec<StoredEvent>> {
+        if from > to || from == 0 {
             return Ok(vec![]);
         }
-        let scan = |table| {
-            let n = (to - from + 1) as usize;
-            self.store.scan(&Key::at(table, origin, from), &Key::at(table, origin, to.saturating_add(1)), n)
-        };
-        let headers = scan(Key::HEADER)?;
-        let mut payloads = scan(Key::PAYLOAD)?.into_iter().peekable();
-        let mut checkpoints = scan(Key::CHECKPOINT)?.into_iter().peekable();
-        let mut out = Vec::with_capacity(headers.len());
-        for (expected, (key, bytes)) in (from..).zip(headers) {
-            let seq = Key::seq_of(&key);
-            if seq != expected {
-                return Err(Error::Corrupt(format!("event {origin}:{expected} is missing")));
+        let missing = || Error::Corrupt(format!("events of {origin} from {from} to {to} are missing"));
+        // The segment holding `from` starts at or before it.
+        let first = self.segment_start(Key::HEADER, origin, from)?.ok_or_else(missing)?;
+        let end = Key::at(Key::HEADER, origin, to.saturating_add(1));
+        let headers = self.store.scan(&Key::at(Key::HEADER, origin, first), &end, usize::MAX)?;
+        let payload_end = Key::at(Key::PAYLOAD, origin, to.saturating_add(1));
+        let mut payloads =
+            self.store.scan(&Key::at(Key::PAYLOAD, origin, first), &payload_end, usize::MAX)?.into_iter().peekable();
+        let cp_end = Key::at(Key::CHECKPOINT, origin, to.saturating_add(1));
+        let mut checkpoints =
+            self.store.scan(&Key::at(Key::CHECKPOINT, origin, from), &cp_end, usize::MAX)?.into_iter().peekable();
+        let mut out = Vec::with_capacity((to - from + 1).min(4096) as usize);
+        let mut expected = from;
+        for (key, segment) in headers {
+            let start = Key::seq_of(&key);
+            let (parts, intact) = decode_headers(&segment);
+            if !intact {
+                return Err(Error::Corrupt(format!("header segment {origin}:{start} is malformed")));
             }
-            let payload = match payloads.next_if(|(k, _)| Key::seq_of(k) == seq) {
-                Some((_, v)) => Some(decode_payload(&v)?),
-                None => None,
+            let segment_payloads = match payloads.next_if(|(k, _)| Key::seq_of(k) == start) {
+                Some((_, v)) => decode_payloads(&v).0,
+                None => vec![],
             };
-            let checkpoint = match checkpoints.next_if(|(k, _)| Key::seq_of(k) == seq) {
-                Some((_, v)) => Some(decode_checkpoint(origin, seq, &v)?),
-                None => None,
-            };
-            let (header, header_bytes) = Self::decode(origin, seq, bytes)?;
-            out.push(StoredEvent { hash: header_hash(&header_bytes), header_bytes, header, payload, checkpoint });
+            for (i, bytes) in parts.into_iter().enumerate() {
+                let seq = start + i as u64;
+                if seq < from || seq > to {
+                    continue;
+                }
+                if seq != expected {
+                    return Err(missing());
+                }
+                expected += 1;
+                let checkpoint = match checkpoints.next_if(|(k, _)| Key::seq_of(k) == seq) {
+                    Some((_, v)) => Some(decode_checkpoint(origin, seq, &v)?),
+                    None => None,
+                };
+                let (header, header_bytes) = Self::decode(origin, seq, bytes.to_vec())?;
+                let payload = segment_payloads.get(i).cloned().flatten();
+                out.push(StoredEvent { hash: header_hash(&header_bytes), header_bytes, header, payload, checkpoint });
+            }
         }
-        if out.len() as u64 != to - from + 1 {
-            return Err(Error::Corrupt(format!("events of {origin} from {from} to {to} are missing")));
+        if expected != to + 1 {
+            return Err(missing());
         }
         Ok(out)
+    }
+
+    /// The first seq of the segment of `table` that holds `seq` (the greatest start at or below it).
+    pub(crate) fn segment_start(&self, table: u8, origin: NodeId, seq: u64) -> Result<Option<u64>> {
+        let found = self.store.last(&Key::at(table, origin, 0), &Key::at(table, origin, seq.saturating_add(1)))?;
+        Ok(found.map(|(k, _)| Key::seq_of(&k)))
     }
 
     /// Events of one stream from `from_stream_seq`, at most `limit`, none past `head`.
@@ -158,10 +181,12 @@ impl Shared {
 
     fn stored_head(&self, origin: NodeId) -> Result<Head> {
         let prefix = Key::origin_prefix(Key::HEADER, origin);
-        Ok(match self.store.last(&prefix, &Key::prefix_end(&prefix))? {
-            Some((k, v)) => Head { seq: Key::seq_of(&k), hash: header_hash(&v) },
-            None => Head::default(),
-        })
+        let Some((key, segment)) = self.store.last(&prefix, &Key::prefix_end(&prefix))? else {
+            return Ok(Head::default());
+        };
+        let (parts, _) = decode_headers(&segment);
+        let last = parts.last().ok_or_else(|| Error::Corrupt(format!("empty header segment of {origin}")))?;
+        Ok(Head { seq: Key::seq_of(&key) + parts.len() as u64 - 1, hash: header_hash(last) })
     }
 }
 

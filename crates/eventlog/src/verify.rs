@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::codec::{decode_checkpoint, decode_payload};
+use crate::codec::{decode_checkpoint, decode_headers, decode_payloads};
 use crate::error::Result;
 use crate::event::Head;
 use crate::header::{EventHeader, header_hash, payload_hash};
@@ -140,39 +140,53 @@ fn verify_origin(store: &dyn Store, origin: NodeId, report: &mut VerifyReport) -
     // Forward: hash every header and note what it commits to.
     let mut infos: Vec<Option<Info>> = Vec::new();
     let mut payload_hashes: Vec<Option<Hash>> = Vec::new();
-    each(store, Key::HEADER, origin, |seq, bytes| {
-        let i = (seq - 1) as usize;
-        if infos.len() <= i {
-            infos.resize_with(i + 1, || None);
-            payload_hashes.resize(i + 1, None);
+    each(store, Key::HEADER, origin, |start, segment| {
+        let (parts, intact) = decode_headers(&segment);
+        if !intact {
+            problem(start + parts.len() as u64, ProblemKind::Malformed("segment framing broken".into()));
         }
-        let hash = header_hash(&bytes);
-        let decoded = match EventHeader::decode(&bytes) {
-            Ok(h) if h.origin == origin && h.seq == seq => {
-                payload_hashes[i] = Some(h.payload_hash);
-                Some((h.prev_hash, h.payload_hash))
+        for (i, bytes) in parts.into_iter().enumerate() {
+            let seq = start + i as u64;
+            let at = (seq - 1) as usize;
+            if infos.len() <= at {
+                infos.resize_with(at + 1, || None);
+                payload_hashes.resize(at + 1, None);
             }
-            Ok(_) => {
-                problem(seq, ProblemKind::Malformed("names another position".into()));
-                None
-            }
-            Err(e) => {
-                problem(seq, ProblemKind::Malformed(e.0.into()));
-                None
-            }
-        };
-        infos[i] = Some(Info { hash, decoded });
-        summary.events += 1;
+            let hash = header_hash(bytes);
+            let decoded = match EventHeader::decode(bytes) {
+                Ok(h) if h.origin == origin && h.seq == seq => {
+                    payload_hashes[at] = Some(h.payload_hash);
+                    Some((h.prev_hash, h.payload_hash))
+                }
+                Ok(_) => {
+                    problem(seq, ProblemKind::Malformed("names another position".into()));
+                    None
+                }
+                Err(e) => {
+                    problem(seq, ProblemKind::Malformed(e.0.into()));
+                    None
+                }
+            };
+            infos[at] = Some(Info { hash, decoded });
+            summary.events += 1;
+        }
     })?;
     let top = infos.len() as u64;
     summary.head = Head { seq: top, hash: infos.last().and_then(|i| i.as_ref()).map_or(Hash::ZERO, |i| i.hash) };
 
-    each(store, Key::PAYLOAD, origin, |seq, bytes| {
-        summary.payloads += 1;
-        let committed = payload_hashes.get((seq - 1) as usize).copied().flatten();
-        let matches = decode_payload(&bytes).is_ok_and(|p| Some(payload_hash(&p.salt, &p.data)) == committed);
-        if committed.is_some() && !matches {
-            problem(seq, ProblemKind::PayloadMismatch);
+    each(store, Key::PAYLOAD, origin, |start, segment| {
+        let (payloads, intact) = decode_payloads(&segment);
+        if !intact {
+            problem(start + payloads.len() as u64, ProblemKind::PayloadMismatch);
+        }
+        for (i, payload) in payloads.into_iter().enumerate() {
+            let seq = start + i as u64;
+            let Some(p) = payload else { continue };
+            summary.payloads += 1;
+            let committed = payload_hashes.get((seq - 1) as usize).copied().flatten();
+            if committed.is_some() && Some(payload_hash(&p.salt, &p.data)) != committed {
+                problem(seq, ProblemKind::PayloadMismatch);
+            }
         }
     })?;
 
@@ -262,6 +276,23 @@ mod tests {
         });
     }
 
+    /// The byte ranges of each event's record in a segment (length prefix included).
+    fn records(table: u8, segment: &[u8]) -> Vec<std::ops::Range<usize>> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at < segment.len() {
+            let n = u32::from_be_bytes(segment[at..at + 4].try_into().unwrap());
+            let len = match (table, n) {
+                (Key::PAYLOAD, u32::MAX) => 4,
+                (Key::PAYLOAD, n) => 4 + 32 + n as usize,
+                (_, n) => 4 + n as usize,
+            };
+            out.push(at..at + len);
+            at += len;
+        }
+        out
+    }
+
     /// Flips `mask` in one byte of the chosen kind of entry; returns the position it belongs to.
     fn corrupt(store: &dyn Store, origin: NodeId, target: &Target, pick: usize, byte: usize, mask: u8) -> u64 {
         let table = match target {
@@ -272,17 +303,27 @@ mod tests {
         let prefix = Key::origin_prefix(table, origin);
         let entries = store.scan(&prefix, &Key::prefix_end(&prefix), usize::MAX).unwrap();
         let (key, mut value) = entries[pick % entries.len()].clone();
-        let i = match target {
-            // Offset of payload_hash: version, origin, seq, prev_hash, time, stream_seq.
-            Target::PayloadHash => 1 + 32 + 8 + 32 + 8 + 8 + byte % 32,
-            _ => byte % value.len(),
+        let start = Key::seq_of(&key);
+        let (i, seq) = match target {
+            Target::Checkpoint => (byte % value.len(), start),
+            Target::PayloadHash => {
+                // Offset of payload_hash in a header: version, origin, seq, prev_hash, time, stream_seq.
+                let records = records(table, &value);
+                let r = (byte / 32) % records.len();
+                (records[r].start + 4 + 1 + 32 + 8 + 32 + 8 + 8 + byte % 32, start + r as u64)
+            }
+            Target::Header | Target::Payload => {
+                let i = byte % value.len();
+                let r = records(table, &value).iter().position(|r| r.contains(&i)).unwrap();
+                (i, start + r as u64)
+            }
         };
         value[i] ^= mask;
         let mut batch = WriteBatch::default();
         batch.put(key.clone(), value);
         store.apply(batch).unwrap();
         store.flush().unwrap();
-        Key::seq_of(&key)
+        seq
     }
 
     fn check(report: &VerifyReport, target: &Target, seq: u64) -> Result<(), TestCaseError> {
@@ -351,11 +392,12 @@ mod tests {
         let origin = log.node_id();
         fill(&log, &[3, 3]);
         let mut batch = WriteBatch::default();
-        batch.remove(Key::at(Key::HEADER, origin, 2));
+        batch.remove(Key::at(Key::HEADER, origin, 1));
         batch.remove(Key::at(Key::CHECKPOINT, origin, 6));
         store.apply(batch).unwrap();
         let report = verify_store(store.as_ref()).unwrap();
         let found: Vec<(u64, ProblemKind)> = report.problems.iter().map(|p| (p.seq, p.kind.clone())).collect();
-        assert_eq!(found, [(2, ProblemKind::Missing), (4, ProblemKind::Unsigned)]);
+        let missing = ProblemKind::Missing;
+        assert_eq!(found, [(1, missing.clone()), (2, missing.clone()), (3, missing), (4, ProblemKind::Unsigned)]);
     }
 }

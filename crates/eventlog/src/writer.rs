@@ -12,9 +12,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::codec::{decode_payload, encode_checkpoint, encode_parts, encode_payload};
+use crate::codec::{decode_payloads, encode_checkpoint, encode_headers, encode_parts, encode_payloads};
 use crate::error::{Error, Result};
-use crate::event::{Appended, ExpectedVersion, Head, IngestOutcome, NewEvent, Payload};
+use crate::event::{Appended, Checkpoint, ExpectedVersion, Head, IngestOutcome, NewEvent, Payload};
 use crate::header::{EventHeader, EventRef, header_hash, payload_hash};
 use crate::identity::NodeKey;
 use crate::ids::{Hash, NodeId};
@@ -24,6 +24,10 @@ use crate::store::{Key, WriteBatch};
 
 /// Streams whose version the writer remembers; past this it forgets them all and reloads.
 const STREAM_CACHE_LIMIT: usize = 100_000;
+
+/// Most events in one stored segment. Headers and payloads of a group commit are stored as a
+/// few segments rather than one entry per event: sled's cost is per entry, not per byte.
+pub(crate) const SEGMENT_EVENTS: usize = 64;
 
 pub(crate) enum Command {
     Append { events: Vec<NewEvent>, reply: oneshot::Sender<Result<Vec<Appended>>> },
@@ -82,9 +86,31 @@ struct Stage {
     ids: HashMap<String, StagedId>,
     /// Hashes of own events staged in this group, by seq.
     own: HashMap<u64, Hash>,
-    foreign: HashMap<NodeId, Head>,
+    /// Own headers and payloads of this group, from `head_before.seq + 1` on.
+    own_events: Vec<(Vec<u8>, Option<Payload>)>,
+    foreign: HashMap<NodeId, ForeignStage>,
+    /// Payload segments rewritten by redactions, by key.
+    rewrites: HashMap<Vec<u8>, Vec<Option<Payload>>>,
+    /// Index entries, fork evidence: written after the segments, before the checkpoints.
     batch: WriteBatch,
     replies: Vec<Reply>,
+}
+
+/// Another origin's events ingested in this group.
+struct ForeignStage {
+    first: u64,
+    head: Head,
+    events: Vec<(Vec<u8>, Option<Payload>)>,
+    checkpoints: Vec<Checkpoint>,
+}
+
+/// Puts `events` (starting at `first`) as segments of at most [`SEGMENT_EVENTS`].
+fn put_segments(batch: &mut WriteBatch, origin: NodeId, first: u64, events: &[(Vec<u8>, Option<Payload>)]) {
+    for (i, chunk) in events.chunks(SEGMENT_EVENTS).enumerate() {
+        let start = first + (i * SEGMENT_EVENTS) as u64;
+        batch.put(Key::at(Key::HEADER, origin, start), encode_headers(chunk.iter().map(|(h, _)| h.as_slice())));
+        batch.put(Key::at(Key::PAYLOAD, origin, start), encode_payloads(chunk.iter().map(|(_, p)| p.as_ref())));
+    }
 }
 
 pub(crate) struct Writer {
@@ -149,12 +175,25 @@ impl Writer {
             }
         }
         let own_events = stage.head.seq - self.head.seq;
+        // Segments, then indexes, then checkpoints: one atomic batch, so a crash keeps all or none.
+        let mut batch = WriteBatch::default();
+        let origin = self.shared.origin;
+        put_segments(&mut batch, origin, self.head.seq + 1, &stage.own_events);
+        for (o, f) in &stage.foreign {
+            put_segments(&mut batch, *o, f.first, &f.events);
+        }
+        for (key, payloads) in &stage.rewrites {
+            batch.put(key.clone(), encode_payloads(payloads.iter().map(Option::as_ref)));
+        }
+        batch.ops.append(&mut stage.batch.ops);
+        for cp in stage.foreign.values().flat_map(|f| &f.checkpoints) {
+            batch.put(Key::at(Key::CHECKPOINT, cp.origin, cp.seq), encode_checkpoint(cp));
+        }
         if own_events > 0 {
             let cp = self.key.sign_checkpoint(stage.head.seq, stage.head.hash);
-            stage.batch.put(Key::at(Key::CHECKPOINT, cp.origin, cp.seq), encode_checkpoint(&cp));
+            batch.put(Key::at(Key::CHECKPOINT, cp.origin, cp.seq), encode_checkpoint(&cp));
         }
-        if !stage.batch.is_empty() {
-            let batch = std::mem::take(&mut stage.batch);
+        if !batch.is_empty() {
             if let Err(e) = self.shared.store.apply(batch).and_then(|()| self.shared.store.flush()) {
                 let why = e.to_string();
                 for r in stage.replies {
@@ -173,8 +212,8 @@ impl Writer {
         if own_events > 0 {
             self.shared.publish(self.shared.origin, self.head);
         }
-        for (origin, head) in stage.foreign {
-            self.shared.publish(origin, head);
+        for (origin, f) in stage.foreign {
+            self.shared.publish(origin, f.head);
         }
         for r in stage.replies {
             r.send(None);
@@ -207,33 +246,42 @@ impl Writer {
         };
         let seq = u64::from_be_bytes(v.try_into().map_err(|_| Error::Corrupt(format!("event id index of {id:?}")))?);
         let origin = self.shared.origin;
-        let bytes =
-            self.shared.store.get(&Key::at(Key::HEADER, origin, seq))?.ok_or(Error::NotFound { origin, seq })?;
-        let header = EventHeader::decode(&bytes).map_err(|e| Error::Corrupt(format!("header {seq}: {e}")))?;
-        let salt = self
-            .shared
-            .store
-            .get(&Key::at(Key::PAYLOAD, origin, seq))?
-            .map(|p| decode_payload(&p))
-            .transpose()?
-            .map(|p| p.salt);
+        let event = self.shared.read_range(origin, seq, seq)?.pop().ok_or(Error::NotFound { origin, seq })?;
         Ok(Some(StagedId {
-            appended: Appended { seq, stream_seq: header.stream_seq, hash: header_hash(&bytes), duplicate: true },
-            kind: header.kind,
-            stream: header.stream,
-            salt,
-            payload_hash: header.payload_hash,
+            appended: Appended { seq, stream_seq: event.header.stream_seq, hash: event.hash, duplicate: true },
+            kind: event.header.kind,
+            stream: event.header.stream,
+            salt: event.payload.map(|p| p.salt),
+            payload_hash: event.header.payload_hash,
         }))
     }
 
+    /// The hash of a known event: staged in this group or durable.
+    fn known_hash(&self, stage: &Stage, local: &HashMap<u64, Hash>, origin: NodeId, seq: u64) -> Result<Option<Hash>> {
+        if origin == self.shared.origin {
+            if let Some(h) = local.get(&seq).or_else(|| stage.own.get(&seq)) {
+                return Ok(Some(*h));
+            }
+            if seq > self.head.seq {
+                return Ok(None);
+            }
+        } else if let Some(f) = stage.foreign.get(&origin) {
+            if seq >= f.first && seq <= f.head.seq {
+                return Ok(Some(header_hash(&f.events[(seq - f.first) as usize].0)));
+            }
+        }
+        if seq == 0 || seq > self.durable_head(origin).seq {
+            return Ok(None);
+        }
+        Ok(self.shared.read_range(origin, seq, seq)?.pop().map(|e| e.hash))
+    }
+
+    fn durable_head(&self, origin: NodeId) -> Head {
+        if origin == self.shared.origin { self.head } else { self.shared.head(origin) }
+    }
+
     fn check_cause(&self, stage: &Stage, local: &HashMap<u64, Hash>, c: &EventRef) -> Result<()> {
-        let staged =
-            (c.origin == self.shared.origin).then(|| local.get(&c.seq).or_else(|| stage.own.get(&c.seq))).flatten();
-        let hash = match staged {
-            Some(h) => Some(*h),
-            None => self.shared.store.get(&Key::at(Key::HEADER, c.origin, c.seq))?.map(|b| header_hash(&b)),
-        };
-        match hash {
+        match self.known_hash(stage, local, c.origin, c.seq)? {
             Some(h) if h == c.hash => Ok(()),
             found => Err(Error::UnknownCause { origin: c.origin, seq: c.seq, hash_mismatch: found.is_some() }),
         }
@@ -247,7 +295,8 @@ impl Writer {
         let mut streams: HashMap<String, u64> = HashMap::new();
         let mut ids: HashMap<String, StagedId> = HashMap::new();
         let mut own: HashMap<u64, Hash> = HashMap::new();
-        let mut writes = WriteBatch::default();
+        let mut staged: Vec<(Vec<u8>, Option<Payload>)> = Vec::with_capacity(events.len());
+        let mut index = WriteBatch::default();
         let mut out = Vec::with_capacity(events.len());
         for e in events {
             if let Some(id) = &e.event_id {
@@ -295,22 +344,21 @@ impl Writer {
             let bytes = header.encode();
             let hash = header_hash(&bytes);
             let appended = Appended { seq: header.seq, stream_seq: header.stream_seq, hash, duplicate: false };
-            writes.put(Key::at(Key::HEADER, origin, header.seq), bytes);
-            writes.put(Key::at(Key::PAYLOAD, origin, header.seq), encode_payload(&Payload { salt, data: e.payload }));
-            writes.put(Key::stream_entry(origin, &header.stream, header.stream_seq), header.seq.to_be_bytes().to_vec());
+            index.put(Key::stream_entry(origin, &header.stream, header.stream_seq), header.seq.to_be_bytes().to_vec());
             if let Some(id) = e.event_id {
-                writes.put(Key::event_id(&id), header.seq.to_be_bytes().to_vec());
-                let staged = StagedId {
+                index.put(Key::event_id(&id), header.seq.to_be_bytes().to_vec());
+                let staged_id = StagedId {
                     appended,
                     kind: header.kind,
                     stream: header.stream.clone(),
                     salt: Some(salt),
                     payload_hash: header.payload_hash,
                 };
-                ids.insert(id, staged);
+                ids.insert(id, staged_id);
             }
             streams.insert(header.stream, header.stream_seq);
-            own.insert(header.seq, hash);
+            own.insert(appended.seq, hash);
+            staged.push((bytes, Some(Payload { salt, data: e.payload })));
             head = Head { seq: appended.seq, hash };
             out.push(appended);
         }
@@ -319,12 +367,19 @@ impl Writer {
         stage.streams.extend(streams);
         stage.ids.extend(ids);
         stage.own.extend(own);
-        stage.batch.ops.extend(writes.ops);
+        stage.own_events.append(&mut staged);
+        stage.batch.ops.append(&mut index.ops);
         Ok(out)
     }
 
-    fn foreign_head(&self, stage: &Stage, origin: NodeId) -> Head {
-        stage.foreign.get(&origin).copied().unwrap_or_else(|| self.shared.head(origin))
+    /// The stored (or staged) header bytes of another origin's event.
+    fn foreign_header(&self, stage: &Stage, origin: NodeId, seq: u64) -> Result<Option<Vec<u8>>> {
+        if let Some(f) = stage.foreign.get(&origin) {
+            if seq >= f.first {
+                return Ok(f.events.get((seq - f.first) as usize).map(|(h, _)| h.clone()));
+            }
+        }
+        Ok(self.shared.read_range(origin, seq, seq)?.pop().map(|e| e.header_bytes))
     }
 
     fn stage_ingest(&mut self, stage: &mut Stage, batch: CheckedBatch) -> Result<IngestOutcome> {
@@ -332,23 +387,16 @@ impl Writer {
         if let Some(&seq) = self.forked.get(&origin) {
             return Err(Error::OriginForked { origin, seq });
         }
-        let mut head = self.foreign_head(stage, origin);
+        let mut head = stage.foreign.get(&origin).map_or_else(|| self.shared.head(origin), |f| f.head);
         let mut outcome = IngestOutcome { uncovered: batch.uncovered, ..Default::default() };
-        let mut writes = WriteBatch::default();
+        let mut events = Vec::new();
+        let mut checkpoints = Vec::new();
+        let mut index = WriteBatch::default();
+        let mut first = None;
         for (i, e) in batch.events.iter().enumerate() {
             let seq = e.header.seq;
             if seq <= head.seq {
-                let staged_same = stage
-                    .batch
-                    .ops
-                    .iter()
-                    .rev()
-                    .find(|(k, _)| *k == Key::at(Key::HEADER, origin, seq))
-                    .map(|(_, v)| v.clone());
-                let stored = match staged_same {
-                    Some(v) => v,
-                    None => self.shared.store.get(&Key::at(Key::HEADER, origin, seq))?,
-                };
+                let stored = self.foreign_header(stage, origin, seq)?;
                 if stored.as_deref() == Some(e.header_bytes.as_slice()) {
                     outcome.duplicates += 1;
                     continue;
@@ -378,34 +426,61 @@ impl Writer {
             if e.header.prev_hash != head.hash {
                 return Err(Error::Refused { origin, seq, reason: "does not chain onto the stored head".into() });
             }
-            writes.put(Key::at(Key::HEADER, origin, seq), e.header_bytes.clone());
-            if let Some(p) = &e.payload {
-                writes.put(Key::at(Key::PAYLOAD, origin, seq), encode_payload(p));
-            }
-            if let Some(cp) = &e.checkpoint {
-                writes.put(Key::at(Key::CHECKPOINT, origin, seq), encode_checkpoint(cp));
-            }
-            writes.put(Key::stream_entry(origin, &e.header.stream, e.header.stream_seq), seq.to_be_bytes().to_vec());
+            first.get_or_insert(seq);
+            events.push((e.header_bytes.clone(), e.payload.clone()));
+            checkpoints.extend(e.checkpoint);
+            index.put(Key::stream_entry(origin, &e.header.stream, e.header.stream_seq), seq.to_be_bytes().to_vec());
             head = Head { seq, hash: e.hash };
             outcome.stored += 1;
         }
-        stage.batch.ops.extend(writes.ops);
-        if outcome.stored > 0 {
-            stage.foreign.insert(origin, head);
-        }
         outcome.head = head;
+        if let Some(first) = first {
+            stage.batch.ops.append(&mut index.ops);
+            let f = stage.foreign.entry(origin).or_insert_with(|| ForeignStage {
+                first,
+                head,
+                events: vec![],
+                checkpoints: vec![],
+            });
+            f.head = head;
+            f.events.append(&mut events);
+            f.checkpoints.append(&mut checkpoints);
+        }
         Ok(outcome)
     }
 
     fn stage_redact(&mut self, stage: &mut Stage, origin: NodeId, seq: u64) -> Result<bool> {
-        let head = if origin == self.shared.origin { stage.head } else { self.foreign_head(stage, origin) };
+        let own = origin == self.shared.origin;
+        let head = if own {
+            stage.head
+        } else {
+            stage.foreign.get(&origin).map_or_else(|| self.shared.head(origin), |f| f.head)
+        };
         if seq == 0 || seq > head.seq {
             return Err(Error::NotFound { origin, seq });
         }
-        let key = Key::at(Key::PAYLOAD, origin, seq);
-        let staged = stage.batch.ops.iter().any(|(k, v)| *k == key && v.is_some());
-        let found = staged || self.shared.store.get(&key)?.is_some();
-        stage.batch.remove(key);
-        Ok(found)
+        // Staged in this group: drop it before it is written.
+        let staged = match stage.foreign.get_mut(&origin) {
+            _ if own && seq > self.head.seq => stage.own_events.get_mut((seq - self.head.seq - 1) as usize),
+            Some(f) if !own && seq >= f.first => f.events.get_mut((seq - f.first) as usize),
+            _ => None,
+        };
+        if let Some((_, payload)) = staged {
+            return Ok(payload.take().is_some());
+        }
+        let start = self.shared.segment_start(Key::PAYLOAD, origin, seq)?.ok_or(Error::NotFound { origin, seq })?;
+        let key = Key::at(Key::PAYLOAD, origin, start);
+        let payloads = match stage.rewrites.get_mut(&key) {
+            Some(p) => p,
+            None => {
+                let stored = self.shared.store.get(&key)?.ok_or(Error::NotFound { origin, seq })?;
+                let (payloads, intact) = decode_payloads(&stored);
+                if !intact {
+                    return Err(Error::Corrupt(format!("payload segment {origin}:{start} is malformed")));
+                }
+                stage.rewrites.entry(key).or_insert(payloads)
+            }
+        };
+        Ok(payloads.get_mut((seq - start) as usize).and_then(Option::take).is_some())
     }
 }

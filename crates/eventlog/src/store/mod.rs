@@ -26,6 +26,7 @@ impl WriteBatch {
     pub(crate) fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
         self.ops.push((key, Some(value)));
     }
+    #[cfg(test)]
     pub(crate) fn remove(&mut self, key: Vec<u8>) {
         self.ops.push((key, None));
     }
