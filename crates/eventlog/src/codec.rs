@@ -122,6 +122,6 @@ mod tests {
         let ps = vec![Some(p.clone()), None, Some(p)];
         let enc = encode_payloads(ps.iter().map(Option::as_ref));
         assert_eq!(decode_payloads(&enc), (ps.clone(), true));
-        assert_eq!(decode_payloads(&enc[..enc.len() - 1]).1, false);
+        assert!(!decode_payloads(&enc[..enc.len() - 1]).1);
     }
 }

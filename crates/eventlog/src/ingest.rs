@@ -38,10 +38,9 @@ pub(crate) fn check_batch(own: NodeId, events: Vec<RemoteEvent>) -> Result<Check
     let mut origin = None;
     for e in events {
         let header = EventHeader::decode(&e.header_bytes).map_err(|d| {
-            let (o, s) = origin
-                .map(|o| (o, checked.last().map_or(0, |c: &CheckedEvent| c.header.seq + 1)))
-                .unwrap_or((NodeId([0; 32]), 0));
-            refused(o, s, d.to_string())
+            // Undecodable bytes name no position: report the one expected next.
+            let next = checked.last().map_or(0, |c| c.header.seq + 1);
+            refused(origin.unwrap_or(NodeId([0; 32])), next, d.to_string())
         })?;
         let (o, seq) = (header.origin, header.seq);
         if o == own {
@@ -63,11 +62,10 @@ pub(crate) fn check_batch(own: NodeId, events: Vec<RemoteEvent>) -> Result<Check
         if seq == 1 && header.prev_hash != Hash::ZERO {
             return Err(refused(o, seq, "the first event must have a zero prev_hash"));
         }
-        if let Some(p) = &e.payload {
-            if payload_hash(&p.salt, &p.data) != header.payload_hash {
+        if let Some(p) = &e.payload
+            && payload_hash(&p.salt, &p.data) != header.payload_hash {
                 return Err(refused(o, seq, "payload does not match its hash"));
             }
-        }
         if let Some(cp) = &e.checkpoint {
             if cp.origin != o || cp.seq != seq || cp.head_hash != hash {
                 return Err(refused(o, seq, "checkpoint does not cover this event"));

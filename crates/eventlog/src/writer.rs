@@ -193,15 +193,14 @@ impl Writer {
             let cp = self.key.sign_checkpoint(stage.head.seq, stage.head.hash);
             batch.put(Key::at(Key::CHECKPOINT, cp.origin, cp.seq), encode_checkpoint(&cp));
         }
-        if !batch.is_empty() {
-            if let Err(e) = self.shared.store.apply(batch).and_then(|()| self.shared.store.flush()) {
+        if !batch.is_empty()
+            && let Err(e) = self.shared.store.apply(batch).and_then(|()| self.shared.store.flush()) {
                 let why = e.to_string();
                 for r in stage.replies {
                     r.send(Some(&why));
                 }
                 return Err(e);
             }
-        }
         self.head = stage.head;
         self.last_time = stage.last_time;
         if self.streams.len() + stage.streams.len() > STREAM_CACHE_LIMIT {
@@ -265,11 +264,10 @@ impl Writer {
             if seq > self.head.seq {
                 return Ok(None);
             }
-        } else if let Some(f) = stage.foreign.get(&origin) {
-            if seq >= f.first && seq <= f.head.seq {
+        } else if let Some(f) = stage.foreign.get(&origin)
+            && seq >= f.first && seq <= f.head.seq {
                 return Ok(Some(header_hash(&f.events[(seq - f.first) as usize].0)));
             }
-        }
         if seq == 0 || seq > self.durable_head(origin).seq {
             return Ok(None);
         }
@@ -299,8 +297,8 @@ impl Writer {
         let mut index = WriteBatch::default();
         let mut out = Vec::with_capacity(events.len());
         for e in events {
-            if let Some(id) = &e.event_id {
-                if let Some(prev) = self.find_event_id(stage, &ids, id)? {
+            if let Some(id) = &e.event_id
+                && let Some(prev) = self.find_event_id(stage, &ids, id)? {
                     let same_payload =
                         prev.salt.is_none_or(|salt| payload_hash(&salt, &e.payload) == prev.payload_hash);
                     if prev.kind != e.kind || prev.stream != e.stream || !same_payload {
@@ -309,13 +307,11 @@ impl Writer {
                     out.push(Appended { duplicate: true, ..prev.appended });
                     continue;
                 }
-            }
             let version = self.stream_version(stage, &streams, &e.stream)?;
-            if let ExpectedVersion::Exact(expected) = e.expected_version {
-                if expected != version {
+            if let ExpectedVersion::Exact(expected) = e.expected_version
+                && expected != version {
                     return Err(Error::WrongExpectedVersion { stream: e.stream, expected, actual: version });
                 }
-            }
             for c in &e.causes {
                 self.check_cause(stage, &own, c)?;
             }
@@ -374,11 +370,10 @@ impl Writer {
 
     /// The stored (or staged) header bytes of another origin's event.
     fn foreign_header(&self, stage: &Stage, origin: NodeId, seq: u64) -> Result<Option<Vec<u8>>> {
-        if let Some(f) = stage.foreign.get(&origin) {
-            if seq >= f.first {
+        if let Some(f) = stage.foreign.get(&origin)
+            && seq >= f.first {
                 return Ok(f.events.get((seq - f.first) as usize).map(|(h, _)| h.clone()));
             }
-        }
         Ok(self.shared.read_range(origin, seq, seq)?.pop().map(|e| e.header_bytes))
     }
 

@@ -69,6 +69,8 @@ impl NodeConfig {
 }
 
 #[cfg(test)]
+// figment's Jail returns its own large error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 
