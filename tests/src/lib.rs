@@ -66,9 +66,10 @@ impl TestNode {
             if let Ok(channel) = Channel::from_shared(self.url()).expect("url").connect().await {
                 let request = HealthCheckRequest { service: "samenspel.v1.EventLog".into() };
                 if let Ok(r) = HealthClient::new(channel).check(request).await
-                    && r.into_inner().status == ServingStatus::Serving as i32 {
-                        return;
-                    }
+                    && r.into_inner().status == ServingStatus::Serving as i32
+                {
+                    return;
+                }
             }
             assert!(Instant::now() < deadline, "node at {} did not become healthy", self.addr);
             tokio::time::sleep(Duration::from_millis(20)).await;

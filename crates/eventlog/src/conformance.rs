@@ -524,3 +524,26 @@ pub async fn close_ends_subscriptions_and_refuses_writes(f: Factory) {
     assert!(end.is_none());
     assert!(matches!(log.append(vec![ev("s", 1)]).await, Err(Error::Closed)));
 }
+
+/// Flips one byte inside the stored header of `seq` of the node's own log in `dir` (the node
+/// must be stopped), so tools that verify a store on disk can be tested against real damage.
+pub fn damage_header_on_disk(dir: &std::path::Path, seq: u64) -> crate::Result<()> {
+    use crate::store::{Key, SledStore, Store, WriteBatch};
+    let key = NodeKey::load_or_create(&dir.join("node.key"))?;
+    let store = SledStore::open(&dir.join("log"), 1 << 20)?;
+    let origin = key.node_id();
+    let prefix = Key::origin_prefix(Key::HEADER, origin);
+    let (k, mut segment) =
+        store.last(&prefix, &Key::at(Key::HEADER, origin, seq + 1))?.ok_or(Error::NotFound { origin, seq })?;
+    // Walk the segment's `len | bytes` records to the one of `seq`, and change its kind.
+    let mut at = 0;
+    for _ in Key::seq_of(&k)..seq {
+        at += 4 + u32::from_be_bytes(segment[at..at + 4].try_into().expect("4 bytes")) as usize;
+    }
+    let kind_offset = 4 + 1 + 32 + 8 + 32 + 8 + 8 + 32 + 2;
+    segment[at + kind_offset] ^= 0x01;
+    let mut batch = WriteBatch::default();
+    batch.put(k, segment);
+    store.apply(batch)?;
+    store.flush()
+}

@@ -63,9 +63,10 @@ pub(crate) fn check_batch(own: NodeId, events: Vec<RemoteEvent>) -> Result<Check
             return Err(refused(o, seq, "the first event must have a zero prev_hash"));
         }
         if let Some(p) = &e.payload
-            && payload_hash(&p.salt, &p.data) != header.payload_hash {
-                return Err(refused(o, seq, "payload does not match its hash"));
-            }
+            && payload_hash(&p.salt, &p.data) != header.payload_hash
+        {
+            return Err(refused(o, seq, "payload does not match its hash"));
+        }
         if let Some(cp) = &e.checkpoint {
             if cp.origin != o || cp.seq != seq || cp.head_hash != hash {
                 return Err(refused(o, seq, "checkpoint does not cover this event"));

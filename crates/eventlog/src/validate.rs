@@ -36,17 +36,20 @@ fn check_event(e: &NewEvent, max_payload: usize, at: &str, out: &mut Vec<FieldVi
         bad("payload", format!("is {} bytes, the limit is {max_payload}", e.payload.len()));
     }
     if let Some(id) = &e.event_id
-        && (id.is_empty() || id.len() > MAX_EVENT_ID_LEN || !id.bytes().all(|b| b.is_ascii_graphic())) {
-            bad("event_id", format!("must be 1 to {MAX_EVENT_ID_LEN} printable ascii characters"));
-        }
+        && (id.is_empty() || id.len() > MAX_EVENT_ID_LEN || !id.bytes().all(|b| b.is_ascii_graphic()))
+    {
+        bad("event_id", format!("must be 1 to {MAX_EVENT_ID_LEN} printable ascii characters"));
+    }
     if let Some(trace) = &e.trace
-        && !is_traceparent(trace) {
-            bad("trace", "must be a w3c traceparent (00-<32 hex>-<16 hex>-<2 hex>)".into());
-        }
+        && !is_traceparent(trace)
+    {
+        bad("trace", "must be a w3c traceparent (00-<32 hex>-<16 hex>-<2 hex>)".into());
+    }
     if let Audience::Nodes(nodes) = &e.audience
-        && (nodes.is_empty() || nodes.len() > MAX_AUDIENCE_NODES) {
-            bad("audience.nodes", format!("must name 1 to {MAX_AUDIENCE_NODES} nodes"));
-        }
+        && (nodes.is_empty() || nodes.len() > MAX_AUDIENCE_NODES)
+    {
+        bad("audience.nodes", format!("must name 1 to {MAX_AUDIENCE_NODES} nodes"));
+    }
     if e.causes.len() > MAX_CAUSES {
         bad("causes", format!("at most {MAX_CAUSES} causes"));
     }

@@ -194,13 +194,14 @@ impl Writer {
             batch.put(Key::at(Key::CHECKPOINT, cp.origin, cp.seq), encode_checkpoint(&cp));
         }
         if !batch.is_empty()
-            && let Err(e) = self.shared.store.apply(batch).and_then(|()| self.shared.store.flush()) {
-                let why = e.to_string();
-                for r in stage.replies {
-                    r.send(Some(&why));
-                }
-                return Err(e);
+            && let Err(e) = self.shared.store.apply(batch).and_then(|()| self.shared.store.flush())
+        {
+            let why = e.to_string();
+            for r in stage.replies {
+                r.send(Some(&why));
             }
+            return Err(e);
+        }
         self.head = stage.head;
         self.last_time = stage.last_time;
         if self.streams.len() + stage.streams.len() > STREAM_CACHE_LIMIT {
@@ -265,9 +266,11 @@ impl Writer {
                 return Ok(None);
             }
         } else if let Some(f) = stage.foreign.get(&origin)
-            && seq >= f.first && seq <= f.head.seq {
-                return Ok(Some(header_hash(&f.events[(seq - f.first) as usize].0)));
-            }
+            && seq >= f.first
+            && seq <= f.head.seq
+        {
+            return Ok(Some(header_hash(&f.events[(seq - f.first) as usize].0)));
+        }
         if seq == 0 || seq > self.durable_head(origin).seq {
             return Ok(None);
         }
@@ -298,20 +301,21 @@ impl Writer {
         let mut out = Vec::with_capacity(events.len());
         for e in events {
             if let Some(id) = &e.event_id
-                && let Some(prev) = self.find_event_id(stage, &ids, id)? {
-                    let same_payload =
-                        prev.salt.is_none_or(|salt| payload_hash(&salt, &e.payload) == prev.payload_hash);
-                    if prev.kind != e.kind || prev.stream != e.stream || !same_payload {
-                        return Err(Error::EventIdReused { event_id: id.clone(), seq: prev.appended.seq });
-                    }
-                    out.push(Appended { duplicate: true, ..prev.appended });
-                    continue;
+                && let Some(prev) = self.find_event_id(stage, &ids, id)?
+            {
+                let same_payload = prev.salt.is_none_or(|salt| payload_hash(&salt, &e.payload) == prev.payload_hash);
+                if prev.kind != e.kind || prev.stream != e.stream || !same_payload {
+                    return Err(Error::EventIdReused { event_id: id.clone(), seq: prev.appended.seq });
                 }
+                out.push(Appended { duplicate: true, ..prev.appended });
+                continue;
+            }
             let version = self.stream_version(stage, &streams, &e.stream)?;
             if let ExpectedVersion::Exact(expected) = e.expected_version
-                && expected != version {
-                    return Err(Error::WrongExpectedVersion { stream: e.stream, expected, actual: version });
-                }
+                && expected != version
+            {
+                return Err(Error::WrongExpectedVersion { stream: e.stream, expected, actual: version });
+            }
             for c in &e.causes {
                 self.check_cause(stage, &own, c)?;
             }
@@ -371,9 +375,10 @@ impl Writer {
     /// The stored (or staged) header bytes of another origin's event.
     fn foreign_header(&self, stage: &Stage, origin: NodeId, seq: u64) -> Result<Option<Vec<u8>>> {
         if let Some(f) = stage.foreign.get(&origin)
-            && seq >= f.first {
-                return Ok(f.events.get((seq - f.first) as usize).map(|(h, _)| h.clone()));
-            }
+            && seq >= f.first
+        {
+            return Ok(f.events.get((seq - f.first) as usize).map(|(h, _)| h.clone()));
+        }
         Ok(self.shared.read_range(origin, seq, seq)?.pop().map(|e| e.header_bytes))
     }
 

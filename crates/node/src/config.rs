@@ -36,6 +36,8 @@ pub struct NodeConfig {
     pub store: StoreKind,
     /// Largest gRPC message accepted, in bytes; keep it above `log.max_payload_bytes`.
     pub max_message_bytes: usize,
+    /// On shutdown, how long in-flight calls and open connections get before they are closed.
+    pub shutdown_grace_secs: u64,
     pub log: LogConfig,
     pub log_service: LogServiceConfig,
 }
@@ -47,6 +49,7 @@ impl Default for NodeConfig {
             data_dir: PathBuf::from("./samenspel-data"),
             store: StoreKind::Sled,
             max_message_bytes: 16 * 1024 * 1024,
+            shutdown_grace_secs: 10,
             log: LogConfig::default(),
             log_service: LogServiceConfig::default(),
         }

@@ -2,10 +2,12 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use samenspel_eventlog::{EventLog, LocalLog, NodeKey};
 use samenspel_log_service::{EventLogGrpc, EventLogServer, LogService};
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 
@@ -39,14 +41,26 @@ pub async fn serve(
         .max_encoding_message_size(config.max_message_bytes);
     health.set_serving::<EventLogServer<EventLogGrpc>>().await;
     tracing::info!(node = %log.node_id(), addr = %listener.local_addr()?, "node serving");
-    Server::builder()
+    let stopping = Arc::new(Notify::new());
+    let signalled = stopping.clone();
+    let server = Server::builder()
         .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
         .add_service(health_service)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)
         .add_service(eventlog)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await?;
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            shutdown.await;
+            signalled.notify_one();
+        });
+    // A client that keeps its connection open must not keep the node from stopping.
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
+    tokio::select! {
+        served = server => served?,
+        () = async { stopping.notified().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(grace_secs = grace.as_secs(), "connections still open after the grace period; closing them");
+        }
+    }
     tracing::info!("node stopped serving");
     Ok(())
 }

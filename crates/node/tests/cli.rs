@@ -1,0 +1,101 @@
+//! The `samenspel` binary as an operator uses it: run a node, stop it with SIGTERM, verify the
+//! store it left behind, and see damage reported with a non-zero exit.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use samenspel_proto::v1 as pb;
+use samenspel_proto::v1::event_log_client::EventLogClient;
+
+const BIN: &str = env!("CARGO_BIN_EXE_samenspel");
+
+/// Starts `samenspel node` on a free port; returns the child and its address.
+fn start_node(data: &std::path::Path) -> (std::process::Child, String) {
+    let mut child = Command::new(BIN)
+        .args(["node", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .env("RUST_LOG", "info")
+        .env("SAMENSPEL_SHUTDOWN_GRACE_SECS", "1")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if let Some(addr) = line.split("addr=").nth(1) {
+                let _ = tx.send(addr.split_whitespace().next().unwrap_or_default().to_string());
+            }
+        }
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(30)).expect("the node did not report its address");
+    (child, addr)
+}
+
+fn verify(data: &std::path::Path) -> (Option<i32>, String) {
+    let out = Command::new(BIN).args(["verify", "--data"]).arg(data).output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+}
+
+#[tokio::test]
+async fn sigterm_flushes_and_the_store_verifies_until_it_is_damaged() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut child, addr) = start_node(&data);
+    let mut client = EventLogClient::connect(format!("http://{addr}")).await.unwrap();
+    for i in 0..30 {
+        let event = pb::NewEvent {
+            stream: format!("s{}", i % 3),
+            kind: "test.noted".into(),
+            payload: vec![i; 10],
+            ..Default::default()
+        };
+        client.append(pb::AppendRequest { events: vec![event] }).await.unwrap();
+    }
+    drop(client);
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+
+    let (code, out) = verify(&data);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("events 30"), "{out}");
+    assert!(out.lines().last().unwrap().starts_with("ok:"), "{out}");
+
+    samenspel_eventlog::conformance::damage_header_on_disk(&data, 17).unwrap();
+    let (code, out) = verify(&data);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("seq 17"), "the damaged position is named: {out}");
+    assert!(out.lines().last().unwrap().starts_with("damaged:"), "{out}");
+}
+
+#[test]
+fn verify_without_a_store_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out) = verify(&dir.path().join("nothing-here"));
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("no event log"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_subscription_does_not_keep_the_node_from_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut child, addr) = start_node(&data);
+    let mut client = EventLogClient::connect(format!("http://{addr}")).await.unwrap();
+    let event = pb::NewEvent { stream: "s".into(), kind: "test.noted".into(), ..Default::default() };
+    client.append(pb::AppendRequest { events: vec![event] }).await.unwrap();
+    // A volunteer platform following the log: this call never ends by itself.
+    let mut live =
+        client.subscribe(pb::SubscribeRequest { from_position: 1, ..Default::default() }).await.unwrap().into_inner();
+    assert!(live.message().await.unwrap().is_some());
+    let started = std::time::Instant::now();
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    assert!(status.success(), "{status}");
+    assert!(started.elapsed() < Duration::from_secs(20), "stopped after the 1 s grace period, not never");
+    let (code, out) = verify(&data);
+    assert_eq!(code, Some(0), "{out}");
+}
