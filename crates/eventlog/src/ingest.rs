@@ -27,7 +27,8 @@ pub(crate) struct CheckedBatch {
     pub(crate) uncovered: u64,
 }
 
-fn refused(origin: NodeId, seq: u64, reason: impl Into<String>) -> Error {
+/// Logs and returns the refusal of a peer's event: it is reported, never stored.
+pub(crate) fn refused(origin: NodeId, seq: u64, reason: impl Into<String>) -> Error {
     let reason = reason.into();
     tracing::warn!(origin = %origin.short(), seq, reason = %reason, "refused event from a peer");
     Error::Refused { origin, seq, reason }

@@ -18,7 +18,7 @@ use crate::event::{Appended, Checkpoint, ExpectedVersion, Head, IngestOutcome, N
 use crate::header::{EventHeader, EventRef, header_hash, payload_hash};
 use crate::identity::NodeKey;
 use crate::ids::{Hash, NodeId};
-use crate::ingest::CheckedBatch;
+use crate::ingest::{CheckedBatch, refused};
 use crate::local::Shared;
 use crate::store::{Key, WriteBatch};
 
@@ -417,14 +417,14 @@ impl Writer {
                 return Err(Error::Fork { origin, seq });
             }
             if seq != head.seq + 1 {
-                return Err(Error::Refused {
+                return Err(refused(
                     origin,
                     seq,
-                    reason: format!("gap: the next event of this origin is seq {}", head.seq + 1),
-                });
+                    format!("gap: the next event of this origin is seq {}", head.seq + 1),
+                ));
             }
             if e.header.prev_hash != head.hash {
-                return Err(Error::Refused { origin, seq, reason: "does not chain onto the stored head".into() });
+                return Err(refused(origin, seq, "does not chain onto the stored head"));
             }
             first.get_or_insert(seq);
             events.push((e.header_bytes.clone(), e.payload.clone()));

@@ -94,6 +94,18 @@ mod tests {
     }
 
     #[test]
+    fn the_sample_config_in_deploy_is_complete_and_matches_the_defaults() {
+        let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/samenspel.toml");
+        let written: toml::Table = std::fs::read_to_string(sample).unwrap().parse().unwrap();
+        let defaults = toml::Table::try_from(NodeConfig::default()).unwrap();
+        assert_eq!(written, defaults, "deploy/samenspel.toml lists every setting with its default");
+        figment::Jail::expect_with(|_| {
+            assert_eq!(NodeConfig::load(Some(Path::new(sample))).unwrap(), NodeConfig::default());
+            Ok(())
+        });
+    }
+
+    #[test]
     fn unknown_keys_and_missing_files_are_errors() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("bad.toml", "lisen = \"127.0.0.1:9000\"\n")?;
