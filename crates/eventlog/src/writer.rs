@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -24,6 +24,9 @@ use crate::store::{Key, WriteBatch};
 
 /// Streams whose version the writer remembers; past this it forgets them all and reloads.
 const STREAM_CACHE_LIMIT: usize = 100_000;
+
+/// Longest wait for the callers of the previous group before committing a smaller one.
+const COMMIT_DELAY: Duration = Duration::from_micros(100);
 
 /// Most events in one stored segment. Headers and payloads of a group commit are stored as a
 /// few segments rather than one entry per event: sled's cost is per entry, not per byte.
@@ -127,18 +130,24 @@ pub(crate) struct Writer {
 
 impl Writer {
     pub(crate) fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        // Commands in the previous group: when several callers were waiting then, the ones just
+        // answered are about to send again, so a short wait for them fills this group too.
+        let mut last_commands = 0;
         while let Some(first) = rx.blocking_recv() {
             let mut weight = first.weight();
             let mut group = vec![first];
+            let deadline = Instant::now() + COMMIT_DELAY;
             while weight < self.max_group_events {
                 match rx.try_recv() {
                     Ok(cmd) => {
                         weight += cmd.weight();
                         group.push(cmd);
                     }
+                    Err(_) if group.len() < last_commands && Instant::now() < deadline => std::thread::yield_now(),
                     Err(_) => break,
                 }
             }
+            last_commands = group.len();
             if let Err(e) = self.commit(group) {
                 // The store's state after a failed flush is unknown: stop taking writes.
                 tracing::error!(error = %e, "group commit failed; the log takes no more writes");
