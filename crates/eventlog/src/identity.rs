@@ -113,6 +113,35 @@ mod tests {
     }
 
     #[test]
+    fn weak_keys_and_malleable_signatures_are_refused() {
+        // The identity point as public key with R = identity and S = 0 satisfies the plain
+        // verification equation for every message; strict verification refuses the small-order key.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let mut signature = [0u8; 64];
+        signature[0] = 1;
+        let forged = Checkpoint { origin: NodeId(identity), seq: 1, head_hash: Hash([7; 32]), signature };
+        assert!(!verify_checkpoint(&forged));
+        // S + L (the group order) is the same signature to a lax verifier; not to a strict one.
+        const L: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0,
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let good = NodeKey::from_seed([5; 32]).sign_checkpoint(3, Hash([1; 32]));
+        let mut s = [0u8; 32];
+        let mut carry = 0u16;
+        for i in 0..32 {
+            let sum = u16::from(good.signature[32 + i]) + u16::from(L[i]) + carry;
+            s[i] = sum as u8;
+            carry = sum >> 8;
+        }
+        let mut malleated = good.signature;
+        malleated[32..].copy_from_slice(&s);
+        assert!(verify_checkpoint(&good));
+        assert!(!verify_checkpoint(&Checkpoint { signature: malleated, ..good }));
+    }
+
+    #[test]
     fn key_file_is_made_once_and_reloaded() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("node.key");

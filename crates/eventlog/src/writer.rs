@@ -218,6 +218,12 @@ impl Writer {
         }
         self.streams.extend(stage.streams);
         self.shared.stats.record(own_events);
+        tracing::debug!(
+            events = own_events,
+            ingested = stage.foreign.values().map(|f| f.events.len()).sum::<usize>(),
+            head = self.head.seq,
+            "group commit durable"
+        );
         if own_events > 0 {
             self.shared.publish(self.shared.origin, self.head);
         }
