@@ -1,0 +1,17 @@
+//! Domain value types shared by the samenspel services. Each type can only hold a valid value:
+//! parsing checks and normalises, and an error names what is wrong so a service can report it
+//! as a field violation. No protobuf and no storage here.
+
+mod error;
+mod phone;
+mod postcode;
+mod schedule;
+mod strain;
+mod support;
+
+pub use error::Invalid;
+pub use phone::PhoneNumber;
+pub use postcode::{Postcode, Postcode4, PostcodeRange};
+pub use schedule::{TimeOfDay, TimeSlot, Weekday, WeeklyHours};
+pub use strain::{CaregiverStrainIndex, Complexity, EdizPlus};
+pub use support::{SupportFunction, SupportKind};
