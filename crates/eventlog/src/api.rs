@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use crate::error::Result;
-use crate::event::{Appended, ForkEvidence, Head, IngestOutcome, NewEvent, RemoteEvent, StoredEvent};
+use crate::event::{Appended, ForkEvidence, Head, IngestOutcome, NewEvent, RemoteEvent, Snapshot, StoredEvent};
 use crate::ids::NodeId;
 use crate::verify::VerifyReport;
 
@@ -92,6 +92,14 @@ pub trait EventLog: Send + Sync + std::fmt::Debug + 'static {
 
     /// Drops an event's payload; its header, and so the chain, stays. `false` if it had none.
     async fn redact(&self, origin: NodeId, seq: u64) -> Result<bool>;
+
+    /// Durably replaces the snapshot of the read model `name`, so the model can resume from its
+    /// positions after a restart instead of replaying the log. Positions beyond a durable head
+    /// are refused.
+    async fn save_snapshot(&self, name: &str, snapshot: Snapshot) -> Result<()>;
+
+    /// The last snapshot saved under `name`.
+    async fn load_snapshot(&self, name: &str) -> Result<Option<Snapshot>>;
 
     /// Checks every stored chain and signature.
     async fn verify(&self) -> Result<VerifyReport>;

@@ -1,7 +1,7 @@
 //! Byte encodings of the stored values other than headers (payload, checkpoint, fork evidence).
 
 use crate::error::{Error, Result};
-use crate::event::{Checkpoint, Payload};
+use crate::event::{Checkpoint, Payload, Snapshot};
 use crate::ids::{Hash, NodeId};
 
 /// `head_hash | signature`; origin and seq are in the key.
@@ -22,6 +22,32 @@ pub(crate) fn decode_checkpoint(origin: NodeId, seq: u64, v: &[u8]) -> Result<Ch
         head_hash: Hash(v[..32].try_into().expect("32 bytes")),
         signature: v[32..].try_into().expect("64 bytes"),
     })
+}
+
+/// `count u16 | (origin | seq u64)* | data`.
+pub(crate) fn encode_snapshot(s: &Snapshot) -> Vec<u8> {
+    let mut v = Vec::with_capacity(2 + 40 * s.positions.len() + s.data.len());
+    v.extend_from_slice(&(s.positions.len() as u16).to_be_bytes());
+    for (origin, seq) in &s.positions {
+        v.extend_from_slice(&origin.0);
+        v.extend_from_slice(&seq.to_be_bytes());
+    }
+    v.extend_from_slice(&s.data);
+    v
+}
+
+pub(crate) fn decode_snapshot(v: &[u8]) -> Result<Snapshot> {
+    let bad = || Error::Corrupt("snapshot framing".into());
+    let n = u16::from_be_bytes(v.get(..2).ok_or_else(bad)?.try_into().expect("2 bytes")) as usize;
+    let positions_end = 2 + 40 * n;
+    let table = v.get(2..positions_end).ok_or_else(bad)?;
+    let positions = table
+        .chunks_exact(40)
+        .map(|c| {
+            (NodeId(c[..32].try_into().expect("32 bytes")), u64::from_be_bytes(c[32..].try_into().expect("8 bytes")))
+        })
+        .collect();
+    Ok(Snapshot { positions, data: v[positions_end..].to_vec() })
 }
 
 /// Length-prefixed parts, for fork evidence.

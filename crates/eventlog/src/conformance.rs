@@ -65,6 +65,7 @@ macro_rules! log_conformance_tests {
             fork_is_detected_and_evidence_kept,
             redaction_keeps_the_chain_verifiable,
             close_ends_subscriptions_and_refuses_writes,
+            snapshots_are_replaced_and_cannot_claim_unstored_positions,
         );
     };
 }
@@ -523,6 +524,32 @@ pub async fn close_ends_subscriptions_and_refuses_writes(f: Factory) {
     let end = tokio::time::timeout(Duration::from_secs(10), sub.next()).await.expect("subscription ended");
     assert!(end.is_none());
     assert!(matches!(log.append(vec![ev("s", 1)]).await, Err(Error::Closed)));
+}
+
+pub async fn snapshots_are_replaced_and_cannot_claim_unstored_positions(f: Factory) {
+    let log = f(key(1));
+    let origin = log.node_id();
+    assert_eq!(log.load_snapshot("directory").await.unwrap(), None);
+    for i in 0..3 {
+        append_one(&*log, ev("s", i)).await;
+    }
+    let first = crate::Snapshot { positions: vec![(origin, 2)], data: b"state at 2".to_vec() };
+    log.save_snapshot("directory", first.clone()).await.unwrap();
+    assert_eq!(log.load_snapshot("directory").await.unwrap(), Some(first));
+    let second = crate::Snapshot { positions: vec![(origin, 3)], data: b"state at 3".to_vec() };
+    log.save_snapshot("directory", second.clone()).await.unwrap();
+    assert_eq!(log.load_snapshot("directory").await.unwrap(), Some(second.clone()));
+    assert_eq!(log.load_snapshot("intake").await.unwrap(), None, "snapshots are per read model");
+    let ahead = crate::Snapshot { positions: vec![(origin, 4)], data: vec![] };
+    let err = log.save_snapshot("directory", ahead).await.unwrap_err();
+    let Error::Invalid(v) = err else { panic!("expected invalid input, got {err:?}") };
+    assert_eq!(v[0].field, "positions[0]");
+    let unknown = crate::Snapshot { positions: vec![(key(7).node_id(), 1)], data: vec![] };
+    assert!(matches!(log.save_snapshot("directory", unknown).await, Err(Error::Invalid(_))));
+    assert!(matches!(log.save_snapshot("", second.clone()).await, Err(Error::Invalid(_))));
+    assert_eq!(log.load_snapshot("directory").await.unwrap(), Some(second), "a refused snapshot changes nothing");
+    assert_eq!(log.head(origin).await.unwrap().seq, 3, "snapshots are no events");
+    assert!(log.verify().await.unwrap().is_ok());
 }
 
 /// Flips one byte inside the stored header of `seq` of the node's own log in `dir` (the node

@@ -165,3 +165,18 @@ impl ForkEvidence {
             && crate::identity::verify_checkpoint(&self.checkpoint)
     }
 }
+
+/// A read model's saved state and the log position, per origin, that it includes.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Snapshot {
+    /// For each origin, the last seq the state includes.
+    pub positions: Vec<(NodeId, u64)>,
+    pub data: Vec<u8>,
+}
+
+impl std::fmt::Debug for Snapshot {
+    // Read models may hold personal data: never print the state.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot").field("positions", &self.positions).field("bytes", &self.data.len()).finish()
+    }
+}

@@ -26,7 +26,7 @@ pub use api::{EventLog, SubscribeFrom, Subscription};
 pub use config::LogConfig;
 pub use error::{Error, FieldViolation, Result};
 pub use event::{
-    Appended, Checkpoint, ExpectedVersion, ForkEvidence, Head, IngestOutcome, NewEvent, Payload, RemoteEvent,
+    Appended, Checkpoint, ExpectedVersion, ForkEvidence, Head, IngestOutcome, NewEvent, Payload, RemoteEvent, Snapshot,
     StoredEvent,
 };
 pub use header::{Audience, DecodeError, EventHeader, EventRef, header_hash, payload_hash};

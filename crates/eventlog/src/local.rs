@@ -9,10 +9,12 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::api::{EventLog, SubscribeFrom, Subscription};
-use crate::codec::{decode_checkpoint, decode_headers, decode_parts, decode_payloads};
+use crate::codec::{
+    decode_checkpoint, decode_headers, decode_parts, decode_payloads, decode_snapshot, encode_snapshot,
+};
 use crate::config::LogConfig;
-use crate::error::{Error, Result};
-use crate::event::{Appended, ForkEvidence, Head, IngestOutcome, NewEvent, RemoteEvent, StoredEvent};
+use crate::error::{Error, FieldViolation, Result};
+use crate::event::{Appended, ForkEvidence, Head, IngestOutcome, NewEvent, RemoteEvent, Snapshot, StoredEvent};
 use crate::header::{EventHeader, header_hash};
 use crate::identity::NodeKey;
 use crate::ids::NodeId;
@@ -20,6 +22,9 @@ use crate::ingest::check_batch;
 use crate::store::{Key, MemoryStore, SledStore, Store};
 use crate::verify::{VerifyReport, verify_store};
 use crate::writer::{Command, Writer};
+
+/// Longest read model name a snapshot may have.
+const MAX_SNAPSHOT_NAME: usize = 128;
 
 /// Counts of group commits, for the benchmark and for metrics.
 #[derive(Debug, Default)]
@@ -413,6 +418,32 @@ impl EventLog for LocalLog {
 
     async fn redact(&self, origin: NodeId, seq: u64) -> Result<bool> {
         self.send(|reply| Command::Redact { origin, seq, reply }).await
+    }
+
+    async fn save_snapshot(&self, name: &str, snapshot: Snapshot) -> Result<()> {
+        let mut violations = Vec::new();
+        if name.is_empty() || name.len() > MAX_SNAPSHOT_NAME {
+            violations.push(FieldViolation::new("name", format!("must be 1 to {MAX_SNAPSHOT_NAME} bytes")));
+        }
+        if snapshot.positions.len() > usize::from(u16::MAX) {
+            violations.push(FieldViolation::new("positions", "too many origins"));
+        }
+        for (i, (origin, seq)) in snapshot.positions.iter().enumerate() {
+            let head = self.shared.head(*origin).seq;
+            if *seq > head {
+                let why = format!("seq {seq} of {} is beyond its durable head {head}", origin.short());
+                violations.push(FieldViolation::new(format!("positions[{i}]"), why));
+            }
+        }
+        if !violations.is_empty() {
+            return Err(Error::Invalid(violations));
+        }
+        let (key, value) = (Key::snapshot(name), encode_snapshot(&snapshot));
+        self.send(|reply| Command::Snapshot { key, value, reply }).await
+    }
+
+    async fn load_snapshot(&self, name: &str) -> Result<Option<Snapshot>> {
+        self.shared.store.get(&Key::snapshot(name))?.map(|v| decode_snapshot(&v)).transpose()
     }
 
     async fn verify(&self) -> Result<VerifyReport> {

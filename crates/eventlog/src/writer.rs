@@ -33,9 +33,25 @@ const COMMIT_DELAY: Duration = Duration::from_micros(100);
 pub(crate) const SEGMENT_EVENTS: usize = 64;
 
 pub(crate) enum Command {
-    Append { events: Vec<NewEvent>, reply: oneshot::Sender<Result<Vec<Appended>>> },
-    Ingest { batch: CheckedBatch, reply: oneshot::Sender<Result<IngestOutcome>> },
-    Redact { origin: NodeId, seq: u64, reply: oneshot::Sender<Result<bool>> },
+    Append {
+        events: Vec<NewEvent>,
+        reply: oneshot::Sender<Result<Vec<Appended>>>,
+    },
+    Ingest {
+        batch: CheckedBatch,
+        reply: oneshot::Sender<Result<IngestOutcome>>,
+    },
+    Redact {
+        origin: NodeId,
+        seq: u64,
+        reply: oneshot::Sender<Result<bool>>,
+    },
+    /// Replaces a stored snapshot (already validated and encoded).
+    Snapshot {
+        key: Vec<u8>,
+        value: Vec<u8>,
+        reply: oneshot::Sender<Result<()>>,
+    },
 }
 
 impl Command {
@@ -43,7 +59,7 @@ impl Command {
         match self {
             Command::Append { events, .. } => events.len(),
             Command::Ingest { batch, .. } => batch.events.len(),
-            Command::Redact { .. } => 1,
+            Command::Redact { .. } | Command::Snapshot { .. } => 1,
         }
     }
 }
@@ -53,6 +69,7 @@ enum Reply {
     Append(oneshot::Sender<Result<Vec<Appended>>>, Vec<Appended>),
     Ingest(oneshot::Sender<Result<IngestOutcome>>, Result<IngestOutcome>),
     Redact(oneshot::Sender<Result<bool>>, bool),
+    Done(oneshot::Sender<Result<()>>),
 }
 
 impl Reply {
@@ -63,9 +80,11 @@ impl Reply {
             (Reply::Append(tx, v), None) => drop(tx.send(Ok(v))),
             (Reply::Ingest(tx, v), None) => drop(tx.send(v)),
             (Reply::Redact(tx, v), None) => drop(tx.send(Ok(v))),
+            (Reply::Done(tx), None) => drop(tx.send(Ok(()))),
             (Reply::Append(tx, _), Some(w)) => drop(tx.send(Err(fail(w)))),
             (Reply::Ingest(tx, _), Some(w)) => drop(tx.send(Err(fail(w)))),
             (Reply::Redact(tx, _), Some(w)) => drop(tx.send(Err(fail(w)))),
+            (Reply::Done(tx), Some(w)) => drop(tx.send(Err(fail(w)))),
         }
     }
 }
@@ -157,6 +176,7 @@ impl Writer {
                         Command::Append { reply, .. } => Reply::Append(reply, vec![]),
                         Command::Ingest { reply, .. } => Reply::Ingest(reply, Ok(IngestOutcome::default())),
                         Command::Redact { reply, .. } => Reply::Redact(reply, false),
+                        Command::Snapshot { reply, .. } => Reply::Done(reply),
                     };
                     r.send(Some("the log stopped after a failed write"));
                 }
@@ -176,6 +196,10 @@ impl Writer {
                 Command::Ingest { batch, reply } => {
                     let outcome = self.stage_ingest(&mut stage, batch);
                     stage.replies.push(Reply::Ingest(reply, outcome));
+                }
+                Command::Snapshot { key, value, reply } => {
+                    stage.batch.put(key, value);
+                    stage.replies.push(Reply::Done(reply));
                 }
                 Command::Redact { origin, seq, reply } => match self.stage_redact(&mut stage, origin, seq) {
                     Ok(found) => stage.replies.push(Reply::Redact(reply, found)),

@@ -12,6 +12,7 @@ impl Key {
     pub(crate) const STREAM: u8 = b's';
     pub(crate) const EVENT_ID: u8 = b'i';
     pub(crate) const FORK: u8 = b'f';
+    pub(crate) const SNAPSHOT: u8 = b'n';
 
     /// `table | origin | seq`: headers, payloads, checkpoints, fork evidence.
     pub(crate) fn at(table: u8, origin: NodeId, seq: u64) -> Vec<u8> {
@@ -51,6 +52,13 @@ impl Key {
         let mut k = Vec::with_capacity(1 + id.len());
         k.push(Self::EVENT_ID);
         k.extend_from_slice(id.as_bytes());
+        k
+    }
+
+    pub(crate) fn snapshot(name: &str) -> Vec<u8> {
+        let mut k = Vec::with_capacity(1 + name.len());
+        k.push(Self::SNAPSHOT);
+        k.extend_from_slice(name.as_bytes());
         k
     }
 
