@@ -14,6 +14,7 @@ mod identity;
 mod ids;
 mod ingest;
 mod local;
+mod projection;
 mod store;
 mod validate;
 mod verify;
@@ -33,4 +34,5 @@ pub use header::{Audience, DecodeError, EventHeader, EventRef, header_hash, payl
 pub use identity::{NodeKey, verify_checkpoint};
 pub use ids::{Hash, NodeId};
 pub use local::{LocalLog, LogStats};
+pub use projection::{Projection, ProjectionHandle, start_projection};
 pub use verify::{OriginSummary, Problem, ProblemKind, VerifyReport};

@@ -421,6 +421,9 @@ impl EventLog for LocalLog {
     }
 
     async fn save_snapshot(&self, name: &str, snapshot: Snapshot) -> Result<()> {
+        if self.tx.lock().expect("writer lock").is_none() {
+            return Err(Error::Closed);
+        }
         let mut violations = Vec::new();
         if name.is_empty() || name.len() > MAX_SNAPSHOT_NAME {
             violations.push(FieldViolation::new("name", format!("must be 1 to {MAX_SNAPSHOT_NAME} bytes")));

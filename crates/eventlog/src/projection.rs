@@ -1,0 +1,196 @@
+//! Read models fed by the log: a [`Projection`] applies this node's events in order, saves a
+//! snapshot with its position every so often, and after a restart resumes from the snapshot
+//! instead of replaying the log from the start.
+
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::api::{EventLog, SubscribeFrom};
+use crate::error::{Error, Result};
+use crate::event::{Snapshot, StoredEvent};
+
+/// A read model built from events.
+pub trait Projection: Send + Sync + 'static {
+    /// Applies the next event of the log. Called once per event, in log order, also across
+    /// restarts (events included in the restored snapshot are not applied again).
+    fn apply(&mut self, event: &StoredEvent);
+
+    /// The state to keep in a snapshot.
+    fn save(&self) -> Vec<u8>;
+
+    /// The state saved by [`Projection::save`].
+    fn restore(data: &[u8]) -> std::result::Result<Self, String>
+    where
+        Self: Sized;
+}
+
+/// A running projection: its state, and how far into the log it is. Dropping the handle stops
+/// the projection as [`ProjectionHandle::stop`] does, without waiting for it.
+#[derive(Debug)]
+pub struct ProjectionHandle<P> {
+    state: Arc<RwLock<P>>,
+    applied: watch::Receiver<u64>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<()>>,
+}
+
+impl<P> ProjectionHandle<P> {
+    /// The current state. Hold the guard briefly: the projection waits for it to apply events.
+    pub fn read(&self) -> RwLockReadGuard<'_, P> {
+        self.state.read().expect("projection lock")
+    }
+
+    /// The last seq applied.
+    pub fn applied(&self) -> u64 {
+        *self.applied.borrow()
+    }
+
+    /// Waits until the event at `seq` is applied, so a caller reads what it just wrote.
+    pub async fn wait_for(&self, seq: u64) -> Result<()> {
+        let mut applied = self.applied.clone();
+        applied.wait_for(|a| *a >= seq).await.map(|_| ()).map_err(|_| Error::Closed)
+    }
+
+    /// Stops applying events and saves a last snapshot; call it before the log closes.
+    pub async fn stop(mut self) -> Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.await.map_err(|e| Error::Storage(format!("projection task: {e}")))?
+    }
+}
+
+/// Starts projection `name` over this node's own log. It restores the last snapshot saved under
+/// `name` (or starts from `P::default()`), applies every later event, and saves a snapshot after
+/// every `snapshot_every` events and when the log closes.
+pub async fn start_projection<P: Projection + Default>(
+    log: Arc<dyn EventLog>,
+    name: &str,
+    snapshot_every: u64,
+) -> Result<ProjectionHandle<P>> {
+    let origin = log.node_id();
+    let (state, position) = match log.load_snapshot(name).await? {
+        Some(snapshot) => {
+            let state = P::restore(&snapshot.data)
+                .map_err(|e| Error::Corrupt(format!("snapshot of projection {name:?}: {e}")))?;
+            let position = snapshot.positions.iter().find(|(o, _)| *o == origin).map_or(0, |(_, seq)| *seq);
+            (state, position)
+        }
+        None => (P::default(), 0),
+    };
+    tracing::info!(projection = name, position, "projection starting");
+    let state = Arc::new(RwLock::new(state));
+    let (applied_tx, applied) = watch::channel(position);
+    let mut subscription = log.subscribe(SubscribeFrom::origin(origin, position + 1))?;
+    let (name, shared) = (name.to_string(), state.clone());
+    let (stop, mut stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let mut position = position;
+        let mut saved = position;
+        let save = |position: u64| {
+            let data = shared.read().expect("projection lock").save();
+            Snapshot { positions: vec![(origin, position)], data }
+        };
+        loop {
+            let event = tokio::select! {
+                next = subscription.next() => match next {
+                    Some(event) => event?,
+                    None => break,
+                },
+                _ = &mut stopped => break,
+            };
+            shared.write().expect("projection lock").apply(&event);
+            position = event.header.seq;
+            applied_tx.send_replace(position);
+            if position - saved >= snapshot_every.max(1) {
+                log.save_snapshot(&name, save(position)).await?;
+                saved = position;
+            }
+        }
+        // Stopped, or the log closed under us (then there is nowhere left to save to).
+        if position > saved {
+            match log.save_snapshot(&name, save(position)).await {
+                Ok(()) | Err(Error::Closed) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    });
+    Ok(ProjectionHandle { state, applied, stop: Some(stop), task })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{LocalLog, LogConfig, NewEvent, NodeKey};
+
+    /// Counts events per stream, and how many it applied itself (not restored).
+    #[derive(Default)]
+    struct Counts {
+        per_stream: std::collections::BTreeMap<String, u64>,
+        applied_here: u64,
+    }
+
+    impl Projection for Counts {
+        fn apply(&mut self, event: &StoredEvent) {
+            *self.per_stream.entry(event.header.stream.clone()).or_default() += 1;
+            self.applied_here += 1;
+        }
+        fn save(&self) -> Vec<u8> {
+            self.per_stream.iter().map(|(s, n)| format!("{s}={n}\n")).collect::<String>().into_bytes()
+        }
+        fn restore(data: &[u8]) -> std::result::Result<Self, String> {
+            let text = std::str::from_utf8(data).map_err(|e| e.to_string())?;
+            let per_stream = text
+                .lines()
+                .map(|l| {
+                    let (s, n) = l.split_once('=').ok_or("no '='")?;
+                    Ok((s.to_string(), n.parse::<u64>().map_err(|e| e.to_string())?))
+                })
+                .collect::<std::result::Result<_, String>>()?;
+            Ok(Counts { per_stream, applied_here: 0 })
+        }
+    }
+
+    async fn append(log: &dyn EventLog, stream: &str, n: usize) -> u64 {
+        let events = (0..n).map(|i| NewEvent::new(stream, "test.noted", format!("{i}"))).collect();
+        log.append(events).await.unwrap().last().unwrap().seq
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn resumes_from_its_snapshot_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig { cache_bytes: 1 << 24, ..LogConfig::default() };
+        let log: Arc<dyn EventLog> = Arc::new(LocalLog::open(dir.path(), config.clone()).unwrap());
+        append(log.as_ref(), "a", 6).await;
+        let counts = start_projection::<Counts>(log.clone(), "counts", 4).await.unwrap();
+        let last = append(log.as_ref(), "b", 5).await;
+        counts.wait_for(last).await.unwrap();
+        assert_eq!(counts.read().per_stream.values().sum::<u64>(), 11);
+        assert_eq!(counts.applied(), 11);
+        counts.stop().await.unwrap();
+        log.close().await.unwrap();
+        drop(log);
+
+        let log: Arc<dyn EventLog> = Arc::new(LocalLog::open(dir.path(), config).unwrap());
+        let counts = start_projection::<Counts>(log.clone(), "counts", 4).await.unwrap();
+        assert_eq!(counts.applied(), 11, "restored from the final snapshot, nothing replayed");
+        let last = append(log.as_ref(), "a", 2).await;
+        counts.wait_for(last).await.unwrap();
+        let state = counts.read();
+        assert_eq!(state.applied_here, 2, "only events after the snapshot were applied");
+        assert_eq!((state.per_stream["a"], state.per_stream["b"]), (8, 5));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_snapshot_that_does_not_restore_is_an_error_not_a_silent_reset() {
+        let log: Arc<dyn EventLog> =
+            Arc::new(LocalLog::memory(NodeKey::from_seed([4; 32]), LogConfig::default()).unwrap());
+        append(log.as_ref(), "a", 1).await;
+        let garbage = Snapshot { positions: vec![(log.node_id(), 1)], data: vec![0xff] };
+        log.save_snapshot("counts", garbage).await.unwrap();
+        assert!(matches!(start_projection::<Counts>(log, "counts", 4).await, Err(Error::Corrupt(_))));
+    }
+}
