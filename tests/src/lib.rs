@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use samenspel::NodeConfig;
+use samenspel_proto::v1::directory_client::DirectoryClient;
 use samenspel_proto::v1::event_log_client::EventLogClient;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -90,6 +91,10 @@ impl TestNode {
 
     pub async fn log_client(&self) -> EventLogClient<Channel> {
         EventLogClient::new(self.channel().await).max_decoding_message_size(64 * 1024 * 1024)
+    }
+
+    pub async fn directory_client(&self) -> DirectoryClient<Channel> {
+        DirectoryClient::new(self.channel().await)
     }
 
     /// Graceful stop: in-flight calls finish, the log is flushed and closed.

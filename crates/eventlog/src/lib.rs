@@ -34,5 +34,5 @@ pub use header::{Audience, DecodeError, EventHeader, EventRef, header_hash, payl
 pub use identity::{NodeKey, verify_checkpoint};
 pub use ids::{Hash, NodeId};
 pub use local::{LocalLog, LogStats};
-pub use projection::{Projection, ProjectionHandle, start_projection};
+pub use projection::{Projection, ProjectionHandle, ProjectionReader, start_projection};
 pub use verify::{OriginSummary, Problem, ProblemKind, VerifyReport};

@@ -36,7 +36,20 @@ pub struct ProjectionHandle<P> {
     task: JoinHandle<Result<()>>,
 }
 
-impl<P> ProjectionHandle<P> {
+/// Read access to a running projection, for as many readers as need it.
+#[derive(Debug)]
+pub struct ProjectionReader<P> {
+    state: Arc<RwLock<P>>,
+    applied: watch::Receiver<u64>,
+}
+
+impl<P> Clone for ProjectionReader<P> {
+    fn clone(&self) -> Self {
+        Self { state: self.state.clone(), applied: self.applied.clone() }
+    }
+}
+
+impl<P> ProjectionReader<P> {
     /// The current state. Hold the guard briefly: the projection waits for it to apply events.
     pub fn read(&self) -> RwLockReadGuard<'_, P> {
         self.state.read().expect("projection lock")
@@ -51,6 +64,28 @@ impl<P> ProjectionHandle<P> {
     pub async fn wait_for(&self, seq: u64) -> Result<()> {
         let mut applied = self.applied.clone();
         applied.wait_for(|a| *a >= seq).await.map(|_| ()).map_err(|_| Error::Closed)
+    }
+}
+
+impl<P> ProjectionHandle<P> {
+    /// A reader of the state, to hand to request handlers.
+    pub fn reader(&self) -> ProjectionReader<P> {
+        ProjectionReader { state: self.state.clone(), applied: self.applied.clone() }
+    }
+
+    /// The current state. Hold the guard briefly: the projection waits for it to apply events.
+    pub fn read(&self) -> RwLockReadGuard<'_, P> {
+        self.state.read().expect("projection lock")
+    }
+
+    /// The last seq applied.
+    pub fn applied(&self) -> u64 {
+        *self.applied.borrow()
+    }
+
+    /// Waits until the event at `seq` is applied, so a caller reads what it just wrote.
+    pub async fn wait_for(&self, seq: u64) -> Result<()> {
+        self.reader().wait_for(seq).await
     }
 
     /// Stops applying events and saves a last snapshot; call it before the log closes.

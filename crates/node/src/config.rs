@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use samenspel_directory::DirectoryConfig;
 use samenspel_eventlog::LogConfig;
 use samenspel_log_service::LogServiceConfig;
 use serde::{Deserialize, Serialize};
@@ -40,6 +41,7 @@ pub struct NodeConfig {
     pub shutdown_grace_secs: u64,
     pub log: LogConfig,
     pub log_service: LogServiceConfig,
+    pub directory: DirectoryConfig,
 }
 
 impl Default for NodeConfig {
@@ -52,6 +54,7 @@ impl Default for NodeConfig {
             shutdown_grace_secs: 10,
             log: LogConfig::default(),
             log_service: LogServiceConfig::default(),
+            directory: DirectoryConfig::default(),
         }
     }
 }

@@ -6,6 +6,8 @@ pub enum Error {
     Config(String),
     #[error(transparent)]
     Log(#[from] samenspel_eventlog::Error),
+    #[error("directory: {0}")]
+    Directory(#[from] samenspel_directory::Error),
     #[error("grpc server: {0}")]
     Transport(#[from] tonic::transport::Error),
     #[error("reflection: {0}")]

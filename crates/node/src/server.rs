@@ -4,6 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use samenspel_directory::{DirectoryGrpc, DirectoryServer, DirectoryService};
 use samenspel_eventlog::{EventLog, LocalLog, NodeKey};
 use samenspel_log_service::{EventLogGrpc, EventLogServer, LogService};
 use tokio::net::TcpListener;
@@ -39,7 +40,13 @@ pub async fn serve(
         .into_server()
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
+    let directory = Arc::new(DirectoryService::start(log.clone(), config.directory.clone()).await?);
+    let directory_server = DirectoryGrpc::new(directory.clone())
+        .into_server()
+        .max_decoding_message_size(config.max_message_bytes)
+        .max_encoding_message_size(config.max_message_bytes);
     health.set_serving::<EventLogServer<EventLogGrpc>>().await;
+    health.set_serving::<DirectoryServer<DirectoryGrpc>>().await;
     tracing::info!(node = %log.node_id(), addr = %listener.local_addr()?, "node serving");
     let stopping = Arc::new(Notify::new());
     let signalled = stopping.clone();
@@ -49,19 +56,25 @@ pub async fn serve(
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)
         .add_service(eventlog)
+        .add_service(directory_server)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             shutdown.await;
             signalled.notify_one();
         });
     // A client that keeps its connection open must not keep the node from stopping.
     let grace = Duration::from_secs(config.shutdown_grace_secs);
-    tokio::select! {
-        served = server => served?,
+    let served = tokio::select! {
+        served = server => served,
         () = async { stopping.notified().await; tokio::time::sleep(grace).await } => {
             tracing::warn!(grace_secs = grace.as_secs(), "connections still open after the grace period; closing them");
+            Ok(())
         }
-    }
+    };
+    // Read models save their snapshots while the log still takes writes.
+    let stopped = directory.stop().await;
     tracing::info!("node stopped serving");
+    served?;
+    stopped?;
     Ok(())
 }
 

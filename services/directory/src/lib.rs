@@ -1,0 +1,18 @@
+//! The `samenspel.v1.Directory` gRPC service: the sociale kaart. Its state is a projection of
+//! the node's event log; commands append events and wait until the projection has applied them.
+//! Organisations for now; contact persons, offers, search and freshness follow.
+
+mod config;
+mod error;
+mod events;
+mod grpc;
+mod model;
+mod service;
+mod state;
+
+pub use config::DirectoryConfig;
+pub use error::Error;
+pub use grpc::DirectoryGrpc;
+pub use model::{Address, Organisation, OrganisationFields, OrganisationKind};
+pub use samenspel_proto::v1::directory_server::DirectoryServer;
+pub use service::DirectoryService;

@@ -1,0 +1,186 @@
+//! Domain types of the directory and their validation.
+
+use samenspel_domain::Postcode;
+use samenspel_eventlog::{FieldViolation, NodeId};
+use serde::{Deserialize, Serialize};
+
+pub(crate) const MAX_NAME: usize = 200;
+pub(crate) const MAX_DESCRIPTION: usize = 4000;
+pub(crate) const MAX_TEXT: usize = 200;
+
+/// What kind of organisation: formal care or informal care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrganisationKind {
+    SociaalWijkteam,
+    Thuiszorg,
+    Huisarts,
+    Ggz,
+    Gemeente,
+    Mantelzorgsteunpunt,
+    Vrijwilligersorganisatie,
+    Burgerinitiatief,
+    KerkMoskee,
+    Buurtvereniging,
+}
+
+impl OrganisationKind {
+    /// Formal care (professionals) as opposed to informal care (volunteers, neighbours).
+    pub fn is_formal(self) -> bool {
+        matches!(
+            self,
+            Self::SociaalWijkteam
+                | Self::Thuiszorg
+                | Self::Huisarts
+                | Self::Ggz
+                | Self::Gemeente
+                | Self::Mantelzorgsteunpunt
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Address {
+    pub street: String,
+    pub house_number: String,
+    /// Normalised "1234 AB"; empty when no address is given.
+    pub postcode: String,
+    pub city: String,
+}
+
+/// What a client sets on an organisation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrganisationFields {
+    pub name: String,
+    pub kind: OrganisationKind,
+    pub address: Option<Address>,
+    pub website: String,
+    pub description: String,
+}
+
+/// An organisation as the directory knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Organisation {
+    pub id: String,
+    pub fields: OrganisationFields,
+    pub hosting_node: NodeIdHex,
+    pub version: u64,
+    pub archived: bool,
+    pub created_micros: i64,
+    pub updated_micros: i64,
+}
+
+/// A node id kept as hex in snapshots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct NodeIdHex(pub NodeId);
+
+impl From<NodeIdHex> for String {
+    fn from(n: NodeIdHex) -> String {
+        n.0.to_hex()
+    }
+}
+
+impl TryFrom<String> for NodeIdHex {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        NodeId::from_hex(&s).map(NodeIdHex).ok_or_else(|| format!("{s:?} is not a node id"))
+    }
+}
+
+/// Fields as received, before they are checked.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RawFields {
+    pub name: String,
+    pub kind: Option<OrganisationKind>,
+    pub address: Option<Address>,
+    pub website: String,
+    pub description: String,
+}
+
+impl RawFields {
+    /// Checks every field, collecting all violations under `at` (such as "fields").
+    pub(crate) fn validate(self, at: &str, violations: &mut Vec<FieldViolation>) -> Option<OrganisationFields> {
+        let mut bad = |field: &str, why: String| violations.push(FieldViolation::new(format!("{at}.{field}"), why));
+        let name = self.name.trim().to_string();
+        if name.is_empty() {
+            bad("name", "must not be empty".into());
+        } else if name.chars().count() > MAX_NAME {
+            bad("name", format!("must be at most {MAX_NAME} characters"));
+        }
+        if self.kind.is_none() {
+            bad("kind", "must be set".into());
+        }
+        let address = match self.address {
+            None => None,
+            Some(a) => {
+                let postcode = match a.postcode.trim() {
+                    "" => String::new(),
+                    text => match text.parse::<Postcode>() {
+                        Ok(p) => p.to_string(),
+                        Err(e) => {
+                            bad("address.postcode", e.to_string());
+                            String::new()
+                        }
+                    },
+                };
+                for (field, value) in [("street", &a.street), ("house_number", &a.house_number), ("city", &a.city)] {
+                    if value.chars().count() > MAX_TEXT {
+                        bad(&format!("address.{field}"), format!("must be at most {MAX_TEXT} characters"));
+                    }
+                }
+                Some(Address { postcode, ..a })
+            }
+        };
+        let website = self.website.trim().to_string();
+        if !website.is_empty()
+            && (!(website.starts_with("https://") || website.starts_with("http://"))
+                || website.len() > MAX_TEXT
+                || website.chars().any(char::is_whitespace))
+        {
+            bad("website", "must be an http(s) address without spaces".into());
+        }
+        if self.description.chars().count() > MAX_DESCRIPTION {
+            bad("description", format!("must be at most {MAX_DESCRIPTION} characters"));
+        }
+        let kind = self.kind?;
+        Some(OrganisationFields { name, kind, address, website, description: self.description })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let raw = RawFields {
+            name: "  ".into(),
+            kind: None,
+            address: Some(Address { postcode: "12345".into(), ..Address::default() }),
+            website: "ftp://x".into(),
+            description: String::new(),
+        };
+        let mut v = Vec::new();
+        assert!(raw.validate("fields", &mut v).is_none());
+        let fields: Vec<&str> = v.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["fields.name", "fields.kind", "fields.address.postcode", "fields.website"]);
+    }
+
+    #[test]
+    fn valid_fields_are_normalised() {
+        let raw = RawFields {
+            name: " Buurtteam Oost ".into(),
+            kind: Some(OrganisationKind::SociaalWijkteam),
+            address: Some(Address { postcode: "6411ab".into(), ..Address::default() }),
+            website: "https://example.nl".into(),
+            description: String::new(),
+        };
+        let mut v = Vec::new();
+        let f = raw.validate("fields", &mut v).unwrap();
+        assert!(v.is_empty());
+        assert_eq!((f.name.as_str(), f.address.unwrap().postcode.as_str()), ("Buurtteam Oost", "6411 AB"));
+        assert!(f.kind.is_formal());
+        assert!(!OrganisationKind::Vrijwilligersorganisatie.is_formal());
+    }
+}

@@ -1,0 +1,92 @@
+//! The directory's read model and its projection from the log.
+
+use std::collections::BTreeMap;
+
+use samenspel_eventlog::{Projection, StoredEvent};
+use serde::{Deserialize, Serialize};
+
+use crate::events::DirectoryEvent;
+use crate::model::{NodeIdHex, Organisation, OrganisationKind};
+
+/// Every organisation by id.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct DirectoryState {
+    organisations: BTreeMap<String, Organisation>,
+}
+
+impl DirectoryState {
+    pub(crate) fn organisation(&self, id: &str) -> Option<&Organisation> {
+        self.organisations.get(id)
+    }
+
+    /// Organisations after `after` (by id), filtered, at most `limit`, and whether more follow.
+    pub(crate) fn list(
+        &self,
+        after: Option<&str>,
+        kind: Option<OrganisationKind>,
+        include_archived: bool,
+        limit: usize,
+    ) -> (Vec<Organisation>, bool) {
+        let from = after.map_or(std::ops::Bound::Unbounded, |a| std::ops::Bound::Excluded(a.to_string()));
+        let mut matching = self
+            .organisations
+            .range((from, std::ops::Bound::Unbounded))
+            .map(|(_, o)| o)
+            .filter(|o| include_archived || !o.archived)
+            .filter(|o| kind.is_none_or(|k| o.fields.kind == k));
+        let page: Vec<Organisation> = matching.by_ref().take(limit).cloned().collect();
+        (page, matching.next().is_some())
+    }
+}
+
+impl Projection for DirectoryState {
+    fn apply(&mut self, event: &StoredEvent) {
+        let h = &event.header;
+        // Redacted payloads and other services' events are not the directory's concern.
+        let Some(payload) = &event.payload else { return };
+        let Some(decoded) = DirectoryEvent::decode(&h.kind, &payload.data) else { return };
+        let decoded = match decoded {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(seq = h.seq, kind = %h.kind, error = %e, "directory event does not decode; skipped");
+                return;
+            }
+        };
+        match decoded {
+            DirectoryEvent::OrganisationCreated { id, fields } => {
+                let organisation = Organisation {
+                    id: id.clone(),
+                    fields,
+                    hosting_node: NodeIdHex(h.origin),
+                    version: h.stream_seq,
+                    archived: false,
+                    created_micros: h.time_micros,
+                    updated_micros: h.time_micros,
+                };
+                self.organisations.insert(id, organisation);
+            }
+            DirectoryEvent::OrganisationUpdated { id, fields } => {
+                if let Some(o) = self.organisations.get_mut(&id) {
+                    o.fields = fields;
+                    o.version = h.stream_seq;
+                    o.updated_micros = h.time_micros;
+                }
+            }
+            DirectoryEvent::OrganisationArchived { id } => {
+                if let Some(o) = self.organisations.get_mut(&id) {
+                    o.archived = true;
+                    o.version = h.stream_seq;
+                    o.updated_micros = h.time_micros;
+                }
+            }
+        }
+    }
+
+    fn save(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("the directory state serialises")
+    }
+
+    fn restore(data: &[u8]) -> Result<Self, String> {
+        serde_json::from_slice(data).map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,176 @@
+//! The Directory service over gRPC: organisations created, read, listed, updated and archived,
+//! with idempotent creates, version checks, validation, and state that survives a restart.
+
+use samenspel_e2e::TestNode;
+use samenspel_proto::v1 as pb;
+use tonic::Code;
+use tonic_types::StatusExt;
+
+fn fields(name: &str, kind: pb::OrganisationKind) -> pb::OrganisationFields {
+    pb::OrganisationFields {
+        name: name.into(),
+        kind: kind.into(),
+        address: Some(pb::Address {
+            street: "Markt".into(),
+            house_number: "1".into(),
+            postcode: "6411ab".into(),
+            city: "Heerlen".into(),
+        }),
+        website: "https://example.nl".into(),
+        description: "Ondersteuning voor mantelzorgers".into(),
+    }
+}
+
+fn create(f: pb::OrganisationFields, request_id: &str) -> pb::CreateOrganisationRequest {
+    pb::CreateOrganisationRequest { fields: Some(f), request_id: request_id.into() }
+}
+
+async fn log_head(node: &TestNode) -> u64 {
+    node.log_client().await.get_head(pb::GetHeadRequest::default()).await.unwrap().into_inner().seq
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn organisations_are_created_read_updated_and_archived() {
+    let node = TestNode::start().await;
+    let mut dir = node.directory_client().await;
+    let created = dir
+        .create_organisation(create(fields("Steunpunt Mantelzorg", pb::OrganisationKind::Mantelzorgsteunpunt), ""))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(created.version, 1);
+    assert!(created.formal);
+    assert!(!created.archived);
+    assert_eq!(created.fields.as_ref().unwrap().address.as_ref().unwrap().postcode, "6411 AB", "normalised");
+    let node_id = node.log_client().await.get_head(pb::GetHeadRequest::default()).await.unwrap().into_inner().node_id;
+    assert_eq!(created.hosting_node, node_id);
+
+    let got = dir.get_organisation(pb::GetOrganisationRequest { id: created.id.clone() }).await.unwrap().into_inner();
+    assert_eq!(got, created);
+
+    let stale = pb::UpdateOrganisationRequest {
+        id: created.id.clone(),
+        fields: Some(fields("Nieuwe naam", pb::OrganisationKind::Mantelzorgsteunpunt)),
+        expected_version: 7,
+    };
+    let status = dir.update_organisation(stale.clone()).await.unwrap_err();
+    assert_eq!(status.code(), Code::Aborted);
+    assert_eq!(status.get_details_error_info().unwrap().metadata["actual"], "1");
+    let updated = dir
+        .update_organisation(pb::UpdateOrganisationRequest { expected_version: 1, ..stale })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((updated.version, updated.fields.as_ref().unwrap().name.as_str()), (2, "Nieuwe naam"));
+    assert!(updated.updated_micros >= created.updated_micros);
+
+    let archived = dir
+        .archive_organisation(pb::ArchiveOrganisationRequest { id: created.id.clone(), expected_version: 2 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(archived.archived);
+    let listed = dir.list_organisations(pb::ListOrganisationsRequest::default()).await.unwrap().into_inner();
+    assert!(listed.organisations.is_empty(), "archived organisations are left out by default");
+    let all = dir
+        .list_organisations(pb::ListOrganisationsRequest { include_archived: true, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(all.organisations, vec![archived]);
+
+    let missing = dir.get_organisation(pb::GetOrganisationRequest { id: "0".repeat(32) }).await.unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_create_returns_the_same_organisation() {
+    let node = TestNode::start().await;
+    let mut dir = node.directory_client().await;
+    let f = fields("Vrijwilligers Oost", pb::OrganisationKind::Vrijwilligersorganisatie);
+    let first = dir.create_organisation(create(f.clone(), "req-1")).await.unwrap().into_inner();
+    let retry = dir.create_organisation(create(f, "req-1")).await.unwrap().into_inner();
+    assert_eq!(retry, first);
+    assert!(!first.formal);
+    let head = log_head(&node).await;
+    assert_eq!(head, 1, "the retry appended nothing");
+    let other = fields("Iets anders", pb::OrganisationKind::Buurtvereniging);
+    let status = dir.create_organisation(create(other, "req-1")).await.unwrap_err();
+    assert_eq!(status.code(), Code::AlreadyExists);
+    assert_eq!(log_head(&node).await, head);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_organisations_are_refused_with_every_field_named() {
+    let node = TestNode::start().await;
+    let mut dir = node.directory_client().await;
+    let mut bad = fields(" ", pb::OrganisationKind::Unspecified);
+    bad.address.as_mut().unwrap().postcode = "0123 XX".into();
+    bad.website = "www.example.nl".into();
+    let status = dir.create_organisation(create(bad, "")).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let fields_named: Vec<String> =
+        status.get_details_bad_request().unwrap().field_violations.into_iter().map(|v| v.field).collect();
+    assert_eq!(fields_named, ["fields.name", "fields.kind", "fields.address.postcode", "fields.website"]);
+    let unknown_kind = pb::OrganisationFields { kind: 99, ..fields("X", pb::OrganisationKind::Ggz) };
+    let status = dir.create_organisation(create(unknown_kind, "")).await.unwrap_err();
+    assert_eq!(status.get_details_bad_request().unwrap().field_violations[0].field, "fields.kind");
+    let status = dir.create_organisation(pb::CreateOrganisationRequest::default()).await.unwrap_err();
+    assert_eq!(status.get_details_bad_request().unwrap().field_violations[0].field, "fields");
+    let status = dir
+        .list_organisations(pb::ListOrganisationsRequest { page_token: "nonsense".into(), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert_eq!(status.get_details_bad_request().unwrap().field_violations[0].field, "page_token");
+    assert_eq!(log_head(&node).await, 0, "nothing was appended");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_page_and_filter_and_the_directory_survives_a_restart() {
+    let node = TestNode::start_with(|c| c.directory.snapshot_every = 3).await;
+    let mut dir = node.directory_client().await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let kind = if i % 2 == 0 { pb::OrganisationKind::Thuiszorg } else { pb::OrganisationKind::KerkMoskee };
+        ids.push(dir.create_organisation(create(fields(&format!("Org {i}"), kind), "")).await.unwrap().into_inner().id);
+    }
+    ids.sort();
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = dir
+            .list_organisations(pb::ListOrganisationsRequest { page_size: 2, page_token: token, ..Default::default() })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.organisations.len() <= 2);
+        seen.extend(page.organisations.into_iter().map(|o| o.id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(seen, ids, "every organisation once, in id order");
+    let informal = dir
+        .list_organisations(pb::ListOrganisationsRequest {
+            kind: pb::OrganisationKind::KerkMoskee.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(informal.organisations.len(), 2);
+
+    drop(dir);
+    let node = node.restart().await;
+    let mut dir = node.directory_client().await;
+    let after = dir
+        .list_organisations(pb::ListOrganisationsRequest { page_size: 100, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(after.organisations.iter().map(|o| o.id.clone()).collect::<Vec<_>>(), ids);
+    let sixth =
+        dir.create_organisation(create(fields("Org 5", pb::OrganisationKind::Ggz), "")).await.unwrap().into_inner();
+    assert_eq!(sixth.version, 1);
+}
