@@ -174,3 +174,98 @@ async fn lists_page_and_filter_and_the_directory_survives_a_restart() {
         dir.create_organisation(create(fields("Org 5", pb::OrganisationKind::Ggz), "")).await.unwrap().into_inner();
     assert_eq!(sixth.version, 1);
 }
+
+fn contact(name: &str) -> pb::ContactFields {
+    pb::ContactFields {
+        name: name.into(),
+        role: "consulent mantelzorg".into(),
+        phone: "045 - 5123456".into(),
+        email: "anna@steunpunt.nl".into(),
+        working_hours: vec![
+            pb::TimeSlot { day: pb::Weekday::Thursday.into(), start: "13:00".into(), end: "17:00".into() },
+            pb::TimeSlot { day: pb::Weekday::Tuesday.into(), start: "9:00".into(), end: "12:30".into() },
+        ],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_smoelenboek_knows_who_works_where_and_when() {
+    let node = TestNode::start().await;
+    let mut dir = node.directory_client().await;
+    let org = dir
+        .create_organisation(create(fields("Steunpunt", pb::OrganisationKind::Mantelzorgsteunpunt), ""))
+        .await
+        .unwrap()
+        .into_inner();
+    let other = dir
+        .create_organisation(create(fields("Wijkteam", pb::OrganisationKind::SociaalWijkteam), ""))
+        .await
+        .unwrap()
+        .into_inner();
+    let request = |org: &str, f: pb::ContactFields, request_id: &str| pb::CreateContactPersonRequest {
+        organisation_id: org.into(),
+        fields: Some(f),
+        request_id: request_id.into(),
+    };
+    let anna = dir.create_contact_person(request(&org.id, contact("Anna de Vries"), "c-1")).await.unwrap().into_inner();
+    let f = anna.fields.clone().unwrap();
+    assert_eq!(f.phone, "+31455123456", "stored as E.164");
+    let days: Vec<(i32, &str, &str)> =
+        f.working_hours.iter().map(|s| (s.day, s.start.as_str(), s.end.as_str())).collect();
+    assert_eq!(
+        days,
+        [(pb::Weekday::Tuesday as i32, "09:00", "12:30"), (pb::Weekday::Thursday as i32, "13:00", "17:00")]
+    );
+    let retry =
+        dir.create_contact_person(request(&org.id, contact("Anna de Vries"), "c-1")).await.unwrap().into_inner();
+    assert_eq!(retry, anna);
+    dir.create_contact_person(request(&other.id, contact("Bram Jansen"), "")).await.unwrap();
+
+    let of_org = dir
+        .list_contact_persons(pb::ListContactPersonsRequest { organisation_id: org.id.clone(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(of_org.contact_persons, vec![anna.clone()]);
+    let everyone = dir.list_contact_persons(pb::ListContactPersonsRequest::default()).await.unwrap().into_inner();
+    assert_eq!(everyone.contact_persons.len(), 2);
+
+    let mut overlapping = contact("Anna de Vries");
+    overlapping.working_hours.push(pb::TimeSlot {
+        day: pb::Weekday::Thursday.into(),
+        start: "16:00".into(),
+        end: "18:00".into(),
+    });
+    let status = dir
+        .update_contact_person(pb::UpdateContactPersonRequest {
+            id: anna.id.clone(),
+            fields: Some(overlapping),
+            expected_version: 1,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(status.get_details_bad_request().unwrap().field_violations[0].field, "fields.working_hours[2]");
+    let mut bad = contact("");
+    bad.phone = "12345".into();
+    let status = dir.create_contact_person(request(&org.id, bad, "")).await.unwrap_err();
+    let named: Vec<String> =
+        status.get_details_bad_request().unwrap().field_violations.into_iter().map(|v| v.field).collect();
+    assert_eq!(named, ["fields.name", "fields.phone"]);
+
+    let status = dir.create_contact_person(request(&"f".repeat(32), contact("X"), "")).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "a contact person belongs to a known organisation");
+    dir.archive_organisation(pb::ArchiveOrganisationRequest { id: other.id.clone(), expected_version: 1 })
+        .await
+        .unwrap();
+    let status = dir.create_contact_person(request(&other.id, contact("Y"), "")).await.unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition, "not to an archived one");
+
+    let archived = dir
+        .archive_contact_person(pb::ArchiveContactPersonRequest { id: anna.id.clone(), expected_version: 1 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(archived.archived);
+    assert_eq!(archived.version, 2);
+}

@@ -10,11 +10,13 @@ use tonic_types::{ErrorDetails, StatusExt};
 pub enum Error {
     #[error("invalid request: {}", .0.iter().map(|v| format!("{}: {}", v.field, v.description)).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<FieldViolation>),
-    #[error("no organisation {id:?}")]
-    NotFound { id: String },
-    #[error("organisation {id:?} is at version {actual}, not {expected}")]
+    #[error("no {what} {id:?}")]
+    NotFound { what: &'static str, id: String },
+    #[error("{what} {id:?} is archived")]
+    Archived { what: &'static str, id: String },
+    #[error("{id:?} is at version {actual}, not {expected}")]
     VersionConflict { id: String, expected: u64, actual: u64 },
-    #[error("request id {request_id:?} was used before for another organisation")]
+    #[error("request id {request_id:?} was used before for another request")]
     RequestIdReused { request_id: String },
     #[error(transparent)]
     Log(#[from] LogError),
@@ -31,10 +33,14 @@ impl From<Error> for Status {
                     .collect();
                 Status::with_error_details(Code::InvalidArgument, message, ErrorDetails::with_bad_request(violations))
             }
-            Error::NotFound { id } => {
-                let details =
-                    ErrorDetails::with_resource_info("samenspel.v1.Organisation", id, "", "no such organisation");
+            Error::NotFound { what, id } => {
+                let details = ErrorDetails::with_resource_info(what, id, "", message.clone());
                 Status::with_error_details(Code::NotFound, message, details)
+            }
+            Error::Archived { what, id } => {
+                let mut details = ErrorDetails::new();
+                details.add_precondition_failure_violation("ARCHIVED", format!("{what}/{id}"), message.clone());
+                Status::with_error_details(Code::FailedPrecondition, message, details)
             }
             Error::VersionConflict { id, expected, actual } => {
                 let metadata: HashMap<String, String> = [

@@ -3,26 +3,41 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::OrganisationFields;
+use crate::model::{ContactFields, OrganisationFields};
 
 pub(crate) const ORGANISATION_CREATED: &str = "directory.organisation.created";
 pub(crate) const ORGANISATION_UPDATED: &str = "directory.organisation.updated";
 pub(crate) const ORGANISATION_ARCHIVED: &str = "directory.organisation.archived";
+pub(crate) const CONTACT_CREATED: &str = "directory.contact.created";
+pub(crate) const CONTACT_UPDATED: &str = "directory.contact.updated";
+pub(crate) const CONTACT_ARCHIVED: &str = "directory.contact.archived";
+const KINDS: [&str; 6] = [
+    ORGANISATION_CREATED,
+    ORGANISATION_UPDATED,
+    ORGANISATION_ARCHIVED,
+    CONTACT_CREATED,
+    CONTACT_UPDATED,
+    CONTACT_ARCHIVED,
+];
 
-/// The stream of one organisation.
-pub(crate) fn organisation_stream(id: &str) -> String {
+fn organisation_stream(id: &str) -> String {
     format!("directory/organisation/{id}")
+}
+
+fn contact_stream(id: &str) -> String {
+    format!("directory/contact/{id}")
 }
 
 /// What happened to an organisation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-// Contact persons and offers join the organisations here.
-#[allow(clippy::enum_variant_names)]
 pub(crate) enum DirectoryEvent {
     OrganisationCreated { id: String, fields: OrganisationFields },
     OrganisationUpdated { id: String, fields: OrganisationFields },
     OrganisationArchived { id: String },
+    ContactCreated { id: String, organisation_id: String, fields: ContactFields },
+    ContactUpdated { id: String, fields: ContactFields },
+    ContactArchived { id: String },
 }
 
 impl DirectoryEvent {
@@ -31,6 +46,9 @@ impl DirectoryEvent {
             Self::OrganisationCreated { .. } => ORGANISATION_CREATED,
             Self::OrganisationUpdated { .. } => ORGANISATION_UPDATED,
             Self::OrganisationArchived { .. } => ORGANISATION_ARCHIVED,
+            Self::ContactCreated { .. } => CONTACT_CREATED,
+            Self::ContactUpdated { .. } => CONTACT_UPDATED,
+            Self::ContactArchived { .. } => CONTACT_ARCHIVED,
         }
     }
 
@@ -39,6 +57,9 @@ impl DirectoryEvent {
             Self::OrganisationCreated { id, .. }
             | Self::OrganisationUpdated { id, .. }
             | Self::OrganisationArchived { id } => organisation_stream(id),
+            Self::ContactCreated { id, .. } | Self::ContactUpdated { id, .. } | Self::ContactArchived { id } => {
+                contact_stream(id)
+            }
         }
     }
 
@@ -48,8 +69,6 @@ impl DirectoryEvent {
 
     /// The event in a payload of one of the directory's kinds; `None` for any other event.
     pub(crate) fn decode(kind: &str, payload: &[u8]) -> Option<Result<Self, serde_json::Error>> {
-        [ORGANISATION_CREATED, ORGANISATION_UPDATED, ORGANISATION_ARCHIVED]
-            .contains(&kind)
-            .then(|| serde_json::from_slice(payload))
+        KINDS.contains(&kind).then(|| serde_json::from_slice(payload))
     }
 }

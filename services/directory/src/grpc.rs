@@ -7,8 +7,9 @@ use samenspel_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
 use crate::error::Error;
-use crate::model::{Address, Organisation, OrganisationKind, RawFields};
+use crate::model::{Address, ContactPerson, Organisation, OrganisationKind, RawContact, RawFields};
 use crate::service::DirectoryService;
+use samenspel_domain::Weekday;
 
 /// The gRPC face of [`DirectoryService`].
 #[derive(Debug, Clone)]
@@ -62,6 +63,52 @@ fn raw_fields(fields: Option<pb::OrganisationFields>) -> Result<RawFields, Error
         city: a.city,
     });
     Ok(RawFields { name: f.name, kind, address, website: f.website, description: f.description })
+}
+
+fn weekday_from_pb(value: i32) -> Option<Weekday> {
+    match pb::Weekday::try_from(value).ok()? {
+        pb::Weekday::Unspecified => None,
+        pb::Weekday::Monday => Some(Weekday::Monday),
+        pb::Weekday::Tuesday => Some(Weekday::Tuesday),
+        pb::Weekday::Wednesday => Some(Weekday::Wednesday),
+        pb::Weekday::Thursday => Some(Weekday::Thursday),
+        pb::Weekday::Friday => Some(Weekday::Friday),
+        pb::Weekday::Saturday => Some(Weekday::Saturday),
+        pb::Weekday::Sunday => Some(Weekday::Sunday),
+    }
+}
+
+fn raw_contact(fields: Option<pb::ContactFields>) -> Result<RawContact, Error> {
+    let Some(f) = fields else { return Err(Error::Invalid(vec![FieldViolation::new("fields", "must be set")])) };
+    let working_hours = f.working_hours.into_iter().map(|s| (weekday_from_pb(s.day), s.start, s.end)).collect();
+    Ok(RawContact { name: f.name, role: f.role, phone: f.phone, email: f.email, working_hours })
+}
+
+fn hhmm(minutes: u16) -> String {
+    format!("{:02}:{:02}", minutes / 60, minutes % 60)
+}
+
+fn contact_pb(c: ContactPerson) -> pb::ContactPerson {
+    let f = c.fields;
+    let working_hours = f
+        .working_hours
+        .iter()
+        .map(|s| pb::TimeSlot {
+            // pb weekdays count from 1 (Monday); 0 is UNSPECIFIED.
+            day: i32::from(s.day) + 1,
+            start: hhmm(s.start_minutes),
+            end: hhmm(s.end_minutes),
+        })
+        .collect();
+    pb::ContactPerson {
+        id: c.id,
+        organisation_id: c.organisation_id,
+        fields: Some(pb::ContactFields { name: f.name, role: f.role, phone: f.phone, email: f.email, working_hours }),
+        version: c.version,
+        archived: c.archived,
+        created_micros: c.created_micros,
+        updated_micros: c.updated_micros,
+    }
 }
 
 fn organisation_pb(o: Organisation) -> pb::Organisation {
@@ -140,5 +187,56 @@ impl pb::directory_server::Directory for DirectoryGrpc {
     ) -> Result<Response<pb::Organisation>, Status> {
         let r = request.into_inner();
         Ok(Response::new(organisation_pb(self.service.archive(&r.id, r.expected_version).await?)))
+    }
+
+    #[tracing::instrument(name = "directory.create_contact_person", skip_all)]
+    async fn create_contact_person(
+        &self,
+        request: Request<pb::CreateContactPersonRequest>,
+    ) -> Result<Response<pb::ContactPerson>, Status> {
+        let r = request.into_inner();
+        let created = self.service.create_contact(&r.organisation_id, raw_contact(r.fields)?, &r.request_id).await?;
+        Ok(Response::new(contact_pb(created)))
+    }
+
+    #[tracing::instrument(name = "directory.get_contact_person", skip_all, fields(id = %request.get_ref().id))]
+    async fn get_contact_person(
+        &self,
+        request: Request<pb::GetContactPersonRequest>,
+    ) -> Result<Response<pb::ContactPerson>, Status> {
+        Ok(Response::new(contact_pb(self.service.get_contact(&request.get_ref().id)?)))
+    }
+
+    #[tracing::instrument(name = "directory.list_contact_persons", skip_all)]
+    async fn list_contact_persons(
+        &self,
+        request: Request<pb::ListContactPersonsRequest>,
+    ) -> Result<Response<pb::ListContactPersonsResponse>, Status> {
+        let r = request.into_inner();
+        let (page, next_page_token) =
+            self.service.list_contacts(r.page_size, &r.page_token, &r.organisation_id, r.include_archived)?;
+        Ok(Response::new(pb::ListContactPersonsResponse {
+            contact_persons: page.into_iter().map(contact_pb).collect(),
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(name = "directory.update_contact_person", skip_all, fields(id = %request.get_ref().id))]
+    async fn update_contact_person(
+        &self,
+        request: Request<pb::UpdateContactPersonRequest>,
+    ) -> Result<Response<pb::ContactPerson>, Status> {
+        let r = request.into_inner();
+        let updated = self.service.update_contact(&r.id, raw_contact(r.fields)?, r.expected_version).await?;
+        Ok(Response::new(contact_pb(updated)))
+    }
+
+    #[tracing::instrument(name = "directory.archive_contact_person", skip_all, fields(id = %request.get_ref().id))]
+    async fn archive_contact_person(
+        &self,
+        request: Request<pb::ArchiveContactPersonRequest>,
+    ) -> Result<Response<pb::ContactPerson>, Status> {
+        let r = request.into_inner();
+        Ok(Response::new(contact_pb(self.service.archive_contact(&r.id, r.expected_version).await?)))
     }
 }

@@ -1,6 +1,6 @@
 //! Domain types of the directory and their validation.
 
-use samenspel_domain::Postcode;
+use samenspel_domain::{PhoneNumber, Postcode, TimeOfDay, TimeSlot, Weekday, WeeklyHours};
 use samenspel_eventlog::{FieldViolation, NodeId};
 use serde::{Deserialize, Serialize};
 
@@ -148,6 +148,115 @@ impl RawFields {
     }
 }
 
+/// A time slot as stored: day 0 is Monday, times in minutes after midnight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Slot {
+    pub day: u8,
+    pub start_minutes: u16,
+    pub end_minutes: u16,
+}
+
+/// What a client sets on a contact person (smoelenboek entry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactFields {
+    pub name: String,
+    pub role: String,
+    /// E.164, or empty.
+    pub phone: String,
+    pub email: String,
+    pub working_hours: Vec<Slot>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactPerson {
+    pub id: String,
+    pub organisation_id: String,
+    pub fields: ContactFields,
+    pub version: u64,
+    pub archived: bool,
+    pub created_micros: i64,
+    pub updated_micros: i64,
+}
+
+/// A contact person's fields as received.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RawContact {
+    pub name: String,
+    pub role: String,
+    pub phone: String,
+    pub email: String,
+    /// Day (`None`: not given), start and end as "HH:MM".
+    pub working_hours: Vec<(Option<Weekday>, String, String)>,
+}
+
+impl RawContact {
+    pub(crate) fn validate(self, at: &str, violations: &mut Vec<FieldViolation>) -> Option<ContactFields> {
+        let before = violations.len();
+        let mut bad = |field: String, why: String| violations.push(FieldViolation::new(format!("{at}.{field}"), why));
+        let name = self.name.trim().to_string();
+        if name.is_empty() || name.chars().count() > MAX_NAME {
+            bad("name".into(), format!("must be 1 to {MAX_NAME} characters"));
+        }
+        if self.role.chars().count() > MAX_TEXT {
+            bad("role".into(), format!("must be at most {MAX_TEXT} characters"));
+        }
+        let phone = match self.phone.trim() {
+            "" => String::new(),
+            text => text.parse::<PhoneNumber>().map(|p| p.to_string()).unwrap_or_else(|e| {
+                bad("phone".into(), e.to_string());
+                String::new()
+            }),
+        };
+        let email = self.email.trim().to_string();
+        if !email.is_empty() && !is_email(&email) {
+            bad("email".into(), "is not an e-mail address (name@example.nl)".into());
+        }
+        let mut slots = Vec::new();
+        for (i, (day, start, end)) in self.working_hours.into_iter().enumerate() {
+            let start = start.parse::<TimeOfDay>();
+            let end = end.parse::<TimeOfDay>();
+            match (day, start, end) {
+                (Some(day), Ok(start), Ok(end)) => slots.push(TimeSlot { day, start, end }),
+                (None, ..) => bad(format!("working_hours[{i}].day"), "must be a weekday, Monday to Sunday".into()),
+                (_, Err(e), _) => bad(format!("working_hours[{i}].start"), e.to_string()),
+                (_, _, Err(e)) => bad(format!("working_hours[{i}].end"), e.to_string()),
+            }
+        }
+        let hours = if violations.len() == before {
+            match WeeklyHours::new(slots) {
+                Ok(hours) => Some(hours),
+                Err((i, why)) => {
+                    violations.push(FieldViolation::new(format!("{at}.working_hours[{i}]"), why.to_string()));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let working_hours = hours?
+            .slots()
+            .iter()
+            .map(|s| Slot {
+                day: Weekday::ALL.iter().position(|d| *d == s.day).expect("a weekday") as u8,
+                start_minutes: s.start.minutes(),
+                end_minutes: s.end.minutes(),
+            })
+            .collect();
+        Some(ContactFields { name, role: self.role.trim().to_string(), phone, email, working_hours })
+    }
+}
+
+/// A plain check: one '@', something before it, a dotted domain after it, no spaces.
+fn is_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else { return false };
+    !local.is_empty()
+        && !domain.contains('@')
+        && domain.split('.').count() >= 2
+        && domain.split('.').all(|p| !p.is_empty())
+        && !s.chars().any(char::is_whitespace)
+        && s.len() <= MAX_TEXT
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +274,53 @@ mod tests {
         assert!(raw.validate("fields", &mut v).is_none());
         let fields: Vec<&str> = v.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["fields.name", "fields.kind", "fields.address.postcode", "fields.website"]);
+    }
+
+    #[test]
+    fn contacts_are_checked_field_by_field() {
+        let raw = RawContact {
+            name: "Anna de Vries".into(),
+            role: "consulent mantelzorg".into(),
+            phone: "045 - 5123456".into(),
+            email: "anna@steunpunt.nl".into(),
+            working_hours: vec![
+                (Some(Weekday::Tuesday), "09:00".into(), "17:00".into()),
+                (Some(Weekday::Monday), "09:00".into(), "12:30".into()),
+            ],
+        };
+        let mut v = Vec::new();
+        let f = raw.clone().validate("fields", &mut v).unwrap();
+        assert!(v.is_empty(), "{v:?}");
+        assert_eq!(f.phone, "+31455123456");
+        assert_eq!((f.working_hours[0].day, f.working_hours[0].end_minutes), (0, 750), "sorted, Monday first");
+
+        let bad = RawContact {
+            phone: "12345".into(),
+            email: "anna@".into(),
+            working_hours: vec![
+                (None, "9:00".into(), "10:00".into()),
+                (Some(Weekday::Friday), "25:00".into(), "26:00".into()),
+            ],
+            ..raw.clone()
+        };
+        let mut v = Vec::new();
+        assert!(bad.validate("fields", &mut v).is_none());
+        let fields: Vec<&str> = v.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["fields.phone", "fields.email", "fields.working_hours[0].day", "fields.working_hours[1].start"]
+        );
+
+        let overlapping = RawContact {
+            working_hours: vec![
+                (Some(Weekday::Monday), "09:00".into(), "12:00".into()),
+                (Some(Weekday::Monday), "11:00".into(), "13:00".into()),
+            ],
+            ..raw
+        };
+        let mut v = Vec::new();
+        assert!(overlapping.validate("fields", &mut v).is_none());
+        assert_eq!(v[0].field, "fields.working_hours[1]");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use samenspel_eventlog::{
 use crate::config::DirectoryConfig;
 use crate::error::Error;
 use crate::events::DirectoryEvent;
-use crate::model::{Organisation, OrganisationKind, RawFields};
+use crate::model::{ContactPerson, Organisation, OrganisationKind, RawContact, RawFields};
 use crate::state::DirectoryState;
 
 /// The name the directory's snapshots are saved under.
@@ -43,7 +43,25 @@ impl DirectoryService {
     }
 
     pub(crate) fn get(&self, id: &str) -> Result<Organisation, Error> {
-        self.state.read().organisation(id).cloned().ok_or_else(|| Error::NotFound { id: id.to_string() })
+        let found = self.state.read().organisation(id).cloned();
+        found.ok_or_else(|| Error::NotFound { what: "organisation", id: id.to_string() })
+    }
+
+    pub(crate) fn get_contact(&self, id: &str) -> Result<ContactPerson, Error> {
+        let found = self.state.read().contact(id).cloned();
+        found.ok_or_else(|| Error::NotFound { what: "contact person", id: id.to_string() })
+    }
+
+    /// Page size within the configured bounds, and the id to continue after.
+    fn paging<'a>(&self, page_size: u32, page_token: &'a str) -> Result<(usize, Option<&'a str>), Error> {
+        if !page_token.is_empty() && !is_id(page_token) {
+            return Err(Error::Invalid(vec![FieldViolation::new("page_token", "is not a token from a previous page")]));
+        }
+        let size = match page_size {
+            0 => self.config.default_page_size,
+            n => n.min(self.config.max_page_size),
+        };
+        Ok((size.max(1) as usize, Some(page_token).filter(|t| !t.is_empty())))
     }
 
     pub(crate) fn list(
@@ -53,45 +71,33 @@ impl DirectoryService {
         kind: Option<OrganisationKind>,
         include_archived: bool,
     ) -> Result<(Vec<Organisation>, String), Error> {
-        if !page_token.is_empty() && !is_id(page_token) {
-            return Err(Error::Invalid(vec![FieldViolation::new("page_token", "is not a token from a previous page")]));
-        }
-        let size = match page_size {
-            0 => self.config.default_page_size,
-            n => n.min(self.config.max_page_size),
-        }
-        .max(1) as usize;
-        let after = Some(page_token).filter(|t| !t.is_empty());
+        let (size, after) = self.paging(page_size, page_token)?;
         let (page, more) = self.state.read().list(after, kind, include_archived, size);
         let next = if more { page.last().map(|o| o.id.clone()).unwrap_or_default() } else { String::new() };
+        Ok((page, next))
+    }
+
+    pub(crate) fn list_contacts(
+        &self,
+        page_size: u32,
+        page_token: &str,
+        organisation_id: &str,
+        include_archived: bool,
+    ) -> Result<(Vec<ContactPerson>, String), Error> {
+        let (size, after) = self.paging(page_size, page_token)?;
+        let organisation = Some(organisation_id).filter(|o| !o.is_empty());
+        let (page, more) = self.state.read().list_contacts(after, organisation, include_archived, size);
+        let next = if more { page.last().map(|c| c.id.clone()).unwrap_or_default() } else { String::new() };
         Ok((page, next))
     }
 
     pub(crate) async fn create(&self, raw: RawFields, request_id: &str) -> Result<Organisation, Error> {
         let mut violations = Vec::new();
         let fields = raw.validate("fields", &mut violations);
-        if request_id.len() > MAX_REQUEST_ID || !request_id.bytes().all(|b| b.is_ascii_graphic()) {
-            violations.push(FieldViolation::new(
-                "request_id",
-                format!("at most {MAX_REQUEST_ID} printable ascii characters"),
-            ));
-        }
+        check_request_id(request_id, &mut violations);
         let (Some(fields), true) = (fields, violations.is_empty()) else { return Err(Error::Invalid(violations)) };
-        // A retry must produce the same event, so an id from a request id is derived from it.
-        let id =
-            if request_id.is_empty() { random_id()? } else { derived_id(self.log.node_id().as_bytes(), request_id) };
-        let event = DirectoryEvent::OrganisationCreated { id: id.clone(), fields };
-        let mut new = self.event(&event, ExpectedVersion::Exact(0));
-        if !request_id.is_empty() {
-            new = new.with_id(format!("directory.create/{request_id}"));
-        }
-        match self.log.append(vec![new]).await {
-            Ok(appended) => self.state.wait_for(appended[0].seq).await?,
-            Err(LogError::EventIdReused { .. }) => {
-                return Err(Error::RequestIdReused { request_id: request_id.to_string() });
-            }
-            Err(e) => return Err(e.into()),
-        }
+        let id = self.new_id("organisation", request_id)?;
+        self.append_new(DirectoryEvent::OrganisationCreated { id: id.clone(), fields }, request_id).await?;
         self.get(&id)
     }
 
@@ -99,37 +105,116 @@ impl DirectoryService {
         let mut violations = Vec::new();
         let fields = raw.validate("fields", &mut violations);
         let Some(fields) = fields.filter(|_| violations.is_empty()) else { return Err(Error::Invalid(violations)) };
+        let actual = self.get(id)?.version;
         let event = DirectoryEvent::OrganisationUpdated { id: id.to_string(), fields };
-        self.change(id, event, expected_version).await
+        self.append_change(id, event, expected_version, actual).await?;
+        self.get(id)
     }
 
     pub(crate) async fn archive(&self, id: &str, expected_version: u64) -> Result<Organisation, Error> {
         let current = self.get(id)?;
-        if current.archived {
-            return Ok(current);
+        if !current.archived {
+            let event = DirectoryEvent::OrganisationArchived { id: id.to_string() };
+            self.append_change(id, event, expected_version, current.version).await?;
         }
-        self.change(id, DirectoryEvent::OrganisationArchived { id: id.to_string() }, expected_version).await
+        self.get(id)
     }
 
-    /// Appends a change guarded by the organisation's version.
-    async fn change(&self, id: &str, event: DirectoryEvent, expected: u64) -> Result<Organisation, Error> {
-        let actual = self.get(id)?.version;
+    pub(crate) async fn create_contact(
+        &self,
+        organisation_id: &str,
+        raw: RawContact,
+        request_id: &str,
+    ) -> Result<ContactPerson, Error> {
+        let mut violations = Vec::new();
+        let fields = raw.validate("fields", &mut violations);
+        check_request_id(request_id, &mut violations);
+        let (Some(fields), true) = (fields, violations.is_empty()) else { return Err(Error::Invalid(violations)) };
+        if self.get(organisation_id)?.archived {
+            return Err(Error::Archived { what: "organisation", id: organisation_id.to_string() });
+        }
+        let id = self.new_id("contact", request_id)?;
+        let event =
+            DirectoryEvent::ContactCreated { id: id.clone(), organisation_id: organisation_id.to_string(), fields };
+        self.append_new(event, request_id).await?;
+        self.get_contact(&id)
+    }
+
+    pub(crate) async fn update_contact(
+        &self,
+        id: &str,
+        raw: RawContact,
+        expected_version: u64,
+    ) -> Result<ContactPerson, Error> {
+        let mut violations = Vec::new();
+        let fields = raw.validate("fields", &mut violations);
+        let Some(fields) = fields.filter(|_| violations.is_empty()) else { return Err(Error::Invalid(violations)) };
+        let actual = self.get_contact(id)?.version;
+        let event = DirectoryEvent::ContactUpdated { id: id.to_string(), fields };
+        self.append_change(id, event, expected_version, actual).await?;
+        self.get_contact(id)
+    }
+
+    pub(crate) async fn archive_contact(&self, id: &str, expected_version: u64) -> Result<ContactPerson, Error> {
+        let current = self.get_contact(id)?;
+        if !current.archived {
+            let event = DirectoryEvent::ContactArchived { id: id.to_string() };
+            self.append_change(id, event, expected_version, current.version).await?;
+        }
+        self.get_contact(id)
+    }
+
+    /// A new entity's id; a retry must produce the same event, so one made for a request id is
+    /// derived from it.
+    fn new_id(&self, entity: &str, request_id: &str) -> Result<String, Error> {
+        if request_id.is_empty() {
+            return random_id();
+        }
+        let mut hasher = blake3::Hasher::new_derive_key("samenspel directory id v1");
+        hasher.update(self.log.node_id().as_bytes());
+        hasher.update(entity.as_bytes());
+        hasher.update(&[0]);
+        hasher.update(request_id.as_bytes());
+        Ok(hex::encode(&hasher.finalize().as_bytes()[..16]))
+    }
+
+    /// Appends the creation of a new stream and waits until the projection has it.
+    async fn append_new(&self, event: DirectoryEvent, request_id: &str) -> Result<(), Error> {
+        let mut new = self.event(&event, ExpectedVersion::Exact(0));
+        if !request_id.is_empty() {
+            new = new.with_id(format!("{}/{request_id}", event.kind()));
+        }
+        match self.log.append(vec![new]).await {
+            Ok(appended) => Ok(self.state.wait_for(appended[0].seq).await?),
+            Err(LogError::EventIdReused { .. }) => Err(Error::RequestIdReused { request_id: request_id.to_string() }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Appends a change guarded by the entity's version and waits until the projection has it.
+    async fn append_change(&self, id: &str, event: DirectoryEvent, expected: u64, actual: u64) -> Result<(), Error> {
         if actual != expected {
             return Err(Error::VersionConflict { id: id.to_string(), expected, actual });
         }
         match self.log.append(vec![self.event(&event, ExpectedVersion::Exact(expected))]).await {
-            Ok(appended) => self.state.wait_for(appended[0].seq).await?,
+            Ok(appended) => Ok(self.state.wait_for(appended[0].seq).await?),
             Err(LogError::WrongExpectedVersion { actual, .. }) => {
-                return Err(Error::VersionConflict { id: id.to_string(), expected, actual });
+                Err(Error::VersionConflict { id: id.to_string(), expected, actual })
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => Err(e.into()),
         }
-        self.get(id)
     }
 
     fn event(&self, event: &DirectoryEvent, expected: ExpectedVersion) -> NewEvent {
         // The sociale kaart is shared with the whole federation.
         NewEvent::new(event.stream(), event.kind(), event.encode()).expect(expected).with_audience(Audience::Federation)
+    }
+}
+
+fn check_request_id(request_id: &str, violations: &mut Vec<FieldViolation>) {
+    if request_id.len() > MAX_REQUEST_ID || !request_id.bytes().all(|b| b.is_ascii_graphic()) {
+        violations
+            .push(FieldViolation::new("request_id", format!("at most {MAX_REQUEST_ID} printable ascii characters")));
     }
 }
 
@@ -141,11 +226,4 @@ fn random_id() -> Result<String, Error> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).map_err(|e| Error::Log(LogError::Key(format!("no randomness: {e}"))))?;
     Ok(hex::encode(bytes))
-}
-
-fn derived_id(node: &[u8; 32], request_id: &str) -> String {
-    let mut hasher = blake3::Hasher::new_derive_key("samenspel directory organisation id v1");
-    hasher.update(node);
-    hasher.update(request_id.as_bytes());
-    hex::encode(&hasher.finalize().as_bytes()[..16])
 }

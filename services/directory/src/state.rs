@@ -6,12 +6,27 @@ use samenspel_eventlog::{Projection, StoredEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::events::DirectoryEvent;
-use crate::model::{NodeIdHex, Organisation, OrganisationKind};
+use crate::model::{ContactPerson, NodeIdHex, Organisation, OrganisationKind};
 
-/// Every organisation by id.
+/// Every organisation and contact person by id.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct DirectoryState {
     organisations: BTreeMap<String, Organisation>,
+    #[serde(default)]
+    contacts: BTreeMap<String, ContactPerson>,
+}
+
+/// Entries of `map` after `after` (by id) that pass `keep`, at most `limit`, and whether more follow.
+fn page<T: Clone>(
+    map: &BTreeMap<String, T>,
+    after: Option<&str>,
+    limit: usize,
+    keep: impl Fn(&T) -> bool,
+) -> (Vec<T>, bool) {
+    let from = after.map_or(std::ops::Bound::Unbounded, |a| std::ops::Bound::Excluded(a.to_string()));
+    let mut matching = map.range((from, std::ops::Bound::Unbounded)).map(|(_, v)| v).filter(|v| keep(v));
+    let page: Vec<T> = matching.by_ref().take(limit).cloned().collect();
+    (page, matching.next().is_some())
 }
 
 impl DirectoryState {
@@ -27,15 +42,25 @@ impl DirectoryState {
         include_archived: bool,
         limit: usize,
     ) -> (Vec<Organisation>, bool) {
-        let from = after.map_or(std::ops::Bound::Unbounded, |a| std::ops::Bound::Excluded(a.to_string()));
-        let mut matching = self
-            .organisations
-            .range((from, std::ops::Bound::Unbounded))
-            .map(|(_, o)| o)
-            .filter(|o| include_archived || !o.archived)
-            .filter(|o| kind.is_none_or(|k| o.fields.kind == k));
-        let page: Vec<Organisation> = matching.by_ref().take(limit).cloned().collect();
-        (page, matching.next().is_some())
+        page(&self.organisations, after, limit, |o| {
+            (include_archived || !o.archived) && kind.is_none_or(|k| o.fields.kind == k)
+        })
+    }
+
+    pub(crate) fn contact(&self, id: &str) -> Option<&ContactPerson> {
+        self.contacts.get(id)
+    }
+
+    pub(crate) fn list_contacts(
+        &self,
+        after: Option<&str>,
+        organisation_id: Option<&str>,
+        include_archived: bool,
+        limit: usize,
+    ) -> (Vec<ContactPerson>, bool) {
+        page(&self.contacts, after, limit, |c| {
+            (include_archived || !c.archived) && organisation_id.is_none_or(|o| c.organisation_id == o)
+        })
     }
 }
 
@@ -77,6 +102,32 @@ impl Projection for DirectoryState {
                     o.archived = true;
                     o.version = h.stream_seq;
                     o.updated_micros = h.time_micros;
+                }
+            }
+            DirectoryEvent::ContactCreated { id, organisation_id, fields } => {
+                let contact = ContactPerson {
+                    id: id.clone(),
+                    organisation_id,
+                    fields,
+                    version: h.stream_seq,
+                    archived: false,
+                    created_micros: h.time_micros,
+                    updated_micros: h.time_micros,
+                };
+                self.contacts.insert(id, contact);
+            }
+            DirectoryEvent::ContactUpdated { id, fields } => {
+                if let Some(c) = self.contacts.get_mut(&id) {
+                    c.fields = fields;
+                    c.version = h.stream_seq;
+                    c.updated_micros = h.time_micros;
+                }
+            }
+            DirectoryEvent::ContactArchived { id } => {
+                if let Some(c) = self.contacts.get_mut(&id) {
+                    c.archived = true;
+                    c.version = h.stream_seq;
+                    c.updated_micros = h.time_micros;
                 }
             }
         }
