@@ -269,3 +269,43 @@ async fn the_smoelenboek_knows_who_works_where_and_when() {
     assert!(archived.archived);
     assert_eq!(archived.version, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_nobody_checked_for_too_long_are_listed_as_stale() {
+    let node = TestNode::start().await;
+    let mut dir = node.directory_client().await;
+    let org = dir
+        .create_organisation(create(fields("Steunpunt", pb::OrganisationKind::Mantelzorgsteunpunt), ""))
+        .await
+        .unwrap()
+        .into_inner();
+    let anna = dir
+        .create_contact_person(pb::CreateContactPersonRequest {
+            organisation_id: org.id.clone(),
+            fields: Some(contact("Anna de Vries")),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let fresh = dir.list_stale(pb::ListStaleRequest::default()).await.unwrap().into_inner();
+    assert!(fresh.organisations.is_empty() && fresh.contact_persons.is_empty(), "new entries are fresh for six months");
+
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let stale = dir.list_stale(pb::ListStaleRequest { max_age_seconds: 1, page_size: 10 }).await.unwrap().into_inner();
+    assert_eq!(stale.organisations, vec![org.clone()]);
+    assert_eq!(stale.contact_persons, vec![anna.clone()]);
+
+    let verified = dir.verify_organisation(pb::VerifyRequest { id: org.id.clone() }).await.unwrap().into_inner();
+    assert!(verified.last_verified_micros > org.last_verified_micros);
+    assert_eq!(verified.version, org.version, "verifying changes no version, so it never conflicts with an edit");
+    let stale = dir.list_stale(pb::ListStaleRequest { max_age_seconds: 1, page_size: 10 }).await.unwrap().into_inner();
+    assert!(stale.organisations.is_empty());
+    assert_eq!(stale.contact_persons.len(), 1);
+
+    let status = dir.verify_contact_person(pb::VerifyRequest { id: org.id.clone() }).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "an organisation id is no contact person");
+    dir.verify_contact_person(pb::VerifyRequest { id: anna.id.clone() }).await.unwrap();
+    let stale = dir.list_stale(pb::ListStaleRequest { max_age_seconds: 1, page_size: 10 }).await.unwrap().into_inner();
+    assert!(stale.contact_persons.is_empty());
+}

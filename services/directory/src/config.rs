@@ -11,10 +11,12 @@ pub struct DirectoryConfig {
     pub max_page_size: u32,
     /// Events applied between two snapshots of the read model.
     pub snapshot_every: u64,
+    /// Entries not verified for longer than this are stale (default: 183 days).
+    pub stale_after_secs: u64,
 }
 
 impl Default for DirectoryConfig {
     fn default() -> Self {
-        Self { default_page_size: 50, max_page_size: 500, snapshot_every: 1000 }
+        Self { default_page_size: 50, max_page_size: 500, snapshot_every: 1000, stale_after_secs: 183 * 24 * 3600 }
     }
 }

@@ -11,13 +11,15 @@ pub(crate) const ORGANISATION_ARCHIVED: &str = "directory.organisation.archived"
 pub(crate) const CONTACT_CREATED: &str = "directory.contact.created";
 pub(crate) const CONTACT_UPDATED: &str = "directory.contact.updated";
 pub(crate) const CONTACT_ARCHIVED: &str = "directory.contact.archived";
-const KINDS: [&str; 6] = [
+pub(crate) const ENTRY_VERIFIED: &str = "directory.entry.verified";
+const KINDS: [&str; 7] = [
     ORGANISATION_CREATED,
     ORGANISATION_UPDATED,
     ORGANISATION_ARCHIVED,
     CONTACT_CREATED,
     CONTACT_UPDATED,
     CONTACT_ARCHIVED,
+    ENTRY_VERIFIED,
 ];
 
 fn organisation_stream(id: &str) -> String {
@@ -32,12 +34,34 @@ fn contact_stream(id: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub(crate) enum DirectoryEvent {
-    OrganisationCreated { id: String, fields: OrganisationFields },
-    OrganisationUpdated { id: String, fields: OrganisationFields },
-    OrganisationArchived { id: String },
-    ContactCreated { id: String, organisation_id: String, fields: ContactFields },
-    ContactUpdated { id: String, fields: ContactFields },
-    ContactArchived { id: String },
+    OrganisationCreated {
+        id: String,
+        fields: OrganisationFields,
+    },
+    OrganisationUpdated {
+        id: String,
+        fields: OrganisationFields,
+    },
+    OrganisationArchived {
+        id: String,
+    },
+    ContactCreated {
+        id: String,
+        organisation_id: String,
+        fields: ContactFields,
+    },
+    ContactUpdated {
+        id: String,
+        fields: ContactFields,
+    },
+    ContactArchived {
+        id: String,
+    },
+    /// Someone checked that the entry is right. Kept on a stream of its own, so verifying does
+    /// not change the entry's version under someone who is editing it.
+    EntryVerified {
+        id: String,
+    },
 }
 
 impl DirectoryEvent {
@@ -49,6 +73,7 @@ impl DirectoryEvent {
             Self::ContactCreated { .. } => CONTACT_CREATED,
             Self::ContactUpdated { .. } => CONTACT_UPDATED,
             Self::ContactArchived { .. } => CONTACT_ARCHIVED,
+            Self::EntryVerified { .. } => ENTRY_VERIFIED,
         }
     }
 
@@ -60,6 +85,7 @@ impl DirectoryEvent {
             Self::ContactCreated { id, .. } | Self::ContactUpdated { id, .. } | Self::ContactArchived { id } => {
                 contact_stream(id)
             }
+            Self::EntryVerified { id } => format!("directory/verification/{id}"),
         }
     }
 

@@ -108,6 +108,7 @@ fn contact_pb(c: ContactPerson) -> pb::ContactPerson {
         archived: c.archived,
         created_micros: c.created_micros,
         updated_micros: c.updated_micros,
+        last_verified_micros: c.last_verified_micros,
     }
 }
 
@@ -133,6 +134,7 @@ fn organisation_pb(o: Organisation) -> pb::Organisation {
         archived: o.archived,
         created_micros: o.created_micros,
         updated_micros: o.updated_micros,
+        last_verified_micros: o.last_verified_micros,
     }
 }
 
@@ -238,5 +240,40 @@ impl pb::directory_server::Directory for DirectoryGrpc {
     ) -> Result<Response<pb::ContactPerson>, Status> {
         let r = request.into_inner();
         Ok(Response::new(contact_pb(self.service.archive_contact(&r.id, r.expected_version).await?)))
+    }
+
+    #[tracing::instrument(name = "directory.verify_organisation", skip_all, fields(id = %request.get_ref().id))]
+    async fn verify_organisation(
+        &self,
+        request: Request<pb::VerifyRequest>,
+    ) -> Result<Response<pb::Organisation>, Status> {
+        let id = &request.get_ref().id;
+        self.service.get(id)?;
+        self.service.verify(id).await?;
+        Ok(Response::new(organisation_pb(self.service.get(id)?)))
+    }
+
+    #[tracing::instrument(name = "directory.verify_contact_person", skip_all, fields(id = %request.get_ref().id))]
+    async fn verify_contact_person(
+        &self,
+        request: Request<pb::VerifyRequest>,
+    ) -> Result<Response<pb::ContactPerson>, Status> {
+        let id = &request.get_ref().id;
+        self.service.get_contact(id)?;
+        self.service.verify(id).await?;
+        Ok(Response::new(contact_pb(self.service.get_contact(id)?)))
+    }
+
+    #[tracing::instrument(name = "directory.list_stale", skip_all)]
+    async fn list_stale(
+        &self,
+        request: Request<pb::ListStaleRequest>,
+    ) -> Result<Response<pb::ListStaleResponse>, Status> {
+        let r = request.into_inner();
+        let (organisations, contacts) = self.service.stale(r.max_age_seconds, r.page_size);
+        Ok(Response::new(pb::ListStaleResponse {
+            organisations: organisations.into_iter().map(organisation_pb).collect(),
+            contact_persons: contacts.into_iter().map(contact_pb).collect(),
+        }))
     }
 }

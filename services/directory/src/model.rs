@@ -68,6 +68,8 @@ pub struct Organisation {
     pub archived: bool,
     pub created_micros: i64,
     pub updated_micros: i64,
+    /// Creating, changing and verifying an entry all count as checking it.
+    pub last_verified_micros: i64,
 }
 
 /// A node id kept as hex in snapshots.
@@ -176,6 +178,7 @@ pub struct ContactPerson {
     pub archived: bool,
     pub created_micros: i64,
     pub updated_micros: i64,
+    pub last_verified_micros: i64,
 }
 
 /// A contact person's fields as received.

@@ -2,6 +2,7 @@
 //! projection has applied them, so a caller reads its own writes; queries read the projection.
 
 use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use samenspel_eventlog::{
     Audience, Error as LogError, EventLog, ExpectedVersion, FieldViolation, NewEvent, ProjectionHandle,
@@ -162,6 +163,31 @@ impl DirectoryService {
             self.append_change(id, event, expected_version, current.version).await?;
         }
         self.get_contact(id)
+    }
+
+    /// Records that someone checked the entry (an organisation or a contact person).
+    pub(crate) async fn verify(&self, id: &str) -> Result<(), Error> {
+        let known = {
+            let state = self.state.read();
+            state.organisation(id).is_some() || state.contact(id).is_some()
+        };
+        if !known {
+            return Err(Error::NotFound { what: "entry", id: id.to_string() });
+        }
+        let event = DirectoryEvent::EntryVerified { id: id.to_string() };
+        let appended = self.log.append(vec![self.event(&event, ExpectedVersion::Any)]).await?;
+        Ok(self.state.wait_for(appended[0].seq).await?)
+    }
+
+    pub(crate) fn stale(&self, max_age_secs: u64, page_size: u32) -> (Vec<Organisation>, Vec<ContactPerson>) {
+        let max_age = if max_age_secs == 0 { self.config.stale_after_secs } else { max_age_secs };
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
+        let cutoff = now.saturating_sub(i64::try_from(max_age).unwrap_or(i64::MAX).saturating_mul(1_000_000));
+        let size = match page_size {
+            0 => self.config.default_page_size,
+            n => n.min(self.config.max_page_size),
+        };
+        self.state.read().stale(cutoff, size.max(1) as usize)
     }
 
     /// A new entity's id; a retry must produce the same event, so one made for a request id is

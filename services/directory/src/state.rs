@@ -47,6 +47,24 @@ impl DirectoryState {
         })
     }
 
+    /// Entries not archived and last verified before `cutoff_micros`, oldest first, at most
+    /// `limit` of each kind.
+    pub(crate) fn stale(&self, cutoff_micros: i64, limit: usize) -> (Vec<Organisation>, Vec<ContactPerson>) {
+        let mut organisations: Vec<Organisation> = self
+            .organisations
+            .values()
+            .filter(|o| !o.archived && o.last_verified_micros < cutoff_micros)
+            .cloned()
+            .collect();
+        organisations.sort_by_key(|o| (o.last_verified_micros, o.id.clone()));
+        organisations.truncate(limit);
+        let mut contacts: Vec<ContactPerson> =
+            self.contacts.values().filter(|c| !c.archived && c.last_verified_micros < cutoff_micros).cloned().collect();
+        contacts.sort_by_key(|c| (c.last_verified_micros, c.id.clone()));
+        contacts.truncate(limit);
+        (organisations, contacts)
+    }
+
     pub(crate) fn contact(&self, id: &str) -> Option<&ContactPerson> {
         self.contacts.get(id)
     }
@@ -87,6 +105,7 @@ impl Projection for DirectoryState {
                     archived: false,
                     created_micros: h.time_micros,
                     updated_micros: h.time_micros,
+                    last_verified_micros: h.time_micros,
                 };
                 self.organisations.insert(id, organisation);
             }
@@ -95,6 +114,7 @@ impl Projection for DirectoryState {
                     o.fields = fields;
                     o.version = h.stream_seq;
                     o.updated_micros = h.time_micros;
+                    o.last_verified_micros = h.time_micros;
                 }
             }
             DirectoryEvent::OrganisationArchived { id } => {
@@ -113,6 +133,7 @@ impl Projection for DirectoryState {
                     archived: false,
                     created_micros: h.time_micros,
                     updated_micros: h.time_micros,
+                    last_verified_micros: h.time_micros,
                 };
                 self.contacts.insert(id, contact);
             }
@@ -121,6 +142,14 @@ impl Projection for DirectoryState {
                     c.fields = fields;
                     c.version = h.stream_seq;
                     c.updated_micros = h.time_micros;
+                    c.last_verified_micros = h.time_micros;
+                }
+            }
+            DirectoryEvent::EntryVerified { id } => {
+                if let Some(o) = self.organisations.get_mut(&id) {
+                    o.last_verified_micros = h.time_micros;
+                } else if let Some(c) = self.contacts.get_mut(&id) {
+                    c.last_verified_micros = h.time_micros;
                 }
             }
             DirectoryEvent::ContactArchived { id } => {
