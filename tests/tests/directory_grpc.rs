@@ -309,3 +309,157 @@ async fn entries_nobody_checked_for_too_long_are_listed_as_stale() {
     let stale = dir.list_stale(pb::ListStaleRequest { max_age_seconds: 1, page_size: 10 }).await.unwrap().into_inner();
     assert!(stale.contact_persons.is_empty());
 }
+
+fn offer(title: &str, kinds: &[&str], ranges: &[&str], languages: &[&str], capacity: u32) -> pb::OfferFields {
+    pb::OfferFields {
+        title: title.into(),
+        description: "Vrijwilligers helpen bij u thuis".into(),
+        support_functions: vec![],
+        support_kinds: kinds.iter().map(|s| s.to_string()).collect(),
+        for_whom: vec![pb::TargetGroup::Client.into(), pb::TargetGroup::Mantelzorger.into()],
+        area: Some(pb::ServiceArea {
+            postcode_ranges: ranges.iter().map(|s| s.to_string()).collect(),
+            municipality: "Heerlen".into(),
+            wijk: String::new(),
+        }),
+        schedule: vec![pb::TimeSlot { day: pb::Weekday::Monday.into(), start: "09:00".into(), end: "12:00".into() }],
+        languages: languages.iter().map(|s| s.to_string()).collect(),
+        capacity,
+        max_complexity: pb::Complexity::Low.into(),
+        cost: "gratis".into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offers_are_found_by_need_place_language_and_words_best_first() {
+    let node = TestNode::start().await;
+    let mut dir = node.directory_client().await;
+    let volunteers = dir
+        .create_organisation(create(fields("Vrijwilligers Oost", pb::OrganisationKind::Vrijwilligersorganisatie), ""))
+        .await
+        .unwrap()
+        .into_inner();
+    let homecare = dir
+        .create_organisation(create(fields("Thuiszorg Zuid", pb::OrganisationKind::Thuiszorg), ""))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut add = async |org: &str, f: pb::OfferFields| {
+        let r = pb::CreateOfferRequest { organisation_id: org.into(), fields: Some(f), request_id: String::new() };
+        dir.create_offer(r).await.unwrap().into_inner()
+    };
+    let local = add(&volunteers.id, offer("Boodschappen in de wijk", &["boodschappen"], &["6411"], &["nl"], 3)).await;
+    let regional = add(
+        &volunteers.id,
+        offer("Boodschappen regio", &["boodschappen", "vervoer"], &["6400-6499"], &["nl", "en"], 2),
+    )
+    .await;
+    let full = add(&homecare.id, offer("Boodschappen met zorg", &["boodschappen"], &["6000-6999"], &["nl"], 0)).await;
+    add(&volunteers.id, offer("Maatje", &["maatje"], &["6411"], &["nl"], 5)).await;
+    assert_eq!(local.fields.as_ref().unwrap().support_functions, ["praktische-hulp"], "a kind implies its function");
+    assert!(full.formal && !local.formal);
+
+    let searcher = dir.clone();
+    let search = |req: pb::SearchOffersRequest| {
+        let mut dir = searcher.clone();
+        async move { dir.search_offers(req).await }
+    };
+    let hits = search(pb::SearchOffersRequest {
+        support_kind: "boodschappen".into(),
+        postcode: "6411 AB".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .hits;
+    let ids: Vec<&str> = hits.iter().map(|h| h.offer.as_ref().unwrap().id.as_str()).collect();
+    assert_eq!(ids, [local.id.as_str(), regional.id.as_str(), full.id.as_str()], "local first, no capacity last");
+    assert!(hits[0].reasons.iter().any(|r| r.contains("serves 6411 itself")), "{:?}", hits[0].reasons);
+    assert!(hits[2].reasons.iter().any(|r| r == "no capacity left"));
+
+    let english =
+        search(pb::SearchOffersRequest { postcode: "6411".into(), language: "EN".into(), ..Default::default() })
+            .await
+            .unwrap()
+            .into_inner()
+            .hits;
+    assert_eq!(english.len(), 1);
+    assert_eq!(english[0].offer.as_ref().unwrap().id, regional.id);
+
+    let outside = search(pb::SearchOffersRequest {
+        support_kind: "boodschappen".into(),
+        postcode: "1011".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner();
+    assert!(outside.hits.is_empty(), "nobody serves Amsterdam here");
+    let formal = search(pb::SearchOffersRequest {
+        text: "boodschappen".into(),
+        formal: pb::FormalFilter::Formal.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner();
+    assert_eq!(formal.hits.len(), 1);
+
+    let status = search(pb::SearchOffersRequest { formal: pb::FormalFilter::Informal.into(), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "a search needs a criterion");
+    let status = search(pb::SearchOffersRequest {
+        support_kind: "tuinieren".into(),
+        postcode: "64111".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap_err();
+    let named: Vec<String> =
+        status.get_details_bad_request().unwrap().field_violations.into_iter().map(|v| v.field).collect();
+    assert_eq!(named, ["support_kind", "postcode"]);
+
+    // Archived offers are no longer found.
+    dir.archive_offer(pb::ArchiveOfferRequest { id: local.id.clone(), expected_version: 1 }).await.unwrap();
+    let hits = search(pb::SearchOffersRequest {
+        support_kind: "boodschappen".into(),
+        postcode: "6411".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .hits;
+    assert_eq!(hits.len(), 2);
+
+    let mut bad = offer("", &["tuinieren"], &[], &["dutch"], 1);
+    bad.max_complexity = pb::Complexity::Unspecified.into();
+    let status = dir
+        .create_offer(pb::CreateOfferRequest {
+            organisation_id: volunteers.id.clone(),
+            fields: Some(bad),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    let named: Vec<String> =
+        status.get_details_bad_request().unwrap().field_violations.into_iter().map(|v| v.field).collect();
+    assert_eq!(
+        named,
+        [
+            "fields.title",
+            "fields.support_kinds[0]",
+            "fields.area.postcode_ranges",
+            "fields.languages[0]",
+            "fields.max_complexity"
+        ]
+    );
+    let listed = dir
+        .list_offers(pb::ListOffersRequest { organisation_id: volunteers.id.clone(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.offers.len(), 2, "one archived, one of another organisation");
+}

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::{ContactFields, OrganisationFields};
+use crate::offer::OfferFields;
 
 pub(crate) const ORGANISATION_CREATED: &str = "directory.organisation.created";
 pub(crate) const ORGANISATION_UPDATED: &str = "directory.organisation.updated";
@@ -12,7 +13,13 @@ pub(crate) const CONTACT_CREATED: &str = "directory.contact.created";
 pub(crate) const CONTACT_UPDATED: &str = "directory.contact.updated";
 pub(crate) const CONTACT_ARCHIVED: &str = "directory.contact.archived";
 pub(crate) const ENTRY_VERIFIED: &str = "directory.entry.verified";
-const KINDS: [&str; 7] = [
+pub(crate) const OFFER_CREATED: &str = "directory.offer.created";
+pub(crate) const OFFER_UPDATED: &str = "directory.offer.updated";
+pub(crate) const OFFER_ARCHIVED: &str = "directory.offer.archived";
+const KINDS: [&str; 10] = [
+    OFFER_CREATED,
+    OFFER_UPDATED,
+    OFFER_ARCHIVED,
     ORGANISATION_CREATED,
     ORGANISATION_UPDATED,
     ORGANISATION_ARCHIVED,
@@ -30,7 +37,7 @@ fn contact_stream(id: &str) -> String {
     format!("directory/contact/{id}")
 }
 
-/// What happened to an organisation.
+/// What happened in the directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub(crate) enum DirectoryEvent {
@@ -62,6 +69,18 @@ pub(crate) enum DirectoryEvent {
     EntryVerified {
         id: String,
     },
+    OfferCreated {
+        id: String,
+        organisation_id: String,
+        fields: OfferFields,
+    },
+    OfferUpdated {
+        id: String,
+        fields: OfferFields,
+    },
+    OfferArchived {
+        id: String,
+    },
 }
 
 impl DirectoryEvent {
@@ -74,6 +93,9 @@ impl DirectoryEvent {
             Self::ContactUpdated { .. } => CONTACT_UPDATED,
             Self::ContactArchived { .. } => CONTACT_ARCHIVED,
             Self::EntryVerified { .. } => ENTRY_VERIFIED,
+            Self::OfferCreated { .. } => OFFER_CREATED,
+            Self::OfferUpdated { .. } => OFFER_UPDATED,
+            Self::OfferArchived { .. } => OFFER_ARCHIVED,
         }
     }
 
@@ -86,6 +108,9 @@ impl DirectoryEvent {
                 contact_stream(id)
             }
             Self::EntryVerified { id } => format!("directory/verification/{id}"),
+            Self::OfferCreated { id, .. } | Self::OfferUpdated { id, .. } | Self::OfferArchived { id } => {
+                format!("directory/offer/{id}")
+            }
         }
     }
 

@@ -7,8 +7,11 @@ use samenspel_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
 use crate::error::Error;
-use crate::model::{Address, ContactPerson, Organisation, OrganisationKind, RawContact, RawFields};
+use crate::model::{Address, ContactPerson, Organisation, OrganisationKind, RawContact, RawFields, Slot};
+use crate::offer::{MaxComplexity, Offer, RawOffer, TargetGroup};
+use crate::search::Hit;
 use crate::service::DirectoryService;
+use crate::service::SearchCriteria;
 use samenspel_domain::Weekday;
 
 /// The gRPC face of [`DirectoryService`].
@@ -84,14 +87,44 @@ fn raw_contact(fields: Option<pb::ContactFields>) -> Result<RawContact, Error> {
     Ok(RawContact { name: f.name, role: f.role, phone: f.phone, email: f.email, working_hours })
 }
 
-fn hhmm(minutes: u16) -> String {
-    format!("{:02}:{:02}", minutes / 60, minutes % 60)
+fn raw_offer(fields: Option<pb::OfferFields>) -> Result<RawOffer, Error> {
+    let Some(f) = fields else { return Err(Error::Invalid(vec![FieldViolation::new("fields", "must be set")])) };
+    let for_whom = f
+        .for_whom
+        .iter()
+        .map(|g| match pb::TargetGroup::try_from(*g) {
+            Ok(pb::TargetGroup::Client) => Some(TargetGroup::Client),
+            Ok(pb::TargetGroup::Mantelzorger) => Some(TargetGroup::Mantelzorger),
+            Ok(pb::TargetGroup::YoungCarer) => Some(TargetGroup::YoungCarer),
+            Ok(pb::TargetGroup::Unspecified) | Err(_) => None,
+        })
+        .collect();
+    let max_complexity = match pb::Complexity::try_from(f.max_complexity) {
+        Ok(pb::Complexity::Low) => Some(MaxComplexity::Low),
+        Ok(pb::Complexity::Medium) => Some(MaxComplexity::Medium),
+        Ok(pb::Complexity::High) => Some(MaxComplexity::High),
+        Ok(pb::Complexity::Unspecified) | Err(_) => None,
+    };
+    let area = f.area.unwrap_or_default();
+    Ok(RawOffer {
+        title: f.title,
+        description: f.description,
+        functions: f.support_functions,
+        kinds: f.support_kinds,
+        for_whom,
+        ranges: area.postcode_ranges,
+        municipality: area.municipality,
+        wijk: area.wijk,
+        schedule: f.schedule.into_iter().map(|s| (weekday_from_pb(s.day), s.start, s.end)).collect(),
+        languages: f.languages,
+        capacity: f.capacity,
+        max_complexity,
+        cost: f.cost,
+    })
 }
 
-fn contact_pb(c: ContactPerson) -> pb::ContactPerson {
-    let f = c.fields;
-    let working_hours = f
-        .working_hours
+fn slots_pb(slots: &[Slot]) -> Vec<pb::TimeSlot> {
+    slots
         .iter()
         .map(|s| pb::TimeSlot {
             // pb weekdays count from 1 (Monday); 0 is UNSPECIFIED.
@@ -99,7 +132,63 @@ fn contact_pb(c: ContactPerson) -> pb::ContactPerson {
             start: hhmm(s.start_minutes),
             end: hhmm(s.end_minutes),
         })
-        .collect();
+        .collect()
+}
+
+fn offer_pb(o: Offer) -> pb::Offer {
+    let f = o.fields;
+    let range = |(a, b): &(u16, u16)| if a == b { a.to_string() } else { format!("{a}-{b}") };
+    pb::Offer {
+        id: o.id,
+        organisation_id: o.organisation_id,
+        formal: o.formal,
+        fields: Some(pb::OfferFields {
+            title: f.title,
+            description: f.description,
+            support_functions: f.functions,
+            support_kinds: f.kinds,
+            for_whom: f
+                .for_whom
+                .iter()
+                .map(|g| match g {
+                    TargetGroup::Client => pb::TargetGroup::Client,
+                    TargetGroup::Mantelzorger => pb::TargetGroup::Mantelzorger,
+                    TargetGroup::YoungCarer => pb::TargetGroup::YoungCarer,
+                } as i32)
+                .collect(),
+            area: Some(pb::ServiceArea {
+                postcode_ranges: f.area.ranges.iter().map(range).collect(),
+                municipality: f.area.municipality,
+                wijk: f.area.wijk,
+            }),
+            schedule: slots_pb(&f.schedule),
+            languages: f.languages,
+            capacity: f.capacity,
+            max_complexity: match f.max_complexity {
+                MaxComplexity::Low => pb::Complexity::Low,
+                MaxComplexity::Medium => pb::Complexity::Medium,
+                MaxComplexity::High => pb::Complexity::High,
+            } as i32,
+            cost: f.cost,
+        }),
+        version: o.version,
+        archived: o.archived,
+        created_micros: o.created_micros,
+        updated_micros: o.updated_micros,
+    }
+}
+
+fn hit_pb(h: Hit) -> pb::OfferHit {
+    pb::OfferHit { offer: Some(offer_pb(h.offer)), score: h.score, reasons: h.reasons }
+}
+
+fn hhmm(minutes: u16) -> String {
+    format!("{:02}:{:02}", minutes / 60, minutes % 60)
+}
+
+fn contact_pb(c: ContactPerson) -> pb::ContactPerson {
+    let f = c.fields;
+    let working_hours = slots_pb(&f.working_hours);
     pb::ContactPerson {
         id: c.id,
         organisation_id: c.organisation_id,
@@ -275,5 +364,65 @@ impl pb::directory_server::Directory for DirectoryGrpc {
             organisations: organisations.into_iter().map(organisation_pb).collect(),
             contact_persons: contacts.into_iter().map(contact_pb).collect(),
         }))
+    }
+
+    #[tracing::instrument(name = "directory.create_offer", skip_all)]
+    async fn create_offer(&self, request: Request<pb::CreateOfferRequest>) -> Result<Response<pb::Offer>, Status> {
+        let r = request.into_inner();
+        let created = self.service.create_offer(&r.organisation_id, raw_offer(r.fields)?, &r.request_id).await?;
+        Ok(Response::new(offer_pb(created)))
+    }
+
+    #[tracing::instrument(name = "directory.get_offer", skip_all, fields(id = %request.get_ref().id))]
+    async fn get_offer(&self, request: Request<pb::GetOfferRequest>) -> Result<Response<pb::Offer>, Status> {
+        Ok(Response::new(offer_pb(self.service.get_offer(&request.get_ref().id)?)))
+    }
+
+    #[tracing::instrument(name = "directory.list_offers", skip_all)]
+    async fn list_offers(
+        &self,
+        request: Request<pb::ListOffersRequest>,
+    ) -> Result<Response<pb::ListOffersResponse>, Status> {
+        let r = request.into_inner();
+        let (page, next_page_token) =
+            self.service.list_offers(r.page_size, &r.page_token, &r.organisation_id, r.include_archived)?;
+        Ok(Response::new(pb::ListOffersResponse { offers: page.into_iter().map(offer_pb).collect(), next_page_token }))
+    }
+
+    #[tracing::instrument(name = "directory.update_offer", skip_all, fields(id = %request.get_ref().id))]
+    async fn update_offer(&self, request: Request<pb::UpdateOfferRequest>) -> Result<Response<pb::Offer>, Status> {
+        let r = request.into_inner();
+        let updated = self.service.update_offer(&r.id, raw_offer(r.fields)?, r.expected_version).await?;
+        Ok(Response::new(offer_pb(updated)))
+    }
+
+    #[tracing::instrument(name = "directory.archive_offer", skip_all, fields(id = %request.get_ref().id))]
+    async fn archive_offer(&self, request: Request<pb::ArchiveOfferRequest>) -> Result<Response<pb::Offer>, Status> {
+        let r = request.into_inner();
+        Ok(Response::new(offer_pb(self.service.archive_offer(&r.id, r.expected_version).await?)))
+    }
+
+    #[tracing::instrument(name = "directory.search_offers", skip_all)]
+    async fn search_offers(
+        &self,
+        request: Request<pb::SearchOffersRequest>,
+    ) -> Result<Response<pb::SearchOffersResponse>, Status> {
+        let r = request.into_inner();
+        let formal = match pb::FormalFilter::try_from(r.formal) {
+            Ok(pb::FormalFilter::Any) => None,
+            Ok(pb::FormalFilter::Formal) => Some(true),
+            Ok(pb::FormalFilter::Informal) => Some(false),
+            Err(_) => return Err(Error::Invalid(vec![FieldViolation::new("formal", "unknown filter")]).into()),
+        };
+        let criteria = SearchCriteria {
+            function: r.support_function,
+            kind: r.support_kind,
+            postcode: r.postcode,
+            language: r.language,
+            text: r.text,
+            formal,
+        };
+        let hits = self.service.search(criteria, r.page_size)?;
+        Ok(Response::new(pb::SearchOffersResponse { hits: hits.into_iter().map(hit_pb).collect() }))
     }
 }

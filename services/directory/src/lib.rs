@@ -1,13 +1,15 @@
 //! The `samenspel.v1.Directory` gRPC service: the sociale kaart. Its state is a projection of
 //! the node's event log; commands append events and wait until the projection has applied them.
-//! Organisations and contact persons (the smoelenboek) for now; offers, search, freshness and
-//! HSDS import/export follow.
+//! Organisations, contact persons (the smoelenboek), offers with indexed search, and freshness;
+//! HSDS import/export and Watch follow.
 
 mod config;
 mod error;
 mod events;
 mod grpc;
 mod model;
+mod offer;
+mod search;
 mod service;
 mod state;
 
@@ -15,5 +17,6 @@ pub use config::DirectoryConfig;
 pub use error::Error;
 pub use grpc::DirectoryGrpc;
 pub use model::{Address, ContactFields, ContactPerson, Organisation, OrganisationFields, OrganisationKind, Slot};
+pub use offer::{MaxComplexity, Offer, OfferFields, ServiceArea, TargetGroup};
 pub use samenspel_proto::v1::directory_server::DirectoryServer;
 pub use service::DirectoryService;

@@ -13,6 +13,8 @@ use crate::config::DirectoryConfig;
 use crate::error::Error;
 use crate::events::DirectoryEvent;
 use crate::model::{ContactPerson, Organisation, OrganisationKind, RawContact, RawFields};
+use crate::offer::{Offer, RawOffer, is_language, parse_area};
+use crate::search::{Hit, Query, words};
 use crate::state::DirectoryState;
 
 /// The name the directory's snapshots are saved under.
@@ -165,6 +167,103 @@ impl DirectoryService {
         self.get_contact(id)
     }
 
+    pub(crate) fn get_offer(&self, id: &str) -> Result<Offer, Error> {
+        let found = self.state.read().offer(id).cloned();
+        found.ok_or_else(|| Error::NotFound { what: "offer", id: id.to_string() })
+    }
+
+    pub(crate) fn list_offers(
+        &self,
+        page_size: u32,
+        page_token: &str,
+        organisation_id: &str,
+        include_archived: bool,
+    ) -> Result<(Vec<Offer>, String), Error> {
+        let (size, after) = self.paging(page_size, page_token)?;
+        let organisation = Some(organisation_id).filter(|o| !o.is_empty());
+        let (page, more) = self.state.read().list_offers(after, organisation, include_archived, size);
+        let next = if more { page.last().map(|o| o.id.clone()).unwrap_or_default() } else { String::new() };
+        Ok((page, next))
+    }
+
+    pub(crate) async fn create_offer(
+        &self,
+        organisation_id: &str,
+        raw: RawOffer,
+        request_id: &str,
+    ) -> Result<Offer, Error> {
+        let mut violations = Vec::new();
+        let fields = raw.validate("fields", &mut violations);
+        check_request_id(request_id, &mut violations);
+        let (Some(fields), true) = (fields, violations.is_empty()) else { return Err(Error::Invalid(violations)) };
+        if self.get(organisation_id)?.archived {
+            return Err(Error::Archived { what: "organisation", id: organisation_id.to_string() });
+        }
+        let id = self.new_id("offer", request_id)?;
+        let event =
+            DirectoryEvent::OfferCreated { id: id.clone(), organisation_id: organisation_id.to_string(), fields };
+        self.append_new(event, request_id).await?;
+        self.get_offer(&id)
+    }
+
+    pub(crate) async fn update_offer(&self, id: &str, raw: RawOffer, expected_version: u64) -> Result<Offer, Error> {
+        let mut violations = Vec::new();
+        let fields = raw.validate("fields", &mut violations);
+        let Some(fields) = fields.filter(|_| violations.is_empty()) else { return Err(Error::Invalid(violations)) };
+        let actual = self.get_offer(id)?.version;
+        self.append_change(id, DirectoryEvent::OfferUpdated { id: id.to_string(), fields }, expected_version, actual)
+            .await?;
+        self.get_offer(id)
+    }
+
+    pub(crate) async fn archive_offer(&self, id: &str, expected_version: u64) -> Result<Offer, Error> {
+        let current = self.get_offer(id)?;
+        if !current.archived {
+            let event = DirectoryEvent::OfferArchived { id: id.to_string() };
+            self.append_change(id, event, expected_version, current.version).await?;
+        }
+        self.get_offer(id)
+    }
+
+    /// Offers that fit, best first. Criteria are checked like any input: a bad one is named.
+    pub(crate) fn search(&self, criteria: SearchCriteria, page_size: u32) -> Result<Vec<Hit>, Error> {
+        let mut violations = Vec::new();
+        let mut bad = |field: &str, why: String| violations.push(FieldViolation::new(field, why));
+        let some = |s: String| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+        let function = some(criteria.function);
+        if let Some(f) = &function
+            && let Err(e) = f.parse::<samenspel_domain::SupportFunction>()
+        {
+            bad("support_function", e.to_string());
+        }
+        let kind = some(criteria.kind);
+        if let Some(k) = &kind
+            && let Err(e) = k.parse::<samenspel_domain::SupportKind>()
+        {
+            bad("support_kind", e.to_string());
+        }
+        let area = match some(criteria.postcode) {
+            Some(p) => parse_area(&p).map_err(|e| bad("postcode", e)).ok(),
+            None => None,
+        };
+        let language = some(criteria.language).map(|l| l.to_ascii_lowercase());
+        if language.as_ref().is_some_and(|l| !is_language(l)) {
+            bad("language", "is not an ISO 639-1 code such as \"nl\"".into());
+        }
+        let query = Query { function, kind, area, language, words: words(&criteria.text), formal: criteria.formal };
+        if !violations.is_empty() {
+            return Err(Error::Invalid(violations));
+        }
+        let size = match page_size {
+            0 => self.config.default_page_size,
+            n => n.min(self.config.max_page_size),
+        };
+        self.state.read().search(&query, size.max(1) as usize).ok_or_else(|| {
+            let why = "give a support function or kind, a postcode, a language or words to search for";
+            Error::Invalid(vec![FieldViolation::new("support_function", why)])
+        })
+    }
+
     /// Records that someone checked the entry (an organisation or a contact person).
     pub(crate) async fn verify(&self, id: &str) -> Result<(), Error> {
         let known = {
@@ -235,6 +334,17 @@ impl DirectoryService {
         // The sociale kaart is shared with the whole federation.
         NewEvent::new(event.stream(), event.kind(), event.encode()).expect(expected).with_audience(Audience::Federation)
     }
+}
+
+/// A search as asked, before it is checked.
+#[derive(Debug, Default)]
+pub(crate) struct SearchCriteria {
+    pub function: String,
+    pub kind: String,
+    pub postcode: String,
+    pub language: String,
+    pub text: String,
+    pub formal: Option<bool>,
 }
 
 fn check_request_id(request_id: &str, violations: &mut Vec<FieldViolation>) {

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::events::DirectoryEvent;
 use crate::model::{ContactPerson, NodeIdHex, Organisation, OrganisationKind};
+use crate::offer::Offer;
+use crate::search::{self, Hit, OfferIndex, Query};
 
 /// Every organisation and contact person by id.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -14,6 +16,11 @@ pub(crate) struct DirectoryState {
     organisations: BTreeMap<String, Organisation>,
     #[serde(default)]
     contacts: BTreeMap<String, ContactPerson>,
+    #[serde(default)]
+    offers: BTreeMap<String, Offer>,
+    /// Rebuilt from `offers` on restore.
+    #[serde(skip)]
+    index: OfferIndex,
 }
 
 /// Entries of `map` after `after` (by id) that pass `keep`, at most `limit`, and whether more follow.
@@ -45,6 +52,49 @@ impl DirectoryState {
         page(&self.organisations, after, limit, |o| {
             (include_archived || !o.archived) && kind.is_none_or(|k| o.fields.kind == k)
         })
+    }
+
+    pub(crate) fn offer(&self, id: &str) -> Option<&Offer> {
+        self.offers.get(id)
+    }
+
+    pub(crate) fn list_offers(
+        &self,
+        after: Option<&str>,
+        organisation_id: Option<&str>,
+        include_archived: bool,
+        limit: usize,
+    ) -> (Vec<Offer>, bool) {
+        page(&self.offers, after, limit, |o| {
+            (include_archived || !o.archived) && organisation_id.is_none_or(|id| o.organisation_id == id)
+        })
+    }
+
+    /// Offers matching `q` from the index, ranked; `None` when `q` has no indexed criterion.
+    pub(crate) fn search(&self, q: &Query, limit: usize) -> Option<Vec<Hit>> {
+        let ids = self.index.candidates(q, |id| self.offers.get(id))?;
+        let hits = ids
+            .iter()
+            .filter_map(|id| self.offers.get(id))
+            .filter(|o| search::matches(o, q))
+            .map(|o| search::score(o, q))
+            .collect();
+        Some(search::rank(hits, limit))
+    }
+
+    /// The same search by looking at every offer: the definition the index must agree with.
+    #[cfg(test)]
+    pub(crate) fn search_by_scan(&self, q: &Query, limit: usize) -> Vec<Hit> {
+        let hits = self.offers.values().filter(|o| search::matches(o, q)).map(|o| search::score(o, q)).collect();
+        search::rank(hits, limit)
+    }
+
+    pub(crate) fn put_offer(&mut self, offer: Offer) {
+        if let Some(old) = self.offers.get(&offer.id) {
+            self.index.remove(old);
+        }
+        self.index.insert(&offer);
+        self.offers.insert(offer.id.clone(), offer);
     }
 
     /// Entries not archived and last verified before `cutoff_micros`, oldest first, at most
@@ -110,6 +160,16 @@ impl Projection for DirectoryState {
                 self.organisations.insert(id, organisation);
             }
             DirectoryEvent::OrganisationUpdated { id, fields } => {
+                let formal = fields.kind.is_formal();
+                let changed: Vec<Offer> = self
+                    .offers
+                    .values()
+                    .filter(|o| o.organisation_id == id && o.formal != formal)
+                    .map(|o| Offer { formal, ..o.clone() })
+                    .collect();
+                for offer in changed {
+                    self.put_offer(offer);
+                }
                 if let Some(o) = self.organisations.get_mut(&id) {
                     o.fields = fields;
                     o.version = h.stream_seq;
@@ -152,6 +212,32 @@ impl Projection for DirectoryState {
                     c.last_verified_micros = h.time_micros;
                 }
             }
+            DirectoryEvent::OfferCreated { id, organisation_id, fields } => {
+                let formal = self.organisations.get(&organisation_id).is_some_and(|o| o.fields.kind.is_formal());
+                self.put_offer(Offer {
+                    id,
+                    organisation_id,
+                    fields,
+                    formal,
+                    version: h.stream_seq,
+                    archived: false,
+                    created_micros: h.time_micros,
+                    updated_micros: h.time_micros,
+                });
+            }
+            DirectoryEvent::OfferUpdated { id, fields } => {
+                if let Some(o) = self.offers.get(&id) {
+                    let updated = Offer { fields, version: h.stream_seq, updated_micros: h.time_micros, ..o.clone() };
+                    self.put_offer(updated);
+                }
+            }
+            DirectoryEvent::OfferArchived { id } => {
+                if let Some(o) = self.offers.get(&id) {
+                    let archived =
+                        Offer { archived: true, version: h.stream_seq, updated_micros: h.time_micros, ..o.clone() };
+                    self.put_offer(archived);
+                }
+            }
             DirectoryEvent::ContactArchived { id } => {
                 if let Some(c) = self.contacts.get_mut(&id) {
                     c.archived = true;
@@ -167,6 +253,113 @@ impl Projection for DirectoryState {
     }
 
     fn restore(data: &[u8]) -> Result<Self, String> {
-        serde_json::from_slice(data).map_err(|e| e.to_string())
+        let mut state: DirectoryState = serde_json::from_slice(data).map_err(|e| e.to_string())?;
+        for offer in state.offers.values() {
+            state.index.insert(offer);
+        }
+        Ok(state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The index must find exactly what a scan of every offer finds, in the same order.
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::offer::{MaxComplexity, OfferFields, ServiceArea};
+
+    const FUNCTIONS: [&str; 3] = ["praktische-hulp", "emotionele-steun", "respijtzorg"];
+    const KINDS: [&str; 3] = ["boodschappen", "vervoer", "maatje"];
+    const LANGUAGES: [&str; 3] = ["nl", "en", "tr"];
+    const WORDS: [&str; 5] = ["hulp", "thuis", "samen", "wandelen", "koffie"];
+
+    fn offer() -> impl Strategy<Value = Offer> {
+        (
+            prop::sample::subsequence(FUNCTIONS.to_vec(), 0..=2),
+            prop::sample::subsequence(KINDS.to_vec(), 0..=2),
+            prop::sample::subsequence(LANGUAGES.to_vec(), 1..=2),
+            prop::collection::vec((1000u16..1100, 0u16..300), 1..3),
+            prop::sample::subsequence(WORDS.to_vec(), 1..=3),
+            0u32..3,
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(|(functions, kinds, languages, ranges, words, capacity, formal, archived)| Offer {
+                id: String::new(),
+                organisation_id: "org".into(),
+                fields: OfferFields {
+                    title: words.join(" "),
+                    description: String::new(),
+                    functions: functions.iter().map(|s| s.to_string()).collect(),
+                    kinds: kinds.iter().map(|s| s.to_string()).collect(),
+                    for_whom: vec![],
+                    area: ServiceArea {
+                        ranges: ranges.iter().map(|&(a, w)| (a, (a + w).min(9999))).collect(),
+                        municipality: String::new(),
+                        wijk: String::new(),
+                    },
+                    schedule: vec![],
+                    languages: languages.iter().map(|s| s.to_string()).collect(),
+                    capacity,
+                    max_complexity: MaxComplexity::Low,
+                    cost: String::new(),
+                },
+                formal,
+                version: 1,
+                archived,
+                created_micros: 0,
+                updated_micros: 0,
+            })
+    }
+
+    fn query() -> impl Strategy<Value = Query> {
+        (
+            prop::option::of(prop::sample::select(FUNCTIONS.to_vec())),
+            prop::option::of(prop::sample::select(KINDS.to_vec())),
+            prop::option::of(1000u16..1400),
+            prop::option::of(prop::sample::select(LANGUAGES.to_vec())),
+            prop::sample::subsequence(WORDS.to_vec(), 0..=2),
+            prop::option::of(any::<bool>()),
+        )
+            .prop_map(|(function, kind, area, language, words, formal)| Query {
+                function: function.map(String::from),
+                kind: kind.map(String::from),
+                area,
+                language: language.map(String::from),
+                words: words.iter().map(|s| s.to_string()).collect(),
+                formal,
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn index_search_equals_a_scan(
+            offers in prop::collection::vec(offer(), 0..60),
+            updates in prop::collection::vec((any::<prop::sample::Index>(), offer()), 0..10),
+            q in query(),
+        ) {
+            let mut state = DirectoryState::default();
+            for (i, mut o) in offers.into_iter().enumerate() {
+                o.id = format!("{i:032x}");
+                state.put_offer(o);
+            }
+            // Updates must leave no stale index entries behind.
+            let ids: Vec<String> = state.offers.keys().cloned().collect();
+            for (pick, mut o) in updates {
+                if ids.is_empty() { break; }
+                o.id = pick.get(&ids).clone();
+                state.put_offer(o);
+            }
+            let scanned = state.search_by_scan(&q, 1000);
+            match state.search(&q, 1000) {
+                Some(found) => prop_assert_eq!(found, scanned),
+                None => prop_assert!(q.function.is_none() && q.kind.is_none() && q.area.is_none() && q.language.is_none() && q.words.is_empty()),
+            }
+            // And after a snapshot and restore, the rebuilt index agrees too.
+            let restored = DirectoryState::restore(&state.save()).unwrap();
+            prop_assert_eq!(restored.search(&q, 1000), state.search(&q, 1000));
+        }
     }
 }

@@ -1,0 +1,230 @@
+//! Offers: what an organisation does, for whom, where and when; and their validation.
+
+use samenspel_domain::{
+    Complexity, Postcode4, PostcodeRange, SupportFunction, SupportKind, TimeOfDay, TimeSlot, Weekday, WeeklyHours,
+};
+use samenspel_eventlog::FieldViolation;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{MAX_DESCRIPTION, MAX_NAME, MAX_TEXT, Slot};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetGroup {
+    Client,
+    Mantelzorger,
+    YoungCarer,
+}
+
+/// The heaviest request an offer accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaxComplexity {
+    Low,
+    Medium,
+    High,
+}
+
+impl From<MaxComplexity> for Complexity {
+    fn from(c: MaxComplexity) -> Self {
+        match c {
+            MaxComplexity::Low => Complexity::Low,
+            MaxComplexity::Medium => Complexity::Medium,
+            MaxComplexity::High => Complexity::High,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceArea {
+    /// Inclusive ranges of 4-digit postcode areas.
+    pub ranges: Vec<(u16, u16)>,
+    pub municipality: String,
+    pub wijk: String,
+}
+
+impl ServiceArea {
+    /// The narrowest range that covers `area`, as its number of postcode areas.
+    pub fn covering_width(&self, area: u16) -> Option<u16> {
+        self.ranges.iter().filter(|(a, b)| (*a..=*b).contains(&area)).map(|(a, b)| b - a + 1).min()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfferFields {
+    pub title: String,
+    pub description: String,
+    /// Codes of support functions, including those implied by the kinds; sorted, unique.
+    pub functions: Vec<String>,
+    pub kinds: Vec<String>,
+    pub for_whom: Vec<TargetGroup>,
+    pub area: ServiceArea,
+    pub schedule: Vec<Slot>,
+    pub languages: Vec<String>,
+    pub capacity: u32,
+    pub max_complexity: MaxComplexity,
+    pub cost: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offer {
+    pub id: String,
+    pub organisation_id: String,
+    pub fields: OfferFields,
+    pub formal: bool,
+    pub version: u64,
+    pub archived: bool,
+    pub created_micros: i64,
+    pub updated_micros: i64,
+}
+
+/// An offer's fields as received.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RawOffer {
+    pub title: String,
+    pub description: String,
+    pub functions: Vec<String>,
+    pub kinds: Vec<String>,
+    /// `None` for a value the protocol does not know.
+    pub for_whom: Vec<Option<TargetGroup>>,
+    pub ranges: Vec<String>,
+    pub municipality: String,
+    pub wijk: String,
+    pub schedule: Vec<(Option<Weekday>, String, String)>,
+    pub languages: Vec<String>,
+    pub capacity: u32,
+    pub max_complexity: Option<MaxComplexity>,
+    pub cost: String,
+}
+
+/// An ISO 639-1 language code: two lowercase letters.
+pub(crate) fn is_language(code: &str) -> bool {
+    code.len() == 2 && code.bytes().all(|b| b.is_ascii_lowercase())
+}
+
+impl RawOffer {
+    pub(crate) fn validate(self, at: &str, violations: &mut Vec<FieldViolation>) -> Option<OfferFields> {
+        let before = violations.len();
+        let mut bad = |field: String, why: String| violations.push(FieldViolation::new(format!("{at}.{field}"), why));
+        let title = self.title.trim().to_string();
+        if title.is_empty() || title.chars().count() > MAX_NAME {
+            bad("title".into(), format!("must be 1 to {MAX_NAME} characters"));
+        }
+        if self.description.chars().count() > MAX_DESCRIPTION {
+            bad("description".into(), format!("must be at most {MAX_DESCRIPTION} characters"));
+        }
+        let mut functions = Vec::new();
+        for (i, code) in self.functions.iter().enumerate() {
+            match code.parse::<SupportFunction>() {
+                Ok(f) => functions.push(f),
+                Err(e) => bad(format!("support_functions[{i}]"), e.to_string()),
+            }
+        }
+        let mut kinds = Vec::new();
+        for (i, code) in self.kinds.iter().enumerate() {
+            match code.parse::<SupportKind>() {
+                Ok(k) => {
+                    functions.push(k.function());
+                    kinds.push(k);
+                }
+                Err(e) => bad(format!("support_kinds[{i}]"), e.to_string()),
+            }
+        }
+        if self.functions.is_empty() && self.kinds.is_empty() {
+            bad("support_functions".into(), "name at least one support function or kind".into());
+        }
+        functions.sort();
+        functions.dedup();
+        kinds.sort();
+        kinds.dedup();
+        let mut for_whom = Vec::new();
+        for (i, g) in self.for_whom.iter().enumerate() {
+            match g {
+                Some(g) => for_whom.push(*g),
+                None => bad(format!("for_whom[{i}]"), "unknown target group".into()),
+            }
+        }
+        for_whom.sort();
+        for_whom.dedup();
+        let mut ranges = Vec::new();
+        for (i, r) in self.ranges.iter().enumerate() {
+            match r.parse::<PostcodeRange>() {
+                Ok(r) => ranges.push((r.from.get(), r.to.get())),
+                Err(e) => bad(format!("area.postcode_ranges[{i}]"), e.to_string()),
+            }
+        }
+        if self.ranges.is_empty() {
+            bad("area.postcode_ranges".into(), "name at least one postcode area or range".into());
+        }
+        for (field, value) in
+            [("area.municipality", &self.municipality), ("area.wijk", &self.wijk), ("cost", &self.cost)]
+        {
+            if value.chars().count() > MAX_TEXT {
+                bad(field.into(), format!("must be at most {MAX_TEXT} characters"));
+            }
+        }
+        let mut slots = Vec::new();
+        for (i, (day, start, end)) in self.schedule.into_iter().enumerate() {
+            match (day, start.parse::<TimeOfDay>(), end.parse::<TimeOfDay>()) {
+                (Some(day), Ok(start), Ok(end)) => slots.push(TimeSlot { day, start, end }),
+                (None, ..) => bad(format!("schedule[{i}].day"), "must be a weekday, Monday to Sunday".into()),
+                (_, Err(e), _) => bad(format!("schedule[{i}].start"), e.to_string()),
+                (_, _, Err(e)) => bad(format!("schedule[{i}].end"), e.to_string()),
+            }
+        }
+        let mut languages: Vec<String> = Vec::new();
+        for (i, l) in self.languages.iter().enumerate() {
+            let code = l.trim().to_ascii_lowercase();
+            if is_language(&code) {
+                languages.push(code);
+            } else {
+                bad(format!("languages[{i}]"), format!("{l:?} is not an ISO 639-1 code such as \"nl\""));
+            }
+        }
+        languages.sort();
+        languages.dedup();
+        if self.max_complexity.is_none() {
+            bad("max_complexity".into(), "must be set".into());
+        }
+        if violations.len() > before {
+            return None;
+        }
+        let schedule = match WeeklyHours::new(slots) {
+            Ok(hours) => hours
+                .slots()
+                .iter()
+                .map(|s| Slot {
+                    day: Weekday::ALL.iter().position(|d| *d == s.day).expect("a weekday") as u8,
+                    start_minutes: s.start.minutes(),
+                    end_minutes: s.end.minutes(),
+                })
+                .collect(),
+            Err((i, why)) => {
+                violations.push(FieldViolation::new(format!("{at}.schedule[{i}]"), why.to_string()));
+                return None;
+            }
+        };
+        Some(OfferFields {
+            title,
+            description: self.description,
+            functions: functions.iter().map(|f| f.code().to_string()).collect(),
+            kinds: kinds.iter().map(|k| k.code().to_string()).collect(),
+            for_whom,
+            area: ServiceArea { ranges, municipality: self.municipality.trim().into(), wijk: self.wijk.trim().into() },
+            schedule,
+            languages,
+            capacity: self.capacity,
+            max_complexity: self.max_complexity?,
+            cost: self.cost.trim().into(),
+        })
+    }
+}
+
+/// Where a search asks for help: a full postcode or a 4-digit area.
+pub(crate) fn parse_area(text: &str) -> Result<u16, String> {
+    let text = text.trim();
+    if text.len() == 4 {
+        return text.parse::<Postcode4>().map(Postcode4::get).map_err(|e| e.to_string());
+    }
+    text.parse::<samenspel_domain::Postcode>().map(|p| p.area().get()).map_err(|e| e.to_string())
+}
