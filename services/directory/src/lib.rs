@@ -16,7 +16,11 @@ mod state;
 pub use config::DirectoryConfig;
 pub use error::Error;
 pub use grpc::DirectoryGrpc;
-pub use model::{Address, ContactFields, ContactPerson, Organisation, OrganisationFields, OrganisationKind, Slot};
-pub use offer::{MaxComplexity, Offer, OfferFields, ServiceArea, TargetGroup};
+pub use model::{
+    Address, ContactFields, ContactPerson, Organisation, OrganisationFields, OrganisationKind, RawContact, RawFields,
+    Slot,
+};
+pub use offer::{MaxComplexity, Offer, OfferFields, RawOffer, ServiceArea, TargetGroup};
 pub use samenspel_proto::v1::directory_server::DirectoryServer;
-pub use service::DirectoryService;
+pub use search::Hit;
+pub use service::{DirectoryService, SearchCriteria};

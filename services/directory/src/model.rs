@@ -92,7 +92,7 @@ impl TryFrom<String> for NodeIdHex {
 
 /// Fields as received, before they are checked.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct RawFields {
+pub struct RawFields {
     pub name: String,
     pub kind: Option<OrganisationKind>,
     pub address: Option<Address>,
@@ -102,7 +102,7 @@ pub(crate) struct RawFields {
 
 impl RawFields {
     /// Checks every field, collecting all violations under `at` (such as "fields").
-    pub(crate) fn validate(self, at: &str, violations: &mut Vec<FieldViolation>) -> Option<OrganisationFields> {
+    pub fn validate(self, at: &str, violations: &mut Vec<FieldViolation>) -> Option<OrganisationFields> {
         let mut bad = |field: &str, why: String| violations.push(FieldViolation::new(format!("{at}.{field}"), why));
         let name = self.name.trim().to_string();
         if name.is_empty() {
@@ -183,7 +183,7 @@ pub struct ContactPerson {
 
 /// A contact person's fields as received.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct RawContact {
+pub struct RawContact {
     pub name: String,
     pub role: String,
     pub phone: String,
@@ -193,7 +193,7 @@ pub(crate) struct RawContact {
 }
 
 impl RawContact {
-    pub(crate) fn validate(self, at: &str, violations: &mut Vec<FieldViolation>) -> Option<ContactFields> {
+    pub fn validate(self, at: &str, violations: &mut Vec<FieldViolation>) -> Option<ContactFields> {
         let before = violations.len();
         let mut bad = |field: String, why: String| violations.push(FieldViolation::new(format!("{at}.{field}"), why));
         let name = self.name.trim().to_string();

@@ -80,7 +80,7 @@ pub struct Offer {
 
 /// An offer's fields as received.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct RawOffer {
+pub struct RawOffer {
     pub title: String,
     pub description: String,
     pub functions: Vec<String>,
@@ -103,7 +103,7 @@ pub(crate) fn is_language(code: &str) -> bool {
 }
 
 impl RawOffer {
-    pub(crate) fn validate(self, at: &str, violations: &mut Vec<FieldViolation>) -> Option<OfferFields> {
+    pub fn validate(self, at: &str, violations: &mut Vec<FieldViolation>) -> Option<OfferFields> {
         let before = violations.len();
         let mut bad = |field: String, why: String| violations.push(FieldViolation::new(format!("{at}.{field}"), why));
         let title = self.title.trim().to_string();

@@ -6,9 +6,11 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::offer::Offer;
 
-/// Ranges wider than this many postcode areas are not spread over the per-area buckets.
+/// Ranges wider than this many postcode areas go into blocks of [`BLOCK`] areas instead of into
+/// every area's bucket.
 const WIDE: u16 = 200;
 const AREAS: usize = 9000;
+const BLOCK: u16 = 100;
 
 /// What a search asks for; every given criterion must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -23,7 +25,7 @@ pub(crate) struct Query {
 
 /// One result: the offer, its score, and why.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Hit {
+pub struct Hit {
     pub offer: Offer,
     pub score: f64,
     pub reasons: Vec<String>,
@@ -46,8 +48,13 @@ pub(crate) struct OfferIndex {
     by_word: HashMap<String, BTreeSet<String>>,
     /// Offers serving each postcode area (index: area - 1000), for narrow ranges.
     by_area: Vec<BTreeSet<String>>,
-    /// Offers with a range wider than [`WIDE`]: checked one by one.
-    wide: BTreeSet<String>,
+    /// Offers with a range wider than [`WIDE`], per block of [`BLOCK`] areas it overlaps; a
+    /// query checks the ranges of its block's offers.
+    by_block: Vec<BTreeSet<String>>,
+}
+
+fn block(area: u16) -> usize {
+    usize::from((area - 1000) / BLOCK)
 }
 
 impl Default for OfferIndex {
@@ -58,7 +65,7 @@ impl Default for OfferIndex {
             by_language: HashMap::new(),
             by_word: HashMap::new(),
             by_area: vec![BTreeSet::new(); AREAS],
-            wide: BTreeSet::new(),
+            by_block: vec![BTreeSet::new(); AREAS / usize::from(BLOCK)],
         }
     }
 }
@@ -94,7 +101,9 @@ impl OfferIndex {
         }
         for &(a, b) in &offer.fields.area.ranges {
             if b - a + 1 > WIDE {
-                self.wide.insert(offer.id.clone());
+                for blk in block(a)..=block(b) {
+                    self.by_block[blk].insert(offer.id.clone());
+                }
             } else {
                 for area in a..=b {
                     self.by_area[usize::from(area - 1000)].insert(offer.id.clone());
@@ -115,7 +124,9 @@ impl OfferIndex {
         }
         for &(a, b) in &offer.fields.area.ranges {
             if b - a + 1 > WIDE {
-                self.wide.remove(&offer.id);
+                for blk in block(a)..=block(b) {
+                    self.by_block[blk].remove(&offer.id);
+                }
             } else {
                 for area in a..=b {
                     self.by_area[usize::from(area - 1000)].remove(&offer.id);
@@ -125,39 +136,49 @@ impl OfferIndex {
     }
 
     /// Ids of offers that can match `q` on the indexed criteria; `None` when `q` has none.
+    /// Walks the smallest posting list and checks the others, so the cost follows the most
+    /// selective criterion, not the number of offers.
     pub(crate) fn candidates<'a>(
         &'a self,
         q: &Query,
         offer: impl Fn(&str) -> Option<&'a Offer>,
-    ) -> Option<BTreeSet<String>> {
-        let empty = BTreeSet::new();
-        let lookup = |map: &'a HashMap<String, BTreeSet<String>>, key: &str| map.get(key).unwrap_or(&empty);
-        let mut sets: Vec<&BTreeSet<String>> = Vec::new();
-        if let Some(f) = &q.function {
-            sets.push(lookup(&self.by_function, f));
-        }
-        if let Some(k) = &q.kind {
-            sets.push(lookup(&self.by_kind, k));
-        }
-        if let Some(l) = &q.language {
-            sets.push(lookup(&self.by_language, l));
-        }
-        for w in &q.words {
-            sets.push(lookup(&self.by_word, w));
-        }
-        let served: BTreeSet<String>;
-        if let Some(area) = q.area {
-            let wide =
-                self.wide.iter().filter(|id| offer(id).is_some_and(|o| o.fields.area.covering_width(area).is_some()));
-            served = self.by_area[usize::from(area - 1000)].iter().chain(wide).cloned().collect();
-            sets.push(&served);
-        }
-        // Start from the smallest set: the intersection costs at most its size in lookups.
+    ) -> Option<Vec<&'a String>> {
+        let empty: &'a BTreeSet<String> = &EMPTY;
+        let lookup = |map: &'a HashMap<String, BTreeSet<String>>, key: &str| map.get(key).unwrap_or(empty);
+        let mut sets: Vec<&'a BTreeSet<String>> = Vec::new();
+        sets.extend(q.function.as_deref().map(|f| lookup(&self.by_function, f)));
+        sets.extend(q.kind.as_deref().map(|k| lookup(&self.by_kind, k)));
+        sets.extend(q.language.as_deref().map(|l| lookup(&self.by_language, l)));
+        sets.extend(q.words.iter().map(|w| lookup(&self.by_word, w)));
         sets.sort_by_key(|s| s.len());
-        let (first, rest) = sets.split_first()?;
-        Some(first.iter().filter(|id| rest.iter().all(|s| s.contains(*id))).cloned().collect())
+        let in_sets = |id: &String, sets: &[&BTreeSet<String>]| sets.iter().all(|s| s.contains(id));
+        match q.area {
+            Some(area) => {
+                let (narrow, wide) = (&self.by_area[usize::from(area - 1000)], &self.by_block[block(area)]);
+                let serves = |id: &String| offer(id).is_some_and(|o| o.fields.area.covering_width(area).is_some());
+                if sets.first().is_some_and(|s| s.len() < narrow.len() + wide.len()) {
+                    let (first, rest) = sets.split_first().expect("checked above");
+                    Some(first.iter().filter(|id| in_sets(id, rest) && serves(id)).collect())
+                } else {
+                    let mut ids: Vec<&String> = narrow
+                        .iter()
+                        .chain(wide.iter().filter(|id| !narrow.contains(*id) && serves(id)))
+                        .filter(|id| in_sets(id, &sets))
+                        .collect();
+                    ids.sort();
+                    ids.dedup();
+                    Some(ids)
+                }
+            }
+            None => {
+                let (first, rest) = sets.split_first()?;
+                Some(first.iter().filter(|id| in_sets(id, rest)).collect())
+            }
+        }
     }
 }
+
+static EMPTY: BTreeSet<String> = BTreeSet::new();
 
 #[derive(Debug, Clone, Copy)]
 enum Bucket {
@@ -170,14 +191,43 @@ enum Bucket {
 /// Whether an offer meets every criterion of `q` (the brute-force definition of a match).
 pub(crate) fn matches(offer: &Offer, q: &Query) -> bool {
     let f = &offer.fields;
-    let text = words(&format!("{} {}", f.title, f.description));
+    let text_matches = || {
+        let text = words(&format!("{} {}", f.title, f.description));
+        q.words.iter().all(|w| text.binary_search(w).is_ok())
+    };
     !offer.archived
         && q.function.as_ref().is_none_or(|c| f.functions.contains(c))
         && q.kind.as_ref().is_none_or(|c| f.kinds.contains(c))
         && q.language.as_ref().is_none_or(|c| f.languages.contains(c))
-        && q.words.iter().all(|w| text.binary_search(w).is_ok())
         && q.area.is_none_or(|a| f.area.covering_width(a).is_some())
         && q.formal.is_none_or(|formal| offer.formal == formal)
+        && (q.words.is_empty() || text_matches())
+}
+
+/// The score alone, without the words: cheap enough for every match.
+fn points(offer: &Offer, q: &Query) -> f64 {
+    let mut score = 0.0;
+    if q.kind.is_some() {
+        score += 2.0;
+    }
+    if q.function.is_some() {
+        score += 1.0;
+    }
+    if let Some(width) = q.area.and_then(|a| offer.fields.area.covering_width(a)) {
+        score += 1.0 / (1.0 + f64::from(width).log10());
+    }
+    score += 0.5 * q.words.len() as f64;
+    if offer.fields.capacity == 0 {
+        score -= 1.0;
+    }
+    score
+}
+
+/// Ranks matching offers, best first (ties by id), and explains the best `limit` of them.
+pub(crate) fn rank_matches<'a>(matching: impl Iterator<Item = &'a Offer>, q: &Query, limit: usize) -> Vec<Hit> {
+    let mut ranked: Vec<(f64, &Offer)> = matching.map(|o| (points(o, q), o)).collect();
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
+    ranked.into_iter().take(limit).map(|(_, o)| score(o, q)).collect()
 }
 
 /// The ranking: named factors that add up, each with a reason a coordinator can read.
@@ -219,11 +269,4 @@ pub(crate) fn score(offer: &Offer, q: &Query) -> Hit {
         reasons.push(format!("can take {} more", f.capacity));
     }
     Hit { offer: offer.clone(), score, reasons }
-}
-
-/// Best first; ties by id, so the order is stable.
-pub(crate) fn rank(mut hits: Vec<Hit>, limit: usize) -> Vec<Hit> {
-    hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.offer.id.cmp(&b.offer.id)));
-    hits.truncate(limit);
-    hits
 }

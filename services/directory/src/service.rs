@@ -45,12 +45,12 @@ impl DirectoryService {
         Ok(())
     }
 
-    pub(crate) fn get(&self, id: &str) -> Result<Organisation, Error> {
+    pub fn get(&self, id: &str) -> Result<Organisation, Error> {
         let found = self.state.read().organisation(id).cloned();
         found.ok_or_else(|| Error::NotFound { what: "organisation", id: id.to_string() })
     }
 
-    pub(crate) fn get_contact(&self, id: &str) -> Result<ContactPerson, Error> {
+    pub fn get_contact(&self, id: &str) -> Result<ContactPerson, Error> {
         let found = self.state.read().contact(id).cloned();
         found.ok_or_else(|| Error::NotFound { what: "contact person", id: id.to_string() })
     }
@@ -67,7 +67,7 @@ impl DirectoryService {
         Ok((size.max(1) as usize, Some(page_token).filter(|t| !t.is_empty())))
     }
 
-    pub(crate) fn list(
+    pub fn list(
         &self,
         page_size: u32,
         page_token: &str,
@@ -80,7 +80,7 @@ impl DirectoryService {
         Ok((page, next))
     }
 
-    pub(crate) fn list_contacts(
+    pub fn list_contacts(
         &self,
         page_size: u32,
         page_token: &str,
@@ -94,7 +94,7 @@ impl DirectoryService {
         Ok((page, next))
     }
 
-    pub(crate) async fn create(&self, raw: RawFields, request_id: &str) -> Result<Organisation, Error> {
+    pub async fn create(&self, raw: RawFields, request_id: &str) -> Result<Organisation, Error> {
         let mut violations = Vec::new();
         let fields = raw.validate("fields", &mut violations);
         check_request_id(request_id, &mut violations);
@@ -104,7 +104,7 @@ impl DirectoryService {
         self.get(&id)
     }
 
-    pub(crate) async fn update(&self, id: &str, raw: RawFields, expected_version: u64) -> Result<Organisation, Error> {
+    pub async fn update(&self, id: &str, raw: RawFields, expected_version: u64) -> Result<Organisation, Error> {
         let mut violations = Vec::new();
         let fields = raw.validate("fields", &mut violations);
         let Some(fields) = fields.filter(|_| violations.is_empty()) else { return Err(Error::Invalid(violations)) };
@@ -114,7 +114,7 @@ impl DirectoryService {
         self.get(id)
     }
 
-    pub(crate) async fn archive(&self, id: &str, expected_version: u64) -> Result<Organisation, Error> {
+    pub async fn archive(&self, id: &str, expected_version: u64) -> Result<Organisation, Error> {
         let current = self.get(id)?;
         if !current.archived {
             let event = DirectoryEvent::OrganisationArchived { id: id.to_string() };
@@ -123,7 +123,7 @@ impl DirectoryService {
         self.get(id)
     }
 
-    pub(crate) async fn create_contact(
+    pub async fn create_contact(
         &self,
         organisation_id: &str,
         raw: RawContact,
@@ -143,7 +143,7 @@ impl DirectoryService {
         self.get_contact(&id)
     }
 
-    pub(crate) async fn update_contact(
+    pub async fn update_contact(
         &self,
         id: &str,
         raw: RawContact,
@@ -158,7 +158,7 @@ impl DirectoryService {
         self.get_contact(id)
     }
 
-    pub(crate) async fn archive_contact(&self, id: &str, expected_version: u64) -> Result<ContactPerson, Error> {
+    pub async fn archive_contact(&self, id: &str, expected_version: u64) -> Result<ContactPerson, Error> {
         let current = self.get_contact(id)?;
         if !current.archived {
             let event = DirectoryEvent::ContactArchived { id: id.to_string() };
@@ -167,12 +167,12 @@ impl DirectoryService {
         self.get_contact(id)
     }
 
-    pub(crate) fn get_offer(&self, id: &str) -> Result<Offer, Error> {
+    pub fn get_offer(&self, id: &str) -> Result<Offer, Error> {
         let found = self.state.read().offer(id).cloned();
         found.ok_or_else(|| Error::NotFound { what: "offer", id: id.to_string() })
     }
 
-    pub(crate) fn list_offers(
+    pub fn list_offers(
         &self,
         page_size: u32,
         page_token: &str,
@@ -186,12 +186,7 @@ impl DirectoryService {
         Ok((page, next))
     }
 
-    pub(crate) async fn create_offer(
-        &self,
-        organisation_id: &str,
-        raw: RawOffer,
-        request_id: &str,
-    ) -> Result<Offer, Error> {
+    pub async fn create_offer(&self, organisation_id: &str, raw: RawOffer, request_id: &str) -> Result<Offer, Error> {
         let mut violations = Vec::new();
         let fields = raw.validate("fields", &mut violations);
         check_request_id(request_id, &mut violations);
@@ -206,7 +201,7 @@ impl DirectoryService {
         self.get_offer(&id)
     }
 
-    pub(crate) async fn update_offer(&self, id: &str, raw: RawOffer, expected_version: u64) -> Result<Offer, Error> {
+    pub async fn update_offer(&self, id: &str, raw: RawOffer, expected_version: u64) -> Result<Offer, Error> {
         let mut violations = Vec::new();
         let fields = raw.validate("fields", &mut violations);
         let Some(fields) = fields.filter(|_| violations.is_empty()) else { return Err(Error::Invalid(violations)) };
@@ -216,7 +211,7 @@ impl DirectoryService {
         self.get_offer(id)
     }
 
-    pub(crate) async fn archive_offer(&self, id: &str, expected_version: u64) -> Result<Offer, Error> {
+    pub async fn archive_offer(&self, id: &str, expected_version: u64) -> Result<Offer, Error> {
         let current = self.get_offer(id)?;
         if !current.archived {
             let event = DirectoryEvent::OfferArchived { id: id.to_string() };
@@ -226,7 +221,7 @@ impl DirectoryService {
     }
 
     /// Offers that fit, best first. Criteria are checked like any input: a bad one is named.
-    pub(crate) fn search(&self, criteria: SearchCriteria, page_size: u32) -> Result<Vec<Hit>, Error> {
+    pub fn search(&self, criteria: SearchCriteria, page_size: u32) -> Result<Vec<Hit>, Error> {
         let mut violations = Vec::new();
         let mut bad = |field: &str, why: String| violations.push(FieldViolation::new(field, why));
         let some = |s: String| Some(s.trim().to_string()).filter(|s| !s.is_empty());
@@ -265,7 +260,7 @@ impl DirectoryService {
     }
 
     /// Records that someone checked the entry (an organisation or a contact person).
-    pub(crate) async fn verify(&self, id: &str) -> Result<(), Error> {
+    pub async fn verify(&self, id: &str) -> Result<(), Error> {
         let known = {
             let state = self.state.read();
             state.organisation(id).is_some() || state.contact(id).is_some()
@@ -278,7 +273,7 @@ impl DirectoryService {
         Ok(self.state.wait_for(appended[0].seq).await?)
     }
 
-    pub(crate) fn stale(&self, max_age_secs: u64, page_size: u32) -> (Vec<Organisation>, Vec<ContactPerson>) {
+    pub fn stale(&self, max_age_secs: u64, page_size: u32) -> (Vec<Organisation>, Vec<ContactPerson>) {
         let max_age = if max_age_secs == 0 { self.config.stale_after_secs } else { max_age_secs };
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
         let cutoff = now.saturating_sub(i64::try_from(max_age).unwrap_or(i64::MAX).saturating_mul(1_000_000));
@@ -338,7 +333,7 @@ impl DirectoryService {
 
 /// A search as asked, before it is checked.
 #[derive(Debug, Default)]
-pub(crate) struct SearchCriteria {
+pub struct SearchCriteria {
     pub function: String,
     pub kind: String,
     pub postcode: String,

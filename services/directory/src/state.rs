@@ -73,20 +73,14 @@ impl DirectoryState {
     /// Offers matching `q` from the index, ranked; `None` when `q` has no indexed criterion.
     pub(crate) fn search(&self, q: &Query, limit: usize) -> Option<Vec<Hit>> {
         let ids = self.index.candidates(q, |id| self.offers.get(id))?;
-        let hits = ids
-            .iter()
-            .filter_map(|id| self.offers.get(id))
-            .filter(|o| search::matches(o, q))
-            .map(|o| search::score(o, q))
-            .collect();
-        Some(search::rank(hits, limit))
+        let matching = ids.into_iter().filter_map(|id| self.offers.get(id)).filter(|o| search::matches(o, q));
+        Some(search::rank_matches(matching, q, limit))
     }
 
     /// The same search by looking at every offer: the definition the index must agree with.
     #[cfg(test)]
     pub(crate) fn search_by_scan(&self, q: &Query, limit: usize) -> Vec<Hit> {
-        let hits = self.offers.values().filter(|o| search::matches(o, q)).map(|o| search::score(o, q)).collect();
-        search::rank(hits, limit)
+        search::rank_matches(self.offers.values().filter(|o| search::matches(o, q)), q, limit)
     }
 
     pub(crate) fn put_offer(&mut self, offer: Offer) {
