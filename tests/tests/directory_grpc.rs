@@ -463,3 +463,67 @@ async fn offers_are_found_by_need_place_language_and_words_best_first() {
         .into_inner();
     assert_eq!(listed.offers.len(), 2, "one archived, one of another organisation");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_streams_every_change_and_resumes_from_a_position() {
+    use futures::StreamExt;
+    let node = TestNode::start().await;
+    let mut dir = node.directory_client().await;
+    let mut live = dir.watch(pb::WatchRequest { from_position: 0 }).await.unwrap().into_inner();
+    let org = dir
+        .create_organisation(create(fields("Steunpunt", pb::OrganisationKind::Mantelzorgsteunpunt), ""))
+        .await
+        .unwrap()
+        .into_inner();
+    let request = pb::CreateContactPersonRequest {
+        organisation_id: org.id.clone(),
+        fields: Some(contact("Anna")),
+        request_id: String::new(),
+    };
+    dir.create_contact_person(request).await.unwrap();
+    let offer_request = pb::CreateOfferRequest {
+        organisation_id: org.id.clone(),
+        fields: Some(offer("Respijt", &["respijt-aan-huis"], &["6411"], &["nl"], 1)),
+        request_id: String::new(),
+    };
+    dir.create_offer(offer_request).await.unwrap();
+    let renamed = pb::UpdateOrganisationRequest {
+        id: org.id.clone(),
+        fields: Some(fields("Steunpunt Heerlen", pb::OrganisationKind::Mantelzorgsteunpunt)),
+        expected_version: 1,
+    };
+    dir.update_organisation(renamed).await.unwrap();
+
+    let mut changes = Vec::new();
+    for _ in 0..4 {
+        let next = tokio::time::timeout(std::time::Duration::from_secs(10), live.next()).await.unwrap();
+        changes.push(next.unwrap().unwrap());
+    }
+    let kinds: Vec<&str> = changes.iter().map(|c| c.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "directory.organisation.created",
+            "directory.contact.created",
+            "directory.offer.created",
+            "directory.organisation.updated"
+        ]
+    );
+    let positions: Vec<u64> = changes.iter().map(|c| c.position).collect();
+    assert_eq!(positions, [1, 2, 3, 4]);
+    assert!(
+        matches!(&changes[2].entry, Some(pb::directory_change::Entry::Offer(o)) if o.fields.as_ref().unwrap().title == "Respijt")
+    );
+
+    // A client that saw position 2 resumes after it and misses nothing.
+    let resumed: Vec<pb::DirectoryChange> = dir
+        .watch(pb::WatchRequest { from_position: 3 })
+        .await
+        .unwrap()
+        .into_inner()
+        .take(2)
+        .map(|c| c.unwrap())
+        .collect()
+        .await;
+    assert_eq!(resumed, changes[2..].to_vec());
+}

@@ -114,6 +114,22 @@ impl DirectoryEvent {
         }
     }
 
+    /// The entry the event is about.
+    pub(crate) fn id(&self) -> &str {
+        match self {
+            Self::OrganisationCreated { id, .. }
+            | Self::OrganisationUpdated { id, .. }
+            | Self::OrganisationArchived { id }
+            | Self::ContactCreated { id, .. }
+            | Self::ContactUpdated { id, .. }
+            | Self::ContactArchived { id }
+            | Self::EntryVerified { id }
+            | Self::OfferCreated { id, .. }
+            | Self::OfferUpdated { id, .. }
+            | Self::OfferArchived { id } => id,
+        }
+    }
+
     pub(crate) fn encode(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("directory events serialise")
     }

@@ -1,6 +1,9 @@
 //! The tonic implementation of `samenspel.v1.Directory`, and the protobuf ↔ domain conversions.
 
+use std::pin::Pin;
 use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
 
 use samenspel_eventlog::FieldViolation;
 use samenspel_proto::v1 as pb;
@@ -11,7 +14,7 @@ use crate::model::{Address, ContactPerson, Organisation, OrganisationKind, RawCo
 use crate::offer::{MaxComplexity, Offer, RawOffer, TargetGroup};
 use crate::search::Hit;
 use crate::service::DirectoryService;
-use crate::service::SearchCriteria;
+use crate::service::{Change, Entry, SearchCriteria};
 use samenspel_domain::Weekday;
 
 /// The gRPC face of [`DirectoryService`].
@@ -176,6 +179,15 @@ fn offer_pb(o: Offer) -> pb::Offer {
         created_micros: o.created_micros,
         updated_micros: o.updated_micros,
     }
+}
+
+fn change_pb(c: Change) -> pb::DirectoryChange {
+    let entry = match c.entry {
+        Entry::Organisation(o) => pb::directory_change::Entry::Organisation(organisation_pb(o)),
+        Entry::Contact(p) => pb::directory_change::Entry::ContactPerson(contact_pb(p)),
+        Entry::Offer(o) => pb::directory_change::Entry::Offer(offer_pb(o)),
+    };
+    pb::DirectoryChange { position: c.position, kind: c.kind, entry: Some(entry) }
 }
 
 fn hit_pb(h: Hit) -> pb::OfferHit {
@@ -424,5 +436,23 @@ impl pb::directory_server::Directory for DirectoryGrpc {
         };
         let hits = self.service.search(criteria, r.page_size)?;
         Ok(Response::new(pb::SearchOffersResponse { hits: hits.into_iter().map(hit_pb).collect() }))
+    }
+
+    type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::DirectoryChange, Status>> + Send>>;
+
+    #[tracing::instrument(name = "directory.watch", skip_all, fields(from = request.get_ref().from_position))]
+    async fn watch(&self, request: Request<pb::WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
+        let events = self.service.watch(request.get_ref().from_position)?;
+        let service = self.service.clone();
+        let changes = events
+            .then(move |event| {
+                let service = service.clone();
+                async move {
+                    let event = event.map_err(Error::from)?;
+                    Ok::<_, Error>(service.change_at(&event).await?.map(change_pb))
+                }
+            })
+            .filter_map(|change| async move { change.map_err(Status::from).transpose() });
+        Ok(Response::new(Box::pin(changes)))
     }
 }

@@ -1,7 +1,7 @@
 //! The `samenspel.v1.Directory` gRPC service: the sociale kaart. Its state is a projection of
 //! the node's event log; commands append events and wait until the projection has applied them.
-//! Organisations, contact persons (the smoelenboek), offers with indexed search, and freshness;
-//! HSDS import/export and Watch follow.
+//! Organisations, contact persons (the smoelenboek), offers with indexed search, freshness and a
+//! Watch stream of changes; HSDS import/export follows.
 
 mod config;
 mod error;
@@ -23,4 +23,4 @@ pub use model::{
 pub use offer::{MaxComplexity, Offer, OfferFields, RawOffer, ServiceArea, TargetGroup};
 pub use samenspel_proto::v1::directory_server::DirectoryServer;
 pub use search::Hit;
-pub use service::{DirectoryService, SearchCriteria};
+pub use service::{Change, DirectoryService, Entry, SearchCriteria};

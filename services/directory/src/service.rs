@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use samenspel_eventlog::{
     Audience, Error as LogError, EventLog, ExpectedVersion, FieldViolation, NewEvent, ProjectionHandle,
-    ProjectionReader, start_projection,
+    ProjectionReader, StoredEvent, SubscribeFrom, Subscription, start_projection,
 };
 
 use crate::config::DirectoryConfig;
@@ -259,6 +259,31 @@ impl DirectoryService {
         })
     }
 
+    /// The node's log from `from_position` on (catch-up, then live); turn each event into a
+    /// change with [`DirectoryService::change_at`].
+    pub fn watch(&self, from_position: u64) -> Result<Subscription, Error> {
+        Ok(self.log.subscribe(SubscribeFrom::origin(self.log.node_id(), from_position.max(1)))?)
+    }
+
+    /// The change an event made to the directory; `None` for events of other services.
+    pub async fn change_at(&self, event: &StoredEvent) -> Result<Option<Change>, Error> {
+        let h = &event.header;
+        let Some(Ok(decoded)) = event.payload.as_ref().and_then(|p| DirectoryEvent::decode(&h.kind, &p.data)) else {
+            return Ok(None);
+        };
+        // The projection may be a step behind the subscription: let it catch up first.
+        self.state.wait_for(h.seq).await?;
+        let id = decoded.id();
+        let state = self.state.read();
+        let entry = state
+            .organisation(id)
+            .cloned()
+            .map(Entry::Organisation)
+            .or_else(|| state.contact(id).cloned().map(Entry::Contact))
+            .or_else(|| state.offer(id).cloned().map(Entry::Offer));
+        Ok(entry.map(|entry| Change { position: h.seq, kind: h.kind.clone(), entry }))
+    }
+
     /// Records that someone checked the entry (an organisation or a contact person).
     pub async fn verify(&self, id: &str) -> Result<(), Error> {
         let known = {
@@ -329,6 +354,22 @@ impl DirectoryService {
         // The sociale kaart is shared with the whole federation.
         NewEvent::new(event.stream(), event.kind(), event.encode()).expect(expected).with_audience(Audience::Federation)
     }
+}
+
+/// An entry of the directory, of any kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Entry {
+    Organisation(Organisation),
+    Contact(ContactPerson),
+    Offer(Offer),
+}
+
+/// One change to the directory: the log position and kind of its event, and the entry now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub position: u64,
+    pub kind: String,
+    pub entry: Entry,
 }
 
 /// A search as asked, before it is checked.
