@@ -527,3 +527,117 @@ async fn watch_streams_every_change_and_resumes_from_a_position() {
         .await;
     assert_eq!(resumed, changes[2..].to_vec());
 }
+
+/// The validation matrix: each bad value is refused with INVALID_ARGUMENT naming its field, and
+/// nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validation_matrix() {
+    let node = TestNode::start().await;
+    let mut dir = node.directory_client().await;
+    let org = dir
+        .create_organisation(create(fields("Steunpunt", pb::OrganisationKind::Mantelzorgsteunpunt), ""))
+        .await
+        .unwrap()
+        .into_inner();
+    let head = log_head(&node).await;
+    let slot = |day: pb::Weekday, start: &str, end: &str| pb::TimeSlot {
+        day: day.into(),
+        start: start.into(),
+        end: end.into(),
+    };
+
+    let org_cases: Vec<(&str, pb::OrganisationFields)> = vec![
+        ("fields.name", pb::OrganisationFields { name: String::new(), ..fields("x", pb::OrganisationKind::Ggz) }),
+        ("fields.address.postcode", {
+            let mut f = fields("x", pb::OrganisationKind::Ggz);
+            f.address.as_mut().unwrap().postcode = "1234 SS".into();
+            f
+        }),
+        ("fields.address.postcode", {
+            let mut f = fields("x", pb::OrganisationKind::Ggz);
+            f.address.as_mut().unwrap().postcode = "0999 AB".into();
+            f
+        }),
+        ("fields.kind", fields("x", pb::OrganisationKind::Unspecified)),
+        (
+            "fields.website",
+            pb::OrganisationFields { website: "javascript:alert(1)".into(), ..fields("x", pb::OrganisationKind::Ggz) },
+        ),
+    ];
+    for (field, f) in org_cases {
+        let status = dir.create_organisation(create(f, "")).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}");
+        assert_eq!(status.get_details_bad_request().unwrap().field_violations[0].field, field);
+    }
+
+    let contact_cases: Vec<(&str, pb::ContactFields)> = vec![
+        ("fields.phone", pb::ContactFields { phone: "06-1234".into(), ..contact("A") }),
+        ("fields.phone", pb::ContactFields { phone: "+31 06 12345678".into(), ..contact("A") }),
+        ("fields.email", pb::ContactFields { email: "anna at steunpunt.nl".into(), ..contact("A") }),
+        (
+            "fields.working_hours[0]",
+            pb::ContactFields { working_hours: vec![slot(pb::Weekday::Monday, "17:00", "09:00")], ..contact("A") },
+        ),
+        (
+            "fields.working_hours[1]",
+            pb::ContactFields {
+                working_hours: vec![
+                    slot(pb::Weekday::Friday, "09:00", "13:00"),
+                    slot(pb::Weekday::Friday, "12:00", "15:00"),
+                ],
+                ..contact("A")
+            },
+        ),
+        (
+            "fields.working_hours[0].end",
+            pb::ContactFields { working_hours: vec![slot(pb::Weekday::Friday, "09:00", "25:00")], ..contact("A") },
+        ),
+        (
+            "fields.working_hours[0].day",
+            pb::ContactFields { working_hours: vec![slot(pb::Weekday::Unspecified, "09:00", "10:00")], ..contact("A") },
+        ),
+    ];
+    for (field, f) in contact_cases {
+        let request = pb::CreateContactPersonRequest {
+            organisation_id: org.id.clone(),
+            fields: Some(f),
+            request_id: String::new(),
+        };
+        let status = dir.create_contact_person(request).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}");
+        assert_eq!(status.get_details_bad_request().unwrap().field_violations[0].field, field);
+    }
+
+    let base = || offer("Hulp", &["klusjes"], &["6411"], &["nl"], 1);
+    let offer_cases: Vec<(&str, pb::OfferFields)> = vec![
+        ("fields.support_functions[0]", pb::OfferFields { support_functions: vec!["tuinieren".into()], ..base() }),
+        ("fields.support_functions", pb::OfferFields { support_kinds: vec![], ..base() }),
+        (
+            "fields.area.postcode_ranges[0]",
+            pb::OfferFields {
+                area: Some(pb::ServiceArea { postcode_ranges: vec!["6499-6400".into()], ..Default::default() }),
+                ..base()
+            },
+        ),
+        ("fields.languages[0]", pb::OfferFields { languages: vec!["nederlands".into()], ..base() }),
+        (
+            "fields.schedule[1]",
+            pb::OfferFields {
+                schedule: vec![
+                    slot(pb::Weekday::Monday, "09:00", "12:00"),
+                    slot(pb::Weekday::Monday, "11:59", "13:00"),
+                ],
+                ..base()
+            },
+        ),
+        ("fields.for_whom[0]", pb::OfferFields { for_whom: vec![42], ..base() }),
+    ];
+    for (field, f) in offer_cases {
+        let request =
+            pb::CreateOfferRequest { organisation_id: org.id.clone(), fields: Some(f), request_id: String::new() };
+        let status = dir.create_offer(request).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}");
+        assert_eq!(status.get_details_bad_request().unwrap().field_violations[0].field, field);
+    }
+    assert_eq!(log_head(&node).await, head, "no refused request wrote anything");
+}
