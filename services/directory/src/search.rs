@@ -2,7 +2,7 @@
 //! can match; then a ranking with named reasons. The index lives only in memory and is rebuilt
 //! from the offers when a snapshot is restored.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{HashMap, HashSet};
 
 use crate::offer::Offer;
 
@@ -40,17 +40,25 @@ pub(crate) fn words(text: &str) -> Vec<String> {
     out
 }
 
+/// Posting lists hold small integer handles rather than string ids: membership tests are hash
+/// lookups of a `u32`, so a query costs about the size of its most selective list.
+type Postings = HashSet<u32>;
+
 #[derive(Debug)]
 pub(crate) struct OfferIndex {
-    by_function: HashMap<String, BTreeSet<String>>,
-    by_kind: HashMap<String, BTreeSet<String>>,
-    by_language: HashMap<String, BTreeSet<String>>,
-    by_word: HashMap<String, BTreeSet<String>>,
+    by_function: HashMap<String, Postings>,
+    by_kind: HashMap<String, Postings>,
+    by_language: HashMap<String, Postings>,
+    by_word: HashMap<String, Postings>,
     /// Offers serving each postcode area (index: area - 1000), for narrow ranges.
-    by_area: Vec<BTreeSet<String>>,
+    by_area: Vec<Postings>,
     /// Offers with a range wider than [`WIDE`], per block of [`BLOCK`] areas it overlaps; a
     /// query checks the ranges of its block's offers.
-    by_block: Vec<BTreeSet<String>>,
+    by_block: Vec<Postings>,
+    /// Handle → id and service area, and id → handle. Handles are never reused.
+    ids: Vec<String>,
+    ranges: Vec<Vec<(u16, u16)>>,
+    handles: HashMap<String, u32>,
 }
 
 fn block(area: u16) -> usize {
@@ -64,14 +72,17 @@ impl Default for OfferIndex {
             by_kind: HashMap::new(),
             by_language: HashMap::new(),
             by_word: HashMap::new(),
-            by_area: vec![BTreeSet::new(); AREAS],
-            by_block: vec![BTreeSet::new(); AREAS / usize::from(BLOCK)],
+            by_area: vec![Postings::new(); AREAS],
+            by_block: vec![Postings::new(); AREAS / usize::from(BLOCK)],
+            ids: Vec::new(),
+            ranges: Vec::new(),
+            handles: HashMap::new(),
         }
     }
 }
 
 impl OfferIndex {
-    fn entries<'a>(offer: &'a Offer) -> impl Iterator<Item = (Bucket, String)> + 'a {
+    fn entries(offer: &Offer) -> impl Iterator<Item = (Bucket, String)> + '_ {
         let f = &offer.fields;
         let text = words(&format!("{} {}", f.title, f.description));
         f.functions
@@ -82,7 +93,7 @@ impl OfferIndex {
             .chain(text.into_iter().map(|w| (Bucket::Word, w)))
     }
 
-    fn map(&mut self, bucket: Bucket) -> &mut HashMap<String, BTreeSet<String>> {
+    fn map(&mut self, bucket: Bucket) -> &mut HashMap<String, Postings> {
         match bucket {
             Bucket::Function => &mut self.by_function,
             Bucket::Kind => &mut self.by_kind,
@@ -91,32 +102,46 @@ impl OfferIndex {
         }
     }
 
+    fn handle(&mut self, id: &str) -> u32 {
+        if let Some(h) = self.handles.get(id) {
+            return *h;
+        }
+        let h = self.ids.len() as u32;
+        self.ids.push(id.to_string());
+        self.ranges.push(Vec::new());
+        self.handles.insert(id.to_string(), h);
+        h
+    }
+
     /// Adds an offer that is not archived.
     pub(crate) fn insert(&mut self, offer: &Offer) {
         if offer.archived {
             return;
         }
+        let h = self.handle(&offer.id);
         for (bucket, key) in Self::entries(offer) {
-            self.map(bucket).entry(key).or_default().insert(offer.id.clone());
+            self.map(bucket).entry(key).or_default().insert(h);
         }
         for &(a, b) in &offer.fields.area.ranges {
             if b - a + 1 > WIDE {
                 for blk in block(a)..=block(b) {
-                    self.by_block[blk].insert(offer.id.clone());
+                    self.by_block[blk].insert(h);
                 }
             } else {
                 for area in a..=b {
-                    self.by_area[usize::from(area - 1000)].insert(offer.id.clone());
+                    self.by_area[usize::from(area - 1000)].insert(h);
                 }
             }
         }
+        self.ranges[h as usize] = offer.fields.area.ranges.clone();
     }
 
     pub(crate) fn remove(&mut self, offer: &Offer) {
+        let Some(&h) = self.handles.get(&offer.id) else { return };
         for (bucket, key) in Self::entries(offer) {
             let map = self.map(bucket);
             if let Some(set) = map.get_mut(&key) {
-                set.remove(&offer.id);
+                set.remove(&h);
                 if set.is_empty() {
                     map.remove(&key);
                 }
@@ -125,60 +150,62 @@ impl OfferIndex {
         for &(a, b) in &offer.fields.area.ranges {
             if b - a + 1 > WIDE {
                 for blk in block(a)..=block(b) {
-                    self.by_block[blk].remove(&offer.id);
+                    self.by_block[blk].remove(&h);
                 }
             } else {
                 for area in a..=b {
-                    self.by_area[usize::from(area - 1000)].remove(&offer.id);
+                    self.by_area[usize::from(area - 1000)].remove(&h);
                 }
             }
         }
+        self.ranges[h as usize].clear();
     }
 
     /// Ids of offers that can match `q` on the indexed criteria; `None` when `q` has none.
     /// Walks the smallest posting list and checks the others, so the cost follows the most
     /// selective criterion, not the number of offers.
-    pub(crate) fn candidates<'a>(
-        &'a self,
-        q: &Query,
-        offer: impl Fn(&str) -> Option<&'a Offer>,
-    ) -> Option<Vec<&'a String>> {
-        let empty: &'a BTreeSet<String> = &EMPTY;
-        let lookup = |map: &'a HashMap<String, BTreeSet<String>>, key: &str| map.get(key).unwrap_or(empty);
-        let mut sets: Vec<&'a BTreeSet<String>> = Vec::new();
-        sets.extend(q.function.as_deref().map(|f| lookup(&self.by_function, f)));
-        sets.extend(q.kind.as_deref().map(|k| lookup(&self.by_kind, k)));
-        sets.extend(q.language.as_deref().map(|l| lookup(&self.by_language, l)));
-        sets.extend(q.words.iter().map(|w| lookup(&self.by_word, w)));
+    pub(crate) fn candidates(&self, q: &Query) -> Option<Vec<&str>> {
+        let mut sets: Vec<&Postings> = Vec::new();
+        for (map, key) in [(&self.by_function, &q.function), (&self.by_kind, &q.kind), (&self.by_language, &q.language)]
+        {
+            if let Some(key) = key {
+                sets.push(postings(map, key));
+            }
+        }
+        sets.extend(q.words.iter().map(|w| postings(&self.by_word, w)));
         sets.sort_by_key(|s| s.len());
-        let in_sets = |id: &String, sets: &[&BTreeSet<String>]| sets.iter().all(|s| s.contains(id));
-        match q.area {
+        let in_sets = |h: &u32, sets: &[&Postings]| sets.iter().all(|s| s.contains(h));
+        let handles: Vec<u32> = match q.area {
             Some(area) => {
                 let (narrow, wide) = (&self.by_area[usize::from(area - 1000)], &self.by_block[block(area)]);
-                let serves = |id: &String| offer(id).is_some_and(|o| o.fields.area.covering_width(area).is_some());
+                let serves = |h: &u32| self.ranges[*h as usize].iter().any(|(a, b)| (*a..=*b).contains(&area));
                 if sets.first().is_some_and(|s| s.len() < narrow.len() + wide.len()) {
                     let (first, rest) = sets.split_first().expect("checked above");
-                    Some(first.iter().filter(|id| in_sets(id, rest) && serves(id)).collect())
+                    first.iter().filter(|h| in_sets(h, rest) && serves(h)).copied().collect()
                 } else {
-                    let mut ids: Vec<&String> = narrow
+                    narrow
                         .iter()
-                        .chain(wide.iter().filter(|id| !narrow.contains(*id) && serves(id)))
-                        .filter(|id| in_sets(id, &sets))
-                        .collect();
-                    ids.sort();
-                    ids.dedup();
-                    Some(ids)
+                        .chain(wide.iter().filter(|h| !narrow.contains(*h) && serves(h)))
+                        .filter(|h| in_sets(h, &sets))
+                        .copied()
+                        .collect()
                 }
             }
             None => {
                 let (first, rest) = sets.split_first()?;
-                Some(first.iter().filter(|id| in_sets(id, rest)).collect())
+                first.iter().filter(|h| in_sets(h, rest)).copied().collect()
             }
-        }
+        };
+        Some(handles.into_iter().map(|h| self.ids[h as usize].as_str()).collect())
     }
 }
 
-static EMPTY: BTreeSet<String> = BTreeSet::new();
+static EMPTY: std::sync::LazyLock<Postings> = std::sync::LazyLock::new(Postings::new);
+
+/// The posting list of `key`, empty when nothing has it.
+fn postings<'a>(map: &'a HashMap<String, Postings>, key: &str) -> &'a Postings {
+    map.get(key).unwrap_or(&EMPTY)
+}
 
 #[derive(Debug, Clone, Copy)]
 enum Bucket {

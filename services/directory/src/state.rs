@@ -72,7 +72,7 @@ impl DirectoryState {
 
     /// Offers matching `q` from the index, ranked; `None` when `q` has no indexed criterion.
     pub(crate) fn search(&self, q: &Query, limit: usize) -> Option<Vec<Hit>> {
-        let ids = self.index.candidates(q, |id| self.offers.get(id))?;
+        let ids = self.index.candidates(q)?;
         let matching = ids.into_iter().filter_map(|id| self.offers.get(id)).filter(|o| search::matches(o, q));
         Some(search::rank_matches(matching, q, limit))
     }
