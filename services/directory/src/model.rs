@@ -214,38 +214,52 @@ impl RawContact {
         if !email.is_empty() && !is_email(&email) {
             bad("email".into(), "is not an e-mail address (name@example.nl)".into());
         }
-        let mut slots = Vec::new();
-        for (i, (day, start, end)) in self.working_hours.into_iter().enumerate() {
-            let start = start.parse::<TimeOfDay>();
-            let end = end.parse::<TimeOfDay>();
-            match (day, start, end) {
-                (Some(day), Ok(start), Ok(end)) => slots.push(TimeSlot { day, start, end }),
-                (None, ..) => bad(format!("working_hours[{i}].day"), "must be a weekday, Monday to Sunday".into()),
-                (_, Err(e), _) => bad(format!("working_hours[{i}].start"), e.to_string()),
-                (_, _, Err(e)) => bad(format!("working_hours[{i}].end"), e.to_string()),
-            }
+        let working_hours = weekly_slots(self.working_hours, &format!("{at}.working_hours"), violations);
+        if violations.len() > before {
+            return None;
         }
-        let hours = if violations.len() == before {
-            match WeeklyHours::new(slots) {
-                Ok(hours) => Some(hours),
-                Err((i, why)) => {
-                    violations.push(FieldViolation::new(format!("{at}.working_hours[{i}]"), why.to_string()));
-                    None
-                }
-            }
-        } else {
+        Some(ContactFields { name, role: self.role.trim().to_string(), phone, email, working_hours: working_hours? })
+    }
+}
+
+/// Weekly time slots as received (day, "HH:MM", "HH:MM"), checked and in stored form; every
+/// problem is reported under `field` (`fields.working_hours[2].start`, …).
+pub(crate) fn weekly_slots(
+    raw: Vec<(Option<Weekday>, String, String)>,
+    field: &str,
+    violations: &mut Vec<FieldViolation>,
+) -> Option<Vec<Slot>> {
+    let before = violations.len();
+    let mut slots = Vec::new();
+    for (i, (day, start, end)) in raw.into_iter().enumerate() {
+        let mut bad =
+            |part: &str, why: String| violations.push(FieldViolation::new(format!("{field}[{i}]{part}"), why));
+        match (day, start.parse::<TimeOfDay>(), end.parse::<TimeOfDay>()) {
+            (Some(day), Ok(start), Ok(end)) => slots.push(TimeSlot { day, start, end }),
+            (None, ..) => bad(".day", "must be a weekday, Monday to Sunday".into()),
+            (_, Err(e), _) => bad(".start", e.to_string()),
+            (_, _, Err(e)) => bad(".end", e.to_string()),
+        }
+    }
+    if violations.len() > before {
+        return None;
+    }
+    match WeeklyHours::new(slots) {
+        Ok(hours) => Some(
+            hours
+                .slots()
+                .iter()
+                .map(|s| Slot {
+                    day: Weekday::ALL.iter().position(|d| *d == s.day).expect("a weekday") as u8,
+                    start_minutes: s.start.minutes(),
+                    end_minutes: s.end.minutes(),
+                })
+                .collect(),
+        ),
+        Err((i, why)) => {
+            violations.push(FieldViolation::new(format!("{field}[{i}]"), why.to_string()));
             None
-        };
-        let working_hours = hours?
-            .slots()
-            .iter()
-            .map(|s| Slot {
-                day: Weekday::ALL.iter().position(|d| *d == s.day).expect("a weekday") as u8,
-                start_minutes: s.start.minutes(),
-                end_minutes: s.end.minutes(),
-            })
-            .collect();
-        Some(ContactFields { name, role: self.role.trim().to_string(), phone, email, working_hours })
+        }
     }
 }
 

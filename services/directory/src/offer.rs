@@ -1,12 +1,10 @@
 //! Offers: what an organisation does, for whom, where and when; and their validation.
 
-use samenspel_domain::{
-    Complexity, Postcode4, PostcodeRange, SupportFunction, SupportKind, TimeOfDay, TimeSlot, Weekday, WeeklyHours,
-};
+use samenspel_domain::{Complexity, Postcode4, PostcodeRange, SupportFunction, SupportKind, Weekday};
 use samenspel_eventlog::FieldViolation;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{MAX_DESCRIPTION, MAX_NAME, MAX_TEXT, Slot};
+use crate::model::{MAX_DESCRIPTION, MAX_NAME, MAX_TEXT, Slot, weekly_slots};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -163,15 +161,8 @@ impl RawOffer {
                 bad(field.into(), format!("must be at most {MAX_TEXT} characters"));
             }
         }
-        let mut slots = Vec::new();
-        for (i, (day, start, end)) in self.schedule.into_iter().enumerate() {
-            match (day, start.parse::<TimeOfDay>(), end.parse::<TimeOfDay>()) {
-                (Some(day), Ok(start), Ok(end)) => slots.push(TimeSlot { day, start, end }),
-                (None, ..) => bad(format!("schedule[{i}].day"), "must be a weekday, Monday to Sunday".into()),
-                (_, Err(e), _) => bad(format!("schedule[{i}].start"), e.to_string()),
-                (_, _, Err(e)) => bad(format!("schedule[{i}].end"), e.to_string()),
-            }
-        }
+        let schedule = weekly_slots(self.schedule, &format!("{at}.schedule"), violations);
+        let mut bad = |field: String, why: String| violations.push(FieldViolation::new(format!("{at}.{field}"), why));
         let mut languages: Vec<String> = Vec::new();
         for (i, l) in self.languages.iter().enumerate() {
             let code = l.trim().to_ascii_lowercase();
@@ -189,21 +180,6 @@ impl RawOffer {
         if violations.len() > before {
             return None;
         }
-        let schedule = match WeeklyHours::new(slots) {
-            Ok(hours) => hours
-                .slots()
-                .iter()
-                .map(|s| Slot {
-                    day: Weekday::ALL.iter().position(|d| *d == s.day).expect("a weekday") as u8,
-                    start_minutes: s.start.minutes(),
-                    end_minutes: s.end.minutes(),
-                })
-                .collect(),
-            Err((i, why)) => {
-                violations.push(FieldViolation::new(format!("{at}.schedule[{i}]"), why.to_string()));
-                return None;
-            }
-        };
         Some(OfferFields {
             title,
             description: self.description,
@@ -211,7 +187,7 @@ impl RawOffer {
             kinds: kinds.iter().map(|k| k.code().to_string()).collect(),
             for_whom,
             area: ServiceArea { ranges, municipality: self.municipality.trim().into(), wijk: self.wijk.trim().into() },
-            schedule,
+            schedule: schedule?,
             languages,
             capacity: self.capacity,
             max_complexity: self.max_complexity?,
