@@ -95,19 +95,14 @@ impl DirectoryService {
     }
 
     pub async fn create(&self, raw: RawFields, request_id: &str) -> Result<Organisation, Error> {
-        let mut violations = Vec::new();
-        let fields = raw.validate("fields", &mut violations);
-        check_request_id(request_id, &mut violations);
-        let (Some(fields), true) = (fields, violations.is_empty()) else { return Err(Error::Invalid(violations)) };
+        let fields = checked(Some(request_id), |v| raw.validate("fields", v))?;
         let id = self.new_id("organisation", request_id)?;
         self.append_new(DirectoryEvent::OrganisationCreated { id: id.clone(), fields }, request_id).await?;
         self.get(&id)
     }
 
     pub async fn update(&self, id: &str, raw: RawFields, expected_version: u64) -> Result<Organisation, Error> {
-        let mut violations = Vec::new();
-        let fields = raw.validate("fields", &mut violations);
-        let Some(fields) = fields.filter(|_| violations.is_empty()) else { return Err(Error::Invalid(violations)) };
+        let fields = checked(None, |v| raw.validate("fields", v))?;
         let actual = self.get(id)?.version;
         let event = DirectoryEvent::OrganisationUpdated { id: id.to_string(), fields };
         self.append_change(id, event, expected_version, actual).await?;
@@ -129,10 +124,7 @@ impl DirectoryService {
         raw: RawContact,
         request_id: &str,
     ) -> Result<ContactPerson, Error> {
-        let mut violations = Vec::new();
-        let fields = raw.validate("fields", &mut violations);
-        check_request_id(request_id, &mut violations);
-        let (Some(fields), true) = (fields, violations.is_empty()) else { return Err(Error::Invalid(violations)) };
+        let fields = checked(Some(request_id), |v| raw.validate("fields", v))?;
         if self.get(organisation_id)?.archived {
             return Err(Error::Archived { what: "organisation", id: organisation_id.to_string() });
         }
@@ -149,9 +141,7 @@ impl DirectoryService {
         raw: RawContact,
         expected_version: u64,
     ) -> Result<ContactPerson, Error> {
-        let mut violations = Vec::new();
-        let fields = raw.validate("fields", &mut violations);
-        let Some(fields) = fields.filter(|_| violations.is_empty()) else { return Err(Error::Invalid(violations)) };
+        let fields = checked(None, |v| raw.validate("fields", v))?;
         let actual = self.get_contact(id)?.version;
         let event = DirectoryEvent::ContactUpdated { id: id.to_string(), fields };
         self.append_change(id, event, expected_version, actual).await?;
@@ -187,10 +177,7 @@ impl DirectoryService {
     }
 
     pub async fn create_offer(&self, organisation_id: &str, raw: RawOffer, request_id: &str) -> Result<Offer, Error> {
-        let mut violations = Vec::new();
-        let fields = raw.validate("fields", &mut violations);
-        check_request_id(request_id, &mut violations);
-        let (Some(fields), true) = (fields, violations.is_empty()) else { return Err(Error::Invalid(violations)) };
+        let fields = checked(Some(request_id), |v| raw.validate("fields", v))?;
         if self.get(organisation_id)?.archived {
             return Err(Error::Archived { what: "organisation", id: organisation_id.to_string() });
         }
@@ -202,9 +189,7 @@ impl DirectoryService {
     }
 
     pub async fn update_offer(&self, id: &str, raw: RawOffer, expected_version: u64) -> Result<Offer, Error> {
-        let mut violations = Vec::new();
-        let fields = raw.validate("fields", &mut violations);
-        let Some(fields) = fields.filter(|_| violations.is_empty()) else { return Err(Error::Invalid(violations)) };
+        let fields = checked(None, |v| raw.validate("fields", v))?;
         let actual = self.get_offer(id)?.version;
         self.append_change(id, DirectoryEvent::OfferUpdated { id: id.to_string(), fields }, expected_version, actual)
             .await?;
@@ -381,6 +366,22 @@ pub struct SearchCriteria {
     pub language: String,
     pub text: String,
     pub formal: Option<bool>,
+}
+
+/// Runs a validation (and checks the request id of a create): the value, or every violation.
+fn checked<T>(
+    request_id: Option<&str>,
+    validate: impl FnOnce(&mut Vec<FieldViolation>) -> Option<T>,
+) -> Result<T, Error> {
+    let mut violations = Vec::new();
+    let value = validate(&mut violations);
+    if let Some(request_id) = request_id {
+        check_request_id(request_id, &mut violations);
+    }
+    match value {
+        Some(value) if violations.is_empty() => Ok(value),
+        _ => Err(Error::Invalid(violations)),
+    }
 }
 
 fn check_request_id(request_id: &str, violations: &mut Vec<FieldViolation>) {
