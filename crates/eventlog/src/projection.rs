@@ -3,6 +3,7 @@
 //! instead of replaying the log from the start.
 
 use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
@@ -10,6 +11,9 @@ use tokio::task::JoinHandle;
 use crate::api::{EventLog, SubscribeFrom};
 use crate::error::{Error, Result};
 use crate::event::{Snapshot, StoredEvent};
+
+/// After a snapshot that took t, the next one waits at least this many times t.
+const SNAPSHOT_PACING: u32 = 20;
 
 /// A read model built from events.
 pub trait Projection: Send + Sync + 'static {
@@ -99,7 +103,7 @@ impl<P> ProjectionHandle<P> {
 
 /// Starts projection `name` over this node's own log. It restores the last snapshot saved under
 /// `name` (or starts from `P::default()`), applies every later event, and saves a snapshot after
-/// every `snapshot_every` events and when the log closes.
+/// every `snapshot_every` events (paced by how long the last one took) and when it stops.
 pub async fn start_projection<P: Projection + Default>(
     log: Arc<dyn EventLog>,
     name: &str,
@@ -124,6 +128,7 @@ pub async fn start_projection<P: Projection + Default>(
     let task = tokio::spawn(async move {
         let mut position = position;
         let mut saved = position;
+        let (mut last_save, mut save_took) = (Instant::now(), Duration::ZERO);
         let save = |position: u64| {
             let data = shared.read().expect("projection lock").save();
             Snapshot { positions: vec![(origin, position)], data }
@@ -139,8 +144,14 @@ pub async fn start_projection<P: Projection + Default>(
             shared.write().expect("projection lock").apply(&event);
             position = event.header.seq;
             applied_tx.send_replace(position);
-            if position - saved >= snapshot_every.max(1) {
+            // A snapshot of a large state is costly: after one that took t, the next waits at
+            // least SNAPSHOT_PACING × t, so saving never takes more than a small share of the
+            // time, however many events arrive at once.
+            if position - saved >= snapshot_every.max(1) && last_save.elapsed() >= save_took * SNAPSHOT_PACING {
+                let started = Instant::now();
                 log.save_snapshot(&name, save(position)).await?;
+                save_took = started.elapsed();
+                last_save = Instant::now();
                 saved = position;
             }
         }

@@ -1,4 +1,6 @@
-//! The `samenspel` command: run a node, verify a store.
+//! The `samenspel` command: run a node, verify a store, import and export the sociale kaart.
+
+mod directory_cli;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,6 +41,52 @@ enum Command {
         #[arg(long, default_value = "./samenspel-data")]
         data: PathBuf,
     },
+    /// The sociale kaart of a running node, in and out as Open Referral HSDS 3 JSON.
+    Directory {
+        #[command(subcommand)]
+        command: DirectoryCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DirectoryCommand {
+    /// Load an HSDS 3 JSON document: every row is checked, then all of it is written at once, or
+    /// nothing. Exits 1 when rows were rejected and nothing was written.
+    Import {
+        /// The document: one organization, an array of them, or a page with "contents".
+        file: PathBuf,
+        /// The node's gRPC address.
+        #[arg(long, env = "SAMENSPEL_NODE", default_value = DEFAULT_NODE)]
+        node: String,
+        /// Write the rows that are fine and report the others.
+        #[arg(long)]
+        skip_invalid: bool,
+        /// Check and report only; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The kind of organizations whose row names none, such as vrijwilligersorganisatie.
+        #[arg(long, value_parser = parse_kind)]
+        default_kind: Option<samenspel_proto::v1::OrganisationKind>,
+    },
+    /// Write the node's directory as one HSDS 3 JSON document.
+    Export {
+        /// The node's gRPC address.
+        #[arg(long, env = "SAMENSPEL_NODE", default_value = DEFAULT_NODE)]
+        node: String,
+        /// The file to write (default: standard output).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// Where `samenspel node` listens by default.
+const DEFAULT_NODE: &str = "http://127.0.0.1:7400";
+
+fn parse_kind(text: &str) -> Result<samenspel_proto::v1::OrganisationKind, String> {
+    let name = format!("ORGANISATION_KIND_{}", text.trim().to_ascii_uppercase().replace('-', "_"));
+    samenspel_proto::v1::OrganisationKind::from_str_name(&name)
+        .filter(|k| *k != samenspel_proto::v1::OrganisationKind::Unspecified)
+        .ok_or_else(|| format!("{text:?} is not an organisation kind (sociaal_wijkteam, vrijwilligersorganisatie, …)"))
 }
 
 fn main() -> ExitCode {
@@ -79,6 +127,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let report = samenspel::verify_data_dir(&data)?;
             print!("{}", samenspel::render_report(&report));
             Ok(if report.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Directory { command } => {
+            let rt = tokio::runtime::Runtime::new()?;
+            match command {
+                DirectoryCommand::Import { file, node, skip_invalid, dry_run, default_kind } => {
+                    let default_kind = default_kind.unwrap_or(samenspel_proto::v1::OrganisationKind::Unspecified);
+                    let args = directory_cli::ImportArgs { node, skip_invalid, dry_run, default_kind };
+                    rt.block_on(directory_cli::import(&file, args))
+                }
+                DirectoryCommand::Export { node, out } => rt.block_on(directory_cli::export(&node, out.as_deref())),
+            }
         }
     }
 }

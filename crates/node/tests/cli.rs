@@ -99,3 +99,51 @@ async fn an_open_subscription_does_not_keep_the_node_from_stopping() {
     let (code, out) = verify(&data);
     assert_eq!(code, Some(0), "{out}");
 }
+
+fn samenspel(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_sociale_kaart_is_imported_and_exported_as_hsds_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = start_node(&dir.path().join("data"));
+    let node = format!("http://{addr}");
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/examples/sociale-kaart.hsds.json");
+
+    let (code, out, err) = samenspel(&["directory", "import", example, "--node", &node]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("organisations    2 created"), "{out}");
+    assert!(out.contains("1 skipped (not active)"), "{out}");
+    assert!(out.contains("written: all changes appended in one write"), "{out}");
+
+    let mut bad: serde_json::Value = serde_json::from_slice(&std::fs::read(example).unwrap()).unwrap();
+    bad[1]["name"] = "".into();
+    let bad_file = dir.path().join("bad.json");
+    std::fs::write(&bad_file, serde_json::to_vec(&bad).unwrap()).unwrap();
+    let (code, out, err) = samenspel(&["directory", "import", bad_file.to_str().unwrap(), "--node", &node]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("organizations[1] organization"), "the rejected row is named: {out}");
+    assert!(out.contains("name: must not be empty"), "and why: {out}");
+    assert!(out.contains("nothing was written"), "{out}");
+
+    let exported = dir.path().join("kaart.json");
+    let (code, out, err) = samenspel(&["directory", "export", "--node", &node, "--out", exported.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let document: serde_json::Value = serde_json::from_slice(&std::fs::read(&exported).unwrap()).unwrap();
+    assert_eq!(document["contents"].as_array().unwrap().len(), 2);
+    let (code, out, _) = samenspel(&["directory", "import", exported.to_str().unwrap(), "--node", &node]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("nothing to write"), "{out}");
+
+    let (code, _, err) = samenspel(&["directory", "import", example, "--node", "http://127.0.0.1:1"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("cannot reach the node"), "{err}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

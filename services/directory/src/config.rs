@@ -13,10 +13,18 @@ pub struct DirectoryConfig {
     pub snapshot_every: u64,
     /// Entries not verified for longer than this are stale (default: 183 days).
     pub stale_after_secs: u64,
+    /// The largest HSDS document ImportHsds accepts, in bytes.
+    pub import_max_bytes: usize,
 }
 
 impl Default for DirectoryConfig {
     fn default() -> Self {
-        Self { default_page_size: 50, max_page_size: 500, snapshot_every: 1000, stale_after_secs: 183 * 24 * 3600 }
+        Self {
+            default_page_size: 50,
+            max_page_size: 500,
+            snapshot_every: 1000,
+            stale_after_secs: 183 * 24 * 3600,
+            import_max_bytes: 256 * 1024 * 1024,
+        }
     }
 }

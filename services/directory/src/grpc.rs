@@ -7,9 +7,12 @@ use futures::{Stream, StreamExt};
 
 use samenspel_eventlog::FieldViolation;
 use samenspel_proto::v1 as pb;
-use tonic::{Request, Response, Status};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
 
 use crate::error::Error;
+use crate::import::{ImportCounts, ImportOptions, ImportProgress, ImportReport};
 use crate::model::{Address, ContactPerson, Organisation, OrganisationKind, RawContact, RawFields, Slot};
 use crate::offer::{MaxComplexity, Offer, RawOffer, TargetGroup};
 use crate::search::Hit;
@@ -53,6 +56,100 @@ fn kind_from_pb(value: i32, field: &str) -> Result<Option<OrganisationKind>, Fie
         Ok(k) => Ok(KINDS.iter().find(|(p, _)| *p == k).map(|(_, d)| *d)),
         Err(_) => Err(FieldViolation::new(field, format!("unknown organisation kind {value}"))),
     }
+}
+
+/// Export chunks stay well under any message limit.
+const EXPORT_CHUNK_BYTES: usize = 1024 * 1024;
+/// An error status carries at most this many field violations; the report has them all.
+const MAX_STATUS_VIOLATIONS: usize = 100;
+
+fn counts_pb(c: ImportCounts) -> pb::ImportCounts {
+    pb::ImportCounts {
+        created: c.created,
+        updated: c.updated,
+        unchanged: c.unchanged,
+        archived: c.archived,
+        skipped: c.skipped,
+        rejected: c.rejected,
+    }
+}
+
+fn report_pb(r: &ImportReport) -> pb::ImportReport {
+    pb::ImportReport {
+        organisations: Some(counts_pb(r.organisations)),
+        contact_persons: Some(counts_pb(r.contacts)),
+        offers: Some(counts_pb(r.offers)),
+        rejected: r
+            .rejected
+            .iter()
+            .map(|x| pb::ImportRejection {
+                path: x.path.clone(),
+                entity: x.entity.to_string(),
+                source_id: x.source_id.clone(),
+                name: x.name.clone(),
+                violations: x
+                    .violations
+                    .iter()
+                    .map(|v| pb::ImportViolation { field: v.field.clone(), description: v.description.clone() })
+                    .collect(),
+            })
+            .collect(),
+        written: r.written,
+        position: r.position,
+    }
+}
+
+fn progress_pb(p: ImportProgress) -> pb::ImportHsdsResponse {
+    let (phase, done, total) = match p {
+        ImportProgress::Checking { done, total } => ("checking", done, total),
+        ImportProgress::Writing { events } => ("writing", 0, events),
+    };
+    let progress = pb::ImportProgress { phase: phase.into(), done, total };
+    pb::ImportHsdsResponse { message: Some(pb::import_hsds_response::Message::Progress(progress)) }
+}
+
+/// Receives the document, imports it and sends progress and the report on `tx`. `Err` ends the
+/// call with that status after whatever was sent.
+async fn receive_and_import(
+    service: &DirectoryService,
+    input: &mut Streaming<pb::ImportHsdsRequest>,
+    tx: &mpsc::Sender<Result<pb::ImportHsdsResponse, Status>>,
+) -> Result<(), Status> {
+    let limit = service.import_max_bytes();
+    let mut options: Option<ImportOptions> = None;
+    let mut document = Vec::new();
+    while let Some(message) = input.message().await? {
+        if options.is_none() {
+            let o = message.options.unwrap_or_default();
+            let default_kind =
+                kind_from_pb(o.default_kind, "options.default_kind").map_err(|v| Error::Invalid(vec![v]))?;
+            options = Some(ImportOptions { skip_invalid: o.skip_invalid, dry_run: o.dry_run, default_kind });
+        }
+        if document.len() + message.chunk.len() > limit {
+            let why = format!("the document is larger than the limit of {limit} bytes");
+            return Err(Error::Invalid(vec![FieldViolation::new("chunk", why)]).into());
+        }
+        document.extend_from_slice(&message.chunk);
+    }
+    let options = options.unwrap_or_default();
+    let progress_tx = tx.clone();
+    // Progress is advisory: when the client reads slowly, updates are dropped, never awaited.
+    let mut progress = move |p: ImportProgress| {
+        let _ = progress_tx.try_send(Ok(progress_pb(p)));
+    };
+    let report = service.import_hsds(&document, &options, &mut progress).await?;
+    let message = pb::import_hsds_response::Message::Report(report_pb(&report));
+    let _ = tx.send(Ok(pb::ImportHsdsResponse { message: Some(message) })).await;
+    if report.rejected.is_empty() || options.skip_invalid || options.dry_run {
+        return Ok(());
+    }
+    let mut violations = report.violations();
+    let more = violations.len().saturating_sub(MAX_STATUS_VIOLATIONS);
+    violations.truncate(MAX_STATUS_VIOLATIONS);
+    if more > 0 {
+        violations.push(FieldViolation::new("document", format!("and {more} more problems: see the report")));
+    }
+    Err(Error::Invalid(violations).into())
 }
 
 fn kind_pb(kind: OrganisationKind) -> pb::OrganisationKind {
@@ -454,5 +551,38 @@ impl pb::directory_server::Directory for DirectoryGrpc {
             })
             .filter_map(|change| async move { change.map_err(Status::from).transpose() });
         Ok(Response::new(Box::pin(changes)))
+    }
+
+    type ImportHsdsStream = Pin<Box<dyn Stream<Item = Result<pb::ImportHsdsResponse, Status>> + Send>>;
+
+    async fn import_hsds(
+        &self,
+        request: Request<Streaming<pb::ImportHsdsRequest>>,
+    ) -> Result<Response<Self::ImportHsdsStream>, Status> {
+        let mut input = request.into_inner();
+        let (tx, rx) = mpsc::channel(64);
+        let service = self.service.clone();
+        tokio::spawn(async move {
+            if let Err(status) = receive_and_import(&service, &mut input, &tx).await {
+                let _ = tx.send(Err(status)).await;
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    type ExportHsdsStream = Pin<Box<dyn Stream<Item = Result<pb::HsdsChunk, Status>> + Send>>;
+
+    async fn export_hsds(
+        &self,
+        _request: Request<pb::ExportHsdsRequest>,
+    ) -> Result<Response<Self::ExportHsdsStream>, Status> {
+        let service = self.service.clone();
+        // A large directory takes a while to write out; keep it off the async workers.
+        let document = tokio::task::spawn_blocking(move || service.export_hsds())
+            .await
+            .map_err(|e| Status::internal(format!("export failed: {e}")))?;
+        let chunks: Vec<Result<pb::HsdsChunk, Status>> =
+            document.chunks(EXPORT_CHUNK_BYTES).map(|c| Ok(pb::HsdsChunk { data: c.to_vec() })).collect();
+        Ok(Response::new(Box::pin(futures::stream::iter(chunks))))
     }
 }

@@ -1,12 +1,14 @@
 //! The `samenspel.v1.Directory` gRPC service: the sociale kaart. Its state is a projection of
 //! the node's event log; commands append events and wait until the projection has applied them.
 //! Organisations, contact persons (the smoelenboek), offers with indexed search, freshness and a
-//! Watch stream of changes; HSDS import/export follows.
+//! Watch stream of changes; import and export in Open Referral HSDS 3 JSON.
 
 mod config;
 mod error;
 mod events;
 mod grpc;
+mod hsds;
+mod import;
 mod model;
 mod offer;
 mod search;
@@ -16,6 +18,7 @@ mod state;
 pub use config::DirectoryConfig;
 pub use error::Error;
 pub use grpc::DirectoryGrpc;
+pub use import::{ImportCounts, ImportOptions, ImportProgress, ImportReport, Rejection};
 pub use model::{
     Address, ContactFields, ContactPerson, Organisation, OrganisationFields, OrganisationKind, RawContact, RawFields,
     Slot,

@@ -23,9 +23,9 @@ const MAX_REQUEST_ID: usize = 128;
 
 #[derive(Debug)]
 pub struct DirectoryService {
-    log: Arc<dyn EventLog>,
+    pub(crate) log: Arc<dyn EventLog>,
     config: DirectoryConfig,
-    state: ProjectionReader<DirectoryState>,
+    pub(crate) state: ProjectionReader<DirectoryState>,
     projection: Mutex<Option<ProjectionHandle<DirectoryState>>>,
 }
 
@@ -43,6 +43,10 @@ impl DirectoryService {
             p.stop().await?;
         }
         Ok(())
+    }
+
+    pub fn import_max_bytes(&self) -> usize {
+        self.config.import_max_bytes
     }
 
     pub fn get(&self, id: &str) -> Result<Organisation, Error> {
@@ -279,7 +283,7 @@ impl DirectoryService {
             return Err(Error::NotFound { what: "entry", id: id.to_string() });
         }
         let event = DirectoryEvent::EntryVerified { id: id.to_string() };
-        let appended = self.log.append(vec![self.event(&event, ExpectedVersion::Any)]).await?;
+        let appended = self.log.append(vec![Self::new_event(&event, ExpectedVersion::Any)]).await?;
         Ok(self.state.wait_for(appended[0].seq).await?)
     }
 
@@ -310,7 +314,7 @@ impl DirectoryService {
 
     /// Appends the creation of a new stream and waits until the projection has it.
     async fn append_new(&self, event: DirectoryEvent, request_id: &str) -> Result<(), Error> {
-        let mut new = self.event(&event, ExpectedVersion::Exact(0));
+        let mut new = Self::new_event(&event, ExpectedVersion::Exact(0));
         if !request_id.is_empty() {
             new = new.with_id(format!("{}/{request_id}", event.kind()));
         }
@@ -326,7 +330,7 @@ impl DirectoryService {
         if actual != expected {
             return Err(Error::VersionConflict { id: id.to_string(), expected, actual });
         }
-        match self.log.append(vec![self.event(&event, ExpectedVersion::Exact(expected))]).await {
+        match self.log.append(vec![Self::new_event(&event, ExpectedVersion::Exact(expected))]).await {
             Ok(appended) => Ok(self.state.wait_for(appended[0].seq).await?),
             Err(LogError::WrongExpectedVersion { actual, .. }) => {
                 Err(Error::VersionConflict { id: id.to_string(), expected, actual })
@@ -335,7 +339,7 @@ impl DirectoryService {
         }
     }
 
-    fn event(&self, event: &DirectoryEvent, expected: ExpectedVersion) -> NewEvent {
+    pub(crate) fn new_event(event: &DirectoryEvent, expected: ExpectedVersion) -> NewEvent {
         // The sociale kaart is shared with the whole federation.
         NewEvent::new(event.stream(), event.kind(), event.encode()).expect(expected).with_audience(Audience::Federation)
     }

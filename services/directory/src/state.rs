@@ -109,6 +109,28 @@ impl DirectoryState {
         (organisations, contacts)
     }
 
+    /// Organisations that are not archived, each with its contact persons and offers that are
+    /// not archived, by id.
+    pub(crate) fn for_export(&self) -> Vec<(&Organisation, Vec<&ContactPerson>, Vec<&Offer>)> {
+        let mut out: BTreeMap<&str, (&Organisation, Vec<&ContactPerson>, Vec<&Offer>)> = self
+            .organisations
+            .values()
+            .filter(|o| !o.archived)
+            .map(|o| (o.id.as_str(), (o, Vec::new(), Vec::new())))
+            .collect();
+        for c in self.contacts.values().filter(|c| !c.archived) {
+            if let Some(entry) = out.get_mut(c.organisation_id.as_str()) {
+                entry.1.push(c);
+            }
+        }
+        for o in self.offers.values().filter(|o| !o.archived) {
+            if let Some(entry) = out.get_mut(o.organisation_id.as_str()) {
+                entry.2.push(o);
+            }
+        }
+        out.into_values().collect()
+    }
+
     pub(crate) fn contact(&self, id: &str) -> Option<&ContactPerson> {
         self.contacts.get(id)
     }
@@ -155,12 +177,17 @@ impl Projection for DirectoryState {
             }
             DirectoryEvent::OrganisationUpdated { id, fields } => {
                 let formal = fields.kind.is_formal();
-                let changed: Vec<Offer> = self
-                    .offers
-                    .values()
-                    .filter(|o| o.organisation_id == id && o.formal != formal)
-                    .map(|o| Offer { formal, ..o.clone() })
-                    .collect();
+                // Only a change between formal and informal care touches the offers.
+                let was_formal = self.organisations.get(&id).map(|o| o.fields.kind.is_formal());
+                let changed: Vec<Offer> = if was_formal == Some(formal) {
+                    Vec::new()
+                } else {
+                    self.offers
+                        .values()
+                        .filter(|o| o.organisation_id == id && o.formal != formal)
+                        .map(|o| Offer { formal, ..o.clone() })
+                        .collect()
+                };
                 for offer in changed {
                     self.put_offer(offer);
                 }
