@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use samenspel::NodeConfig;
 use samenspel_proto::v1::directory_client::DirectoryClient;
 use samenspel_proto::v1::event_log_client::EventLogClient;
+use samenspel_proto::v1::intake_client::IntakeClient;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -98,6 +99,10 @@ impl TestNode {
     }
 
     /// Graceful stop: in-flight calls finish, the log is flushed and closed.
+    pub async fn intake_client(&self) -> IntakeClient<Channel> {
+        IntakeClient::new(self.channel().await)
+    }
+
     pub async fn stop(mut self) -> (NodeConfig, Arc<TempDir>) {
         self.shutdown_and_wait().await;
         (self.config.clone(), self.dir.clone())

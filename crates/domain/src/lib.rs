@@ -12,6 +12,6 @@ mod support;
 pub use error::Invalid;
 pub use phone::PhoneNumber;
 pub use postcode::{Postcode, Postcode4, PostcodeRange};
-pub use schedule::{TimeOfDay, TimeSlot, Weekday, WeeklyHours};
+pub use schedule::{SlotProblem, TimeOfDay, TimeSlot, Weekday, WeeklyHours};
 pub use strain::{CaregiverStrainIndex, Complexity, EdizPlus};
 pub use support::{SupportFunction, SupportKind};

@@ -65,6 +65,15 @@ pub struct TimeSlot {
     pub end: TimeOfDay,
 }
 
+/// A problem with one slot as received: its index, the part that is wrong (`"day"`, `"start"`,
+/// `"end"`, or `""` for the slot as a whole) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotProblem {
+    pub index: usize,
+    pub part: &'static str,
+    pub why: Invalid,
+}
+
 /// Time slots of a week, sorted, none inverted or overlapping another.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct WeeklyHours {
@@ -91,6 +100,26 @@ impl WeeklyHours {
         let mut slots = slots;
         slots.sort();
         Ok(Self { slots })
+    }
+
+    /// Slots as received — a day (`None`: not given) and "HH:MM" times — checked: every part that
+    /// does not parse, or else the first slot that is inverted or overlaps another.
+    pub fn parse<S: AsRef<str>>(raw: &[(Option<Weekday>, S, S)]) -> Result<Self, Vec<SlotProblem>> {
+        let mut problems = Vec::new();
+        let mut slots = Vec::new();
+        for (index, (day, start, end)) in raw.iter().enumerate() {
+            let problem = |part, why| SlotProblem { index, part, why };
+            match (day, start.as_ref().parse::<TimeOfDay>(), end.as_ref().parse::<TimeOfDay>()) {
+                (Some(day), Ok(start), Ok(end)) => slots.push(TimeSlot { day: *day, start, end }),
+                (None, ..) => problems.push(problem("day", Invalid::new("must be a weekday, Monday to Sunday"))),
+                (_, Err(e), _) => problems.push(problem("start", e)),
+                (_, _, Err(e)) => problems.push(problem("end", e)),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Self::new(slots).map_err(|(index, why)| vec![SlotProblem { index, part: "", why }])
     }
 
     pub fn slots(&self) -> &[TimeSlot] {

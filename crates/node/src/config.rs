@@ -8,6 +8,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use samenspel_directory::DirectoryConfig;
 use samenspel_eventlog::LogConfig;
+use samenspel_intake::IntakeConfig;
 use samenspel_log_service::LogServiceConfig;
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +43,7 @@ pub struct NodeConfig {
     pub log: LogConfig,
     pub log_service: LogServiceConfig,
     pub directory: DirectoryConfig,
+    pub intake: IntakeConfig,
 }
 
 impl Default for NodeConfig {
@@ -55,6 +57,7 @@ impl Default for NodeConfig {
             log: LogConfig::default(),
             log_service: LogServiceConfig::default(),
             directory: DirectoryConfig::default(),
+            intake: IntakeConfig::default(),
         }
     }
 }

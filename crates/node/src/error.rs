@@ -8,6 +8,8 @@ pub enum Error {
     Log(#[from] samenspel_eventlog::Error),
     #[error("directory: {0}")]
     Directory(#[from] samenspel_directory::Error),
+    #[error("intake: {0}")]
+    Intake(#[from] samenspel_intake::Error),
     #[error("grpc server: {0}")]
     Transport(#[from] tonic::transport::Error),
     #[error("reflection: {0}")]

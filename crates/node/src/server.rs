@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use samenspel_directory::{DirectoryGrpc, DirectoryServer, DirectoryService};
 use samenspel_eventlog::{EventLog, LocalLog, NodeKey};
+use samenspel_intake::{IntakeGrpc, IntakeServer, IntakeService};
 use samenspel_log_service::{EventLogGrpc, EventLogServer, LogService};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -45,7 +46,13 @@ pub async fn serve(
         .into_server()
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
+    let intake = Arc::new(IntakeService::start(log.clone(), config.intake.clone()).await?);
+    let intake_server = IntakeGrpc::new(intake.clone())
+        .into_server()
+        .max_decoding_message_size(config.max_message_bytes)
+        .max_encoding_message_size(config.max_message_bytes);
     health.set_serving::<EventLogServer<EventLogGrpc>>().await;
+    health.set_serving::<IntakeServer<IntakeGrpc>>().await;
     health.set_serving::<DirectoryServer<DirectoryGrpc>>().await;
     tracing::info!(node = %log.node_id(), addr = %listener.local_addr()?, "node serving");
     let stopping = Arc::new(Notify::new());
@@ -57,6 +64,7 @@ pub async fn serve(
         .add_service(reflection().build_v1alpha()?)
         .add_service(eventlog)
         .add_service(directory_server)
+        .add_service(intake_server)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             shutdown.await;
             signalled.notify_one();
@@ -71,10 +79,12 @@ pub async fn serve(
         }
     };
     // Read models save their snapshots while the log still takes writes.
-    let stopped = directory.stop().await;
+    let directory_stopped = directory.stop().await;
+    let intake_stopped = intake.stop().await;
     tracing::info!("node stopped serving");
     served?;
-    stopped?;
+    directory_stopped?;
+    intake_stopped?;
     Ok(())
 }
 

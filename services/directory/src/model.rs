@@ -1,6 +1,6 @@
 //! Domain types of the directory and their validation.
 
-use samenspel_domain::{PhoneNumber, Postcode, TimeOfDay, TimeSlot, Weekday, WeeklyHours};
+use samenspel_domain::{PhoneNumber, Postcode, Weekday, WeeklyHours};
 use samenspel_eventlog::{FieldViolation, NodeId};
 use serde::{Deserialize, Serialize};
 
@@ -229,22 +229,7 @@ pub(crate) fn weekly_slots(
     field: &str,
     violations: &mut Vec<FieldViolation>,
 ) -> Option<Vec<Slot>> {
-    let before = violations.len();
-    let mut slots = Vec::new();
-    for (i, (day, start, end)) in raw.into_iter().enumerate() {
-        let mut bad =
-            |part: &str, why: String| violations.push(FieldViolation::new(format!("{field}[{i}]{part}"), why));
-        match (day, start.parse::<TimeOfDay>(), end.parse::<TimeOfDay>()) {
-            (Some(day), Ok(start), Ok(end)) => slots.push(TimeSlot { day, start, end }),
-            (None, ..) => bad(".day", "must be a weekday, Monday to Sunday".into()),
-            (_, Err(e), _) => bad(".start", e.to_string()),
-            (_, _, Err(e)) => bad(".end", e.to_string()),
-        }
-    }
-    if violations.len() > before {
-        return None;
-    }
-    match WeeklyHours::new(slots) {
+    match WeeklyHours::parse(&raw) {
         Ok(hours) => Some(
             hours
                 .slots()
@@ -256,8 +241,11 @@ pub(crate) fn weekly_slots(
                 })
                 .collect(),
         ),
-        Err((i, why)) => {
-            violations.push(FieldViolation::new(format!("{field}[{i}]"), why.to_string()));
+        Err(problems) => {
+            for p in problems {
+                let part = if p.part.is_empty() { String::new() } else { format!(".{}", p.part) };
+                violations.push(FieldViolation::new(format!("{field}[{}]{part}", p.index), p.why.to_string()));
+            }
             None
         }
     }

@@ -1,0 +1,137 @@
+//! The intake's events: kinds, the stream per request, and JSON payloads. Headers carry only the
+//! stream (`intake/request/{id}`, an opaque id) and the kind; everything personal is in the payload,
+//! and the payload stays on this node (audience: local).
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Consent, RequestFields, Strain};
+
+pub(crate) const SUBMITTED: &str = "intake.request.submitted";
+pub(crate) const AMENDED: &str = "intake.request.amended";
+pub(crate) const STRAIN_RECORDED: &str = "intake.request.strain_recorded";
+pub(crate) const CAREGIVER_REQUEST_LINKED: &str = "intake.request.caregiver_request_linked";
+pub(crate) const CONSENT_CHANGED: &str = "intake.request.consent_changed";
+pub(crate) const CONSENT_WITHDRAWN: &str = "intake.request.consent_withdrawn";
+pub(crate) const MATCHING_STARTED: &str = "intake.request.matching_started";
+pub(crate) const MATCHED: &str = "intake.request.matched";
+pub(crate) const REOPENED: &str = "intake.request.reopened";
+pub(crate) const CLOSED: &str = "intake.request.closed";
+pub(crate) const WITHDRAWN: &str = "intake.request.withdrawn";
+const KINDS: [&str; 11] = [
+    SUBMITTED,
+    AMENDED,
+    STRAIN_RECORDED,
+    CAREGIVER_REQUEST_LINKED,
+    CONSENT_CHANGED,
+    CONSENT_WITHDRAWN,
+    MATCHING_STARTED,
+    MATCHED,
+    REOPENED,
+    CLOSED,
+    WITHDRAWN,
+];
+
+/// What happened to a request for help.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum IntakeEvent {
+    Submitted {
+        id: String,
+        fields: RequestFields,
+        consent: Option<Consent>,
+        strain: Vec<Strain>,
+        linked_from: Option<String>,
+    },
+    Amended {
+        id: String,
+        fields: RequestFields,
+    },
+    StrainRecorded {
+        id: String,
+        strain: Strain,
+    },
+    /// A request for the mantelzorger's own support was opened from this one.
+    CaregiverRequestLinked {
+        id: String,
+        linked_id: String,
+        caregiver_subject_id: String,
+    },
+    ConsentChanged {
+        id: String,
+        consent: Consent,
+    },
+    ConsentWithdrawn {
+        id: String,
+    },
+    MatchingStarted {
+        id: String,
+    },
+    Matched {
+        id: String,
+        offer_id: String,
+    },
+    Reopened {
+        id: String,
+        reason: String,
+    },
+    Closed {
+        id: String,
+        reason: String,
+    },
+    Withdrawn {
+        id: String,
+        reason: String,
+    },
+}
+
+impl IntakeEvent {
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Self::Submitted { .. } => SUBMITTED,
+            Self::Amended { .. } => AMENDED,
+            Self::StrainRecorded { .. } => STRAIN_RECORDED,
+            Self::CaregiverRequestLinked { .. } => CAREGIVER_REQUEST_LINKED,
+            Self::ConsentChanged { .. } => CONSENT_CHANGED,
+            Self::ConsentWithdrawn { .. } => CONSENT_WITHDRAWN,
+            Self::MatchingStarted { .. } => MATCHING_STARTED,
+            Self::Matched { .. } => MATCHED,
+            Self::Reopened { .. } => REOPENED,
+            Self::Closed { .. } => CLOSED,
+            Self::Withdrawn { .. } => WITHDRAWN,
+        }
+    }
+
+    /// The request the event is about.
+    pub(crate) fn id(&self) -> &str {
+        match self {
+            Self::Submitted { id, .. }
+            | Self::Amended { id, .. }
+            | Self::StrainRecorded { id, .. }
+            | Self::CaregiverRequestLinked { id, .. }
+            | Self::ConsentChanged { id, .. }
+            | Self::ConsentWithdrawn { id }
+            | Self::MatchingStarted { id }
+            | Self::Matched { id, .. }
+            | Self::Reopened { id, .. }
+            | Self::Closed { id, .. }
+            | Self::Withdrawn { id, .. } => id,
+        }
+    }
+
+    pub(crate) fn stream(&self) -> String {
+        stream(self.id())
+    }
+
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("intake events serialise")
+    }
+
+    /// The event in a payload of one of the intake's kinds; `None` for any other event.
+    pub(crate) fn decode(kind: &str, payload: &[u8]) -> Option<Result<Self, serde_json::Error>> {
+        KINDS.contains(&kind).then(|| serde_json::from_slice(payload))
+    }
+}
+
+pub(crate) fn stream(id: &str) -> String {
+    format!("intake/request/{id}")
+}

@@ -1,0 +1,467 @@
+//! The tonic implementation of `samenspel.v1.Intake`, and the protobuf ↔ domain conversions.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+use samenspel_domain::{Complexity, Weekday};
+use samenspel_eventlog::FieldViolation;
+use samenspel_proto::v1 as pb;
+use tonic::{Request, Response, Status};
+
+use crate::error::Error;
+use crate::model::{
+    Asker, Assessed, Consent, ConsentScope, InvolvedRole, MantelzorgerRole, Person, Purpose, RawComplexity, RawConsent,
+    RawInvolved, RawPerson, RawRequest, RawStrain, RequestFields, Slot, Urgency,
+};
+use crate::service::{Change, IntakeService, Submission, Summary};
+use crate::state::{HelpRequest, RequestStatus};
+
+/// The gRPC face of [`IntakeService`].
+#[derive(Debug, Clone)]
+pub struct IntakeGrpc {
+    service: Arc<IntakeService>,
+}
+
+impl IntakeGrpc {
+    pub fn new(service: Arc<IntakeService>) -> Self {
+        Self { service }
+    }
+
+    pub fn into_server(self) -> pb::intake_server::IntakeServer<Self> {
+        pb::intake_server::IntakeServer::new(self)
+    }
+}
+
+fn asker_from_pb(v: i32) -> Option<Asker> {
+    match pb::Asker::try_from(v).ok()? {
+        pb::Asker::Client => Some(Asker::Client),
+        pb::Asker::Mantelzorger => Some(Asker::Mantelzorger),
+        pb::Asker::Professional => Some(Asker::Professional),
+        pb::Asker::Unspecified => None,
+    }
+}
+
+fn asker_pb(a: Asker) -> pb::Asker {
+    match a {
+        Asker::Client => pb::Asker::Client,
+        Asker::Mantelzorger => pb::Asker::Mantelzorger,
+        Asker::Professional => pb::Asker::Professional,
+    }
+}
+
+const URGENCIES: [(pb::Urgency, Urgency); 3] =
+    [(pb::Urgency::Low, Urgency::Low), (pb::Urgency::Normal, Urgency::Normal), (pb::Urgency::High, Urgency::High)];
+
+fn urgency_pb(u: Urgency) -> pb::Urgency {
+    URGENCIES.iter().find(|(_, d)| *d == u).map(|(p, _)| *p).expect("every urgency has a protobuf value")
+}
+
+const ROLES: [(pb::InvolvedRole, InvolvedRole); 3] = [
+    (pb::InvolvedRole::Mantelzorger, InvolvedRole::Mantelzorger),
+    (pb::InvolvedRole::Volunteer, InvolvedRole::Volunteer),
+    (pb::InvolvedRole::Professional, InvolvedRole::Professional),
+];
+
+const MANTELZORGER_ROLES: [(pb::MantelzorgerRole, MantelzorgerRole); 4] = [
+    (pb::MantelzorgerRole::Partner, MantelzorgerRole::Partner),
+    (pb::MantelzorgerRole::HelpSeeker, MantelzorgerRole::HelpSeeker),
+    (pb::MantelzorgerRole::PersonalRelation, MantelzorgerRole::PersonalRelation),
+    (pb::MantelzorgerRole::Expert, MantelzorgerRole::Expert),
+];
+
+const PURPOSES: [(pb::Purpose, Purpose); 3] = [
+    (pb::Purpose::Matching, Purpose::Matching),
+    (pb::Purpose::FollowUp, Purpose::FollowUp),
+    (pb::Purpose::Evaluation, Purpose::Evaluation),
+];
+
+const STATUSES: [(pb::HelpRequestStatus, RequestStatus); 5] = [
+    (pb::HelpRequestStatus::Submitted, RequestStatus::Submitted),
+    (pb::HelpRequestStatus::Matching, RequestStatus::Matching),
+    (pb::HelpRequestStatus::Matched, RequestStatus::Matched),
+    (pb::HelpRequestStatus::Closed, RequestStatus::Closed),
+    (pb::HelpRequestStatus::Withdrawn, RequestStatus::Withdrawn),
+];
+
+/// The domain value paired with protobuf value `v` in `table`; `None` for UNSPECIFIED or unknown.
+fn lookup<P: Copy + TryFrom<i32> + PartialEq, D: Copy>(table: &[(P, D)], v: i32) -> Option<D> {
+    let p = P::try_from(v).ok()?;
+    table.iter().find(|(q, _)| *q == p).map(|(_, d)| *d)
+}
+
+fn reverse<P: Copy, D: Copy + PartialEq>(table: &[(P, D)], d: D) -> P {
+    table.iter().find(|(_, e)| *e == d).map(|(p, _)| *p).expect("every value has a protobuf value")
+}
+
+fn weekday_from_pb(v: i32) -> Option<Weekday> {
+    let i = usize::try_from(v).ok()?.checked_sub(1)?;
+    Weekday::ALL.get(i).copied()
+}
+
+fn hhmm(minutes: u16) -> String {
+    format!("{:02}:{:02}", minutes / 60, minutes % 60)
+}
+
+fn slots_pb(slots: &[Slot]) -> Vec<pb::TimeSlot> {
+    slots
+        .iter()
+        .map(|s| pb::TimeSlot { day: i32::from(s.day) + 1, start: hhmm(s.start_minutes), end: hhmm(s.end_minutes) })
+        .collect()
+}
+
+/// A directory organisation kind as its code ("vrijwilligersorganisatie").
+fn kind_code(v: i32) -> Option<String> {
+    match pb::OrganisationKind::try_from(v).ok()? {
+        pb::OrganisationKind::Unspecified => None,
+        k => Some(k.as_str_name().trim_start_matches("ORGANISATION_KIND_").to_ascii_lowercase()),
+    }
+}
+
+fn kind_from_code(code: &str) -> pb::OrganisationKind {
+    pb::OrganisationKind::from_str_name(&format!("ORGANISATION_KIND_{}", code.to_ascii_uppercase()))
+        .unwrap_or(pb::OrganisationKind::Unspecified)
+}
+
+fn complexity_pb(c: Complexity) -> pb::Complexity {
+    match c {
+        Complexity::Low => pb::Complexity::Low,
+        Complexity::Medium => pb::Complexity::Medium,
+        Complexity::High => pb::Complexity::High,
+    }
+}
+
+fn raw_person(p: Option<pb::Person>) -> RawPerson {
+    let p = p.unwrap_or_default();
+    RawPerson { subject_id: p.subject_id, name: p.name, phone: p.phone, email: p.email }
+}
+
+fn person_pb(p: &Person) -> pb::Person {
+    pb::Person {
+        subject_id: p.subject_id.clone(),
+        name: p.name.clone(),
+        phone: p.phone.clone(),
+        email: p.email.clone(),
+    }
+}
+
+fn raw_request(fields: Option<pb::HelpRequestFields>) -> Result<RawRequest, Error> {
+    let Some(f) = fields else { return Err(Error::Invalid(vec![FieldViolation::new("fields", "must be set")])) };
+    let assessed_complexity = match pb::Complexity::try_from(f.assessed_complexity) {
+        Ok(pb::Complexity::Unspecified) => RawComplexity::NotGiven,
+        Ok(pb::Complexity::Low) => RawComplexity::Given(Assessed::Low),
+        Ok(pb::Complexity::Medium) => RawComplexity::Given(Assessed::Medium),
+        Ok(pb::Complexity::High) => RawComplexity::Given(Assessed::High),
+        Err(_) => RawComplexity::Unknown(f.assessed_complexity),
+    };
+    Ok(RawRequest {
+        asked_by: asker_from_pb(f.asked_by),
+        asking_organisation_id: f.asking_organisation_id,
+        client: raw_person(f.client),
+        functions: f.support_functions,
+        kinds: f.support_kinds,
+        description: f.description,
+        postcode: f.postcode,
+        urgency: lookup(&URGENCIES, f.urgency),
+        wanted_schedule: f.wanted_schedule.into_iter().map(|s| (weekday_from_pb(s.day), s.start, s.end)).collect(),
+        languages: f.languages,
+        involved: f
+            .involved
+            .into_iter()
+            .map(|i| RawInvolved {
+                person: raw_person(i.person),
+                role: lookup(&ROLES, i.role),
+                mantelzorger_role: lookup(&MANTELZORGER_ROLES, i.mantelzorger_role),
+                organisation_id: i.organisation_id,
+            })
+            .collect(),
+        assessed_complexity,
+    })
+}
+
+fn fields_pb(f: &RequestFields) -> pb::HelpRequestFields {
+    pb::HelpRequestFields {
+        asked_by: asker_pb(f.asked_by).into(),
+        asking_organisation_id: f.asking_organisation_id.clone(),
+        client: Some(person_pb(&f.client)),
+        support_functions: f.functions.clone(),
+        support_kinds: f.kinds.clone(),
+        description: f.description.clone(),
+        postcode: f.postcode.clone(),
+        urgency: urgency_pb(f.urgency).into(),
+        wanted_schedule: slots_pb(&f.wanted_schedule),
+        languages: f.languages.clone(),
+        involved: f
+            .involved
+            .iter()
+            .map(|i| pb::Involved {
+                person: Some(person_pb(&i.person)),
+                role: reverse(&ROLES, i.role).into(),
+                mantelzorger_role: i.mantelzorger_role.map_or(0, |r| reverse(&MANTELZORGER_ROLES, r).into()),
+                organisation_id: i.organisation_id.clone(),
+            })
+            .collect(),
+        assessed_complexity: f.assessed_complexity.map_or(0, |a| complexity_pb(a.into()).into()),
+    }
+}
+
+fn raw_consent(c: pb::Consent) -> RawConsent {
+    RawConsent {
+        scopes: c
+            .scopes
+            .into_iter()
+            .map(|s| match s.scope {
+                Some(pb::consent_scope::Scope::OrganisationId(id)) => {
+                    Some(ConsentScope::Organisation(id.trim().into()))
+                }
+                Some(pb::consent_scope::Scope::OrganisationKind(k)) => kind_code(k).map(ConsentScope::OrganisationKind),
+                None => None,
+            })
+            .collect(),
+        purposes: c.purposes.into_iter().map(|p| lookup(&PURPOSES, p)).collect(),
+        until: c.until,
+    }
+}
+
+fn consent_pb(c: &Consent) -> pb::Consent {
+    pb::Consent {
+        scopes: c
+            .scopes
+            .iter()
+            .map(|s| pb::ConsentScope {
+                scope: Some(match s {
+                    ConsentScope::Organisation(id) => pb::consent_scope::Scope::OrganisationId(id.clone()),
+                    ConsentScope::OrganisationKind(k) => {
+                        pb::consent_scope::Scope::OrganisationKind(kind_from_code(k).into())
+                    }
+                }),
+            })
+            .collect(),
+        purposes: c.purposes.iter().map(|p| reverse(&PURPOSES, *p).into()).collect(),
+        until: c.until.clone(),
+    }
+}
+
+fn raw_strain(s: Option<pb::StrainAssessment>) -> RawStrain {
+    let s = s.unwrap_or_default();
+    RawStrain { caregiver_subject_id: s.caregiver_subject_id, csi: s.csi, ediz_plus: s.ediz_plus }
+}
+
+fn request_pb(r: HelpRequest) -> pb::HelpRequest {
+    let strain = r
+        .strain
+        .iter()
+        .map(|s| {
+            let csi = s.csi();
+            let ediz = s.ediz_plus();
+            pb::StrainResult {
+                caregiver_subject_id: s.caregiver_subject_id.clone(),
+                csi_score: csi.map_or(0, |c| c.score().into()),
+                high_strain: csi.is_some_and(|c| c.high_strain()),
+                ediz_plus_score: ediz.map_or(0, |e| e.score().into()),
+                ediz_plus_recorded: ediz.is_some(),
+                overburdened: ediz.is_some_and(|e| e.overburdened()),
+                recorded_micros: s.recorded_micros,
+            }
+        })
+        .collect();
+    pb::HelpRequest {
+        id: r.id.clone(),
+        fields: Some(fields_pb(&r.fields)),
+        status: reverse(&STATUSES, r.status).into(),
+        version: r.version,
+        consent: r.consent.as_ref().map(consent_pb),
+        consent_withdrawn: r.consent_withdrawn,
+        strain,
+        complexity: complexity_pb(r.complexity()).into(),
+        linked_from: r.linked_from.clone().unwrap_or_default(),
+        linked_requests: r.linked.iter().map(|(id, _)| id.clone()).collect(),
+        caregiver_support_suggested: r.caregiver_support_suggested(),
+        matched_offer_id: r.matched_offer_id.clone(),
+        status_reason: r.status_reason.clone(),
+        submitted_micros: r.submitted_micros,
+        updated_micros: r.updated_micros,
+    }
+}
+
+fn summary_pb(s: Summary) -> pb::HelpRequestSummary {
+    pb::HelpRequestSummary {
+        id: s.id,
+        support_functions: s.functions,
+        support_kinds: s.kinds,
+        postcode_area: s.postcode_area,
+        urgency: urgency_pb(s.urgency).into(),
+        wanted_schedule: slots_pb(&s.wanted_schedule),
+        languages: s.languages,
+        complexity: complexity_pb(s.complexity).into(),
+    }
+}
+
+fn change_pb(c: Change) -> pb::HelpRequestChange {
+    pb::HelpRequestChange { position: c.position, kind: c.kind, help_request: Some(request_pb(c.request)) }
+}
+
+fn reply(r: Result<HelpRequest, Error>) -> Result<Response<pb::HelpRequest>, Status> {
+    Ok(Response::new(request_pb(r?)))
+}
+
+#[tonic::async_trait]
+impl pb::intake_server::Intake for IntakeGrpc {
+    async fn submit_help_request(
+        &self,
+        request: Request<pb::SubmitHelpRequestRequest>,
+    ) -> Result<Response<pb::HelpRequest>, Status> {
+        let r = request.into_inner();
+        let submission = Submission {
+            fields: raw_request(r.fields)?,
+            consent: r.consent.map(raw_consent),
+            strain: r.strain.into_iter().map(|s| raw_strain(Some(s))).collect(),
+            request_id: r.request_id,
+        };
+        reply(self.service.submit(submission).await)
+    }
+
+    async fn get_help_request(
+        &self,
+        request: Request<pb::GetHelpRequestRequest>,
+    ) -> Result<Response<pb::HelpRequest>, Status> {
+        reply(self.service.get(&request.get_ref().id))
+    }
+
+    async fn list_help_requests(
+        &self,
+        request: Request<pb::ListHelpRequestsRequest>,
+    ) -> Result<Response<pb::ListHelpRequestsResponse>, Status> {
+        let r = request.into_inner();
+        let statuses = r.statuses.iter().map(|s| lookup(&STATUSES, *s)).collect();
+        let filter =
+            IntakeService::filter(statuses, &r.need, &r.region, r.submitted_after_micros, r.submitted_before_micros)?;
+        let (page, next) = self.service.list(&filter, r.page_size, &r.page_token)?;
+        let help_requests = page.into_iter().map(request_pb).collect();
+        Ok(Response::new(pb::ListHelpRequestsResponse { help_requests, next_page_token: next }))
+    }
+
+    async fn amend_help_request(
+        &self,
+        request: Request<pb::AmendHelpRequestRequest>,
+    ) -> Result<Response<pb::HelpRequest>, Status> {
+        let r = request.into_inner();
+        reply(self.service.amend(&r.id, raw_request(r.fields)?, r.expected_version).await)
+    }
+
+    async fn start_matching(
+        &self,
+        request: Request<pb::TransitionRequest>,
+    ) -> Result<Response<pb::HelpRequest>, Status> {
+        reply(self.service.start_matching(&request.get_ref().id).await)
+    }
+
+    async fn mark_matched(
+        &self,
+        request: Request<pb::MarkMatchedRequest>,
+    ) -> Result<Response<pb::HelpRequest>, Status> {
+        let r = request.get_ref();
+        reply(self.service.mark_matched(&r.id, &r.offer_id).await)
+    }
+
+    async fn reopen_help_request(
+        &self,
+        request: Request<pb::TransitionRequest>,
+    ) -> Result<Response<pb::HelpRequest>, Status> {
+        let r = request.get_ref();
+        reply(self.service.reopen(&r.id, &r.reason).await)
+    }
+
+    async fn close_help_request(
+        &self,
+        request: Request<pb::TransitionRequest>,
+    ) -> Result<Response<pb::HelpRequest>, Status> {
+        let r = request.get_ref();
+        reply(self.service.close(&r.id, &r.reason).await)
+    }
+
+    async fn withdraw_help_request(
+        &self,
+        request: Request<pb::TransitionRequest>,
+    ) -> Result<Response<pb::HelpRequest>, Status> {
+        let r = request.get_ref();
+        reply(self.service.withdraw(&r.id, &r.reason).await)
+    }
+
+    async fn record_strain(
+        &self,
+        request: Request<pb::RecordStrainRequest>,
+    ) -> Result<Response<pb::HelpRequest>, Status> {
+        let r = request.into_inner();
+        if r.assessment.is_none() {
+            return Err(Error::Invalid(vec![FieldViolation::new("assessment", "must be set")]).into());
+        }
+        reply(self.service.record_strain(&r.id, raw_strain(r.assessment)).await)
+    }
+
+    async fn open_caregiver_request(
+        &self,
+        request: Request<pb::OpenCaregiverRequestRequest>,
+    ) -> Result<Response<pb::HelpRequest>, Status> {
+        let r = request.into_inner();
+        let fields = raw_request(r.fields)?;
+        let consent = r.consent.map(raw_consent);
+        reply(
+            self.service
+                .open_caregiver_request(&r.from_id, &r.caregiver_subject_id, fields, consent, &r.request_id)
+                .await,
+        )
+    }
+
+    async fn change_consent(
+        &self,
+        request: Request<pb::ChangeConsentRequest>,
+    ) -> Result<Response<pb::HelpRequest>, Status> {
+        let r = request.into_inner();
+        let Some(consent) = r.consent else {
+            let why = "must be set; use WithdrawConsent to withdraw it";
+            return Err(Error::Invalid(vec![FieldViolation::new("consent", why)]).into());
+        };
+        reply(self.service.change_consent(&r.id, raw_consent(consent)).await)
+    }
+
+    async fn withdraw_consent(
+        &self,
+        request: Request<pb::WithdrawConsentRequest>,
+    ) -> Result<Response<pb::HelpRequest>, Status> {
+        reply(self.service.withdraw_consent(&request.get_ref().id).await)
+    }
+
+    async fn get_shareable_summary(
+        &self,
+        request: Request<pb::GetShareableSummaryRequest>,
+    ) -> Result<Response<pb::HelpRequestSummary>, Status> {
+        let r = request.into_inner();
+        let Some(purpose) = lookup(&PURPOSES, r.purpose) else {
+            return Err(Error::Invalid(vec![FieldViolation::new("purpose", "must be set")]).into());
+        };
+        let kind = kind_code(r.organisation_kind).unwrap_or_default();
+        let summary = self.service.shareable_summary(&r.id, &r.organisation_id, &kind, purpose)?;
+        Ok(Response::new(summary_pb(summary)))
+    }
+
+    type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::HelpRequestChange, Status>> + Send>>;
+
+    async fn watch(
+        &self,
+        request: Request<pb::WatchHelpRequestsRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        let events = self.service.watch(request.get_ref().from_position)?;
+        let service = self.service.clone();
+        let changes = events
+            .then(move |event| {
+                let service = service.clone();
+                async move {
+                    let event = event.map_err(Error::from)?;
+                    Ok::<_, Error>(service.change_at(&event).await?.map(change_pb))
+                }
+            })
+            .filter_map(|change| async move { change.map_err(Status::from).transpose() });
+        Ok(Response::new(Box::pin(changes)))
+    }
+}

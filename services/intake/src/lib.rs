@@ -1,0 +1,22 @@
+//! The `samenspel.v1.Intake` gRPC service: requests for help (hulpvragen), need-first, with the
+//! people involved, caregiver strain and consent. Its state is a projection of the node's event
+//! log; the lifecycle of a request belongs to this node, and personal data is only in payloads.
+
+mod config;
+mod error;
+mod events;
+mod grpc;
+mod model;
+mod service;
+mod state;
+
+pub use config::IntakeConfig;
+pub use error::Error;
+pub use grpc::IntakeGrpc;
+pub use model::{
+    Asker, Consent, ConsentScope, InvolvedRole, MantelzorgerRole, Person, Purpose, RawComplexity, RawConsent,
+    RawInvolved, RawPerson, RawRequest, RawStrain, RequestFields, Urgency,
+};
+pub use samenspel_proto::v1::intake_server::IntakeServer;
+pub use service::{Change, IntakeService, Submission, Summary};
+pub use state::{HelpRequest, ListFilter, RequestStatus};

@@ -1,0 +1,489 @@
+//! The intake's commands and queries: commands check input and state, append events and wait until
+//! the projection has applied them (a caller reads its own writes); queries read the projection.
+
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use samenspel_domain::{Postcode, PostcodeRange};
+use samenspel_eventlog::{
+    Audience, Error as LogError, EventLog, ExpectedVersion, FieldViolation, NewEvent, ProjectionHandle,
+    ProjectionReader, StoredEvent, SubscribeFrom, Subscription, start_projection,
+};
+
+use crate::config::IntakeConfig;
+use crate::error::Error;
+use crate::events::IntakeEvent;
+use crate::model::{Purpose, RawConsent, RawRequest, RawStrain, Slot, Urgency};
+use crate::state::{HelpRequest, IntakeState, ListFilter, RequestStatus};
+
+/// The name the intake's snapshots are saved under.
+const PROJECTION: &str = "intake";
+const MAX_REQUEST_ID: usize = 128;
+const MAX_REASON: usize = 1000;
+
+#[derive(Debug)]
+pub struct IntakeService {
+    log: Arc<dyn EventLog>,
+    config: IntakeConfig,
+    state: ProjectionReader<IntakeState>,
+    projection: Mutex<Option<ProjectionHandle<IntakeState>>>,
+}
+
+/// A submission as received.
+#[derive(Debug, Default)]
+pub struct Submission {
+    pub fields: RawRequest,
+    pub consent: Option<RawConsent>,
+    pub strain: Vec<RawStrain>,
+    pub request_id: String,
+}
+
+/// The minimal summary of a request that may be shared with consent: no names, no contact
+/// details, no description, only the 4-digit postcode area.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub id: String,
+    pub functions: Vec<String>,
+    pub kinds: Vec<String>,
+    pub postcode_area: String,
+    pub urgency: Urgency,
+    pub wanted_schedule: Vec<Slot>,
+    pub languages: Vec<String>,
+    pub complexity: samenspel_domain::Complexity,
+}
+
+/// A change to a request: the log position and kind of its event, and the request now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub position: u64,
+    pub kind: String,
+    pub request: HelpRequest,
+}
+
+fn now_micros() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
+}
+
+fn invalid(field: &str, why: impl Into<String>) -> Error {
+    Error::Invalid(vec![FieldViolation::new(field, why)])
+}
+
+fn check_request_id(request_id: &str, v: &mut Vec<FieldViolation>) {
+    if request_id.len() > MAX_REQUEST_ID || !request_id.bytes().all(|b| b.is_ascii_graphic()) {
+        v.push(FieldViolation::new("request_id", format!("at most {MAX_REQUEST_ID} printable ascii characters")));
+    }
+}
+
+fn check_reason(reason: &str) -> Result<String, Error> {
+    if reason.chars().count() > MAX_REASON {
+        return Err(invalid("reason", format!("must be at most {MAX_REASON} characters")));
+    }
+    Ok(reason.trim().to_string())
+}
+
+fn is_id(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+impl IntakeService {
+    /// Restores the intake from its last snapshot and follows the log from there.
+    pub async fn start(log: Arc<dyn EventLog>, config: IntakeConfig) -> Result<Self, Error> {
+        let projection = start_projection::<IntakeState>(log.clone(), PROJECTION, config.snapshot_every).await?;
+        Ok(Self { log, config, state: projection.reader(), projection: Mutex::new(Some(projection)) })
+    }
+
+    /// Stops following the log and saves a snapshot; call it before the log closes.
+    pub async fn stop(&self) -> Result<(), Error> {
+        let projection = self.projection.lock().expect("projection lock").take();
+        if let Some(p) = projection {
+            p.stop().await?;
+        }
+        Ok(())
+    }
+
+    pub fn get(&self, id: &str) -> Result<HelpRequest, Error> {
+        let found = self.state.read().get(id).cloned();
+        found.ok_or_else(|| Error::NotFound { id: id.to_string() })
+    }
+
+    pub fn list(
+        &self,
+        filter: &ListFilter,
+        page_size: u32,
+        page_token: &str,
+    ) -> Result<(Vec<HelpRequest>, String), Error> {
+        if !page_token.is_empty() && !is_id(page_token) {
+            return Err(invalid("page_token", "is not a token from a previous page"));
+        }
+        let size = match page_size {
+            0 => self.config.default_page_size,
+            n => n.min(self.config.max_page_size),
+        };
+        let after = Some(page_token).filter(|t| !t.is_empty());
+        let (page, more) = self.state.read().list(after, filter, size.max(1) as usize);
+        let next = if more { page.last().map(|r| r.id.clone()).unwrap_or_default() } else { String::new() };
+        Ok((page, next))
+    }
+
+    /// A list filter from its parts as received; a bad part is named.
+    pub fn filter(
+        statuses: Vec<Option<RequestStatus>>,
+        need: &str,
+        region: &str,
+        after: i64,
+        before: i64,
+    ) -> Result<ListFilter, Error> {
+        let mut v = Vec::new();
+        let mut filter = ListFilter::default();
+        for (i, s) in statuses.into_iter().enumerate() {
+            match s {
+                Some(s) => filter.statuses.push(s),
+                None => v.push(FieldViolation::new(format!("statuses[{i}]"), "unknown status")),
+            }
+        }
+        let need = need.trim();
+        if !need.is_empty() {
+            if need.parse::<samenspel_domain::SupportFunction>().is_err()
+                && need.parse::<samenspel_domain::SupportKind>().is_err()
+            {
+                v.push(FieldViolation::new("need", format!("{need:?} is no support function or kind")));
+            }
+            filter.need = Some(need.to_string());
+        }
+        let region = region.trim();
+        if !region.is_empty() {
+            match region.parse::<PostcodeRange>() {
+                Ok(r) => filter.region = Some(r),
+                Err(e) => v.push(FieldViolation::new("region", e.to_string())),
+            }
+        }
+        filter.submitted_after_micros = Some(after).filter(|t| *t != 0);
+        filter.submitted_before_micros = Some(before).filter(|t| *t != 0);
+        if !v.is_empty() {
+            return Err(Error::Invalid(v));
+        }
+        Ok(filter)
+    }
+
+    /// Takes in a request for help. With a `request_id`, a retry returns the request it created.
+    pub async fn submit(&self, submission: Submission) -> Result<HelpRequest, Error> {
+        let Submission { fields, consent, strain, request_id } = submission;
+        let id = self.new_id(&request_id)?;
+        let mut v = Vec::new();
+        check_request_id(&request_id, &mut v);
+        let mut subjects = self.subject_ids(&id);
+        let fields = fields.validate("fields", &mut subjects, &mut v);
+        let consent = consent.and_then(|c| c.validate("consent", now_micros(), &mut v));
+        let mut assessments = Vec::new();
+        for (i, s) in strain.into_iter().enumerate() {
+            if let Some(s) = s.validate(&format!("strain[{i}]"), fields.as_ref(), &mut v) {
+                if assessments.iter().any(|a: &crate::model::Strain| a.caregiver_subject_id == s.caregiver_subject_id) {
+                    v.push(FieldViolation::new(format!("strain[{i}].caregiver_subject_id"), "assessed twice"));
+                }
+                assessments.push(s);
+            }
+        }
+        let Some(fields) = fields.filter(|_| v.is_empty()) else { return Err(Error::Invalid(v)) };
+        let event = IntakeEvent::Submitted { id: id.clone(), fields, consent, strain: assessments, linked_from: None };
+        self.append_new(&id, vec![(event, ExpectedVersion::Exact(0))], &request_id).await?;
+        self.get(&id)
+    }
+
+    /// Opens a request for the support of one of `from_id`'s mantelzorgers, in their own right:
+    /// the mantelzorger is its client, their strain assessment comes along, and both requests
+    /// point at each other. Both events are appended at once.
+    pub async fn open_caregiver_request(
+        &self,
+        from_id: &str,
+        caregiver_subject_id: &str,
+        mut fields: RawRequest,
+        consent: Option<RawConsent>,
+        request_id: &str,
+    ) -> Result<HelpRequest, Error> {
+        let from = self.get(from_id)?;
+        let id = self.new_id(request_id)?;
+        if !request_id.is_empty()
+            && let Ok(existing) = self.get(&id)
+        {
+            return Ok(existing);
+        }
+        let caregiver = caregiver_subject_id.trim();
+        let mut v = Vec::new();
+        check_request_id(request_id, &mut v);
+        if !from.fields.is_caregiver(caregiver) {
+            let why = "must be the subject id of one of the request's mantelzorgers";
+            v.push(FieldViolation::new("caregiver_subject_id", why));
+        }
+        if fields.client.subject_id.trim().is_empty() {
+            fields.client.subject_id = caregiver.to_string();
+        } else if fields.client.subject_id.trim() != caregiver {
+            v.push(FieldViolation::new(
+                "fields.client.subject_id",
+                "the client of a caregiver request is the mantelzorger",
+            ));
+        }
+        fields.asked_by = fields.asked_by.or(Some(crate::model::Asker::Mantelzorger));
+        let mut subjects = self.subject_ids(&id);
+        let fields = fields.validate("fields", &mut subjects, &mut v);
+        let consent = consent.and_then(|c| c.validate("consent", now_micros(), &mut v));
+        let Some(fields) = fields.filter(|_| v.is_empty()) else { return Err(Error::Invalid(v)) };
+        if !from.status.is_open() {
+            return Err(Error::WrongState {
+                id: from.id,
+                state: from.status,
+                action: "the start of a caregiver request",
+            });
+        }
+        let strain: Vec<_> = from.strain.iter().filter(|s| s.caregiver_subject_id == caregiver).cloned().collect();
+        let opened =
+            IntakeEvent::Submitted { id: id.clone(), fields, consent, strain, linked_from: Some(from.id.clone()) };
+        let link = IntakeEvent::CaregiverRequestLinked {
+            id: from.id.clone(),
+            linked_id: id.clone(),
+            caregiver_subject_id: caregiver.to_string(),
+        };
+        let events = vec![(opened, ExpectedVersion::Exact(0)), (link, ExpectedVersion::Exact(from.version))];
+        self.append_new(&id, events, request_id).await?;
+        self.get(&id)
+    }
+
+    /// Replaces the fields of an open request, guarded by its version.
+    pub async fn amend(&self, id: &str, fields: RawRequest, expected_version: u64) -> Result<HelpRequest, Error> {
+        let current = self.get(id)?;
+        let mut v = Vec::new();
+        // People given without a subject id get fresh ones; clients pass back the ids they hold.
+        let mut subjects = self.subject_ids(&format!("{id}/{expected_version}"));
+        let fields = fields.validate("fields", &mut subjects, &mut v);
+        let Some(fields) = fields.filter(|_| v.is_empty()) else { return Err(Error::Invalid(v)) };
+        if !current.status.is_open() {
+            return Err(Error::WrongState { id: id.into(), state: current.status, action: "amended" });
+        }
+        self.append_change(id, IntakeEvent::Amended { id: id.into(), fields }, expected_version, current.version).await
+    }
+
+    /// Records a mantelzorger's strain on an open request.
+    pub async fn record_strain(&self, id: &str, raw: RawStrain) -> Result<HelpRequest, Error> {
+        let current = self.get(id)?;
+        let mut v = Vec::new();
+        let strain = raw.validate("assessment", Some(&current.fields), &mut v);
+        let Some(strain) = strain.filter(|_| v.is_empty()) else { return Err(Error::Invalid(v)) };
+        if !current.status.is_open() {
+            return Err(Error::WrongState { id: id.into(), state: current.status, action: "assessed" });
+        }
+        let event = IntakeEvent::StrainRecorded { id: id.into(), strain };
+        self.append_change(id, event, current.version, current.version).await
+    }
+
+    pub async fn change_consent(&self, id: &str, raw: RawConsent) -> Result<HelpRequest, Error> {
+        let current = self.get(id)?;
+        let mut v = Vec::new();
+        let consent = raw.validate("consent", now_micros(), &mut v);
+        let Some(consent) = consent.filter(|_| v.is_empty()) else { return Err(Error::Invalid(v)) };
+        if !current.status.is_open() {
+            return Err(Error::WrongState { id: id.into(), state: current.status, action: "given new consent" });
+        }
+        let event = IntakeEvent::ConsentChanged { id: id.into(), consent };
+        self.append_change(id, event, current.version, current.version).await
+    }
+
+    /// Withdraws consent: from now on nothing of the request is shared. Always allowed.
+    pub async fn withdraw_consent(&self, id: &str) -> Result<HelpRequest, Error> {
+        let current = self.get(id)?;
+        if current.consent_withdrawn || current.consent.is_none() {
+            return Ok(current);
+        }
+        let event = IntakeEvent::ConsentWithdrawn { id: id.into() };
+        self.append_change(id, event, current.version, current.version).await
+    }
+
+    pub async fn start_matching(&self, id: &str) -> Result<HelpRequest, Error> {
+        self.transition(
+            id,
+            &[RequestStatus::Submitted],
+            "sent to matching",
+            IntakeEvent::MatchingStarted { id: id.into() },
+        )
+        .await
+    }
+
+    pub async fn mark_matched(&self, id: &str, offer_id: &str) -> Result<HelpRequest, Error> {
+        let offer_id = offer_id.trim();
+        if offer_id.is_empty() || offer_id.len() > MAX_REQUEST_ID {
+            return Err(invalid("offer_id", "must name the offer in the directory"));
+        }
+        let event = IntakeEvent::Matched { id: id.into(), offer_id: offer_id.into() };
+        self.transition(id, &[RequestStatus::Matching], "marked matched", event).await
+    }
+
+    /// A match fell through: back to matching.
+    pub async fn reopen(&self, id: &str, reason: &str) -> Result<HelpRequest, Error> {
+        let reason = check_reason(reason)?;
+        self.transition(id, &[RequestStatus::Matched], "reopened", IntakeEvent::Reopened { id: id.into(), reason })
+            .await
+    }
+
+    pub async fn close(&self, id: &str, reason: &str) -> Result<HelpRequest, Error> {
+        let reason = check_reason(reason)?;
+        self.transition(id, &[RequestStatus::Matched], "closed", IntakeEvent::Closed { id: id.into(), reason }).await
+    }
+
+    pub async fn withdraw(&self, id: &str, reason: &str) -> Result<HelpRequest, Error> {
+        let reason = check_reason(reason)?;
+        let open = [RequestStatus::Submitted, RequestStatus::Matching, RequestStatus::Matched];
+        self.transition(id, &open, "withdrawn", IntakeEvent::Withdrawn { id: id.into(), reason }).await
+    }
+
+    /// The minimal summary `organisation` (of `kind`) may see for `purpose`, if consent allows.
+    pub fn shareable_summary(
+        &self,
+        id: &str,
+        organisation: &str,
+        kind: &str,
+        purpose: Purpose,
+    ) -> Result<Summary, Error> {
+        if organisation.trim().is_empty() && kind.trim().is_empty() {
+            return Err(invalid("organisation_id", "name the organisation, its kind, or both"));
+        }
+        let r = self.get(id)?;
+        let refuse = |why| Error::NotShareable {
+            id: id.into(),
+            who: if organisation.is_empty() { kind.to_string() } else { organisation.to_string() },
+            purpose: format!("{purpose:?}").to_lowercase(),
+            why,
+        };
+        let consent = r.consent.as_ref().ok_or_else(|| refuse("there is no consent to share it"))?;
+        if r.consent_withdrawn {
+            return Err(refuse("consent was withdrawn"));
+        }
+        if r.status == RequestStatus::Withdrawn {
+            return Err(refuse("the request was withdrawn"));
+        }
+        if !consent.allows(organisation.trim(), kind.trim(), purpose, now_micros()) {
+            return Err(refuse("the consent does not cover it (scope, purpose or date)"));
+        }
+        let area = r.fields.postcode.parse::<Postcode>().map(|p| p.area().to_string()).unwrap_or_default();
+        Ok(Summary {
+            id: r.id.clone(),
+            functions: r.fields.functions.clone(),
+            kinds: r.fields.kinds.clone(),
+            postcode_area: area,
+            urgency: r.fields.urgency,
+            wanted_schedule: r.fields.wanted_schedule.clone(),
+            languages: r.fields.languages.clone(),
+            complexity: r.complexity(),
+        })
+    }
+
+    /// The node's log from `from_position` on; turn each event into a change with `change_at`.
+    pub fn watch(&self, from_position: u64) -> Result<Subscription, Error> {
+        Ok(self.log.subscribe(SubscribeFrom::origin(self.log.node_id(), from_position.max(1)))?)
+    }
+
+    /// The change an event made to a request; `None` for events of other services.
+    pub async fn change_at(&self, event: &StoredEvent) -> Result<Option<Change>, Error> {
+        let h = &event.header;
+        let Some(Ok(decoded)) = event.payload.as_ref().and_then(|p| IntakeEvent::decode(&h.kind, &p.data)) else {
+            return Ok(None);
+        };
+        self.state.wait_for(h.seq).await?;
+        let request = self.state.read().get(decoded.id()).cloned();
+        Ok(request.map(|request| Change { position: h.seq, kind: h.kind.clone(), request }))
+    }
+
+    /// A step of the lifecycle, allowed only from `from`; guarded by the version read, so of two
+    /// racing steps one fails.
+    async fn transition(
+        &self,
+        id: &str,
+        from: &[RequestStatus],
+        action: &'static str,
+        event: IntakeEvent,
+    ) -> Result<HelpRequest, Error> {
+        let current = self.get(id)?;
+        if !from.contains(&current.status) {
+            return Err(Error::WrongState { id: id.into(), state: current.status, action });
+        }
+        self.append_change(id, event, current.version, current.version).await
+    }
+
+    /// A new request's id; a retry must produce the same events, so one made for a request id is
+    /// derived from it.
+    fn new_id(&self, request_id: &str) -> Result<String, Error> {
+        if request_id.is_empty() {
+            let mut bytes = [0u8; 16];
+            getrandom::fill(&mut bytes).map_err(|e| Error::Log(LogError::Key(format!("no randomness: {e}"))))?;
+            return Ok(hex::encode(bytes));
+        }
+        let mut hasher = blake3::Hasher::new_derive_key("samenspel intake id v1");
+        hasher.update(self.log.node_id().as_bytes());
+        hasher.update(request_id.as_bytes());
+        Ok(hex::encode(&hasher.finalize().as_bytes()[..16]))
+    }
+
+    /// Makes pseudonymous subject ids for people given without one, derived from `seed` so a
+    /// retried submit produces the same ids.
+    fn subject_ids(&self, seed: &str) -> impl FnMut() -> String + use<> {
+        let mut hasher = blake3::Hasher::new_derive_key("samenspel subject id v1");
+        hasher.update(self.log.node_id().as_bytes());
+        hasher.update(seed.as_bytes());
+        let mut reader = hasher.finalize_xof();
+        move || {
+            let mut bytes = [0u8; 8];
+            reader.fill(&mut bytes);
+            format!("s-{}", hex::encode(bytes))
+        }
+    }
+
+    fn new_event(event: &IntakeEvent, expected: ExpectedVersion) -> NewEvent {
+        // Personal data stays on this node until federation shares a consented summary.
+        NewEvent::new(event.stream(), event.kind(), event.encode()).expect(expected).with_audience(Audience::Local)
+    }
+
+    /// Appends the events that create request `id` in one write and waits until the projection
+    /// has them. With a request id they carry event ids made from `id` (itself derived from the
+    /// request id), so a retry is recognised; the request id itself never enters a header.
+    async fn append_new(
+        &self,
+        id: &str,
+        events: Vec<(IntakeEvent, ExpectedVersion)>,
+        request_id: &str,
+    ) -> Result<(), Error> {
+        let batch = events
+            .iter()
+            .map(|(e, expected)| {
+                let new = Self::new_event(e, *expected);
+                if request_id.is_empty() { new } else { new.with_id(format!("{}/{id}", e.kind())) }
+            })
+            .collect();
+        match self.log.append(batch).await {
+            Ok(appended) => Ok(self.state.wait_for(appended.last().map_or(0, |a| a.seq)).await?),
+            Err(LogError::EventIdReused { .. }) => Err(Error::RequestIdReused { request_id: request_id.into() }),
+            Err(LogError::WrongExpectedVersion { stream, expected, actual }) => {
+                let id = stream.rsplit('/').next().unwrap_or_default().to_string();
+                Err(Error::VersionConflict { id, expected, actual })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Appends a change guarded by the request's version and waits until the projection has it.
+    async fn append_change(
+        &self,
+        id: &str,
+        event: IntakeEvent,
+        expected: u64,
+        actual: u64,
+    ) -> Result<HelpRequest, Error> {
+        if actual != expected {
+            return Err(Error::VersionConflict { id: id.to_string(), expected, actual });
+        }
+        match self.log.append(vec![Self::new_event(&event, ExpectedVersion::Exact(expected))]).await {
+            Ok(appended) => self.state.wait_for(appended[0].seq).await?,
+            Err(LogError::WrongExpectedVersion { actual, .. }) => {
+                return Err(Error::VersionConflict { id: id.to_string(), expected, actual });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.get(id)
+    }
+}
