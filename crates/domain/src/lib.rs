@@ -2,6 +2,7 @@
 //! parsing checks and normalises, and an error names what is wrong so a service can report it
 //! as a field violation. No protobuf and no storage here.
 
+mod email;
 mod error;
 mod phone;
 mod postcode;
@@ -9,6 +10,7 @@ mod schedule;
 mod strain;
 mod support;
 
+pub use email::EmailAddress;
 pub use error::Invalid;
 pub use phone::PhoneNumber;
 pub use postcode::{Postcode, Postcode4, PostcodeRange};

@@ -1,6 +1,6 @@
 //! Domain types of the directory and their validation.
 
-use samenspel_domain::{PhoneNumber, Postcode, Weekday, WeeklyHours};
+use samenspel_domain::{EmailAddress, PhoneNumber, Postcode, Weekday, WeeklyHours};
 use samenspel_eventlog::{FieldViolation, NodeId};
 use serde::{Deserialize, Serialize};
 
@@ -210,10 +210,13 @@ impl RawContact {
                 String::new()
             }),
         };
-        let email = self.email.trim().to_string();
-        if !email.is_empty() && !is_email(&email) {
-            bad("email".into(), "is not an e-mail address (name@example.nl)".into());
-        }
+        let email = match self.email.trim() {
+            "" => String::new(),
+            text => text.parse::<EmailAddress>().map(|e| e.to_string()).unwrap_or_else(|e| {
+                bad("email".into(), e.to_string());
+                String::new()
+            }),
+        };
         let working_hours = weekly_slots(self.working_hours, &format!("{at}.working_hours"), violations);
         if violations.len() > before {
             return None;
@@ -249,17 +252,6 @@ pub(crate) fn weekly_slots(
             None
         }
     }
-}
-
-/// A plain check: one '@', something before it, a dotted domain after it, no spaces.
-fn is_email(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else { return false };
-    !local.is_empty()
-        && !domain.contains('@')
-        && domain.split('.').count() >= 2
-        && domain.split('.').all(|p| !p.is_empty())
-        && !s.chars().any(char::is_whitespace)
-        && s.len() <= MAX_TEXT
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! A request for help (hulpvraag) and its parts, as received and as checked.
 
 use samenspel_domain::{
-    CaregiverStrainIndex, Complexity, EdizPlus, PhoneNumber, Postcode, SupportFunction, SupportKind, Weekday,
-    WeeklyHours,
+    CaregiverStrainIndex, Complexity, EdizPlus, EmailAddress, PhoneNumber, Postcode, SupportFunction, SupportKind,
+    Weekday, WeeklyHours,
 };
 use samenspel_eventlog::FieldViolation;
 use serde::{Deserialize, Serialize};
@@ -174,16 +174,6 @@ pub(crate) fn is_subject_id(s: &str) -> bool {
     !s.is_empty() && s.len() <= MAX_SUBJECT_ID && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
-fn is_email(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else { return false };
-    !local.is_empty()
-        && !domain.contains('@')
-        && domain.split('.').count() >= 2
-        && domain.split('.').all(|p| !p.is_empty())
-        && !s.chars().any(char::is_whitespace)
-        && s.len() <= MAX_TEXT
-}
-
 impl RawPerson {
     /// Checks the person; an empty subject id is replaced by `make_id()`.
     fn validate(
@@ -213,10 +203,13 @@ impl RawPerson {
                 String::new()
             }),
         };
-        let email = self.email.trim().to_string();
-        if !email.is_empty() && !is_email(&email) {
-            bad("email", "is not an e-mail address (name@example.nl)".into());
-        }
+        let email = match self.email.trim() {
+            "" => String::new(),
+            text => text.parse::<EmailAddress>().map(|e| e.to_string()).unwrap_or_else(|e| {
+                bad("email", e.to_string());
+                String::new()
+            }),
+        };
         Person { subject_id, name, phone, email }
     }
 }
@@ -237,6 +230,9 @@ impl RawRequest {
             v.push(FieldViolation::new(field("asked_by"), "must be set: client, mantelzorger or professional"));
         }
         let asking_organisation_id = self.asking_organisation_id.trim().to_string();
+        if asking_organisation_id.len() > MAX_TEXT {
+            v.push(FieldViolation::new(field("asking_organisation_id"), format!("must be at most {MAX_TEXT} bytes")));
+        }
         if asked_by == Some(Asker::Professional) && asking_organisation_id.is_empty() {
             v.push(FieldViolation::new(
                 field("asking_organisation_id"),
@@ -328,6 +324,10 @@ impl RawRequest {
                     }
                     let mantelzorger_role = raw.mantelzorger_role.filter(|_| role == InvolvedRole::Mantelzorger);
                     let organisation_id = raw.organisation_id.trim().to_string();
+                    if organisation_id.len() > MAX_TEXT {
+                        let why = format!("must be at most {MAX_TEXT} bytes");
+                        v.push(FieldViolation::new(format!("{at}.organisation_id"), why));
+                    }
                     involved.push(Involved { person, role, mantelzorger_role, organisation_id });
                 }
             }
@@ -428,8 +428,9 @@ impl RawConsent {
         let mut scopes = Vec::new();
         for (i, s) in self.scopes.into_iter().enumerate() {
             match s {
-                Some(ConsentScope::Organisation(id)) if id.trim().is_empty() => {
-                    v.push(FieldViolation::new(format!("{at}.scopes[{i}].organisation_id"), "must not be empty"));
+                Some(ConsentScope::Organisation(id)) if id.trim().is_empty() || id.len() > MAX_TEXT => {
+                    let why = format!("must be 1 to {MAX_TEXT} bytes");
+                    v.push(FieldViolation::new(format!("{at}.scopes[{i}].organisation_id"), why));
                 }
                 Some(s) => scopes.push(s),
                 None => v.push(FieldViolation::new(format!("{at}.scopes[{i}]"), "name an organisation or a kind")),
