@@ -10,6 +10,7 @@ use samenspel::NodeConfig;
 use samenspel_proto::v1::directory_client::DirectoryClient;
 use samenspel_proto::v1::event_log_client::EventLogClient;
 use samenspel_proto::v1::intake_client::IntakeClient;
+use samenspel_proto::v1::matching_client::MatchingClient;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -101,6 +102,10 @@ impl TestNode {
     /// Graceful stop: in-flight calls finish, the log is flushed and closed.
     pub async fn intake_client(&self) -> IntakeClient<Channel> {
         IntakeClient::new(self.channel().await)
+    }
+
+    pub async fn matching_client(&self) -> MatchingClient<Channel> {
+        MatchingClient::new(self.channel().await)
     }
 
     pub async fn stop(mut self) -> (NodeConfig, Arc<TempDir>) {

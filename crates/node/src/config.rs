@@ -10,6 +10,7 @@ use samenspel_directory::DirectoryConfig;
 use samenspel_eventlog::LogConfig;
 use samenspel_intake::IntakeConfig;
 use samenspel_log_service::LogServiceConfig;
+use samenspel_matching::MatchingConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -44,6 +45,7 @@ pub struct NodeConfig {
     pub log_service: LogServiceConfig,
     pub directory: DirectoryConfig,
     pub intake: IntakeConfig,
+    pub matching: MatchingConfig,
 }
 
 impl Default for NodeConfig {
@@ -58,6 +60,7 @@ impl Default for NodeConfig {
             log_service: LogServiceConfig::default(),
             directory: DirectoryConfig::default(),
             intake: IntakeConfig::default(),
+            matching: MatchingConfig::default(),
         }
     }
 }

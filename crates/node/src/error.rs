@@ -10,6 +10,8 @@ pub enum Error {
     Directory(#[from] samenspel_directory::Error),
     #[error("intake: {0}")]
     Intake(#[from] samenspel_intake::Error),
+    #[error("matching: {0}")]
+    Matching(#[from] samenspel_matching::Error),
     #[error("grpc server: {0}")]
     Transport(#[from] tonic::transport::Error),
     #[error("reflection: {0}")]

@@ -8,6 +8,7 @@ use samenspel_directory::{DirectoryGrpc, DirectoryServer, DirectoryService};
 use samenspel_eventlog::{EventLog, LocalLog, NodeKey};
 use samenspel_intake::{IntakeGrpc, IntakeServer, IntakeService};
 use samenspel_log_service::{EventLogGrpc, EventLogServer, LogService};
+use samenspel_matching::{MatchingGrpc, MatchingServer, MatchingService, SystemClock};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -51,7 +52,13 @@ pub async fn serve(
         .into_server()
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
+    let matching = MatchingService::start(log.clone(), config.matching.clone(), Arc::new(SystemClock)).await?;
+    let matching_server = MatchingGrpc::new(matching.clone())
+        .into_server()
+        .max_decoding_message_size(config.max_message_bytes)
+        .max_encoding_message_size(config.max_message_bytes);
     health.set_serving::<EventLogServer<EventLogGrpc>>().await;
+    health.set_serving::<MatchingServer<MatchingGrpc>>().await;
     health.set_serving::<IntakeServer<IntakeGrpc>>().await;
     health.set_serving::<DirectoryServer<DirectoryGrpc>>().await;
     tracing::info!(node = %log.node_id(), addr = %listener.local_addr()?, "node serving");
@@ -65,6 +72,7 @@ pub async fn serve(
         .add_service(eventlog)
         .add_service(directory_server)
         .add_service(intake_server)
+        .add_service(matching_server)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             shutdown.await;
             signalled.notify_one();
@@ -81,10 +89,12 @@ pub async fn serve(
     // Read models save their snapshots while the log still takes writes.
     let directory_stopped = directory.stop().await;
     let intake_stopped = intake.stop().await;
+    let matching_stopped = matching.stop().await;
     tracing::info!("node stopped serving");
     served?;
     directory_stopped?;
     intake_stopped?;
+    matching_stopped?;
     Ok(())
 }
 

@@ -1,0 +1,68 @@
+//! The Matching service's error type and its one mapping to `tonic::Status`.
+
+use samenspel_eventlog::{Error as LogError, FieldViolation};
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::model::MatchStatus;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid request: {}", .0.iter().map(|v| format!("{}: {}", v.field, v.description)).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<FieldViolation>),
+    #[error("no {what} {id:?}")]
+    NotFound { what: &'static str, id: String },
+    #[error("request {id:?} is not open for a match: {why}")]
+    NotOpen { id: String, why: String },
+    #[error(
+        "the proposal for request {request_id:?} is stale: the request, the offer or its load changed; get proposals again"
+    )]
+    StaleProposal { request_id: String },
+    #[error("offer {offer_id:?} cannot take this request: {why}")]
+    Unsuitable { field: &'static str, offer_id: String, why: String },
+    #[error("match {match_id:?} is not addressed to organisation {organisation_id:?}")]
+    NotAddressed { match_id: String, organisation_id: String },
+    #[error("match {match_id:?} was answered already: {status:?}")]
+    Answered { match_id: String, status: MatchStatus },
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+fn precondition(kind: &str, subject: String, message: String) -> Status {
+    let mut details = ErrorDetails::new();
+    details.add_precondition_failure_violation(kind, subject, message.clone());
+    Status::with_error_details(Code::FailedPrecondition, message, details)
+}
+
+impl From<Error> for Status {
+    fn from(e: Error) -> Self {
+        let message = e.to_string();
+        match e {
+            Error::Invalid(v) | Error::Log(LogError::Invalid(v)) => {
+                let violations: Vec<tonic_types::FieldViolation> = v
+                    .iter()
+                    .map(|v| tonic_types::FieldViolation::new(v.field.clone(), v.description.clone()))
+                    .collect();
+                Status::with_error_details(Code::InvalidArgument, message, ErrorDetails::with_bad_request(violations))
+            }
+            Error::NotFound { what, id } => {
+                let details = ErrorDetails::with_resource_info(what, id, "", message.clone());
+                Status::with_error_details(Code::NotFound, message, details)
+            }
+            Error::NotOpen { id, .. } => precondition("NOT_OPEN", format!("request/{id}"), message),
+            Error::StaleProposal { request_id } => {
+                precondition("STALE_PROPOSAL", format!("request/{request_id}"), message)
+            }
+            Error::Unsuitable { field, offer_id, .. } => {
+                precondition("UNSUITABLE", format!("{field}/{offer_id}"), message)
+            }
+            Error::Answered { match_id, .. } => precondition("ANSWERED", format!("match/{match_id}"), message),
+            Error::NotAddressed { .. } => Status::permission_denied(message),
+            Error::Log(LogError::Closed) => Status::unavailable(message),
+            Error::Log(_) => {
+                tracing::error!(error = %message, "matching failure");
+                Status::internal(message)
+            }
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! The tonic implementation of `samenspel.v1.Matching`, and the protobuf ↔ domain conversions.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+use samenspel_domain::Complexity;
+use samenspel_proto::v1 as pb;
+use tonic::{Request, Response, Status};
+
+use crate::error::Error;
+use crate::model::{Factor, Match, MatchStatus, Request as MatchRequest, Slot};
+use crate::service::{MatchChange, MatchingService, Proposal};
+
+/// The gRPC face of [`MatchingService`].
+#[derive(Debug, Clone)]
+pub struct MatchingGrpc {
+    service: Arc<MatchingService>,
+}
+
+impl MatchingGrpc {
+    pub fn new(service: Arc<MatchingService>) -> Self {
+        Self { service }
+    }
+
+    pub fn into_server(self) -> pb::matching_server::MatchingServer<Self> {
+        pb::matching_server::MatchingServer::new(self)
+    }
+}
+
+fn complexity_pb(c: Complexity) -> pb::Complexity {
+    match c {
+        Complexity::Low => pb::Complexity::Low,
+        Complexity::Medium => pb::Complexity::Medium,
+        Complexity::High => pb::Complexity::High,
+    }
+}
+
+fn factors_pb(factors: &[Factor]) -> Vec<pb::Factor> {
+    factors
+        .iter()
+        .map(|f| pb::Factor {
+            name: f.name.clone(),
+            value: f.value,
+            weight: f.weight,
+            explanation: f.explanation.clone(),
+        })
+        .collect()
+}
+
+fn proposal_pb(p: Proposal) -> pb::Proposal {
+    pb::Proposal {
+        offer_id: p.offer_id,
+        organisation_id: p.organisation_id,
+        support_offer_id: p.support_offer_id.unwrap_or_default(),
+        support_organisation_id: p.support_organisation_id.unwrap_or_default(),
+        score: p.score,
+        factors: factors_pb(&p.factors),
+        token: p.token,
+        formal: p.formal,
+    }
+}
+
+fn slots_pb(slots: &[Slot]) -> Vec<pb::TimeSlot> {
+    let hhmm = |m: u16| format!("{:02}:{:02}", m / 60, m % 60);
+    slots.iter().map(|s| pb::TimeSlot { day: i32::from(s.day) + 1, start: hhmm(s.start), end: hhmm(s.end) }).collect()
+}
+
+/// What the receiving organisation may know of the request: no names, no contact details.
+fn summary_pb(r: &MatchRequest) -> pb::HelpRequestSummary {
+    let urgency = match r.urgency.as_str() {
+        "low" => pb::Urgency::Low,
+        "high" => pb::Urgency::High,
+        _ => pb::Urgency::Normal,
+    };
+    pb::HelpRequestSummary {
+        id: r.id.clone(),
+        support_functions: r.functions.clone(),
+        support_kinds: r.kinds.clone(),
+        postcode_area: format!("{:04}", r.area),
+        urgency: urgency.into(),
+        wanted_schedule: slots_pb(&r.wanted),
+        languages: r.languages.clone(),
+        complexity: complexity_pb(r.complexity()).into(),
+    }
+}
+
+fn status_pb(s: MatchStatus) -> pb::MatchStatus {
+    match s {
+        MatchStatus::Offered => pb::MatchStatus::Offered,
+        MatchStatus::Accepted => pb::MatchStatus::Accepted,
+        MatchStatus::Declined => pb::MatchStatus::Declined,
+        MatchStatus::Expired => pb::MatchStatus::Expired,
+    }
+}
+
+fn match_pb(m: Match, request: Option<&MatchRequest>) -> pb::Match {
+    pb::Match {
+        id: m.id,
+        request_id: m.request_id,
+        offer_id: m.offer_id,
+        organisation_id: m.organisation_id,
+        support_offer_id: m.support_offer_id.unwrap_or_default(),
+        support_organisation_id: m.support_organisation_id.unwrap_or_default(),
+        status: status_pb(m.status).into(),
+        how: m.how,
+        reason: m.reason,
+        confirmed_by: m.confirmed_by,
+        score: m.score,
+        factors: factors_pb(&m.factors),
+        confirmed_micros: m.confirmed_micros,
+        answered_micros: m.answered_micros,
+        request: request.map(summary_pb),
+    }
+}
+
+fn notice_pb(c: MatchChange) -> pb::MatchNotice {
+    pb::MatchNotice { position: c.position, kind: c.kind, r#match: Some(match_pb(c.matched, c.request.as_ref())) }
+}
+
+impl MatchingGrpc {
+    fn reply(&self, m: Result<Match, Error>) -> Result<Response<pb::Match>, Status> {
+        let m = m?;
+        let request = self.service.request_of(&m);
+        Ok(Response::new(match_pb(m, request.as_ref())))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::matching_server::Matching for MatchingGrpc {
+    async fn get_proposals(
+        &self,
+        request: Request<pb::GetProposalsRequest>,
+    ) -> Result<Response<pb::GetProposalsResponse>, Status> {
+        let r = request.get_ref();
+        let p = self.service.proposals(&r.request_id, r.limit)?;
+        Ok(Response::new(pb::GetProposalsResponse {
+            proposals: p.proposals.into_iter().map(proposal_pb).collect(),
+            complexity: complexity_pb(p.complexity).into(),
+            notes: p.notes,
+        }))
+    }
+
+    async fn confirm_proposal(
+        &self,
+        request: Request<pb::ConfirmProposalRequest>,
+    ) -> Result<Response<pb::Match>, Status> {
+        let r = request.get_ref();
+        self.reply(self.service.confirm(&r.request_id, &r.token, &r.confirmed_by).await)
+    }
+
+    async fn pick_offer(&self, request: Request<pb::PickOfferRequest>) -> Result<Response<pb::Match>, Status> {
+        let r = request.get_ref();
+        let picked = self.service.pick(&r.request_id, &r.offer_id, &r.lead_offer_id, &r.reason, &r.confirmed_by).await;
+        self.reply(picked)
+    }
+
+    async fn accept_match(&self, request: Request<pb::AnswerMatchRequest>) -> Result<Response<pb::Match>, Status> {
+        let r = request.get_ref();
+        self.reply(self.service.answer(&r.match_id, &r.organisation_id, true, &r.reason).await)
+    }
+
+    async fn decline_match(&self, request: Request<pb::AnswerMatchRequest>) -> Result<Response<pb::Match>, Status> {
+        let r = request.get_ref();
+        self.reply(self.service.answer(&r.match_id, &r.organisation_id, false, &r.reason).await)
+    }
+
+    async fn get_match(&self, request: Request<pb::GetMatchRequest>) -> Result<Response<pb::Match>, Status> {
+        self.reply(self.service.get_match(&request.get_ref().match_id))
+    }
+
+    type WatchMatchesStream = Pin<Box<dyn Stream<Item = Result<pb::MatchNotice, Status>> + Send>>;
+
+    async fn watch_matches(
+        &self,
+        request: Request<pb::WatchMatchesRequest>,
+    ) -> Result<Response<Self::WatchMatchesStream>, Status> {
+        let r = request.into_inner();
+        if r.organisation_id.trim().is_empty() {
+            let v = samenspel_eventlog::FieldViolation::new("organisation_id", "name the organisation to watch for");
+            return Err(Error::Invalid(vec![v]).into());
+        }
+        let events = self.service.watch(r.from_position)?;
+        let service = self.service.clone();
+        let organisation = Arc::new(r.organisation_id);
+        let notices = events
+            .then(move |event| {
+                let (service, organisation) = (service.clone(), organisation.clone());
+                async move {
+                    let event = event.map_err(Error::from)?;
+                    Ok::<_, Error>(service.change_at(&event, &organisation).await?.map(notice_pb))
+                }
+            })
+            .filter_map(|notice| async move { notice.map_err(Status::from).transpose() });
+        Ok(Response::new(Box::pin(notices)))
+    }
+}

@@ -1,0 +1,225 @@
+//! Matching's view of the world: organisations, offers and requests as read from other services'
+//! events, and the matches it made itself.
+
+use std::collections::BTreeSet;
+
+use samenspel_domain::{CaregiverStrainIndex, Complexity, EdizPlus};
+use serde::{Deserialize, Serialize};
+
+/// Snapshots store the domain's complexity by name.
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "Complexity", rename_all = "snake_case")]
+enum ComplexityDef {
+    Low,
+    Medium,
+    High,
+}
+
+mod optional_complexity {
+    use samenspel_domain::Complexity;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Wrap(#[serde(with = "super::ComplexityDef")] Complexity);
+
+    pub(super) fn serialize<S: Serializer>(c: &Option<Complexity>, s: S) -> Result<S::Ok, S::Error> {
+        c.map(Wrap).serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Complexity>, D::Error> {
+        Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
+    }
+}
+
+/// A time slot: day 0 is Monday, minutes after midnight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Slot {
+    pub day: u8,
+    pub start: u16,
+    pub end: u16,
+}
+
+/// Minutes per week both lists of slots cover.
+pub(crate) fn overlap_minutes(a: &[Slot], b: &[Slot]) -> u32 {
+    let mut total = 0;
+    for x in a {
+        for y in b.iter().filter(|y| y.day == x.day) {
+            let (start, end) = (x.start.max(y.start), x.end.min(y.end));
+            if start < end {
+                total += u32::from(end - start);
+            }
+        }
+    }
+    total
+}
+
+pub(crate) fn total_minutes(slots: &[Slot]) -> u32 {
+    slots.iter().map(|s| u32::from(s.end.saturating_sub(s.start))).sum()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Organisation {
+    pub id: String,
+    /// The directory's kind code, such as "vrijwilligersorganisatie".
+    pub kind: String,
+    pub formal: bool,
+    /// The 4-digit area of its address, where it is based.
+    pub area: Option<u16>,
+    pub archived: bool,
+}
+
+/// Formal care, by the directory's kind code.
+pub(crate) fn is_formal(kind: &str) -> bool {
+    matches!(kind, "sociaal_wijkteam" | "thuiszorg" | "huisarts" | "ggz" | "gemeente" | "mantelzorgsteunpunt")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offer {
+    pub id: String,
+    pub organisation_id: String,
+    pub title: String,
+    pub functions: Vec<String>,
+    pub kinds: Vec<String>,
+    /// Inclusive ranges of 4-digit postcode areas.
+    pub ranges: Vec<(u16, u16)>,
+    pub schedule: Vec<Slot>,
+    pub languages: Vec<String>,
+    pub capacity: u32,
+    #[serde(with = "ComplexityDef")]
+    pub max_complexity: Complexity,
+    pub archived: bool,
+    /// The directory's version of the offer: a proposal is for one version.
+    pub version: u64,
+}
+
+impl Offer {
+    /// The narrowest range that covers `area`, as its number of areas.
+    pub fn covering_width(&self, area: u16) -> Option<u16> {
+        self.ranges.iter().filter(|(a, b)| (*a..=*b).contains(&area)).map(|(a, b)| b - a + 1).min()
+    }
+}
+
+/// A consent as matching needs it: who may see the request for matching, until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    pub organisations: Vec<String>,
+    pub kinds: Vec<String>,
+    pub for_matching: bool,
+    pub expires_micros: i64,
+}
+
+impl Consent {
+    pub fn allows(&self, organisation: &Organisation, now_micros: i64) -> bool {
+        self.for_matching
+            && now_micros < self.expires_micros
+            && (self.organisations.contains(&organisation.id) || self.kinds.contains(&organisation.kind))
+    }
+}
+
+/// One mantelzorger's latest strain answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Strain {
+    pub caregiver_subject_id: String,
+    pub csi: Vec<bool>,
+    pub ediz_plus: Option<Vec<bool>>,
+}
+
+impl Strain {
+    fn heavy(&self) -> bool {
+        CaregiverStrainIndex::new(&self.csi).is_ok_and(|c| c.high_strain())
+            || self.ediz_plus.as_deref().is_some_and(|e| EdizPlus::new(e).is_ok_and(|e| e.overburdened()))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub id: String,
+    pub client_subject_id: String,
+    pub functions: Vec<String>,
+    pub kinds: Vec<String>,
+    pub area: u16,
+    pub urgency: String,
+    pub wanted: Vec<Slot>,
+    pub languages: Vec<String>,
+    #[serde(with = "optional_complexity")]
+    pub assessed: Option<Complexity>,
+    pub strain: Vec<Strain>,
+    pub consent: Option<Consent>,
+    pub consent_withdrawn: bool,
+    /// The intake's lifecycle state: submitted, matching, matched, closed, withdrawn.
+    pub intake_status: String,
+    /// The intake's version of the request: a proposal is for one version.
+    pub version: u64,
+    /// Offers that declined it or let it expire; never proposed again for it.
+    pub excluded: BTreeSet<String>,
+    /// Organisations that helped this client before (accepted matches).
+    pub helped_by: BTreeSet<String>,
+}
+
+impl Request {
+    /// The intake's rule: the professional's assessment, raised to high by a strained mantelzorger.
+    pub fn complexity(&self) -> Complexity {
+        if self.strain.iter().any(Strain::heavy) { Complexity::High } else { self.assessed.unwrap_or(Complexity::Low) }
+    }
+
+    /// Taken in and not finished on the intake's side.
+    pub fn intake_open(&self) -> bool {
+        matches!(self.intake_status.as_str(), "submitted" | "matching")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchStatus {
+    Offered,
+    Accepted,
+    Declined,
+    Expired,
+}
+
+impl MatchStatus {
+    /// Holds a unit of the offers' capacity and keeps the request from being matched again.
+    pub fn is_active(self) -> bool {
+        matches!(self, Self::Offered | Self::Accepted)
+    }
+}
+
+/// One named part of a score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Factor {
+    pub name: String,
+    pub value: f64,
+    pub weight: f64,
+    pub explanation: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Match {
+    pub id: String,
+    pub request_id: String,
+    pub offer_id: String,
+    pub organisation_id: String,
+    pub support_offer_id: Option<String>,
+    pub support_organisation_id: Option<String>,
+    pub status: MatchStatus,
+    /// "proposal" or "manual".
+    pub how: String,
+    pub reason: String,
+    pub confirmed_by: String,
+    pub score: f64,
+    pub factors: Vec<Factor>,
+    pub confirmed_micros: i64,
+    pub answered_micros: i64,
+}
+
+impl Match {
+    /// The offers it holds capacity of.
+    pub fn offers(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.offer_id.as_str()).chain(self.support_offer_id.as_deref())
+    }
+
+    /// Whether it is addressed to `organisation` (as lead or support).
+    pub fn addressed_to(&self, organisation: &str) -> bool {
+        self.organisation_id == organisation || self.support_organisation_id.as_deref() == Some(organisation)
+    }
+}

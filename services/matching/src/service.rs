@@ -1,0 +1,492 @@
+//! Matching's commands and queries: proposals computed from the read model when asked (so they
+//! follow every change), confirmations and answers appended with the versions they were decided
+//! on, and a sweeper that sends unanswered matches back after the timeout.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use samenspel_domain::Complexity;
+use samenspel_eventlog::{
+    Audience, Error as LogError, EventLog, ExpectedVersion, FieldViolation, NewEvent, ProjectionHandle,
+    ProjectionReader, StoredEvent, SubscribeFrom, Subscription, start_projection,
+};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::MatchingConfig;
+use crate::error::Error;
+use crate::events::MatchingEvent;
+use crate::model::{Factor, Match, Request};
+use crate::scoring::{self, Candidate, Scored};
+use crate::state::MatchingState;
+
+const PROJECTION: &str = "matching";
+const MAX_TEXT: usize = 1000;
+
+/// Where matching's time comes from; tests move it.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    fn now_micros(&self) -> i64;
+}
+
+/// The system's wall clock.
+#[derive(Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_micros(&self) -> i64 {
+        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
+    }
+}
+
+/// A proposal as a coordinator sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proposal {
+    pub offer_id: String,
+    pub organisation_id: String,
+    pub support_offer_id: Option<String>,
+    pub support_organisation_id: Option<String>,
+    pub score: f64,
+    pub factors: Vec<Factor>,
+    pub token: String,
+    pub formal: bool,
+}
+
+/// Proposals for a request, its complexity, and notes on what was left out and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proposals {
+    pub proposals: Vec<Proposal>,
+    pub complexity: Complexity,
+    pub notes: Vec<String>,
+}
+
+/// A change to a match: the log position and kind of its event, and the match now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatchChange {
+    pub position: u64,
+    pub kind: String,
+    pub matched: Match,
+    pub request: Option<Request>,
+}
+
+#[derive(Debug)]
+pub struct MatchingService {
+    log: Arc<dyn EventLog>,
+    config: MatchingConfig,
+    clock: Arc<dyn Clock>,
+    state: ProjectionReader<MatchingState>,
+    projection: Mutex<Option<ProjectionHandle<MatchingState>>>,
+    sweeper: Mutex<Option<(watch::Sender<bool>, JoinHandle<()>)>>,
+}
+
+fn token(request: &Request, lead: &Candidate<'_>, support: Option<&Candidate<'_>>) -> String {
+    let mut h = blake3::Hasher::new_derive_key("samenspel proposal token v1");
+    h.update(request.id.as_bytes());
+    h.update(&request.version.to_be_bytes());
+    for c in std::iter::once(lead).chain(support) {
+        h.update(&[0]);
+        h.update(c.offer.id.as_bytes());
+        h.update(&c.offer.version.to_be_bytes());
+        h.update(&c.used.to_be_bytes());
+    }
+    hex::encode(&h.finalize().as_bytes()[..16])
+}
+
+fn text(field: &str, value: &str, required: bool) -> Result<String, Error> {
+    let value = value.trim();
+    if (required && value.is_empty()) || value.chars().count() > MAX_TEXT {
+        let why = if required {
+            format!("must be 1 to {MAX_TEXT} characters")
+        } else {
+            format!("at most {MAX_TEXT} characters")
+        };
+        return Err(Error::Invalid(vec![FieldViolation::new(field, why)]));
+    }
+    Ok(value.to_string())
+}
+
+impl MatchingService {
+    /// Restores matching from its snapshot, follows the log, and starts the sweeper.
+    pub async fn start(
+        log: Arc<dyn EventLog>,
+        config: MatchingConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Self>, Error> {
+        let projection = start_projection::<MatchingState>(log.clone(), PROJECTION, config.snapshot_every).await?;
+        let service = Arc::new(Self {
+            log,
+            config,
+            clock,
+            state: projection.reader(),
+            projection: Mutex::new(Some(projection)),
+            sweeper: Mutex::new(None),
+        });
+        let (stop, mut stopped) = watch::channel(false);
+        let weak = Arc::downgrade(&service);
+        let every = Duration::from_millis(service.config.sweep_interval_millis.max(10));
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(every) => {}
+                    _ = stopped.changed() => return,
+                }
+                let Some(service) = weak.upgrade() else { return };
+                if let Err(e) = service.sweep().await {
+                    tracing::warn!(error = %e, "sweeping unanswered matches failed");
+                }
+            }
+        });
+        *service.sweeper.lock().expect("sweeper lock") = Some((stop, task));
+        Ok(service)
+    }
+
+    /// Stops the sweeper and the projection (saving a snapshot); call it before the log closes.
+    pub async fn stop(&self) -> Result<(), Error> {
+        let sweeper = self.sweeper.lock().expect("sweeper lock").take();
+        if let Some((stop, task)) = sweeper {
+            let _ = stop.send(true);
+            let _ = task.await;
+        }
+        let projection = self.projection.lock().expect("projection lock").take();
+        if let Some(p) = projection {
+            p.stop().await?;
+        }
+        Ok(())
+    }
+
+    /// Ranked proposals for a request, with notes on what was left out.
+    pub fn proposals(&self, request_id: &str, limit: u32) -> Result<Proposals, Error> {
+        let limit = match limit {
+            0 => self.config.default_proposals,
+            n => n.min(self.config.max_proposals),
+        } as usize;
+        let state = self.state.read();
+        let request = state
+            .request_for_scoring(request_id)
+            .ok_or_else(|| Error::NotFound { what: "request", id: request_id.into() })?;
+        let mut notes = Vec::new();
+        if !request.intake_open() {
+            notes.push(format!("the request is {}: nothing to propose", request.intake_status));
+        } else if let Some(m) = state.active_match(request_id) {
+            notes.push(format!("the request is matched (match {}): nothing to propose", m.id));
+        }
+        if !notes.is_empty() {
+            return Ok(Proposals { proposals: Vec::new(), complexity: request.complexity(), notes });
+        }
+        let scored = self.score_all(&state, &request, &mut notes);
+        let proposals =
+            scoring::propose(&request, scored, limit).into_iter().map(|s| self.proposal(&request, &s)).collect();
+        Ok(Proposals { proposals, complexity: request.complexity(), notes })
+    }
+
+    fn score_all<'a>(
+        &self,
+        state: &'a MatchingState,
+        request: &Request,
+        notes: &mut Vec<String>,
+    ) -> Vec<(Candidate<'a>, f64, Vec<Factor>)> {
+        let now = self.clock.now_micros();
+        let mut left_out: BTreeMap<&'static str, usize> = BTreeMap::new();
+        let mut fit = Vec::new();
+        for c in state.candidates_near(request.area) {
+            match scoring::refusal(request, &c, now) {
+                None => {
+                    let (score, factors) = scoring::score(request, &c);
+                    fit.push((c, score, factors));
+                }
+                // Offers far away are the rule, not news.
+                Some("does not serve the postcode") => {}
+                Some(why) => *left_out.entry(why).or_default() += 1,
+            }
+        }
+        for (why, n) in left_out {
+            notes.push(format!("{n} offer{} left out: {why}", if n == 1 { "" } else { "s" }));
+        }
+        if request.complexity() == Complexity::High {
+            notes.push("complex request (high strain): formal offers only, alone or with informal support".into());
+        }
+        fit
+    }
+
+    fn proposal(&self, request: &Request, s: &Scored<'_>) -> Proposal {
+        Proposal {
+            offer_id: s.lead.offer.id.clone(),
+            organisation_id: s.lead.organisation.id.clone(),
+            support_offer_id: s.support.map(|c| c.offer.id.clone()),
+            support_organisation_id: s.support.map(|c| c.organisation.id.clone()),
+            score: s.score,
+            factors: s.factors.clone(),
+            token: token(request, &s.lead, s.support.as_ref()),
+            formal: s.lead.organisation.formal,
+        }
+    }
+
+    /// Checks the request is open for a match, naming its state when not.
+    fn open_request(state: &MatchingState, request_id: &str) -> Result<Request, Error> {
+        let request = state
+            .request_for_scoring(request_id)
+            .ok_or_else(|| Error::NotFound { what: "request", id: request_id.into() })?;
+        if !request.intake_open() {
+            return Err(Error::NotOpen {
+                id: request_id.into(),
+                why: format!("the request is {}", request.intake_status),
+            });
+        }
+        if let Some(m) = state.active_match(request_id) {
+            return Err(Error::NotOpen {
+                id: request_id.into(),
+                why: format!("it is already matched (match {})", m.id),
+            });
+        }
+        Ok(request)
+    }
+
+    /// Confirms the proposal with `token`, if it is still what matching would propose.
+    pub async fn confirm(&self, request_id: &str, token: &str, by: &str) -> Result<Match, Error> {
+        let by = text("confirmed_by", by, false)?;
+        let (events, match_id) = {
+            let state = self.state.read();
+            let request = Self::open_request(&state, request_id)?;
+            let mut notes = Vec::new();
+            let scored = self.score_all(&state, &request, &mut notes);
+            let all = scoring::propose(&request, scored, usize::MAX);
+            let chosen = all.iter().find(|s| self::token(&request, &s.lead, s.support.as_ref()) == token);
+            let Some(s) = chosen else {
+                return Err(Error::StaleProposal { request_id: request_id.into() });
+            };
+            self.match_events(&state, &request, s, "proposal", String::new(), by)
+        };
+        self.append_match(events, request_id).await?;
+        self.get_match(&match_id)
+    }
+
+    /// Picks an offer by hand; it must pass the filter, and a complex request needs a formal lead.
+    pub async fn pick(
+        &self,
+        request_id: &str,
+        offer_id: &str,
+        lead_offer_id: &str,
+        reason: &str,
+        by: &str,
+    ) -> Result<Match, Error> {
+        let reason = text("reason", reason, true)?;
+        let by = text("confirmed_by", by, false)?;
+        let (events, match_id) = {
+            let state = self.state.read();
+            let request = Self::open_request(&state, request_id)?;
+            let now = self.clock.now_micros();
+            let check = |id: &str, field: &'static str| -> Result<Candidate<'_>, Error> {
+                let c = state.candidate(id).ok_or_else(|| Error::NotFound { what: "offer", id: id.into() })?;
+                match scoring::refusal(&request, &c, now) {
+                    None => Ok(c),
+                    Some(why) => Err(Error::Unsuitable { field, offer_id: id.into(), why: why.into() }),
+                }
+            };
+            let picked = check(offer_id, "offer_id")?;
+            let lead_id = lead_offer_id.trim();
+            let (lead, support) = match (lead_id.is_empty(), picked.organisation.formal) {
+                (true, true) => (picked, None),
+                (true, false) if request.complexity() != Complexity::High => (picked, None),
+                (true, false) => {
+                    let why = "the request is complex: informal help needs a formal lead (lead_offer_id)".to_string();
+                    return Err(Error::Unsuitable { field: "offer_id", offer_id: offer_id.into(), why });
+                }
+                (false, _) => {
+                    let lead = check(lead_id, "lead_offer_id")?;
+                    if !lead.organisation.formal || picked.organisation.formal {
+                        let why = "a joint match has a formal lead and informal support".to_string();
+                        return Err(Error::Unsuitable { field: "lead_offer_id", offer_id: lead_id.into(), why });
+                    }
+                    (lead, Some(picked))
+                }
+            };
+            let (lead_score, mut factors) = scoring::score(&request, &lead);
+            let score = match &support {
+                Some(s) => {
+                    let (support_score, _) = scoring::score(&request, s);
+                    factors.push(Factor {
+                        name: "joint_support".into(),
+                        value: support_score,
+                        weight: 1.0 - scoring::LEAD_SHARE,
+                        explanation: format!("informal support by \"{}\" beside the formal lead", s.offer.title),
+                    });
+                    scoring::LEAD_SHARE * lead_score + (1.0 - scoring::LEAD_SHARE) * support_score
+                }
+                None => lead_score,
+            };
+            let scored = Scored { lead, support, score, factors };
+            self.match_events(&state, &request, &scored, "manual", reason, by)
+        };
+        self.append_match(events, request_id).await?;
+        self.get_match(&match_id)
+    }
+
+    /// The events of a new match: the confirmation on the request's stream and a claim on each
+    /// offer's, each with the version it was decided on.
+    fn match_events(
+        &self,
+        state: &MatchingState,
+        request: &Request,
+        s: &Scored<'_>,
+        how: &str,
+        reason: String,
+        by: String,
+    ) -> (Vec<NewEvent>, String) {
+        let version = state.request_stream_version(&request.id);
+        let mut h = blake3::Hasher::new_derive_key("samenspel match id v1");
+        h.update(self.log.node_id().as_bytes());
+        h.update(request.id.as_bytes());
+        h.update(&version.to_be_bytes());
+        let match_id = hex::encode(&h.finalize().as_bytes()[..16]);
+        let confirmed = MatchingEvent::Confirmed {
+            match_id: match_id.clone(),
+            request_id: request.id.clone(),
+            offer_id: s.lead.offer.id.clone(),
+            organisation_id: s.lead.organisation.id.clone(),
+            support_offer_id: s.support.map(|c| c.offer.id.clone()),
+            support_organisation_id: s.support.map(|c| c.organisation.id.clone()),
+            how: how.into(),
+            reason,
+            confirmed_by: by,
+            score: s.score,
+            factors: s.factors.clone(),
+        };
+        let mut events = vec![Self::new_event(&confirmed, version)];
+        for c in std::iter::once(&s.lead).chain(s.support.as_ref()) {
+            let claim = MatchingEvent::Claimed { offer_id: c.offer.id.clone(), match_id: match_id.clone() };
+            events.push(Self::new_event(&claim, state.offer_stream_version(&c.offer.id)));
+        }
+        (events, match_id)
+    }
+
+    async fn append_match(&self, events: Vec<NewEvent>, request_id: &str) -> Result<(), Error> {
+        match self.log.append(events).await {
+            Ok(appended) => Ok(self.state.wait_for(appended.last().map_or(0, |a| a.seq)).await?),
+            // Someone confirmed this request or took the offer's last place meanwhile.
+            Err(LogError::WrongExpectedVersion { .. }) => Err(Error::StaleProposal { request_id: request_id.into() }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub fn get_match(&self, id: &str) -> Result<Match, Error> {
+        let found = self.state.read().get_match(id).cloned();
+        found.ok_or_else(|| Error::NotFound { what: "match", id: id.into() })
+    }
+
+    /// The request behind a match, as the receiving organisation may see it (summary fields only).
+    pub fn request_of(&self, m: &Match) -> Option<Request> {
+        self.state.read().request(&m.request_id).cloned()
+    }
+
+    /// The receiving organisation's answer. A decline frees the offers and sends the request back
+    /// to matching with the lead offer excluded.
+    pub async fn answer(
+        &self,
+        match_id: &str,
+        organisation_id: &str,
+        accept: bool,
+        reason: &str,
+    ) -> Result<Match, Error> {
+        let reason = text("reason", reason, false)?;
+        let events = {
+            let state = self.state.read();
+            let m = state.get_match(match_id).ok_or_else(|| Error::NotFound { what: "match", id: match_id.into() })?;
+            if m.organisation_id != organisation_id.trim() {
+                return Err(Error::NotAddressed { match_id: match_id.into(), organisation_id: organisation_id.into() });
+            }
+            if m.status != crate::model::MatchStatus::Offered {
+                return Err(Error::Answered { match_id: match_id.into(), status: m.status });
+            }
+            let version = state.request_stream_version(&m.request_id);
+            let (match_id, request_id) = (m.id.clone(), m.request_id.clone());
+            if accept {
+                vec![Self::new_event(&MatchingEvent::Accepted { match_id, request_id, reason }, version)]
+            } else {
+                let mut events = vec![Self::new_event(
+                    &MatchingEvent::Declined { match_id: match_id.clone(), request_id, reason },
+                    version,
+                )];
+                events.extend(Self::releases(&state, m));
+                events
+            }
+        };
+        match self.log.append(events).await {
+            Ok(appended) => self.state.wait_for(appended.last().map_or(0, |a| a.seq)).await?,
+            Err(LogError::WrongExpectedVersion { .. }) => {
+                let status = self.get_match(match_id)?.status;
+                return Err(Error::Answered { match_id: match_id.into(), status });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.get_match(match_id)
+    }
+
+    fn releases(state: &MatchingState, m: &Match) -> Vec<NewEvent> {
+        m.offers()
+            .map(|offer_id| {
+                let release = MatchingEvent::Released { offer_id: offer_id.into(), match_id: m.id.clone() };
+                Self::new_event(&release, state.offer_stream_version(offer_id))
+            })
+            .collect()
+    }
+
+    /// Sends every match unanswered for longer than the timeout back to matching.
+    pub async fn sweep(&self) -> Result<usize, Error> {
+        let timeout = i64::try_from(self.config.answer_timeout_secs).unwrap_or(i64::MAX).saturating_mul(1_000_000);
+        let cutoff = self.clock.now_micros().saturating_sub(timeout);
+        let due = self.state.read().unanswered_before(cutoff);
+        let mut expired = 0;
+        for m in due {
+            let events = {
+                let state = self.state.read();
+                let version = state.request_stream_version(&m.request_id);
+                let mut events = vec![Self::new_event(
+                    &MatchingEvent::Expired { match_id: m.id.clone(), request_id: m.request_id.clone() },
+                    version,
+                )];
+                events.extend(Self::releases(&state, &m));
+                events
+            };
+            match self.log.append(events).await {
+                Ok(appended) => {
+                    self.state.wait_for(appended.last().map_or(0, |a| a.seq)).await?;
+                    tracing::info!(match_id = %m.id, request_id = %m.request_id, "match expired unanswered");
+                    expired += 1;
+                }
+                // Answered meanwhile.
+                Err(LogError::WrongExpectedVersion { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(expired)
+    }
+
+    /// The node's log from `from_position` on; turn events into notices with `change_at`.
+    pub fn watch(&self, from_position: u64) -> Result<Subscription, Error> {
+        Ok(self.log.subscribe(SubscribeFrom::origin(self.log.node_id(), from_position.max(1)))?)
+    }
+
+    /// The match change an event made, if it concerns `organisation`.
+    pub async fn change_at(&self, event: &StoredEvent, organisation: &str) -> Result<Option<MatchChange>, Error> {
+        let h = &event.header;
+        if !h.kind.starts_with("matching.match.") {
+            return Ok(None);
+        }
+        let Some(Ok(decoded)) = event.payload.as_ref().and_then(|p| MatchingEvent::decode(&h.kind, &p.data)) else {
+            return Ok(None);
+        };
+        self.state.wait_for(h.seq).await?;
+        let state = self.state.read();
+        let Some(m) = state.get_match(decoded.match_id()).filter(|m| m.addressed_to(organisation)) else {
+            return Ok(None);
+        };
+        let request = state.request(&m.request_id).cloned();
+        Ok(Some(MatchChange { position: h.seq, kind: h.kind.clone(), matched: m.clone(), request }))
+    }
+
+    fn new_event(event: &MatchingEvent, expected: u64) -> NewEvent {
+        NewEvent::new(event.stream(), event.kind(), event.encode())
+            .expect(ExpectedVersion::Exact(expected))
+            .with_audience(Audience::Local)
+    }
+}

@@ -1,0 +1,322 @@
+//! Matching over gRPC, driven by the directory's and the intake's events on one node: explained
+//! proposals, confirmation, the receiving organisation's answer, re-matching without a declined
+//! offer, the safety rule for complex requests, the timeout, and the resumable match stream.
+
+use std::time::Duration;
+
+use samenspel_e2e::TestNode;
+use samenspel_proto::v1 as pb;
+use tonic::Code;
+use tonic_types::StatusExt;
+
+async fn log_head(node: &TestNode) -> u64 {
+    node.log_client().await.get_head(pb::GetHeadRequest::default()).await.unwrap().into_inner().seq
+}
+
+async fn organisation(node: &TestNode, name: &str, kind: pb::OrganisationKind, postcode: &str) -> String {
+    let fields = pb::OrganisationFields {
+        name: name.into(),
+        kind: kind.into(),
+        address: Some(pb::Address { postcode: postcode.into(), ..Default::default() }),
+        ..Default::default()
+    };
+    let request = pb::CreateOrganisationRequest { fields: Some(fields), request_id: String::new() };
+    node.directory_client().await.create_organisation(request).await.unwrap().into_inner().id
+}
+
+async fn offer(node: &TestNode, org: &str, title: &str, range: &str, capacity: u32, max: pb::Complexity) -> String {
+    let fields = pb::OfferFields {
+        title: title.into(),
+        support_kinds: vec!["boodschappen".into()],
+        area: Some(pb::ServiceArea { postcode_ranges: vec![range.into()], ..Default::default() }),
+        capacity,
+        max_complexity: max.into(),
+        ..Default::default()
+    };
+    let request =
+        pb::CreateOfferRequest { organisation_id: org.into(), fields: Some(fields), request_id: String::new() };
+    node.directory_client().await.create_offer(request).await.unwrap().into_inner().id
+}
+
+async fn help_request(node: &TestNode, csi_yes: usize) -> String {
+    let kinds = [pb::OrganisationKind::Vrijwilligersorganisatie, pb::OrganisationKind::Thuiszorg];
+    let consent = pb::Consent {
+        scopes: kinds
+            .iter()
+            .map(|k| pb::ConsentScope { scope: Some(pb::consent_scope::Scope::OrganisationKind((*k).into())) })
+            .collect(),
+        purposes: vec![pb::Purpose::Matching.into()],
+        until: "2099-12-31".into(),
+    };
+    let fields = pb::HelpRequestFields {
+        asked_by: pb::Asker::Mantelzorger.into(),
+        client: Some(pb::Person { name: "Mevrouw Jansen".into(), ..Default::default() }),
+        support_kinds: vec!["boodschappen".into()],
+        postcode: "6411 AB".into(),
+        involved: vec![pb::Involved {
+            person: Some(pb::Person { subject_id: "mz".into(), name: "Peter".into(), ..Default::default() }),
+            role: pb::InvolvedRole::Mantelzorger.into(),
+            mantelzorger_role: pb::MantelzorgerRole::Partner.into(),
+            organisation_id: String::new(),
+        }],
+        ..Default::default()
+    };
+    let strain = vec![pb::StrainAssessment {
+        caregiver_subject_id: "mz".into(),
+        csi: (0..13).map(|i| i < csi_yes).collect(),
+        ediz_plus: vec![],
+    }];
+    let request = pb::SubmitHelpRequestRequest {
+        fields: Some(fields),
+        consent: Some(consent),
+        strain,
+        request_id: String::new(),
+    };
+    node.intake_client().await.submit_help_request(request).await.unwrap().into_inner().id
+}
+
+async fn proposals(node: &TestNode, request_id: &str) -> pb::GetProposalsResponse {
+    let request = pb::GetProposalsRequest { request_id: request_id.into(), limit: 0 };
+    node.matching_client().await.get_proposals(request).await.unwrap().into_inner()
+}
+
+async fn confirm(node: &TestNode, request_id: &str, token: &str) -> Result<pb::Match, tonic::Status> {
+    let request = pb::ConfirmProposalRequest {
+        request_id: request_id.into(),
+        token: token.into(),
+        confirmed_by: "coördinator".into(),
+    };
+    node.matching_client().await.confirm_proposal(request).await.map(|r| r.into_inner())
+}
+
+fn answer(match_id: &str, organisation_id: &str) -> pb::AnswerMatchRequest {
+    pb::AnswerMatchRequest { match_id: match_id.into(), organisation_id: organisation_id.into(), reason: String::new() }
+}
+
+fn precondition_type(status: &tonic::Status) -> String {
+    status.get_details_precondition_failure().unwrap().violations[0].r#type.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn propose_confirm_accept_and_a_decline_rematches_without_that_offer() {
+    let node = TestNode::start().await;
+    let oost =
+        organisation(&node, "Vrijwilligers Oost", pb::OrganisationKind::Vrijwilligersorganisatie, "6411 AA").await;
+    let noord = organisation(&node, "Buurthulp Noord", pb::OrganisationKind::Vrijwilligersorganisatie, "6411 CD").await;
+    let kerk = organisation(&node, "Kerk", pb::OrganisationKind::KerkMoskee, "6411 EF").await;
+    let wide = offer(&node, &oost, "Boodschappen Oost", "6400-6419", 1, pb::Complexity::Low).await;
+    let local = offer(&node, &noord, "Boodschappen om de hoek", "6411", 2, pb::Complexity::Low).await;
+    offer(&node, &kerk, "Boodschappen van de kerk", "6411", 5, pb::Complexity::Low).await;
+    let request = help_request(&node, 2).await;
+
+    let first = proposals(&node, &request).await;
+    let order: Vec<&str> = first.proposals.iter().map(|p| p.offer_id.as_str()).collect();
+    assert_eq!(order, [local.as_str(), wide.as_str()], "the local offer first; {:?}", first.notes);
+    assert!(
+        first.notes.iter().any(|n| n.contains("1 offer left out: is not covered by the consent")),
+        "{:?}",
+        first.notes
+    );
+    let best = &first.proposals[0];
+    let names: Vec<&str> = best.factors.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["need_fit", "distance", "schedule_overlap", "load", "continuity", "local_preference"]);
+    assert_eq!(best.factors[0].explanation, "covers boodschappen (1 of 1 asked)");
+    assert_eq!(best.factors[5].explanation, "works in this very postcode area");
+    assert!(best.score > first.proposals[1].score);
+
+    let m = confirm(&node, &request, &best.token).await.unwrap();
+    assert_eq!(
+        (m.status(), m.offer_id.as_str(), m.organisation_id.as_str()),
+        (pb::MatchStatus::Offered, local.as_str(), noord.as_str())
+    );
+    let summary = m.request.as_ref().unwrap();
+    assert_eq!((summary.postcode_area.as_str(), summary.support_kinds.len()), ("6411", 1), "a summary, no names");
+    assert!(proposals(&node, &request).await.proposals.is_empty(), "a matched request gets no proposals");
+    let head = log_head(&node).await;
+    let twice = confirm(&node, &request, &first.proposals[1].token).await.unwrap_err();
+    assert_eq!((twice.code(), precondition_type(&twice).as_str()), (Code::FailedPrecondition, "NOT_OPEN"));
+    let wrong = node.matching_client().await.accept_match(answer(&m.id, &oost)).await.unwrap_err();
+    assert_eq!(wrong.code(), Code::PermissionDenied);
+    assert_eq!(log_head(&node).await, head, "refused calls append nothing");
+
+    let declined = node.matching_client().await.decline_match(answer(&m.id, &noord)).await.unwrap().into_inner();
+    assert_eq!(declined.status(), pb::MatchStatus::Declined);
+    let again = proposals(&node, &request).await;
+    let order: Vec<&str> = again.proposals.iter().map(|p| p.offer_id.as_str()).collect();
+    assert_eq!(order, [wide.as_str()], "the declined offer is excluded");
+    let stale = confirm(&node, &request, &best.token).await.unwrap_err();
+    assert_eq!(precondition_type(&stale), "STALE_PROPOSAL");
+
+    let m = confirm(&node, &request, &again.proposals[0].token).await.unwrap();
+    let accepted = node.matching_client().await.accept_match(answer(&m.id, &oost)).await.unwrap().into_inner();
+    assert_eq!(accepted.status(), pb::MatchStatus::Accepted);
+    let late = node.matching_client().await.decline_match(answer(&m.id, &oost)).await.unwrap_err();
+    assert_eq!(precondition_type(&late), "ANSWERED");
+
+    // Capacity: the wide offer's only place is taken now; the local one has room again.
+    let next = help_request(&node, 0).await;
+    let p = proposals(&node, &next).await;
+    assert_eq!(p.proposals.iter().map(|p| p.offer_id.as_str()).collect::<Vec<_>>(), [local.as_str()]);
+    assert!(p.notes.iter().any(|n| n == "1 offer left out: has no room"), "{:?}", p.notes);
+    let load = &p.proposals[0].factors[3];
+    assert_eq!(load.explanation, "2 of 2 places free");
+
+    // An amended request makes its earlier proposals stale.
+    let token = p.proposals[0].token.clone();
+    let current = node.intake_client().await.get_help_request(pb::GetHelpRequestRequest { id: next.clone() }).await;
+    let current = current.unwrap().into_inner();
+    let mut fields = current.fields.unwrap();
+    fields.description = "ook op zaterdag".into();
+    let amend =
+        pb::AmendHelpRequestRequest { id: next.clone(), fields: Some(fields), expected_version: current.version };
+    node.intake_client().await.amend_help_request(amend).await.unwrap();
+    let head = log_head(&node).await;
+    let stale = confirm(&node, &next, &token).await.unwrap_err();
+    assert_eq!(precondition_type(&stale), "STALE_PROPOSAL");
+    assert_eq!(log_head(&node).await, head);
+
+    // By hand: a reason is required; an offer without room is refused with the reason.
+    let mut matching = node.matching_client().await;
+    let pick = |offer_id: &str, reason: &str| pb::PickOfferRequest {
+        request_id: next.clone(),
+        offer_id: offer_id.into(),
+        lead_offer_id: String::new(),
+        reason: reason.into(),
+        confirmed_by: "coördinator".into(),
+    };
+    let status = matching.pick_offer(pick(&local, "")).await.unwrap_err();
+    assert_eq!(status.get_details_bad_request().unwrap().field_violations[0].field, "reason");
+    let status = matching.pick_offer(pick(&wide, "kent mevrouw al")).await.unwrap_err();
+    assert!(status.message().contains("has no room"), "{}", status.message());
+    let manual = matching.pick_offer(pick(&local, "kent mevrouw al")).await.unwrap().into_inner();
+    assert_eq!((manual.how.as_str(), manual.reason.as_str()), ("manual", "kent mevrouw al"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_complex_request_gets_a_formal_lead_alone_or_with_informal_support() {
+    let node = TestNode::start().await;
+    let volunteers =
+        organisation(&node, "Vrijwilligers", pb::OrganisationKind::Vrijwilligersorganisatie, "6411 AA").await;
+    let homecare = organisation(&node, "Thuiszorg Zuid", pb::OrganisationKind::Thuiszorg, "6412 AA").await;
+    let informal = offer(&node, &volunteers, "Boodschappenmaatje", "6411", 3, pb::Complexity::High).await;
+    let formal = offer(&node, &homecare, "Huishoudelijke hulp", "6400-6499", 3, pb::Complexity::High).await;
+    let request = help_request(&node, 9).await;
+
+    let p = proposals(&node, &request).await;
+    assert_eq!(p.complexity(), pb::Complexity::High);
+    assert!(!p.proposals.is_empty());
+    for proposal in &p.proposals {
+        assert!(proposal.formal && proposal.offer_id == formal, "never informal help alone: {proposal:?}");
+    }
+    let joint = p.proposals.iter().find(|p| !p.support_offer_id.is_empty()).expect("a joint proposal");
+    assert_eq!(joint.support_offer_id, informal);
+    assert!(joint.factors.iter().any(|f| f.name == "joint_support"));
+
+    let mut matching = node.matching_client().await;
+    let pick = |offer_id: &str, lead: &str| pb::PickOfferRequest {
+        request_id: request.clone(),
+        offer_id: offer_id.into(),
+        lead_offer_id: lead.into(),
+        reason: "bekend in de buurt".into(),
+        confirmed_by: String::new(),
+    };
+    let alone = matching.pick_offer(pick(&informal, "")).await.unwrap_err();
+    assert_eq!((alone.code(), precondition_type(&alone).as_str()), (Code::FailedPrecondition, "UNSUITABLE"));
+    let m = matching.pick_offer(pick(&informal, &formal)).await.unwrap().into_inner();
+    assert_eq!((m.offer_id.as_str(), m.support_offer_id.as_str()), (formal.as_str(), informal.as_str()));
+    assert_eq!(
+        (m.organisation_id.as_str(), m.support_organisation_id.as_str()),
+        (homecare.as_str(), volunteers.as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswered_match_expires_and_the_request_goes_back_without_that_offer() {
+    let node = TestNode::start_with(|c| {
+        c.matching.answer_timeout_secs = 1;
+        c.matching.sweep_interval_millis = 50;
+    })
+    .await;
+    let org = organisation(&node, "Vrijwilligers", pb::OrganisationKind::Vrijwilligersorganisatie, "6411 AA").await;
+    let first = offer(&node, &org, "Eerste", "6411", 1, pb::Complexity::Low).await;
+    let second = offer(&node, &org, "Tweede", "6400-6499", 1, pb::Complexity::Low).await;
+    let request = help_request(&node, 0).await;
+    let p = proposals(&node, &request).await;
+    assert_eq!(p.proposals[0].offer_id, first);
+    let m = confirm(&node, &request, &p.proposals[0].token).await.unwrap();
+    let mut matching = node.matching_client().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = matching.get_match(pb::GetMatchRequest { match_id: m.id.clone() }).await.unwrap().into_inner();
+        if now.status() == pb::MatchStatus::Expired {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the match never expired");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let again = proposals(&node, &request).await;
+    assert_eq!(again.proposals.iter().map(|p| p.offer_id.as_str()).collect::<Vec<_>>(), [second.as_str()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_volunteer_platform_resumes_its_match_stream_without_loss_or_duplicates() {
+    let node = TestNode::start().await;
+    let ours = organisation(&node, "Vrijwilligers", pb::OrganisationKind::Vrijwilligersorganisatie, "6411 AA").await;
+    let theirs = organisation(&node, "Thuiszorg", pb::OrganisationKind::Thuiszorg, "6411 AA").await;
+    let our_offer = offer(&node, &ours, "Boodschappen", "6411", 10, pb::Complexity::Low).await;
+    let their_offer = offer(&node, &theirs, "Thuiszorg boodschappen", "6411", 10, pb::Complexity::Low).await;
+    let watch = |from: u64| {
+        let ours = ours.clone();
+        let node_url = node.url();
+        async move {
+            let mut client = pb::matching_client::MatchingClient::connect(node_url).await.unwrap();
+            client
+                .watch_matches(pb::WatchMatchesRequest { organisation_id: ours, from_position: from })
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let mut stream = watch(0).await;
+    let mut made = Vec::new();
+    for i in 0..6 {
+        let request = help_request(&node, 0).await;
+        let target = if i % 3 == 2 { &their_offer } else { &our_offer };
+        let request_offer = pb::PickOfferRequest {
+            request_id: request,
+            offer_id: target.clone(),
+            lead_offer_id: String::new(),
+            reason: "test".into(),
+            confirmed_by: String::new(),
+        };
+        let m = node.matching_client().await.pick_offer(request_offer).await.unwrap().into_inner();
+        if target == &our_offer {
+            made.push(m.id);
+        }
+    }
+    let mut seen = Vec::new();
+    let mut last = 0;
+    for _ in 0..2 {
+        let notice = stream.message().await.unwrap().unwrap();
+        last = notice.position;
+        seen.push(notice.r#match.unwrap().id);
+    }
+    drop(stream);
+    let node = node.restart().await;
+    let mut resumed = {
+        let mut client = node.matching_client().await;
+        let request = pb::WatchMatchesRequest { organisation_id: ours.clone(), from_position: last + 1 };
+        client.watch_matches(request).await.unwrap().into_inner()
+    };
+    while seen.len() < made.len() {
+        let notice = tokio::time::timeout(Duration::from_secs(10), resumed.message()).await.unwrap().unwrap().unwrap();
+        assert!(notice.position > last);
+        last = notice.position;
+        let m = notice.r#match.unwrap();
+        assert_eq!(m.organisation_id, ours, "only matches addressed to this organisation");
+        seen.push(m.id);
+    }
+    assert_eq!(seen, made, "every match once, in order, across a disconnect and a restart");
+    let quiet = tokio::time::timeout(Duration::from_millis(300), resumed.message()).await;
+    assert!(quiet.is_err(), "nothing more, no duplicates");
+}
