@@ -25,7 +25,20 @@ async fn organisation(node: &TestNode, name: &str, kind: pb::OrganisationKind, p
 }
 
 async fn offer(node: &TestNode, org: &str, title: &str, range: &str, capacity: u32, max: pb::Complexity) -> String {
+    offer_speaking(node, org, title, range, capacity, max, &[]).await
+}
+
+async fn offer_speaking(
+    node: &TestNode,
+    org: &str,
+    title: &str,
+    range: &str,
+    capacity: u32,
+    max: pb::Complexity,
+    languages: &[&str],
+) -> String {
     let fields = pb::OfferFields {
+        languages: languages.iter().map(|l| l.to_string()).collect(),
         title: title.into(),
         support_kinds: vec!["boodschappen".into()],
         area: Some(pb::ServiceArea { postcode_ranges: vec![range.into()], ..Default::default() }),
@@ -39,6 +52,10 @@ async fn offer(node: &TestNode, org: &str, title: &str, range: &str, capacity: u
 }
 
 async fn help_request(node: &TestNode, csi_yes: usize) -> String {
+    help_request_at(node, csi_yes, "6411 AB", &[]).await
+}
+
+async fn help_request_at(node: &TestNode, csi_yes: usize, postcode: &str, languages: &[&str]) -> String {
     let kinds = [pb::OrganisationKind::Vrijwilligersorganisatie, pb::OrganisationKind::Thuiszorg];
     let consent = pb::Consent {
         scopes: kinds
@@ -52,7 +69,8 @@ async fn help_request(node: &TestNode, csi_yes: usize) -> String {
         asked_by: pb::Asker::Mantelzorger.into(),
         client: Some(pb::Person { name: "Mevrouw Jansen".into(), ..Default::default() }),
         support_kinds: vec!["boodschappen".into()],
-        postcode: "6411 AB".into(),
+        postcode: postcode.into(),
+        languages: languages.iter().map(|l| l.to_string()).collect(),
         involved: vec![pb::Involved {
             person: Some(pb::Person { subject_id: "mz".into(), name: "Peter".into(), ..Default::default() }),
             role: pb::InvolvedRole::Mantelzorger.into(),
@@ -144,12 +162,18 @@ async fn propose_confirm_accept_and_a_decline_rematches_without_that_offer() {
     let again = proposals(&node, &request).await;
     let order: Vec<&str> = again.proposals.iter().map(|p| p.offer_id.as_str()).collect();
     assert_eq!(order, [wide.as_str()], "the declined offer is excluded");
-    let stale = confirm(&node, &request, &best.token).await.unwrap_err();
-    assert_eq!(precondition_type(&stale), "STALE_PROPOSAL");
+    let declined_before = confirm(&node, &request, &best.token).await.unwrap_err();
+    assert_eq!(precondition_type(&declined_before), "UNSUITABLE");
+    assert!(declined_before.message().contains("declined this request before"), "{}", declined_before.message());
 
+    let other = help_request(&node, 0).await;
+    let other_wide = proposals(&node, &other).await.proposals.into_iter().find(|p| p.offer_id == wide).unwrap();
     let m = confirm(&node, &request, &again.proposals[0].token).await.unwrap();
     let accepted = node.matching_client().await.accept_match(answer(&m.id, &oost)).await.unwrap().into_inner();
     assert_eq!(accepted.status(), pb::MatchStatus::Accepted);
+    let full = confirm(&node, &other, &other_wide.token).await.unwrap_err();
+    assert_eq!((full.code(), precondition_type(&full).as_str()), (Code::FailedPrecondition, "UNSUITABLE"));
+    assert!(full.message().contains("has no room"), "{}", full.message());
     let late = node.matching_client().await.decline_match(answer(&m.id, &oost)).await.unwrap_err();
     assert_eq!(precondition_type(&late), "ANSWERED");
 
@@ -319,4 +343,39 @@ async fn a_volunteer_platform_resumes_its_match_stream_without_loss_or_duplicate
     assert_eq!(seen, made, "every match once, in order, across a disconnect and a restart");
     let quiet = tokio::time::timeout(Duration::from_millis(300), resumed.message()).await;
     assert!(quiet.is_err(), "nothing more, no duplicates");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_is_assigned_for_the_best_total_where_greedy_falls_short() {
+    let node = TestNode::start().await;
+    let near = organisation(&node, "Buren", pb::OrganisationKind::Vrijwilligersorganisatie, "6411 AA").await;
+    let far = organisation(&node, "Regio", pb::OrganisationKind::Vrijwilligersorganisatie, "6499 AA").await;
+    let x = offer_speaking(&node, &near, "Buren helpen", "6411-6412", 1, pb::Complexity::Low, &["nl", "tr"]).await;
+    let y = offer_speaking(&node, &far, "Regionale hulp", "6400-6499", 1, pb::Complexity::Low, &["nl"]).await;
+    // The first request likes x best but can do with y; the second can only use x (Turkish).
+    let first = help_request_at(&node, 0, "6411 AB", &["nl"]).await;
+    let second = help_request_at(&node, 0, "6412 AB", &["tr"]).await;
+
+    let mut matching = node.matching_client().await;
+    let backlog = matching.assign_backlog(pb::AssignBacklogRequest { region: "6400-6499".into() }).await.unwrap();
+    let backlog = backlog.into_inner();
+    assert_eq!(backlog.open_requests, 2);
+    let got: Vec<(&str, &str)> = backlog
+        .assignments
+        .iter()
+        .map(|a| (a.request_id.as_str(), a.proposal.as_ref().unwrap().offer_id.as_str()))
+        .collect();
+    assert!(got.contains(&(first.as_str(), y.as_str())) && got.contains(&(second.as_str(), x.as_str())), "{got:?}");
+    assert!(backlog.greedy_score < backlog.total_score, "{} < {}", backlog.greedy_score, backlog.total_score);
+    let sum: f64 = backlog.assignments.iter().map(|a| a.proposal.as_ref().unwrap().score).sum();
+    assert!((sum - backlog.total_score).abs() < 1e-6);
+
+    // The assignments are proposals: a coordinator confirms each.
+    for a in &backlog.assignments {
+        confirm(&node, &a.request_id, &a.proposal.as_ref().unwrap().token).await.unwrap();
+    }
+    let after = matching.assign_backlog(pb::AssignBacklogRequest { region: "6400-6499".into() }).await.unwrap();
+    assert_eq!(after.into_inner().open_requests, 0, "matched requests are no longer in the backlog");
+    let status = matching.assign_backlog(pb::AssignBacklogRequest { region: "64".into() }).await.unwrap_err();
+    assert_eq!(status.get_details_bad_request().unwrap().field_violations[0].field, "region");
 }

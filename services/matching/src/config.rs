@@ -14,6 +14,9 @@ pub struct MatchingConfig {
     pub answer_timeout_secs: u64,
     /// How often unanswered matches are checked against the timeout.
     pub sweep_interval_millis: u64,
+    /// AssignBacklog weighs each request's best this-many options; the result is optimal over
+    /// those (exact when no request has more).
+    pub backlog_options_per_request: u32,
     /// Events applied between two snapshots of the read model.
     pub snapshot_every: u64,
 }
@@ -25,6 +28,7 @@ impl Default for MatchingConfig {
             max_proposals: 100,
             answer_timeout_secs: 7 * 24 * 3600,
             sweep_interval_millis: 60_000,
+            backlog_options_per_request: 50,
             snapshot_every: 1000,
         }
     }

@@ -169,6 +169,27 @@ impl pb::matching_server::Matching for MatchingGrpc {
         self.reply(self.service.get_match(&request.get_ref().match_id))
     }
 
+    async fn assign_backlog(
+        &self,
+        request: Request<pb::AssignBacklogRequest>,
+    ) -> Result<Response<pb::AssignBacklogResponse>, Status> {
+        let region = request.get_ref().region.trim();
+        let range = region
+            .parse::<samenspel_domain::PostcodeRange>()
+            .map_err(|e| Error::Invalid(vec![samenspel_eventlog::FieldViolation::new("region", e.to_string())]))?;
+        let backlog = self.service.assign_backlog(range.from.get(), range.to.get());
+        Ok(Response::new(pb::AssignBacklogResponse {
+            assignments: backlog
+                .assignments
+                .into_iter()
+                .map(|(request_id, p)| pb::Assignment { request_id, proposal: Some(proposal_pb(p)) })
+                .collect(),
+            total_score: backlog.total_score,
+            greedy_score: backlog.greedy_score,
+            open_requests: u32::try_from(backlog.open_requests).unwrap_or(u32::MAX),
+        }))
+    }
+
     type WatchMatchesStream = Pin<Box<dyn Stream<Item = Result<pb::MatchNotice, Status>> + Send>>;
 
     async fn watch_matches(

@@ -3,6 +3,7 @@
 //! answer, and a resumable stream of matches per organisation. It reads the directory's and the
 //! intake's events from the node's log and appends its own.
 
+mod assign;
 mod config;
 mod error;
 mod events;
@@ -18,4 +19,4 @@ pub use error::Error;
 pub use grpc::MatchingGrpc;
 pub use model::{Factor, Match, MatchStatus};
 pub use samenspel_proto::v1::matching_server::MatchingServer;
-pub use service::{Clock, MatchChange, MatchingService, Proposal, Proposals, SystemClock};
+pub use service::{Backlog, Clock, MatchChange, MatchingService, Proposal, Proposals, SystemClock};

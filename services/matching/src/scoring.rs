@@ -145,6 +145,19 @@ pub(crate) fn score(request: &Request, c: &Candidate<'_>) -> (f64, Vec<Factor>) 
     (total, factors)
 }
 
+/// The factor a joint proposal adds for its informal support.
+pub(crate) fn joint_factor(support: &Candidate<'_>, support_score: f64) -> Factor {
+    Factor {
+        name: "joint_support".into(),
+        value: support_score,
+        weight: 1.0 - LEAD_SHARE,
+        explanation: format!(
+            "informal support by \"{}\" (score {support_score:.2}) beside the formal lead",
+            support.offer.title
+        ),
+    }
+}
+
 /// A proposal before it gets its token.
 #[derive(Debug, Clone)]
 pub(crate) struct Scored<'a> {
@@ -174,15 +187,7 @@ pub(crate) fn propose<'a>(
                 && support.organisation.id != lead.organisation.id
             {
                 let mut joint = factors.clone();
-                joint.push(Factor {
-                    name: "joint_support".into(),
-                    value: *support_score,
-                    weight: 1.0 - LEAD_SHARE,
-                    explanation: format!(
-                        "informal support by \"{}\" (score {:.2}) beside the formal lead",
-                        support.offer.title, support_score
-                    ),
-                });
+                joint.push(joint_factor(support, *support_score));
                 let score = LEAD_SHARE * score + (1.0 - LEAD_SHARE) * support_score;
                 out.push(Scored { lead: *lead, support: Some(*support), score, factors: joint });
             }

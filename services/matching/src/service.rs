@@ -14,6 +14,7 @@ use samenspel_eventlog::{
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::assign;
 use crate::config::MatchingConfig;
 use crate::error::Error;
 use crate::events::MatchingEvent;
@@ -60,6 +61,15 @@ pub struct Proposals {
     pub notes: Vec<String>,
 }
 
+/// A backlog assigned: a proposal per assigned request, the total score, and the greedy total.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backlog {
+    pub assignments: Vec<(String, Proposal)>,
+    pub total_score: f64,
+    pub greedy_score: f64,
+    pub open_requests: usize,
+}
+
 /// A change to a match: the log position and kind of its event, and the match now.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MatchChange {
@@ -79,15 +89,21 @@ pub struct MatchingService {
     sweeper: Mutex<Option<(watch::Sender<bool>, JoinHandle<()>)>>,
 }
 
+/// A proposal's token: which offers, and a hash over the versions of the request and the offers it
+/// was made for. Load is not in it: capacity is checked again when the proposal is confirmed.
 fn token(request: &Request, lead: &Candidate<'_>, support: Option<&Candidate<'_>>) -> String {
+    let ids = format!("{}:{}", lead.offer.id, support.map_or("", |c| c.offer.id.as_str()));
+    format!("{}:{ids}", version_hash(request, lead.offer, support.map(|c| c.offer)))
+}
+
+fn version_hash(request: &Request, lead: &crate::model::Offer, support: Option<&crate::model::Offer>) -> String {
     let mut h = blake3::Hasher::new_derive_key("samenspel proposal token v1");
     h.update(request.id.as_bytes());
     h.update(&request.version.to_be_bytes());
-    for c in std::iter::once(lead).chain(support) {
+    for offer in std::iter::once(lead).chain(support) {
         h.update(&[0]);
-        h.update(c.offer.id.as_bytes());
-        h.update(&c.offer.version.to_be_bytes());
-        h.update(&c.used.to_be_bytes());
+        h.update(offer.id.as_bytes());
+        h.update(&offer.version.to_be_bytes());
     }
     hex::encode(&h.finalize().as_bytes()[..16])
 }
@@ -221,6 +237,61 @@ impl MatchingService {
         }
     }
 
+    /// Assigns the open requests in the postcode areas `from..=to` to offers under their capacity so
+    /// that the total score is as high as possible. A complex request is assigned only to a formal
+    /// offer (joint matches are made one by one, with GetProposals).
+    pub fn assign_backlog(&self, from: u16, to: u16) -> Backlog {
+        let state = self.state.read();
+        let requests = state.open_requests(from, to);
+        let now = self.clock.now_micros();
+        let k = self.config.backlog_options_per_request.max(1) as usize;
+        let mut offers: Vec<Candidate<'_>> = Vec::new();
+        let mut offer_index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        let mut problem = assign::Problem { requests: requests.len(), ..Default::default() };
+        let mut scored: Vec<(usize, Candidate<'_>, f64, Vec<Factor>)> = Vec::new();
+        for (q, request) in requests.iter().enumerate() {
+            let complex = request.complexity() == Complexity::High;
+            let mut options: Vec<(Candidate<'_>, f64, Vec<Factor>)> = state
+                .candidates_near(request.area)
+                .into_iter()
+                .filter(|c| scoring::refusal(request, c, now).is_none() && (!complex || c.organisation.formal))
+                .map(|c| {
+                    let (score, factors) = scoring::score(request, &c);
+                    (c, score, factors)
+                })
+                .collect();
+            options.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.offer.id.cmp(&b.0.offer.id)));
+            options.truncate(k);
+            for (c, score, factors) in options {
+                let f = *offer_index.entry(c.offer.id.as_str()).or_insert_with(|| {
+                    offers.push(c);
+                    offers.len() - 1
+                });
+                problem.options.push((q, f, (score * 1e6).round() as i64));
+                scored.push((q, c, score, factors));
+            }
+        }
+        problem.capacity = offers.iter().map(|c| c.offer.capacity.saturating_sub(c.used)).collect();
+        let best = assign::optimal(&problem);
+        let greedy = assign::greedy(&problem);
+        let assignments = best
+            .chosen
+            .iter()
+            .enumerate()
+            .filter_map(|(q, choice)| {
+                let (_, c, score, factors) = &scored[(*choice)?];
+                let s = Scored { lead: *c, support: None, score: *score, factors: factors.clone() };
+                Some((requests[q].id.clone(), self.proposal(&requests[q], &s)))
+            })
+            .collect();
+        Backlog {
+            assignments,
+            total_score: best.total as f64 / 1e6,
+            greedy_score: greedy.total as f64 / 1e6,
+            open_requests: requests.len(),
+        }
+    }
+
     /// Checks the request is open for a match, naming its state when not.
     fn open_request(state: &MatchingState, request_id: &str) -> Result<Request, Error> {
         let request = state
@@ -241,23 +312,56 @@ impl MatchingService {
         Ok(request)
     }
 
-    /// Confirms the proposal with `token`, if it is still what matching would propose.
+    /// Confirms the proposal with `token`: stale when the request or an offer changed since; refused
+    /// with the reason when an offer can no longer take it (no room, archived, declined before).
     pub async fn confirm(&self, request_id: &str, token: &str, by: &str) -> Result<Match, Error> {
         let by = text("confirmed_by", by, false)?;
+        let bad_token = || Error::Invalid(vec![FieldViolation::new("token", "is not a token from GetProposals")]);
+        let mut parts = token.split(':');
+        let (Some(hash), Some(lead_id), Some(support_id), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad_token());
+        };
         let (events, match_id) = {
             let state = self.state.read();
             let request = Self::open_request(&state, request_id)?;
-            let mut notes = Vec::new();
-            let scored = self.score_all(&state, &request, &mut notes);
-            let all = scoring::propose(&request, scored, usize::MAX);
-            let chosen = all.iter().find(|s| self::token(&request, &s.lead, s.support.as_ref()) == token);
-            let Some(s) = chosen else {
-                return Err(Error::StaleProposal { request_id: request_id.into() });
+            let stale = || Error::StaleProposal { request_id: request_id.into() };
+            let lead = state.candidate(lead_id).ok_or_else(stale)?;
+            let support = match support_id {
+                "" => None,
+                id => Some(state.candidate(id).ok_or_else(stale)?),
             };
-            self.match_events(&state, &request, s, "proposal", String::new(), by)
+            if version_hash(&request, lead.offer, support.map(|c| c.offer)) != hash {
+                return Err(stale());
+            }
+            let now = self.clock.now_micros();
+            for (field, c) in
+                std::iter::once(("offer_id", &lead)).chain(support.as_ref().map(|c| ("support_offer_id", c)))
+            {
+                if let Some(why) = scoring::refusal(&request, c, now) {
+                    return Err(Error::Unsuitable { field, offer_id: c.offer.id.clone(), why: why.into() });
+                }
+            }
+            let scored = Self::scored(&request, lead, support);
+            self.match_events(&state, &request, &scored, "proposal", String::new(), by)
         };
         self.append_match(events, request_id).await?;
         self.get_match(&match_id)
+    }
+
+    /// A lead (with support, for a joint match) scored as a proposal is.
+    fn scored<'a>(request: &Request, lead: Candidate<'a>, support: Option<Candidate<'a>>) -> Scored<'a> {
+        let (lead_score, mut factors) = scoring::score(request, &lead);
+        let score = match &support {
+            Some(s) => {
+                let (support_score, _) = scoring::score(request, s);
+                factors.push(scoring::joint_factor(s, support_score));
+                scoring::LEAD_SHARE * lead_score + (1.0 - scoring::LEAD_SHARE) * support_score
+            }
+            None => lead_score,
+        };
+        Scored { lead, support, score, factors }
     }
 
     /// Picks an offer by hand; it must pass the filter, and a complex request needs a formal lead.
@@ -300,21 +404,7 @@ impl MatchingService {
                     (lead, Some(picked))
                 }
             };
-            let (lead_score, mut factors) = scoring::score(&request, &lead);
-            let score = match &support {
-                Some(s) => {
-                    let (support_score, _) = scoring::score(&request, s);
-                    factors.push(Factor {
-                        name: "joint_support".into(),
-                        value: support_score,
-                        weight: 1.0 - scoring::LEAD_SHARE,
-                        explanation: format!("informal support by \"{}\" beside the formal lead", s.offer.title),
-                    });
-                    scoring::LEAD_SHARE * lead_score + (1.0 - scoring::LEAD_SHARE) * support_score
-                }
-                None => lead_score,
-            };
-            let scored = Scored { lead, support, score, factors };
+            let scored = Self::scored(&request, lead, support);
             self.match_events(&state, &request, &scored, "manual", reason, by)
         };
         self.append_match(events, request_id).await?;

@@ -24,6 +24,9 @@ pub(crate) struct MatchingState {
     offers: BTreeMap<String, Offer>,
     requests: BTreeMap<String, Request>,
     matches: BTreeMap<String, Match>,
+    /// The active (offered or accepted) match per request.
+    #[serde(default)]
+    active: HashMap<String, String>,
     /// Units of capacity held per offer.
     used: HashMap<String, u32>,
     /// Organisations that helped a client (by subject id) before: accepted matches.
@@ -103,7 +106,17 @@ impl MatchingState {
 
     /// The request's match that holds it, if any (offered or accepted).
     pub(crate) fn active_match(&self, request_id: &str) -> Option<&Match> {
-        self.matches.values().find(|m| m.request_id == request_id && m.status.is_active())
+        self.active.get(request_id).and_then(|id| self.matches.get(id))
+    }
+
+    /// Requests open for a match (the intake's state, and no active match) whose postcode area is
+    /// in `from..=to`, by id.
+    pub(crate) fn open_requests(&self, from: u16, to: u16) -> Vec<Request> {
+        self.requests
+            .values()
+            .filter(|r| r.intake_open() && !self.active.contains_key(&r.id) && (from..=to).contains(&r.area))
+            .filter_map(|r| self.request_for_scoring(&r.id))
+            .collect()
     }
 
     pub(crate) fn request_stream_version(&self, request_id: &str) -> u64 {
@@ -285,6 +298,7 @@ impl MatchingState {
                 factors,
             } => {
                 self.request_streams.insert(request_id.clone(), stream_seq);
+                self.active.insert(request_id.clone(), match_id.clone());
                 let m = Match {
                     id: match_id.clone(),
                     request_id,
@@ -340,6 +354,9 @@ impl MatchingState {
     /// A declined or expired match: the request goes back to matching without that offer.
     fn end_match(&mut self, match_id: &str, request_id: &str, status: MatchStatus, reason: String, seq: u64, now: i64) {
         self.request_streams.insert(request_id.to_string(), seq);
+        if self.active.get(request_id).is_some_and(|m| m == match_id) {
+            self.active.remove(request_id);
+        }
         if let Some(m) = self.matches.get_mut(match_id) {
             m.status = status;
             m.answered_micros = now;
