@@ -214,6 +214,18 @@ async fn propose_confirm_accept_and_a_decline_rematches_without_that_offer() {
     assert!(status.message().contains("has no room"), "{}", status.message());
     let manual = matching.pick_offer(pick(&local, "kent mevrouw al")).await.unwrap().into_inner();
     assert_eq!((manual.how.as_str(), manual.reason.as_str()), ("manual", "kent mevrouw al"));
+
+    // An archived offer drops out of the proposals, and its earlier proposals are stale.
+    let third = help_request(&node, 0).await;
+    let before = proposals(&node, &third).await;
+    let token = before.proposals.iter().find(|p| p.offer_id == local).unwrap().token.clone();
+    let archive = pb::ArchiveOfferRequest { id: local.clone(), expected_version: 1 };
+    node.directory_client().await.archive_offer(archive).await.unwrap();
+    let after = proposals(&node, &third).await;
+    assert!(after.proposals.iter().all(|p| p.offer_id != local), "{:?}", after.proposals);
+    assert!(after.notes.iter().any(|n| n.ends_with("archived")), "{:?}", after.notes);
+    let stale = confirm(&node, &third, &token).await.unwrap_err();
+    assert_eq!(precondition_type(&stale), "STALE_PROPOSAL");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -69,74 +69,81 @@ fn speaks(offer: &Offer, language: &str) -> bool {
     if offer.languages.is_empty() { language == "nl" } else { offer.languages.iter().any(|l| l == language) }
 }
 
-/// The factors of an offer that passed the filter, and their weighted sum.
-pub(crate) fn score(request: &Request, c: &Candidate<'_>) -> (f64, Vec<Factor>) {
+/// The factor values of an offer that passed the filter, in the order of [`WEIGHTS`]: cheap, no
+/// words, for ranking every candidate.
+pub(crate) fn values(request: &Request, c: &Candidate<'_>) -> [f64; 6] {
     let offer = c.offer;
-    let asked_kinds: Vec<&String> = request.kinds.iter().collect();
-    let (covered, asked, words): (usize, usize, Vec<&str>) = if asked_kinds.is_empty() {
-        let hit: Vec<&str> =
-            request.functions.iter().filter(|f| offer.functions.contains(f)).map(String::as_str).collect();
-        (hit.len(), request.functions.len(), hit)
-    } else {
-        let hit: Vec<&str> = asked_kinds.iter().filter(|k| offer.kinds.contains(k)).map(|k| k.as_str()).collect();
-        (hit.len(), asked_kinds.len(), hit)
-    };
-    let need_fit = if asked == 0 { 0.0 } else { covered as f64 / asked as f64 };
-    let need_words = if words.is_empty() {
-        format!("covers the support function, none of the {asked} kinds of help asked")
-    } else {
-        format!("covers {} ({covered} of {asked} asked)", words.join(" and "))
-    };
-
+    let (covered, asked) = need(request, offer);
+    let need_fit = if asked == 0 { 0.0 } else { covered.len() as f64 / asked as f64 };
     // Postcode-4 numbers run roughly along the country, so their difference stands in for
     // distance; see ARCHITECTURE.md for what this approximation can and cannot do.
-    let (distance, distance_words) = match c.organisation.area {
-        Some(base) => {
-            let gap = f64::from(base.abs_diff(request.area));
-            (1.0 / (1.0 + gap / 10.0), format!("based in {base}, {gap} postcode areas from {}", request.area))
-        }
-        None => (0.5, "no address known: counted as halfway".to_string()),
-    };
-
-    let (overlap, overlap_words) = if request.wanted.is_empty() || offer.schedule.is_empty() {
-        (1.0, "no times asked or no fixed hours: any time fits".to_string())
+    let distance = c.organisation.area.map_or(0.5, |base| 1.0 / (1.0 + f64::from(base.abs_diff(request.area)) / 10.0));
+    let overlap = if request.wanted.is_empty() || offer.schedule.is_empty() {
+        1.0
     } else {
-        let both = overlap_minutes(&request.wanted, &offer.schedule);
         let wanted = total_minutes(&request.wanted).max(1);
-        let share = f64::from(both) / f64::from(wanted);
-        (share.min(1.0), format!("available {} of the {} minutes a week help is wanted", both, wanted))
+        (f64::from(overlap_minutes(&request.wanted, &offer.schedule)) / f64::from(wanted)).min(1.0)
     };
-
     let left = offer.capacity.saturating_sub(c.used);
     let load = if offer.capacity == 0 { 0.0 } else { f64::from(left) / f64::from(offer.capacity) };
-    let load_words = format!("{left} of {} places free", offer.capacity);
-
-    let helped = request.helped_by.contains(&offer.organisation_id);
-    let continuity_words =
-        if helped { "helped this person before".to_string() } else { "no earlier help for this person".to_string() };
-
+    let continuity = if request.helped_by.contains(&offer.organisation_id) { 1.0 } else { 0.0 };
     let width = offer.covering_width(request.area).unwrap_or(u16::MAX);
     let local = 1.0 / (1.0 + f64::from(width).log10());
+    [need_fit, distance, overlap, load, continuity, local]
+}
+
+/// The weighted sum of the factor values.
+pub(crate) fn value(request: &Request, c: &Candidate<'_>) -> f64 {
+    values(request, c).iter().zip(WEIGHTS).map(|(v, (_, w))| v * w).sum()
+}
+
+/// What the offer covers of what is asked (kinds when kinds are asked, else functions), and how
+/// much was asked.
+fn need<'r>(request: &'r Request, offer: &Offer) -> (Vec<&'r str>, usize) {
+    if request.kinds.is_empty() {
+        let hit = request.functions.iter().filter(|f| offer.functions.contains(f)).map(String::as_str).collect();
+        (hit, request.functions.len())
+    } else {
+        let hit = request.kinds.iter().filter(|k| offer.kinds.contains(k)).map(String::as_str).collect();
+        (hit, request.kinds.len())
+    }
+}
+
+/// The factors of an offer that passed the filter, explained in words, and their weighted sum.
+pub(crate) fn score(request: &Request, c: &Candidate<'_>) -> (f64, Vec<Factor>) {
+    let offer = c.offer;
+    let v = values(request, c);
+    let (covered, asked) = need(request, offer);
+    let need_words = if covered.is_empty() {
+        format!("covers the support function, none of the {asked} kinds of help asked")
+    } else {
+        format!("covers {} ({} of {asked} asked)", covered.join(" and "), covered.len())
+    };
+    let distance_words = match c.organisation.area {
+        Some(base) => format!("based in {base}, {} postcode areas from {}", base.abs_diff(request.area), request.area),
+        None => "no address known: counted as halfway".to_string(),
+    };
+    let overlap_words = if request.wanted.is_empty() || offer.schedule.is_empty() {
+        "no times asked or no fixed hours: any time fits".to_string()
+    } else {
+        let both = overlap_minutes(&request.wanted, &offer.schedule);
+        format!("available {both} of the {} minutes a week help is wanted", total_minutes(&request.wanted).max(1))
+    };
+    let load_words = format!("{} of {} places free", offer.capacity.saturating_sub(c.used), offer.capacity);
+    let continuity_words = if v[4] > 0.0 { "helped this person before" } else { "no earlier help for this person" };
+    let width = offer.covering_width(request.area).unwrap_or(u16::MAX);
     let local_words = if width <= 1 {
         "works in this very postcode area".to_string()
     } else {
         format!("serves {width} postcode areas around it")
     };
-
-    let values = [
-        (need_fit, need_words),
-        (distance, distance_words),
-        (overlap, overlap_words),
-        (load, load_words),
-        (if helped { 1.0 } else { 0.0 }, continuity_words),
-        (local, local_words),
-    ];
+    let words = [need_words, distance_words, overlap_words, load_words, continuity_words.to_string(), local_words];
     let factors: Vec<Factor> = WEIGHTS
         .iter()
-        .zip(values)
+        .zip(v.iter().zip(words))
         .map(|((name, weight), (value, explanation))| Factor {
             name: name.to_string(),
-            value,
+            value: *value,
             weight: *weight,
             explanation,
         })
@@ -167,42 +174,48 @@ pub(crate) struct Scored<'a> {
     pub factors: Vec<Factor>,
 }
 
-/// Ranked proposals from the candidates that passed the filter. A complex request gets formal
-/// offers alone, and each formal lead joined by the best informal offer of another organisation;
-/// never informal help alone.
-pub(crate) fn propose<'a>(
-    request: &Request,
-    fit: Vec<(Candidate<'a>, f64, Vec<Factor>)>,
-    limit: usize,
-) -> Vec<Scored<'a>> {
-    let mut out: Vec<Scored<'a>> = Vec::new();
+/// Ranked proposals from the candidates that passed the filter, with their values. A complex
+/// request gets formal offers alone, and each formal lead joined by the best informal offer of
+/// another organisation; never informal help alone. Only the proposals returned are explained.
+pub(crate) fn propose<'a>(request: &Request, fit: Vec<(Candidate<'a>, f64)>, limit: usize) -> Vec<Scored<'a>> {
+    // (lead, support with its own value, the proposal's value)
+    type Ranked<'a> = (Candidate<'a>, Option<(Candidate<'a>, f64)>, f64);
+    let mut ranked: Vec<Ranked<'a>> = Vec::new();
     if request.complexity() == Complexity::High {
         let best_support = fit
             .iter()
-            .filter(|(c, ..)| !c.organisation.formal)
-            .max_by(|a, b| a.1.total_cmp(&b.1).then_with(|| b.0.offer.id.cmp(&a.0.offer.id)));
-        for (lead, score, factors) in fit.iter().filter(|(c, ..)| c.organisation.formal) {
-            out.push(Scored { lead: *lead, support: None, score: *score, factors: factors.clone() });
-            if let Some((support, support_score, _)) = best_support
+            .filter(|(c, _)| !c.organisation.formal)
+            .max_by(|a, b| a.1.total_cmp(&b.1).then_with(|| b.0.offer.id.cmp(&a.0.offer.id)))
+            .copied();
+        for (lead, score) in fit.iter().filter(|(c, _)| c.organisation.formal) {
+            ranked.push((*lead, None, *score));
+            if let Some((support, support_score)) = best_support
                 && support.organisation.id != lead.organisation.id
             {
-                let mut joint = factors.clone();
-                joint.push(joint_factor(support, *support_score));
-                let score = LEAD_SHARE * score + (1.0 - LEAD_SHARE) * support_score;
-                out.push(Scored { lead: *lead, support: Some(*support), score, factors: joint });
+                let joint = LEAD_SHARE * score + (1.0 - LEAD_SHARE) * support_score;
+                ranked.push((*lead, Some((support, support_score)), joint));
             }
         }
     } else {
-        out = fit.into_iter().map(|(lead, score, factors)| Scored { lead, support: None, score, factors }).collect();
+        ranked = fit.into_iter().map(|(lead, score)| (lead, None, score)).collect();
     }
-    out.sort_by(|a, b| {
-        b.score.total_cmp(&a.score).then_with(|| a.lead.offer.id.cmp(&b.lead.offer.id)).then_with(|| {
-            let id = |s: &Scored<'_>| s.support.map(|c| c.offer.id.clone());
-            id(a).cmp(&id(b))
+    ranked.sort_by(|a, b| {
+        b.2.total_cmp(&a.2).then_with(|| a.0.offer.id.cmp(&b.0.offer.id)).then_with(|| {
+            let id = |s: &Option<(Candidate<'_>, f64)>| s.map(|(c, _)| c.offer.id.clone());
+            id(&a.1).cmp(&id(&b.1))
         })
     });
-    out.truncate(limit);
-    out
+    ranked.truncate(limit);
+    ranked
+        .into_iter()
+        .map(|(lead, support, score)| {
+            let (_, mut factors) = self::score(request, &lead);
+            if let Some((s, support_score)) = support {
+                factors.push(joint_factor(&s, support_score));
+            }
+            Scored { lead, support: support.map(|(c, _)| c), score, factors }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -355,8 +368,8 @@ mod tests {
             .into_iter()
             .filter(|c| refusal(&r, c, 0).is_none())
             .map(|c| {
-                let (s, f) = score(&r, &c);
-                (c, s, f)
+                let s = value(&r, &c);
+                (c, s)
             })
             .collect();
             let proposals = propose(&r, fit, 10);
@@ -375,7 +388,7 @@ mod tests {
         // Only informal offers and a complex request: nothing is proposed.
         let r = request(true);
         let c = Candidate { offer: &informal, organisation: &volunteers, used: 0 };
-        let (s, f) = score(&r, &c);
-        assert!(propose(&r, vec![(c, s, f)], 10).is_empty());
+        let s = value(&r, &c);
+        assert!(propose(&r, vec![(c, s)], 10).is_empty());
     }
 }

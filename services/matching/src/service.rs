@@ -200,15 +200,15 @@ impl MatchingService {
         state: &'a MatchingState,
         request: &Request,
         notes: &mut Vec<String>,
-    ) -> Vec<(Candidate<'a>, f64, Vec<Factor>)> {
+    ) -> Vec<(Candidate<'a>, f64)> {
         let now = self.clock.now_micros();
         let mut left_out: BTreeMap<&'static str, usize> = BTreeMap::new();
         let mut fit = Vec::new();
         for c in state.candidates_near(request.area) {
             match scoring::refusal(request, &c, now) {
                 None => {
-                    let (score, factors) = scoring::score(request, &c);
-                    fit.push((c, score, factors));
+                    let score = scoring::value(request, &c);
+                    fit.push((c, score));
                 }
                 // Offers far away are the rule, not news.
                 Some("does not serve the postcode") => {}
@@ -248,27 +248,27 @@ impl MatchingService {
         let mut offers: Vec<Candidate<'_>> = Vec::new();
         let mut offer_index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
         let mut problem = assign::Problem { requests: requests.len(), ..Default::default() };
-        let mut scored: Vec<(usize, Candidate<'_>, f64, Vec<Factor>)> = Vec::new();
+        let mut scored: Vec<(usize, Candidate<'_>, f64)> = Vec::new();
         for (q, request) in requests.iter().enumerate() {
             let complex = request.complexity() == Complexity::High;
-            let mut options: Vec<(Candidate<'_>, f64, Vec<Factor>)> = state
+            let mut options: Vec<(Candidate<'_>, f64)> = state
                 .candidates_near(request.area)
                 .into_iter()
                 .filter(|c| scoring::refusal(request, c, now).is_none() && (!complex || c.organisation.formal))
                 .map(|c| {
-                    let (score, factors) = scoring::score(request, &c);
-                    (c, score, factors)
+                    let score = scoring::value(request, &c);
+                    (c, score)
                 })
                 .collect();
             options.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.offer.id.cmp(&b.0.offer.id)));
             options.truncate(k);
-            for (c, score, factors) in options {
+            for (c, score) in options {
                 let f = *offer_index.entry(c.offer.id.as_str()).or_insert_with(|| {
                     offers.push(c);
                     offers.len() - 1
                 });
                 problem.options.push((q, f, (score * 1e6).round() as i64));
-                scored.push((q, c, score, factors));
+                scored.push((q, c, score));
             }
         }
         problem.capacity = offers.iter().map(|c| c.offer.capacity.saturating_sub(c.used)).collect();
@@ -279,8 +279,9 @@ impl MatchingService {
             .iter()
             .enumerate()
             .filter_map(|(q, choice)| {
-                let (_, c, score, factors) = &scored[(*choice)?];
-                let s = Scored { lead: *c, support: None, score: *score, factors: factors.clone() };
+                let (_, c, _) = &scored[(*choice)?];
+                let (score, factors) = scoring::score(&requests[q], c);
+                let s = Scored { lead: *c, support: None, score, factors };
                 Some((requests[q].id.clone(), self.proposal(&requests[q], &s)))
             })
             .collect();

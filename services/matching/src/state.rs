@@ -15,7 +15,9 @@ use crate::inputs::{
 use crate::model::{Consent, Match, MatchStatus, Offer, Organisation, Request, Slot, Strain, is_formal};
 use crate::scoring::Candidate;
 
-/// Offers are indexed per block of this many postcode areas.
+/// Offers serving at most this many areas are indexed per area; wider ones per block.
+const NARROW: u16 = 20;
+/// Wide offers are indexed per block of this many postcode areas.
 const BLOCK: u16 = 100;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -34,7 +36,10 @@ pub(crate) struct MatchingState {
     /// Versions of matching's own streams, per request and per offer.
     request_streams: HashMap<String, u64>,
     offer_streams: HashMap<String, u64>,
-    /// Offer ids per block of postcode areas they serve; rebuilt on restore.
+    /// Ids of narrow offers per postcode area, and of wide ones per block of areas; rebuilt on
+    /// restore.
+    #[serde(skip)]
+    by_area: HashMap<u16, BTreeSet<String>>,
     #[serde(skip)]
     by_block: HashMap<u16, BTreeSet<String>>,
 }
@@ -136,7 +141,13 @@ impl MatchingState {
 
     /// Offers whose area could cover `area` (from the index), with their organisation and load.
     pub(crate) fn candidates_near(&self, area: u16) -> Vec<Candidate<'_>> {
-        self.by_block.get(&(area / BLOCK)).into_iter().flatten().filter_map(|id| self.candidate(id)).collect()
+        let narrow = self.by_area.get(&area).into_iter().flatten();
+        let wide = self.by_block.get(&(area / BLOCK)).into_iter().flatten();
+        // An offer with one narrow and one wide range can be in both lists.
+        let mut ids: Vec<&String> = narrow.chain(wide).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.into_iter().filter_map(|id| self.candidate(id)).collect()
     }
 
     /// Offered matches confirmed before `cutoff_micros`: their time to answer is up.
@@ -148,18 +159,27 @@ impl MatchingState {
             .collect()
     }
 
+    /// The index keys of a range: its areas when narrow, its blocks when wide.
+    fn keys(a: u16, b: u16) -> (bool, std::ops::RangeInclusive<u16>) {
+        if b - a < NARROW { (true, a..=b) } else { (false, a / BLOCK..=b / BLOCK) }
+    }
+
     fn index(&mut self, offer: &Offer) {
-        for (a, b) in &offer.ranges {
-            for block in a / BLOCK..=b / BLOCK {
-                self.by_block.entry(block).or_default().insert(offer.id.clone());
+        for &(a, b) in &offer.ranges {
+            let (narrow, keys) = Self::keys(a, b);
+            let map = if narrow { &mut self.by_area } else { &mut self.by_block };
+            for key in keys {
+                map.entry(key).or_default().insert(offer.id.clone());
             }
         }
     }
 
     fn unindex(&mut self, offer: &Offer) {
-        for (a, b) in &offer.ranges {
-            for block in a / BLOCK..=b / BLOCK {
-                if let Some(ids) = self.by_block.get_mut(&block) {
+        for &(a, b) in &offer.ranges {
+            let (narrow, keys) = Self::keys(a, b);
+            let map = if narrow { &mut self.by_area } else { &mut self.by_block };
+            for key in keys {
+                if let Some(ids) = map.get_mut(&key) {
                     ids.remove(&offer.id);
                 }
             }
