@@ -111,6 +111,20 @@ fn answer(match_id: &str, organisation_id: &str) -> pb::AnswerMatchRequest {
     pb::AnswerMatchRequest { match_id: match_id.into(), organisation_id: organisation_id.into(), reason: String::new() }
 }
 
+/// Waits until the intake shows the request in `status` (it follows matching's events).
+async fn intake_status(node: &TestNode, request_id: &str, status: pb::HelpRequestStatus) -> pb::HelpRequest {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = node.intake_client().await.get_help_request(pb::GetHelpRequestRequest { id: request_id.into() }).await;
+        let r = r.unwrap().into_inner();
+        if r.status() == status {
+            return r;
+        }
+        assert!(std::time::Instant::now() < deadline, "the request stayed {:?}", r.status());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn precondition_type(status: &tonic::Status) -> String {
     status.get_details_precondition_failure().unwrap().violations[0].r#type.clone()
 }
@@ -147,6 +161,7 @@ async fn propose_confirm_accept_and_a_decline_rematches_without_that_offer() {
         (m.status(), m.offer_id.as_str(), m.organisation_id.as_str()),
         (pb::MatchStatus::Offered, local.as_str(), noord.as_str())
     );
+    intake_status(&node, &request, pb::HelpRequestStatus::Matching).await;
     let summary = m.request.as_ref().unwrap();
     assert_eq!((summary.postcode_area.as_str(), summary.support_kinds.len()), ("6411", 1), "a summary, no names");
     assert!(proposals(&node, &request).await.proposals.is_empty(), "a matched request gets no proposals");
@@ -162,7 +177,18 @@ async fn propose_confirm_accept_and_a_decline_rematches_without_that_offer() {
     let again = proposals(&node, &request).await;
     let order: Vec<&str> = again.proposals.iter().map(|p| p.offer_id.as_str()).collect();
     assert_eq!(order, [wide.as_str()], "the declined offer is excluded");
-    let declined_before = confirm(&node, &request, &best.token).await.unwrap_err();
+    // The request moved on (the intake follows the match), so earlier tokens are stale; picking
+    // the declined offer by hand is refused with the reason.
+    let stale = confirm(&node, &request, &best.token).await.unwrap_err();
+    assert_eq!(precondition_type(&stale), "STALE_PROPOSAL");
+    let pick_declined = pb::PickOfferRequest {
+        request_id: request.clone(),
+        offer_id: local.clone(),
+        lead_offer_id: String::new(),
+        reason: "toch vragen".into(),
+        confirmed_by: String::new(),
+    };
+    let declined_before = node.matching_client().await.pick_offer(pick_declined).await.unwrap_err();
     assert_eq!(precondition_type(&declined_before), "UNSUITABLE");
     assert!(declined_before.message().contains("declined this request before"), "{}", declined_before.message());
 
@@ -171,6 +197,8 @@ async fn propose_confirm_accept_and_a_decline_rematches_without_that_offer() {
     let m = confirm(&node, &request, &again.proposals[0].token).await.unwrap();
     let accepted = node.matching_client().await.accept_match(answer(&m.id, &oost)).await.unwrap().into_inner();
     assert_eq!(accepted.status(), pb::MatchStatus::Accepted);
+    let owned = intake_status(&node, &request, pb::HelpRequestStatus::Matched).await;
+    assert_eq!(owned.matched_offer_id, wide, "the owner's lifecycle follows the accepted match");
     let full = confirm(&node, &other, &other_wide.token).await.unwrap_err();
     assert_eq!((full.code(), precondition_type(&full).as_str()), (Code::FailedPrecondition, "UNSUITABLE"));
     assert!(full.message().contains("has no room"), "{}", full.message());

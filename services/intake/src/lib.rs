@@ -7,6 +7,7 @@ mod error;
 mod events;
 mod grpc;
 mod model;
+mod reactions;
 mod service;
 mod state;
 

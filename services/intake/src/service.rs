@@ -1,5 +1,6 @@
 //! The intake's commands and queries: commands check input and state, append events and wait until
 //! the projection has applied them (a caller reads its own writes); queries read the projection.
+//! Alongside, the request's lifecycle follows matching's events (`reactions.rs`).
 
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -27,6 +28,7 @@ pub struct IntakeService {
     config: IntakeConfig,
     state: ProjectionReader<IntakeState>,
     projection: Mutex<Option<ProjectionHandle<IntakeState>>>,
+    reactions: Mutex<Option<(tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>)>>,
 }
 
 /// A submission as received.
@@ -89,11 +91,23 @@ impl IntakeService {
     /// Restores the intake from its last snapshot and follows the log from there.
     pub async fn start(log: Arc<dyn EventLog>, config: IntakeConfig) -> Result<Self, Error> {
         let projection = start_projection::<IntakeState>(log.clone(), PROJECTION, config.snapshot_every).await?;
-        Ok(Self { log, config, state: projection.reader(), projection: Mutex::new(Some(projection)) })
+        let reactions = crate::reactions::start(log.clone(), projection.reader()).await?;
+        Ok(Self {
+            log,
+            config,
+            state: projection.reader(),
+            projection: Mutex::new(Some(projection)),
+            reactions: Mutex::new(Some(reactions)),
+        })
     }
 
     /// Stops following the log and saves a snapshot; call it before the log closes.
     pub async fn stop(&self) -> Result<(), Error> {
+        let reactions = self.reactions.lock().expect("reactions lock").take();
+        if let Some((stop, task)) = reactions {
+            let _ = stop.send(true);
+            let _ = task.await;
+        }
         let projection = self.projection.lock().expect("projection lock").take();
         if let Some(p) = projection {
             p.stop().await?;
@@ -434,7 +448,7 @@ impl IntakeService {
         }
     }
 
-    fn new_event(event: &IntakeEvent, expected: ExpectedVersion) -> NewEvent {
+    pub(crate) fn new_event(event: &IntakeEvent, expected: ExpectedVersion) -> NewEvent {
         // Personal data stays on this node until federation shares a consented summary.
         NewEvent::new(event.stream(), event.kind(), event.encode()).expect(expected).with_audience(Audience::Local)
     }

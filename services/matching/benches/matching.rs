@@ -98,7 +98,7 @@ async fn service(
     let config = MatchingConfig { snapshot_every: u64::MAX, ..config };
     let service = MatchingService::start(log.clone(), config, Arc::new(SystemClock)).await.expect("matching");
     let deadline = Instant::now() + Duration::from_secs(600);
-    while service.proposals(last, 1).is_err() {
+    while service.proposals(last, 1).await.is_err() {
         assert!(Instant::now() < deadline, "projection did not catch up");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -120,7 +120,7 @@ async fn proposals_at(offers: usize) {
     let mut found = 0usize;
     for i in 0..requests {
         let started = Instant::now();
-        let p = service.proposals(&format!("req{i}"), 10).expect("proposals");
+        let p = service.proposals(&format!("req{i}"), 10).await.expect("proposals");
         times.push(started.elapsed());
         found += p.proposals.len();
     }
@@ -149,7 +149,7 @@ async fn backlog(options_per_request: u32) {
     let config = MatchingConfig { backlog_options_per_request: options_per_request, ..MatchingConfig::default() };
     let (service, log) = service(events, config, &format!("req{}", requests - 1)).await;
     let started = Instant::now();
-    let backlog = service.assign_backlog(6400, 6499);
+    let backlog = service.assign_backlog(6400, 6499).await.expect("backlog");
     let took = started.elapsed();
     println!(
         "backlog    {requests} requests x {offers} offers, best {options_per_request:>4} options each: {took:>9.1?}  assigned {}  total {:.1}  greedy {:.1} ({:+.2} %)",

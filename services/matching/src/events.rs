@@ -31,9 +31,11 @@ pub(crate) enum MatchingEvent {
         score: f64,
         factors: Vec<Factor>,
     },
+    /// Names the offer too, so a reader of this event alone (the intake) knows the match.
     Accepted {
         match_id: String,
         request_id: String,
+        offer_id: String,
         reason: String,
     },
     Declined {

@@ -133,7 +133,7 @@ impl pb::matching_server::Matching for MatchingGrpc {
         request: Request<pb::GetProposalsRequest>,
     ) -> Result<Response<pb::GetProposalsResponse>, Status> {
         let r = request.get_ref();
-        let p = self.service.proposals(&r.request_id, r.limit)?;
+        let p = self.service.proposals(&r.request_id, r.limit).await?;
         Ok(Response::new(pb::GetProposalsResponse {
             proposals: p.proposals.into_iter().map(proposal_pb).collect(),
             complexity: complexity_pb(p.complexity).into(),
@@ -177,7 +177,7 @@ impl pb::matching_server::Matching for MatchingGrpc {
         let range = region
             .parse::<samenspel_domain::PostcodeRange>()
             .map_err(|e| Error::Invalid(vec![samenspel_eventlog::FieldViolation::new("region", e.to_string())]))?;
-        let backlog = self.service.assign_backlog(range.from.get(), range.to.get());
+        let backlog = self.service.assign_backlog(range.from.get(), range.to.get()).await?;
         Ok(Response::new(pb::AssignBacklogResponse {
             assignments: backlog
                 .assignments

@@ -170,8 +170,17 @@ impl MatchingService {
         Ok(())
     }
 
+    /// Waits until the read model has every event the log held when called: a request submitted
+    /// or an offer changed just before is seen (other services' writes are applied here later
+    /// than there).
+    async fn catch_up(&self) -> Result<(), Error> {
+        let head = self.log.head(self.log.node_id()).await?.seq;
+        Ok(self.state.wait_for(head).await?)
+    }
+
     /// Ranked proposals for a request, with notes on what was left out.
-    pub fn proposals(&self, request_id: &str, limit: u32) -> Result<Proposals, Error> {
+    pub async fn proposals(&self, request_id: &str, limit: u32) -> Result<Proposals, Error> {
+        self.catch_up().await?;
         let limit = match limit {
             0 => self.config.default_proposals,
             n => n.min(self.config.max_proposals),
@@ -240,7 +249,8 @@ impl MatchingService {
     /// Assigns the open requests in the postcode areas `from..=to` to offers under their capacity so
     /// that the total score is as high as possible. A complex request is assigned only to a formal
     /// offer (joint matches are made one by one, with GetProposals).
-    pub fn assign_backlog(&self, from: u16, to: u16) -> Backlog {
+    pub async fn assign_backlog(&self, from: u16, to: u16) -> Result<Backlog, Error> {
+        self.catch_up().await?;
         let state = self.state.read();
         let requests = state.open_requests(from, to);
         let now = self.clock.now_micros();
@@ -285,12 +295,12 @@ impl MatchingService {
                 Some((requests[q].id.clone(), self.proposal(&requests[q], &s)))
             })
             .collect();
-        Backlog {
+        Ok(Backlog {
             assignments,
             total_score: best.total as f64 / 1e6,
             greedy_score: greedy.total as f64 / 1e6,
             open_requests: requests.len(),
-        }
+        })
     }
 
     /// Checks the request is open for a match, naming its state when not.
@@ -317,6 +327,7 @@ impl MatchingService {
     /// with the reason when an offer can no longer take it (no room, archived, declined before).
     pub async fn confirm(&self, request_id: &str, token: &str, by: &str) -> Result<Match, Error> {
         let by = text("confirmed_by", by, false)?;
+        self.catch_up().await?;
         let bad_token = || Error::Invalid(vec![FieldViolation::new("token", "is not a token from GetProposals")]);
         let mut parts = token.split(':');
         let (Some(hash), Some(lead_id), Some(support_id), None) =
@@ -376,6 +387,7 @@ impl MatchingService {
     ) -> Result<Match, Error> {
         let reason = text("reason", reason, true)?;
         let by = text("confirmed_by", by, false)?;
+        self.catch_up().await?;
         let (events, match_id) = {
             let state = self.state.read();
             let request = Self::open_request(&state, request_id)?;
@@ -489,9 +501,9 @@ impl MatchingService {
                 return Err(Error::Answered { match_id: match_id.into(), status: m.status });
             }
             let version = state.request_stream_version(&m.request_id);
-            let (match_id, request_id) = (m.id.clone(), m.request_id.clone());
+            let (match_id, request_id, offer_id) = (m.id.clone(), m.request_id.clone(), m.offer_id.clone());
             if accept {
-                vec![Self::new_event(&MatchingEvent::Accepted { match_id, request_id, reason }, version)]
+                vec![Self::new_event(&MatchingEvent::Accepted { match_id, request_id, offer_id, reason }, version)]
             } else {
                 let mut events = vec![Self::new_event(
                     &MatchingEvent::Declined { match_id: match_id.clone(), request_id, reason },

@@ -337,7 +337,7 @@ impl MatchingState {
                 };
                 self.matches.insert(match_id, m);
             }
-            MatchingEvent::Accepted { match_id, request_id, reason } => {
+            MatchingEvent::Accepted { match_id, request_id, reason, .. } => {
                 self.request_streams.insert(request_id.clone(), stream_seq);
                 let client = self.requests.get(&request_id).map(|r| r.client_subject_id.clone());
                 if let Some(m) = self.matches.get_mut(&match_id) {
