@@ -16,7 +16,7 @@ use crate::model::{Consent, Match, MatchStatus, Offer, Organisation, Request, Sl
 use crate::scoring::Candidate;
 
 /// Offers serving at most this many areas are indexed per area; wider ones per block.
-const NARROW: u16 = 20;
+const NARROW: u16 = 200;
 /// Wide offers are indexed per block of this many postcode areas.
 const BLOCK: u16 = 100;
 
@@ -36,12 +36,17 @@ pub(crate) struct MatchingState {
     /// Versions of matching's own streams, per request and per offer.
     request_streams: HashMap<String, u64>,
     offer_streams: HashMap<String, u64>,
-    /// Ids of narrow offers per postcode area, and of wide ones per block of areas; rebuilt on
-    /// restore.
+    /// Handles of offers serving up to `NARROW` areas per postcode area, of wider ones per block
+    /// of areas (sorted lists); rebuilt on restore.
     #[serde(skip)]
-    by_area: HashMap<u16, BTreeSet<String>>,
+    by_area: HashMap<u16, Vec<u32>>,
     #[serde(skip)]
-    by_block: HashMap<u16, BTreeSet<String>>,
+    by_block: HashMap<u16, Vec<u32>>,
+    /// Small integer handles for offers, so the index stays small: handle → id, id → handle.
+    #[serde(skip)]
+    handles: Vec<String>,
+    #[serde(skip)]
+    handle_of: HashMap<String, u32>,
 }
 
 fn slots(s: &[SlotIn]) -> Vec<Slot> {
@@ -144,10 +149,10 @@ impl MatchingState {
         let narrow = self.by_area.get(&area).into_iter().flatten();
         let wide = self.by_block.get(&(area / BLOCK)).into_iter().flatten();
         // An offer with one narrow and one wide range can be in both lists.
-        let mut ids: Vec<&String> = narrow.chain(wide).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        ids.into_iter().filter_map(|id| self.candidate(id)).collect()
+        let mut handles: Vec<u32> = narrow.chain(wide).copied().collect();
+        handles.sort_unstable();
+        handles.dedup();
+        handles.into_iter().filter_map(|h| self.candidate(&self.handles[h as usize])).collect()
     }
 
     /// Offered matches confirmed before `cutoff_micros`: their time to answer is up.
@@ -164,23 +169,40 @@ impl MatchingState {
         if b - a < NARROW { (true, a..=b) } else { (false, a / BLOCK..=b / BLOCK) }
     }
 
+    fn handle(&mut self, id: &str) -> u32 {
+        if let Some(h) = self.handle_of.get(id) {
+            return *h;
+        }
+        let h = u32::try_from(self.handles.len()).expect("fewer than 2^32 offers");
+        self.handles.push(id.to_string());
+        self.handle_of.insert(id.to_string(), h);
+        h
+    }
+
     fn index(&mut self, offer: &Offer) {
+        let h = self.handle(&offer.id);
         for &(a, b) in &offer.ranges {
             let (narrow, keys) = Self::keys(a, b);
             let map = if narrow { &mut self.by_area } else { &mut self.by_block };
             for key in keys {
-                map.entry(key).or_default().insert(offer.id.clone());
+                let list = map.entry(key).or_default();
+                if let Err(at) = list.binary_search(&h) {
+                    list.insert(at, h);
+                }
             }
         }
     }
 
     fn unindex(&mut self, offer: &Offer) {
+        let Some(&h) = self.handle_of.get(&offer.id) else { return };
         for &(a, b) in &offer.ranges {
             let (narrow, keys) = Self::keys(a, b);
             let map = if narrow { &mut self.by_area } else { &mut self.by_block };
             for key in keys {
-                if let Some(ids) = map.get_mut(&key) {
-                    ids.remove(&offer.id);
+                if let Some(list) = map.get_mut(&key)
+                    && let Ok(at) = list.binary_search(&h)
+                {
+                    list.remove(at);
                 }
             }
         }
