@@ -3,8 +3,10 @@
 //!
 //! `cargo bench -p samenspel-matching --bench matching`. The directory's and the intake's events
 //! are appended to an in-memory log in the JSON those services write, and applied by matching's
-//! projection; then GetProposals for 2,000 random open requests is timed call by call (p50, p99,
-//! max), and AssignBacklog for one region holding 1,000 requests and 1,000 offers.
+//! projection; then the work behind GetProposals for 2,000 random open requests is timed call by
+//! call (p50, p99, max); at 100,000 offers also GetProposals over gRPC on loopback, beside a bare
+//! call of the same server (GetMatch of an unknown id) as the ratio of their p50s; and
+//! AssignBacklog for one region holding 1,000 requests and 1,000 offers.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +14,9 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use samenspel_eventlog::{EventLog, LocalLog, LogConfig, NewEvent, NodeKey};
-use samenspel_matching::{MatchingConfig, MatchingService, SystemClock};
+use samenspel_matching::{MatchingConfig, MatchingGrpc, MatchingService, SystemClock};
+use samenspel_proto::v1 as pb;
+use samenspel_proto::v1::matching_client::MatchingClient;
 use serde_json::json;
 
 const KINDS: [&str; 8] = [
@@ -132,8 +136,45 @@ async fn proposals_at(offers: usize) {
         times[times.len() - 1],
         found as f64 / requests as f64
     );
+    if offers == 100_000 {
+        over_grpc(&service, requests).await;
+    }
     service.stop().await.expect("stop");
     log.close().await.expect("close");
+}
+
+/// GetProposals through a tonic server on loopback, and a bare call of the same server.
+async fn over_grpc(service: &Arc<MatchingService>, requests: usize) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    // As the node serves: TCP_NODELAY on every accepted connection.
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    let server = tonic::transport::Server::builder()
+        .add_service(MatchingGrpc::new(service.clone()).into_server())
+        .serve_with_incoming(incoming);
+    let server = tokio::spawn(server);
+    let mut client = MatchingClient::connect(format!("http://{addr}")).await.expect("connect");
+    let (mut ours, mut bare) = (Vec::with_capacity(requests), Vec::with_capacity(requests));
+    for i in 0..requests {
+        let started = Instant::now();
+        let request = pb::GetProposalsRequest { request_id: format!("req{i}"), limit: 10 };
+        client.get_proposals(request).await.expect("proposals");
+        ours.push(started.elapsed());
+        let started = Instant::now();
+        let _ = client.get_match(pb::GetMatchRequest { match_id: format!("none{i}") }).await;
+        bare.push(started.elapsed());
+    }
+    ours.sort();
+    bare.sort();
+    println!(
+        "over gRPC  offers  100000  p50 {:>9.1?}  p99 {:>9.1?}  bare call p50 {:>9.1?} p99 {:>9.1?}  ratio p50 {:.1}x",
+        percentile(&ours, 0.5),
+        percentile(&ours, 0.99),
+        percentile(&bare, 0.5),
+        percentile(&bare, 0.99),
+        percentile(&ours, 0.5).as_secs_f64() / percentile(&bare, 0.5).as_secs_f64()
+    );
+    server.abort();
 }
 
 async fn backlog(options_per_request: u32) {
