@@ -1,10 +1,8 @@
 //! The Directory service's error type and its one mapping to `tonic::Status`.
 
-use std::collections::HashMap;
-
 use samenspel_eventlog::{Error as LogError, FieldViolation};
-use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
+use samenspel_status::{bad_request, not_found, precondition, version_conflict};
+use tonic::Status;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -26,32 +24,10 @@ impl From<Error> for Status {
     fn from(e: Error) -> Self {
         let message = e.to_string();
         match e {
-            Error::Invalid(v) | Error::Log(LogError::Invalid(v)) => {
-                let violations: Vec<tonic_types::FieldViolation> = v
-                    .iter()
-                    .map(|v| tonic_types::FieldViolation::new(v.field.clone(), v.description.clone()))
-                    .collect();
-                Status::with_error_details(Code::InvalidArgument, message, ErrorDetails::with_bad_request(violations))
-            }
-            Error::NotFound { what, id } => {
-                let details = ErrorDetails::with_resource_info(what, id, "", message.clone());
-                Status::with_error_details(Code::NotFound, message, details)
-            }
-            Error::Archived { what, id } => {
-                let mut details = ErrorDetails::new();
-                details.add_precondition_failure_violation("ARCHIVED", format!("{what}/{id}"), message.clone());
-                Status::with_error_details(Code::FailedPrecondition, message, details)
-            }
-            Error::VersionConflict { id, expected, actual } => {
-                let metadata: HashMap<String, String> = [
-                    ("id".to_string(), id),
-                    ("expected".to_string(), expected.to_string()),
-                    ("actual".to_string(), actual.to_string()),
-                ]
-                .into();
-                let details = ErrorDetails::with_error_info("WRONG_EXPECTED_VERSION", "samenspel.v1", metadata);
-                Status::with_error_details(Code::Aborted, message, details)
-            }
+            Error::Invalid(v) | Error::Log(LogError::Invalid(v)) => bad_request(message, &v),
+            Error::NotFound { what, id } => not_found(what, id, message),
+            Error::Archived { what, id } => precondition("ARCHIVED", format!("{what}/{id}"), message),
+            Error::VersionConflict { id, expected, actual } => version_conflict(message, id, expected, actual),
             Error::RequestIdReused { .. } => Status::already_exists(message),
             Error::Log(LogError::Closed) => Status::unavailable(message),
             Error::Log(_) => {

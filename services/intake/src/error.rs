@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use samenspel_eventlog::{Error as LogError, FieldViolation};
+use samenspel_status::{DOMAIN, bad_request, not_found, precondition, version_conflict};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -30,40 +31,19 @@ impl From<Error> for Status {
     fn from(e: Error) -> Self {
         let message = e.to_string();
         match e {
-            Error::Invalid(v) | Error::Log(LogError::Invalid(v)) => {
-                let violations: Vec<tonic_types::FieldViolation> = v
-                    .iter()
-                    .map(|v| tonic_types::FieldViolation::new(v.field.clone(), v.description.clone()))
-                    .collect();
-                Status::with_error_details(Code::InvalidArgument, message, ErrorDetails::with_bad_request(violations))
-            }
-            Error::NotFound { id } => {
-                let details = ErrorDetails::with_resource_info("help request", id, "", message.clone());
-                Status::with_error_details(Code::NotFound, message, details)
-            }
+            Error::Invalid(v) | Error::Log(LogError::Invalid(v)) => bad_request(message, &v),
+            Error::NotFound { id } => not_found("help request", id, message),
             Error::WrongState { id, state, action } => {
+                // Both details: the precondition for any client, the state as metadata for ours.
                 let mut details = ErrorDetails::new();
                 details.add_precondition_failure_violation("STATE", format!("help_request/{id}"), message.clone());
                 let metadata: HashMap<String, String> =
                     [("state".to_string(), state.to_string()), ("action".to_string(), action.to_string())].into();
-                details.set_error_info("WRONG_STATE", "samenspel.v1", metadata);
+                details.set_error_info("WRONG_STATE", DOMAIN, metadata);
                 Status::with_error_details(Code::FailedPrecondition, message, details)
             }
-            Error::NotShareable { id, .. } => {
-                let mut details = ErrorDetails::new();
-                details.add_precondition_failure_violation("CONSENT", format!("help_request/{id}"), message.clone());
-                Status::with_error_details(Code::FailedPrecondition, message, details)
-            }
-            Error::VersionConflict { id, expected, actual } => {
-                let metadata: HashMap<String, String> = [
-                    ("id".to_string(), id),
-                    ("expected".to_string(), expected.to_string()),
-                    ("actual".to_string(), actual.to_string()),
-                ]
-                .into();
-                let details = ErrorDetails::with_error_info("WRONG_EXPECTED_VERSION", "samenspel.v1", metadata);
-                Status::with_error_details(Code::Aborted, message, details)
-            }
+            Error::NotShareable { id, .. } => precondition("CONSENT", format!("help_request/{id}"), message),
+            Error::VersionConflict { id, expected, actual } => version_conflict(message, id, expected, actual),
             Error::RequestIdReused { .. } => Status::already_exists(message),
             Error::Log(LogError::Closed) => Status::unavailable(message),
             Error::Log(_) => {

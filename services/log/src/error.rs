@@ -1,13 +1,8 @@
 //! The service's error type and its one mapping to `tonic::Status`.
 
-use std::collections::HashMap;
-
 use samenspel_eventlog::{Error as LogError, FieldViolation};
+use samenspel_status::{bad_request, error_info as info, precondition};
 use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
-
-/// `google.rpc.ErrorInfo` domain of samenspel errors.
-const DOMAIN: &str = "samenspel.v1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -16,17 +11,6 @@ pub enum Error {
     Invalid(Vec<FieldViolation>),
     #[error(transparent)]
     Log(#[from] LogError),
-}
-
-fn bad_request(message: String, violations: &[FieldViolation]) -> Status {
-    let violations: Vec<tonic_types::FieldViolation> =
-        violations.iter().map(|v| tonic_types::FieldViolation::new(v.field.clone(), v.description.clone())).collect();
-    Status::with_error_details(Code::InvalidArgument, message, ErrorDetails::with_bad_request(violations))
-}
-
-fn info(code: Code, message: String, reason: &str, metadata: Vec<(&str, String)>) -> Status {
-    let metadata: HashMap<String, String> = metadata.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-    Status::with_error_details(code, message, ErrorDetails::with_error_info(reason, DOMAIN, metadata))
 }
 
 impl From<Error> for Status {
@@ -47,9 +31,7 @@ impl From<Error> for Status {
                 vec![("event_id", event_id), ("seq", seq.to_string())],
             ),
             Error::Log(LogError::UnknownCause { origin, seq, .. }) => {
-                let mut details = ErrorDetails::new();
-                details.add_precondition_failure_violation("UNKNOWN_CAUSE", format!("{origin}:{seq}"), message.clone());
-                Status::with_error_details(Code::FailedPrecondition, message, details)
+                precondition("UNKNOWN_CAUSE", format!("{origin}:{seq}"), message)
             }
             Error::Log(LogError::Refused { .. }) => Status::invalid_argument(message),
             Error::Log(LogError::Fork { .. } | LogError::OriginForked { .. }) => Status::failed_precondition(message),

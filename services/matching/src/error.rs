@@ -1,8 +1,8 @@
 //! The Matching service's error type and its one mapping to `tonic::Status`.
 
 use samenspel_eventlog::{Error as LogError, FieldViolation};
-use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
+use samenspel_status::{bad_request, not_found, precondition};
+use tonic::Status;
 
 use crate::model::MatchStatus;
 
@@ -28,27 +28,12 @@ pub enum Error {
     Log(#[from] LogError),
 }
 
-fn precondition(kind: &str, subject: String, message: String) -> Status {
-    let mut details = ErrorDetails::new();
-    details.add_precondition_failure_violation(kind, subject, message.clone());
-    Status::with_error_details(Code::FailedPrecondition, message, details)
-}
-
 impl From<Error> for Status {
     fn from(e: Error) -> Self {
         let message = e.to_string();
         match e {
-            Error::Invalid(v) | Error::Log(LogError::Invalid(v)) => {
-                let violations: Vec<tonic_types::FieldViolation> = v
-                    .iter()
-                    .map(|v| tonic_types::FieldViolation::new(v.field.clone(), v.description.clone()))
-                    .collect();
-                Status::with_error_details(Code::InvalidArgument, message, ErrorDetails::with_bad_request(violations))
-            }
-            Error::NotFound { what, id } => {
-                let details = ErrorDetails::with_resource_info(what, id, "", message.clone());
-                Status::with_error_details(Code::NotFound, message, details)
-            }
+            Error::Invalid(v) | Error::Log(LogError::Invalid(v)) => bad_request(message, &v),
+            Error::NotFound { what, id } => not_found(what, id, message),
             Error::NotOpen { id, .. } => precondition("NOT_OPEN", format!("request/{id}"), message),
             Error::StaleProposal { request_id } => {
                 precondition("STALE_PROPOSAL", format!("request/{request_id}"), message)
