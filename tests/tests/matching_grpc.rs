@@ -419,3 +419,45 @@ async fn a_backlog_is_assigned_for_the_best_total_where_greedy_falls_short() {
     let status = matching.assign_backlog(pb::AssignBacklogRequest { region: "64".into() }).await.unwrap_err();
     assert_eq!(status.get_details_bad_request().unwrap().field_violations[0].field, "region");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_confirmations_never_match_a_request_twice_or_overbook_an_offer() {
+    let node = TestNode::start().await;
+    let org = organisation(&node, "Vrijwilligers", pb::OrganisationKind::Vrijwilligersorganisatie, "6411 AA").await;
+    let confirm_both = |a: (String, String), b: (String, String)| {
+        let spawn = |(request, token): (String, String)| {
+            let url = node.url();
+            tokio::spawn(async move {
+                let mut client = pb::matching_client::MatchingClient::connect(url).await.unwrap();
+                let r = pb::ConfirmProposalRequest { request_id: request, token, confirmed_by: String::new() };
+                client.confirm_proposal(r).await
+            })
+        };
+        let (a, b) = (spawn(a), spawn(b));
+        async move { [a.await.unwrap(), b.await.unwrap()] }
+    };
+    for round in 0..5 {
+        // Two requests, one place: one confirmation wins.
+        let offer_id = offer(&node, &org, &format!("Eén plek {round}"), "6411", 1, pb::Complexity::Low).await;
+        let (first, second) = (help_request(&node, 0).await, help_request(&node, 0).await);
+        let token =
+            |p: pb::GetProposalsResponse| p.proposals.into_iter().find(|p| p.offer_id == offer_id).unwrap().token;
+        let a = (first.clone(), token(proposals(&node, &first).await));
+        let b = (second.clone(), token(proposals(&node, &second).await));
+        let results = confirm_both(a, b).await;
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "round {round}: one place, one match");
+        let lost = results.iter().find_map(|r| r.as_ref().err()).unwrap();
+        assert_eq!(lost.code(), Code::FailedPrecondition, "round {round}: {lost:?}");
+
+        // One request, two coordinators confirming different offers: one match.
+        let other = offer(&node, &org, &format!("Andere plek {round}"), "6411", 1, pb::Complexity::Low).await;
+        let spare = offer(&node, &org, &format!("Derde plek {round}"), "6411", 1, pb::Complexity::Low).await;
+        let request = help_request(&node, 0).await;
+        let p = proposals(&node, &request).await;
+        let pick = |id: &str| p.proposals.iter().find(|x| x.offer_id == id).unwrap().token.clone();
+        let results = confirm_both((request.clone(), pick(&other)), (request.clone(), pick(&spare))).await;
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "round {round}: one request, one match");
+        let lost = results.iter().find_map(|r| r.as_ref().err()).unwrap();
+        assert_eq!(lost.code(), Code::FailedPrecondition, "round {round}: {lost:?}");
+    }
+}

@@ -19,6 +19,11 @@ pub enum Weekday {
 impl Weekday {
     pub const ALL: [Weekday; 7] =
         [Self::Monday, Self::Tuesday, Self::Wednesday, Self::Thursday, Self::Friday, Self::Saturday, Self::Sunday];
+
+    /// 0 for Monday to 6 for Sunday: how services store a day.
+    pub fn index(self) -> u8 {
+        self as u8
+    }
 }
 
 /// Minutes after midnight, 0 to 1440 (1440 is the end of the day).
@@ -72,6 +77,17 @@ pub struct SlotProblem {
     pub index: usize,
     pub part: &'static str,
     pub why: Invalid,
+}
+
+impl SlotProblem {
+    /// Where the problem is, under `field`: `field[2].start`, or `field[2]` for the whole slot.
+    pub fn field(&self, field: &str) -> String {
+        if self.part.is_empty() {
+            format!("{field}[{}]", self.index)
+        } else {
+            format!("{field}[{}].{}", self.index, self.part)
+        }
+    }
 }
 
 /// Time slots of a week, sorted, none inverted or overlapping another.

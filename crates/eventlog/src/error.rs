@@ -17,7 +17,7 @@ impl FieldViolation {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("invalid event: {}", describe(.0))]
+    #[error("invalid event: {}", describe_violations(.0))]
     Invalid(Vec<FieldViolation>),
     #[error("wrong expected version for stream {stream:?}: expected {expected}, stream is at {actual}")]
     WrongExpectedVersion { stream: String, expected: u64, actual: u64 },
@@ -45,7 +45,8 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
-fn describe(violations: &[FieldViolation]) -> String {
+/// Violations in one line, for error messages: "field: why; field: why".
+pub fn describe_violations(violations: &[FieldViolation]) -> String {
     violations.iter().map(|v| format!("{}: {}", v.field, v.description)).collect::<Vec<_>>().join("; ")
 }
 

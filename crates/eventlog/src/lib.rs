@@ -25,7 +25,7 @@ pub mod conformance;
 
 pub use api::{EventLog, SubscribeFrom, Subscription};
 pub use config::LogConfig;
-pub use error::{Error, FieldViolation, Result};
+pub use error::{Error, FieldViolation, Result, describe_violations};
 pub use event::{
     Appended, Checkpoint, ExpectedVersion, ForkEvidence, Head, IngestOutcome, NewEvent, Payload, RemoteEvent, Snapshot,
     StoredEvent,

@@ -237,18 +237,11 @@ pub(crate) fn weekly_slots(
             hours
                 .slots()
                 .iter()
-                .map(|s| Slot {
-                    day: Weekday::ALL.iter().position(|d| *d == s.day).expect("a weekday") as u8,
-                    start_minutes: s.start.minutes(),
-                    end_minutes: s.end.minutes(),
-                })
+                .map(|s| Slot { day: s.day.index(), start_minutes: s.start.minutes(), end_minutes: s.end.minutes() })
                 .collect(),
         ),
         Err(problems) => {
-            for p in problems {
-                let part = if p.part.is_empty() { String::new() } else { format!(".{}", p.part) };
-                violations.push(FieldViolation::new(format!("{field}[{}]{part}", p.index), p.why.to_string()));
-            }
+            violations.extend(problems.iter().map(|p| FieldViolation::new(p.field(field), p.why.to_string())));
             None
         }
     }

@@ -11,7 +11,7 @@ use crate::state::RequestStatus;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("invalid request: {}", .0.iter().map(|v| format!("{}: {}", v.field, v.description)).collect::<Vec<_>>().join("; "))]
+    #[error("invalid request: {}", samenspel_eventlog::describe_violations(.0))]
     Invalid(Vec<FieldViolation>),
     #[error("no help request {id:?}")]
     NotFound { id: String },

@@ -279,18 +279,11 @@ impl RawRequest {
             Ok(hours) => hours
                 .slots()
                 .iter()
-                .map(|s| Slot {
-                    day: Weekday::ALL.iter().position(|d| *d == s.day).expect("a weekday") as u8,
-                    start_minutes: s.start.minutes(),
-                    end_minutes: s.end.minutes(),
-                })
+                .map(|s| Slot { day: s.day.index(), start_minutes: s.start.minutes(), end_minutes: s.end.minutes() })
                 .collect(),
             Err(problems) => {
-                for p in problems {
-                    let part = if p.part.is_empty() { String::new() } else { format!(".{}", p.part) };
-                    let at = field(&format!("wanted_schedule[{}]{part}", p.index));
-                    v.push(FieldViolation::new(at, p.why.to_string()));
-                }
+                let at = field("wanted_schedule");
+                v.extend(problems.iter().map(|p| FieldViolation::new(p.field(&at), p.why.to_string())));
                 Vec::new()
             }
         };

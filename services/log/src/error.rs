@@ -7,7 +7,7 @@ use tonic::{Code, Status};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A request field failed conversion before it reached the log.
-    #[error("invalid request: {}", .0.iter().map(|v| format!("{}: {}", v.field, v.description)).collect::<Vec<_>>().join("; "))]
+    #[error("invalid request: {}", samenspel_eventlog::describe_violations(.0))]
     Invalid(Vec<FieldViolation>),
     #[error(transparent)]
     Log(#[from] LogError),

@@ -8,7 +8,7 @@ use crate::model::MatchStatus;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("invalid request: {}", .0.iter().map(|v| format!("{}: {}", v.field, v.description)).collect::<Vec<_>>().join("; "))]
+    #[error("invalid request: {}", samenspel_eventlog::describe_violations(.0))]
     Invalid(Vec<FieldViolation>),
     #[error("no {what} {id:?}")]
     NotFound { what: &'static str, id: String },

@@ -415,32 +415,29 @@ impl MatchingState {
 impl Projection for MatchingState {
     fn apply(&mut self, event: &StoredEvent) {
         let h = &event.header;
-        let Some(payload) = &event.payload else { return };
-        // Versions come from the header, so events matching does not read still count.
+        if let Some(payload) = &event.payload {
+            if let Some(decoded) = MatchingEvent::decode(&h.kind, &payload.data) {
+                match decoded {
+                    Ok(e) => self.apply_own(e, h.stream_seq, h.time_micros),
+                    Err(e) => tracing::warn!(seq = h.seq, kind = %h.kind, error = %e, "matching event does not decode"),
+                }
+            } else {
+                match Input::decode(&h.kind, &payload.data) {
+                    Some(Ok(Input::Directory(e))) => self.apply_directory(e, h.stream_seq),
+                    Some(Ok(Input::Intake(e))) => self.apply_intake(e),
+                    Some(Err(e)) => {
+                        tracing::warn!(seq = h.seq, kind = %h.kind, error = %e, "input event does not decode")
+                    }
+                    None => {}
+                }
+            }
+        }
+        // A request's version comes from the header, so every event on its stream counts: also
+        // one matching does not read, or whose payload is gone.
         if let Some(id) = stream_id(&h.stream, "intake/request/")
             && let Some(r) = self.requests.get_mut(id)
         {
             r.version = h.stream_seq;
-        }
-        if let Some(decoded) = MatchingEvent::decode(&h.kind, &payload.data) {
-            match decoded {
-                Ok(e) => self.apply_own(e, h.stream_seq, h.time_micros),
-                Err(e) => tracing::warn!(seq = h.seq, kind = %h.kind, error = %e, "matching event does not decode"),
-            }
-            return;
-        }
-        match Input::decode(&h.kind, &payload.data) {
-            Some(Ok(Input::Directory(e))) => self.apply_directory(e, h.stream_seq),
-            Some(Ok(Input::Intake(e))) => {
-                self.apply_intake(e);
-                if let Some(id) = stream_id(&h.stream, "intake/request/")
-                    && let Some(r) = self.requests.get_mut(id)
-                {
-                    r.version = h.stream_seq;
-                }
-            }
-            Some(Err(e)) => tracing::warn!(seq = h.seq, kind = %h.kind, error = %e, "input event does not decode"),
-            None => {}
         }
     }
 
