@@ -3,6 +3,8 @@
 //!
 //! `cargo bench -p samenspel-eventlog --bench append` (SAMENSPEL_BENCH_SECS sets the seconds
 //! per scenario, default 3; SAMENSPEL_BENCH_ONLY=N runs only scenario N). Prints one row per scenario and the ratio raw sled / log.
+//! The log and raw sled take turns in short slices, so a change in the load of a shared machine
+//! hits both alike.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -27,9 +29,15 @@ const SCENARIOS: &[Scenario] = &[
     Scenario { name: "16 appenders, 100 events/append", appenders: 16, batch: 100 },
 ];
 
-/// Events per second through the log, and the average events per group commit.
-fn run_log(rt: &tokio::runtime::Runtime, dir: &Path, s: &Scenario, secs: Duration) -> (f64, f64) {
-    let log = Arc::new(LocalLog::open(dir, LogConfig::default()).unwrap());
+/// Events appended and seconds spent by one slice of the log, and the group commits it took.
+struct Slice {
+    events: u64,
+    secs: f64,
+    commits: u64,
+}
+
+/// Runs the log for `secs` on an open log; counts only acknowledged (flushed) events.
+fn run_log(rt: &tokio::runtime::Runtime, log: &Arc<LocalLog>, s: &Scenario, secs: Duration) -> Slice {
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
     let before = log.stats();
@@ -55,60 +63,79 @@ fn run_log(rt: &tokio::runtime::Runtime, dir: &Path, s: &Scenario, secs: Duratio
             t.await.unwrap();
         }
     });
-    let elapsed = start.elapsed().as_secs_f64();
-    let after = log.stats();
-    rt.block_on(log.close()).unwrap();
-    let events = count.load(Ordering::Relaxed) as f64;
-    let group = (after.events - before.events) as f64 / (after.commits - before.commits).max(1) as f64;
-    (events / elapsed, group)
+    let secs = start.elapsed().as_secs_f64();
+    Slice { events: count.load(Ordering::Relaxed), secs, commits: log.stats().commits - before.commits }
 }
 
-/// Events per second of raw sled: `batch` inserts of the same payload size, then one flush.
-fn run_sled(dir: &Path, batch: usize, secs: Duration) -> f64 {
-    let db = sled::Config::new()
+/// Raw sled for `secs`: `batch` inserts of the same payload size, then one flush, repeated.
+fn run_sled(db: &sled::Db, tree: &sled::Tree, key: &mut u64, batch: usize, secs: Duration) -> Slice {
+    let value = vec![7u8; PAYLOAD];
+    let (start, first) = (Instant::now(), *key);
+    let mut commits = 0;
+    while start.elapsed() < secs {
+        for _ in 0..batch {
+            *key += 1;
+            tree.insert(key.to_be_bytes(), value.as_slice()).unwrap();
+        }
+        db.flush().unwrap();
+        commits += 1;
+    }
+    Slice { events: *key - first, secs: start.elapsed().as_secs_f64(), commits }
+}
+
+fn open_sled(dir: &Path) -> sled::Db {
+    sled::Config::new()
         .path(dir)
         .cache_capacity(256 * 1024 * 1024)
         .mode(sled::Mode::HighThroughput)
         .flush_every_ms(None)
         .open()
-        .unwrap();
-    let tree = db.open_tree("raw").unwrap();
-    let value = vec![7u8; PAYLOAD];
-    let mut key = 0u64;
-    let start = Instant::now();
-    while start.elapsed() < secs {
-        for _ in 0..batch {
-            key += 1;
-            tree.insert(key.to_be_bytes(), value.as_slice()).unwrap();
-        }
-        db.flush().unwrap();
-    }
-    key as f64 / start.elapsed().as_secs_f64()
+        .unwrap()
 }
+
+/// Rounds per scenario: the log and raw sled take turns, so both see the same machine.
+const ROUNDS: u32 = 6;
 
 fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` passes nothing and wants a quick run.
     let quick = !std::env::args().any(|a| a == "--bench");
     let secs = std::env::var("SAMENSPEL_BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(3.0);
     let secs = Duration::from_secs_f64(if quick { 0.2 } else { secs });
+    let rounds = if quick { 1 } else { ROUNDS };
+    let slice = secs / rounds;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let root = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     println!(
-        "durable append, {PAYLOAD}-byte payloads, {:.1} s per scenario, dir {}",
+        "durable append, {PAYLOAD}-byte payloads, {:.1} s per scenario and store in {rounds} alternating slices, dir {}",
         secs.as_secs_f64(),
         root.path().display()
     );
     println!("{:<34} {:>12} {:>10} {:>14} {:>12}", "scenario", "log ev/s", "ev/commit", "raw sled ev/s", "sled/log");
     let only: Option<usize> = std::env::var("SAMENSPEL_BENCH_ONLY").ok().and_then(|s| s.parse().ok());
     for (i, s) in SCENARIOS.iter().enumerate().filter(|(i, _)| only.is_none_or(|o| o == *i)) {
-        let (log_rate, group) = run_log(&rt, &root.path().join(format!("log-{i}")), s, secs);
-        let batch = group.round().max(1.0) as usize;
-        let sled_rate = run_sled(&root.path().join(format!("sled-{i}")), batch, secs);
+        let log = Arc::new(LocalLog::open(&root.path().join(format!("log-{i}")), LogConfig::default()).unwrap());
+        let db = open_sled(&root.path().join(format!("sled-{i}")));
+        let tree = db.open_tree("raw").unwrap();
+        let (mut ours, mut raw, mut key) =
+            (Slice { events: 0, secs: 0.0, commits: 0 }, Slice { events: 0, secs: 0.0, commits: 0 }, 0);
+        for _ in 0..rounds {
+            let l = run_log(&rt, &log, s, slice);
+            // Raw sled writes batches of the size the group commit just formed.
+            let batch = (l.events as f64 / l.commits.max(1) as f64).round().max(1.0) as usize;
+            let r = run_sled(&db, &tree, &mut key, batch, slice);
+            for (sum, x) in [(&mut ours, l), (&mut raw, r)] {
+                sum.events += x.events;
+                sum.secs += x.secs;
+                sum.commits += x.commits;
+            }
+        }
+        rt.block_on(log.close()).unwrap();
+        let (log_rate, sled_rate) = (ours.events as f64 / ours.secs, raw.events as f64 / raw.secs);
         println!(
             "{:<34} {:>12.0} {:>10.1} {:>14.0} {:>11.2}x",
             s.name,
             log_rate,
-            group,
+            ours.events as f64 / ours.commits.max(1) as f64,
             sled_rate,
             sled_rate / log_rate
         );

@@ -15,6 +15,7 @@ mod ids;
 mod ingest;
 mod local;
 mod projection;
+mod recover;
 mod store;
 mod validate;
 mod verify;

@@ -171,19 +171,6 @@ impl Shared {
         Ok(out)
     }
 
-    /// Every origin with stored headers.
-    fn origins(&self) -> Result<Vec<NodeId>> {
-        let mut out = Vec::new();
-        let mut from = vec![Key::HEADER];
-        let end = vec![Key::HEADER + 1];
-        while let Some((key, _)) = self.store.scan(&from, &end, 1)?.pop() {
-            let origin = Key::origin_of(&key).ok_or_else(|| Error::Corrupt("short header key".into()))?;
-            out.push(origin);
-            from = Key::prefix_end(&Key::origin_prefix(Key::HEADER, origin));
-        }
-        Ok(out)
-    }
-
     fn stored_head(&self, origin: NodeId) -> Result<Head> {
         let prefix = Key::origin_prefix(Key::HEADER, origin);
         let Some((key, segment)) = self.store.last(&prefix, &Key::prefix_end(&prefix))? else {
@@ -228,16 +215,17 @@ impl LocalLog {
         Self::start(Arc::new(store), key, config)
     }
 
-    fn start(store: Arc<dyn Store>, key: NodeKey, config: LogConfig) -> Result<Self> {
+    pub(crate) fn start(store: Arc<dyn Store>, key: NodeKey, config: LogConfig) -> Result<Self> {
         let origin = key.node_id();
+        crate::recover::repair_torn_tails(store.as_ref(), origin)?;
         let shared = Arc::new(Shared { store, origin, stats: Stats::default(), heads: Mutex::new(HashMap::new()) });
-        for o in shared.origins()? {
+        for o in crate::recover::stored_origins(shared.store.as_ref())? {
             shared.publish(o, shared.stored_head(o)?);
         }
         let head = shared.head(origin);
         let mut last_time = 0;
         if head.seq > 0 {
-            // Every group commit ends with a checkpoint in the same atomic batch.
+            // Every group commit ends with a checkpoint; a tail without one was repaired above.
             let prefix = Key::origin_prefix(Key::CHECKPOINT, origin);
             let last_cp = shared.store.last(&prefix, &Key::prefix_end(&prefix))?.map(|(k, _)| Key::seq_of(&k));
             if last_cp != Some(head.seq) {

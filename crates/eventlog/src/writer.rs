@@ -1,7 +1,7 @@
 //! The single writer of a log: group commit of appends, ingests and redactions.
 //!
 //! Every write goes through one thread. It takes all commands that are queued (up to a limit),
-//! stages them into one atomic batch, signs one checkpoint over the new own head, applies the
+//! stages them into one batch, signs one checkpoint over the new own head, applies the
 //! batch and flushes once; only then does it publish the new heads and answer. So many appends
 //! share one flush, none is acknowledged before it is durable, and sequence numbers are
 //! contiguous because nothing else assigns them.
@@ -208,7 +208,8 @@ impl Writer {
             }
         }
         let own_events = stage.head.seq - self.head.seq;
-        // Segments, then indexes, then checkpoints: one atomic batch, so a crash keeps all or none.
+        // Segments, then indexes, then checkpoints, in this order: a crash keeps a prefix, and a
+        // tail without its checkpoint is removed when the log opens (`recover.rs`).
         let mut batch = WriteBatch::default();
         let origin = self.shared.origin;
         put_segments(&mut batch, origin, self.head.seq + 1, &stage.own_events);

@@ -2,7 +2,8 @@
 //!
 //! The log's logic (sequencing, chaining, signing, verification) is written once against this
 //! trait; the in-memory and sled backends only store bytes. Everything one group commit writes
-//! goes into one [`WriteBatch`], applied atomically, so a crash leaves either all of it or none.
+//! goes into one [`WriteBatch`], applied in order; a crash keeps a prefix of it, and the log
+//! repairs a torn group when it opens (`recover.rs`).
 
 mod keys;
 mod memory;
@@ -16,7 +17,7 @@ use crate::error::Result;
 
 pub(crate) type Entry = (Vec<u8>, Vec<u8>);
 
-/// Puts and removes applied as one atomic unit.
+/// Puts and removes, applied in order.
 #[derive(Debug, Default)]
 pub(crate) struct WriteBatch {
     pub(crate) ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
@@ -26,7 +27,6 @@ impl WriteBatch {
     pub(crate) fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
         self.ops.push((key, Some(value)));
     }
-    #[cfg(test)]
     pub(crate) fn remove(&mut self, key: Vec<u8>) {
         self.ops.push((key, None));
     }
@@ -41,7 +41,8 @@ pub(crate) trait Store: Send + Sync + 'static {
     fn scan(&self, from: &[u8], to: &[u8], limit: usize) -> Result<Vec<Entry>>;
     /// The greatest entry with `from <= key < to`.
     fn last(&self, from: &[u8], to: &[u8]) -> Result<Option<Entry>>;
-    /// Applies all operations atomically (not yet durable).
+    /// Applies the operations in order (not yet durable). After a crash, a prefix of the
+    /// operations applied since the last flush survives: never a later one without the earlier.
     fn apply(&self, batch: WriteBatch) -> Result<()>;
     /// Makes everything applied so far durable.
     fn flush(&self) -> Result<()>;
