@@ -4,8 +4,8 @@
 //! `cargo bench -p samenspel-matching --bench matching`. The directory's and the intake's events
 //! are appended to an in-memory log in the JSON those services write, and applied by matching's
 //! projection; then the work behind GetProposals for 2,000 random open requests is timed call by
-//! call (p50, p99, max); at 100,000 offers also GetProposals over gRPC on loopback, beside a bare
-//! call of the same server (GetMatch of an unknown id) as the ratio of their p50s; and
+//! call (p50, p99, max); then GetProposals over gRPC on loopback, beside a bare call of the same
+//! server (GetMatch of an unknown id) as the ratio of their p50s; and
 //! AssignBacklog for one region holding 1,000 requests and 1,000 offers.
 
 use std::sync::Arc;
@@ -136,15 +136,13 @@ async fn proposals_at(offers: usize) {
         times[times.len() - 1],
         found as f64 / requests as f64
     );
-    if offers == 100_000 {
-        over_grpc(&service, requests).await;
-    }
+    over_grpc(&service, offers, requests).await;
     service.stop().await.expect("stop");
     log.close().await.expect("close");
 }
 
 /// GetProposals through a tonic server on loopback, and a bare call of the same server.
-async fn over_grpc(service: &Arc<MatchingService>, requests: usize) {
+async fn over_grpc(service: &Arc<MatchingService>, offers: usize, requests: usize) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     // As the node serves: TCP_NODELAY on every accepted connection.
@@ -167,7 +165,7 @@ async fn over_grpc(service: &Arc<MatchingService>, requests: usize) {
     ours.sort();
     bare.sort();
     println!(
-        "over gRPC  offers  100000  p50 {:>9.1?}  p99 {:>9.1?}  bare call p50 {:>9.1?} p99 {:>9.1?}  ratio p50 {:.1}x",
+        "over gRPC  offers {offers:>7}  p50 {:>9.1?}  p99 {:>9.1?}  bare call p50 {:>9.1?} p99 {:>9.1?}  ratio p50 {:.1}x",
         percentile(&ours, 0.5),
         percentile(&ours, 0.99),
         percentile(&bare, 0.5),

@@ -11,8 +11,10 @@ mod grpc;
 mod inputs;
 mod model;
 mod scoring;
+mod screen;
 mod service;
 mod state;
+mod table;
 
 pub use config::MatchingConfig;
 pub use error::Error;

@@ -200,7 +200,7 @@ impl MatchingService {
         }
         let scored = self.score_all(&state, &request, &mut notes);
         let proposals =
-            scoring::propose(&request, scored, limit).into_iter().map(|s| self.proposal(&request, &s)).collect();
+            scoring::propose(&request, scored, limit).into_iter().map(|s| self.proposal(&request, s)).collect();
         Ok(Proposals { proposals, complexity: request.complexity(), notes })
     }
 
@@ -212,18 +212,19 @@ impl MatchingService {
     ) -> Vec<(Candidate<'a>, f64)> {
         let now = self.clock.now_micros();
         let mut left_out: BTreeMap<&'static str, usize> = BTreeMap::new();
-        let mut fit = Vec::new();
-        for c in state.candidates_near(request.area) {
-            match scoring::refusal(request, &c, now) {
-                None => {
-                    let score = scoring::value(request, &c);
-                    fit.push((c, score));
-                }
+        let fit: Vec<(Candidate<'a>, f64)> = state
+            .fitting(request, now, |why| {
                 // Offers far away are the rule, not news.
-                Some("does not serve the postcode") => {}
-                Some(why) => *left_out.entry(why).or_default() += 1,
-            }
-        }
+                if why != "does not serve the postcode" {
+                    *left_out.entry(why).or_default() += 1;
+                }
+            })
+            .into_iter()
+            .map(|c| {
+                let score = scoring::value(request, &c);
+                (c, score)
+            })
+            .collect();
         for (why, n) in left_out {
             notes.push(format!("{n} offer{} left out: {why}", if n == 1 { "" } else { "s" }));
         }
@@ -233,16 +234,16 @@ impl MatchingService {
         fit
     }
 
-    fn proposal(&self, request: &Request, s: &Scored<'_>) -> Proposal {
+    fn proposal(&self, request: &Request, s: Scored<'_>) -> Proposal {
         Proposal {
             offer_id: s.lead.offer.id.clone(),
             organisation_id: s.lead.organisation.id.clone(),
             support_offer_id: s.support.map(|c| c.offer.id.clone()),
             support_organisation_id: s.support.map(|c| c.organisation.id.clone()),
             score: s.score,
-            factors: s.factors.clone(),
             token: token(request, &s.lead, s.support.as_ref()),
             formal: s.lead.organisation.formal,
+            factors: s.factors,
         }
     }
 
@@ -262,9 +263,9 @@ impl MatchingService {
         for (q, request) in requests.iter().enumerate() {
             let complex = request.complexity() == Complexity::High;
             let mut options: Vec<(Candidate<'_>, f64)> = state
-                .candidates_near(request.area)
+                .fitting(request, now, |_| {})
                 .into_iter()
-                .filter(|c| scoring::refusal(request, c, now).is_none() && (!complex || c.organisation.formal))
+                .filter(|c| !complex || c.organisation.formal)
                 .map(|c| {
                     let score = scoring::value(request, &c);
                     (c, score)
@@ -292,7 +293,7 @@ impl MatchingService {
                 let (_, c, _) = &scored[(*choice)?];
                 let (score, factors) = scoring::score(&requests[q], c);
                 let s = Scored { lead: *c, support: None, score, factors };
-                Some((requests[q].id.clone(), self.proposal(&requests[q], &s)))
+                Some((requests[q].id.clone(), self.proposal(&requests[q], s)))
             })
             .collect();
         Ok(Backlog {

@@ -13,7 +13,9 @@ use crate::inputs::{
     ConsentIn, DirectoryIn, Input, IntakeIn, OfferFieldsIn, RequestFieldsIn, ScopeIn, SlotIn, StrainIn,
 };
 use crate::model::{Consent, Match, MatchStatus, Offer, Organisation, Request, Slot, Strain, is_formal};
-use crate::scoring::Candidate;
+use crate::scoring::{self, Candidate};
+use crate::screen::{Screens, Verdict};
+use crate::table::Table;
 
 /// Offers serving at most this many areas are indexed per area; wider ones per block.
 const NARROW: u16 = 200;
@@ -22,8 +24,8 @@ const BLOCK: u16 = 100;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct MatchingState {
-    organisations: BTreeMap<String, Organisation>,
-    offers: BTreeMap<String, Offer>,
+    organisations: Table<Organisation>,
+    offers: Table<Offer>,
     requests: BTreeMap<String, Request>,
     matches: BTreeMap<String, Match>,
     /// The active (offered or accepted) match per request.
@@ -42,11 +44,9 @@ pub(crate) struct MatchingState {
     by_area: HashMap<u16, Vec<u32>>,
     #[serde(skip)]
     by_block: HashMap<u16, Vec<u32>>,
-    /// Small integer handles for offers, so the index stays small: handle → id, id → handle.
+    /// What the filter reads of each offer and organisation, compactly; rebuilt on restore.
     #[serde(skip)]
-    handles: Vec<String>,
-    #[serde(skip)]
-    handle_of: HashMap<String, u32>,
+    screens: Screens,
 }
 
 fn slots(s: &[SlotIn]) -> Vec<Slot> {
@@ -139,20 +139,77 @@ impl MatchingState {
 
     /// An offer with its organisation and load; `None` when either is unknown.
     pub(crate) fn candidate(&self, offer_id: &str) -> Option<Candidate<'_>> {
-        let offer = self.offers.get(offer_id)?;
-        let organisation = self.organisations.get(&offer.organisation_id)?;
-        Some(Candidate { offer, organisation, used: self.used.get(offer_id).copied().unwrap_or(0) })
+        self.candidate_at(self.offers.find(offer_id)?)
     }
 
-    /// Offers whose area could cover `area` (from the index), with their organisation and load.
-    pub(crate) fn candidates_near(&self, area: u16) -> Vec<Candidate<'_>> {
+    fn candidate_at(&self, h: u32) -> Option<Candidate<'_>> {
+        let offer = self.offers.at(h)?;
+        let organisation = self.organisations.at(self.screens.offer(h)?.organisation)?;
+        Some(Candidate { offer, organisation, used: self.used_at(h) })
+    }
+
+    fn used_at(&self, h: u32) -> u32 {
+        self.screens.offer(h).map_or(0, |s| s.used)
+    }
+
+    /// Handles of the offers whose area could cover `area`, from the index.
+    fn near(&self, area: u16) -> Vec<u32> {
         let narrow = self.by_area.get(&area).into_iter().flatten();
         let wide = self.by_block.get(&(area / BLOCK)).into_iter().flatten();
         // An offer with one narrow and one wide range can be in both lists.
-        let mut handles: Vec<u32> = narrow.chain(wide).copied().collect();
-        handles.sort_unstable();
-        handles.dedup();
-        handles.into_iter().filter_map(|h| self.candidate(&self.handles[h as usize])).collect()
+        let (mut narrow, mut wide) = (narrow.copied().peekable(), wide.copied().peekable());
+        // Both lists are sorted: merge them.
+        let mut handles = Vec::with_capacity(narrow.size_hint().0 + wide.size_hint().0);
+        loop {
+            let next = match (narrow.peek(), wide.peek()) {
+                (Some(a), Some(b)) if a < b => narrow.next(),
+                (Some(a), Some(b)) if a > b => wide.next(),
+                (Some(_), Some(_)) => {
+                    wide.next();
+                    narrow.next()
+                }
+                (Some(_), None) => narrow.next(),
+                (None, _) => wide.next(),
+            };
+            match next {
+                Some(h) => handles.push(h),
+                None => return handles,
+            }
+        }
+    }
+
+    /// Offers whose area could cover `area` (from the index), with their organisation and load.
+    #[cfg(test)]
+    pub(crate) fn candidates_near(&self, area: u16) -> Vec<Candidate<'_>> {
+        self.near(area).into_iter().filter_map(|h| self.candidate_at(h)).collect()
+    }
+
+    /// The offers near the request that pass the filter (`scoring::refusal`), with their
+    /// organisation and load; `refused` hears the reason for each one that does not.
+    pub(crate) fn fitting(
+        &self,
+        request: &Request,
+        now_micros: i64,
+        mut refused: impl FnMut(&'static str),
+    ) -> Vec<Candidate<'_>> {
+        let screen =
+            self.screens.request(request, now_micros, |id| self.organisations.find(id), |id| self.offers.find(id));
+        let mut fit = Vec::new();
+        for h in self.near(request.area) {
+            let verdict = match self.screens.verdict(&screen, h) {
+                Verdict::Undecided => match self.candidate_at(h) {
+                    Some(c) => scoring::refusal(request, &c, now_micros).map_or(Verdict::Passed, Verdict::Refused),
+                    None => continue,
+                },
+                v => v,
+            };
+            match verdict {
+                Verdict::Passed => fit.extend(self.candidate_at(h)),
+                Verdict::Refused(why) => refused(why),
+                Verdict::Undecided => {}
+            }
+        }
+        fit
     }
 
     /// Offered matches confirmed before `cutoff_micros`: their time to answer is up.
@@ -169,19 +226,8 @@ impl MatchingState {
         if b - a < NARROW { (true, a..=b) } else { (false, a / BLOCK..=b / BLOCK) }
     }
 
-    fn handle(&mut self, id: &str) -> u32 {
-        if let Some(h) = self.handle_of.get(id) {
-            return *h;
-        }
-        let h = u32::try_from(self.handles.len()).expect("fewer than 2^32 offers");
-        self.handles.push(id.to_string());
-        self.handle_of.insert(id.to_string(), h);
-        h
-    }
-
-    fn index(&mut self, offer: &Offer) {
-        let h = self.handle(&offer.id);
-        for &(a, b) in &offer.ranges {
+    fn index(&mut self, h: u32, ranges: &[(u16, u16)]) {
+        for &(a, b) in ranges {
             let (narrow, keys) = Self::keys(a, b);
             let map = if narrow { &mut self.by_area } else { &mut self.by_block };
             for key in keys {
@@ -193,9 +239,8 @@ impl MatchingState {
         }
     }
 
-    fn unindex(&mut self, offer: &Offer) {
-        let Some(&h) = self.handle_of.get(&offer.id) else { return };
-        for &(a, b) in &offer.ranges {
+    fn unindex(&mut self, h: u32, ranges: &[(u16, u16)]) {
+        for &(a, b) in ranges {
             let (narrow, keys) = Self::keys(a, b);
             let map = if narrow { &mut self.by_area } else { &mut self.by_block };
             for key in keys {
@@ -209,11 +254,37 @@ impl MatchingState {
     }
 
     fn put_offer(&mut self, offer: Offer) {
-        if let Some(old) = self.offers.remove(&offer.id) {
-            self.unindex(&old);
+        let ranges = offer.ranges.clone();
+        let (h, old) = self.offers.insert(&offer.id.clone(), offer);
+        if let Some(old) = old {
+            self.unindex(h, &old.ranges);
         }
-        self.index(&offer);
-        self.offers.insert(offer.id.clone(), offer);
+        self.index(h, &ranges);
+        self.rescreen_offer(h);
+    }
+
+    /// Brings the screen of offer `h` up to date with the offer.
+    fn rescreen_offer(&mut self, h: u32) {
+        let Some(offer) = self.offers.at(h) else { return };
+        let organisation = self.organisations.handle(&offer.organisation_id);
+        let used = self.used.get(&offer.id).copied().unwrap_or(0);
+        self.screens.set_offer(h, offer, organisation, used);
+    }
+
+    fn rescreen_organisation(&mut self, id: &str) {
+        if let Some(h) = self.organisations.find(id)
+            && let Some(o) = self.organisations.at(h)
+        {
+            self.screens.set_organisation(h, o);
+        }
+    }
+
+    /// Units of an offer's capacity held, in `used` and in its screen.
+    fn set_used(&mut self, offer_id: String, change: impl FnOnce(u32) -> u32) {
+        let h = self.offers.handle(&offer_id);
+        let used = self.used.entry(offer_id).or_default();
+        *used = change(*used);
+        self.screens.set_used(h, *used);
     }
 
     fn offer_from(id: String, organisation_id: String, f: OfferFieldsIn, version: u64) -> Offer {
@@ -239,12 +310,15 @@ impl MatchingState {
                 let area = fields.address.and_then(|a| a.postcode.parse::<Postcode>().ok()).map(|p| p.area().get());
                 let archived = self.organisations.get(&id).is_some_and(|o| o.archived);
                 let formal = is_formal(&fields.kind);
-                self.organisations.insert(id.clone(), Organisation { id, kind: fields.kind, formal, area, archived });
+                self.organisations
+                    .insert(&id.clone(), Organisation { id: id.clone(), kind: fields.kind, formal, area, archived });
+                self.rescreen_organisation(&id);
             }
             DirectoryIn::OrganisationArchived { id } => {
                 if let Some(o) = self.organisations.get_mut(&id) {
                     o.archived = true;
                 }
+                self.rescreen_organisation(&id);
             }
             DirectoryIn::OfferCreated { id, organisation_id, fields } => {
                 self.put_offer(Self::offer_from(id, organisation_id, fields, version));
@@ -259,6 +333,9 @@ impl MatchingState {
                 if let Some(o) = self.offers.get_mut(&id) {
                     o.archived = true;
                     o.version = version;
+                }
+                if let Some(h) = self.offers.find(&id) {
+                    self.rescreen_offer(h);
                 }
             }
             DirectoryIn::Other => {}
@@ -382,13 +459,12 @@ impl MatchingState {
                 self.end_match(&match_id, &request_id, MatchStatus::Expired, String::new(), stream_seq, now);
             }
             MatchingEvent::Claimed { offer_id, .. } => {
-                *self.used.entry(offer_id.clone()).or_default() += 1;
-                self.offer_streams.insert(offer_id, stream_seq);
+                self.offer_streams.insert(offer_id.clone(), stream_seq);
+                self.set_used(offer_id, |n| n + 1);
             }
             MatchingEvent::Released { offer_id, .. } => {
-                let used = self.used.entry(offer_id.clone()).or_default();
-                *used = used.saturating_sub(1);
-                self.offer_streams.insert(offer_id, stream_seq);
+                self.offer_streams.insert(offer_id.clone(), stream_seq);
+                self.set_used(offer_id, |n| n.saturating_sub(1));
             }
         }
     }
@@ -447,10 +523,163 @@ impl Projection for MatchingState {
 
     fn restore(data: &[u8]) -> Result<Self, String> {
         let mut state: MatchingState = serde_json::from_slice(data).map_err(|e| e.to_string())?;
-        let offers: Vec<Offer> = state.offers.values().cloned().collect();
-        for offer in &offers {
-            state.index(offer);
+        let organisations: Vec<String> = state.organisations.iter().map(|(_, o)| o.id.clone()).collect();
+        for id in organisations {
+            state.rescreen_organisation(&id);
+        }
+        let offers: Vec<(u32, Vec<(u16, u16)>)> = state.offers.iter().map(|(h, o)| (h, o.ranges.clone())).collect();
+        for (h, ranges) in offers {
+            state.index(h, &ranges);
+            state.rescreen_offer(h);
         }
         Ok(state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const KINDS: [&str; 5] = ["boodschappen", "vervoer", "maatje", "klusjes", "cursus"];
+    const FUNCTIONS: [&str; 3] = ["praktische-hulp", "emotionele-steun", "educatie"];
+    const LANGUAGES: [&str; 4] = ["nl", "en", "tr", "fr"];
+    const ORG_KINDS: [&str; 4] = ["vrijwilligersorganisatie", "thuiszorg", "kerk_moskee", "sociaal_wijkteam"];
+
+    fn pick(codes: &[&str], mask: u8) -> Vec<String> {
+        codes.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, c)| c.to_string()).collect()
+    }
+
+    fn slots() -> impl Strategy<Value = Vec<Slot>> {
+        proptest::collection::vec(
+            (0u8..3, 0u16..46, 1u16..8).prop_map(|(day, start, len)| Slot {
+                day,
+                start: start * 30,
+                end: (start * 30 + len * 30).min(1440),
+            }),
+            0..5,
+        )
+    }
+
+    fn range() -> impl Strategy<Value = (u16, u16)> {
+        prop_oneof![(6400u16..6420, 0u16..8).prop_map(|(a, w)| (a, a + w)), Just((6205, 6405)), Just((6000, 6999))]
+    }
+
+    prop_compose! {
+        fn offer()(org in 0usize..6, kinds in any::<u8>(), functions in any::<u8>(), odd in proptest::bool::weighted(0.1),
+                   languages in any::<u8>(), ranges in proptest::collection::vec(range(), 1..4), schedule in slots(),
+                   capacity in 0u32..3, used in 0u32..3, max in 0u8..3, archived in proptest::bool::weighted(0.1))
+            -> (usize, Offer, u32) {
+            let mut kinds = pick(&KINDS, kinds % 8);
+            if odd {
+                kinds.push("iets-nieuws".into());
+            }
+            let offer = Offer {
+                id: String::new(),
+                organisation_id: format!("org{org}"),
+                title: String::new(),
+                functions: pick(&FUNCTIONS, functions % 4),
+                kinds,
+                ranges,
+                schedule,
+                languages: pick(&LANGUAGES[..3], languages % 8),
+                capacity,
+                max_complexity: [Complexity::Low, Complexity::Medium, Complexity::High][max as usize],
+                archived,
+                version: 1,
+            };
+            (org, offer, used)
+        }
+    }
+
+    prop_compose! {
+        fn request()(kinds in any::<u8>(), functions in any::<u8>(), languages in any::<u8>(), area in 6400u16..6420,
+                     wanted in slots(), consent in any::<u8>(), consent_orgs in any::<u8>(), consent_kinds in any::<u8>(),
+                     excluded in any::<u32>(), strained in any::<bool>(), assessed in 0u8..4)
+            -> (Request, u32) {
+            let request = Request {
+                id: "r".into(),
+                client_subject_id: "c".into(),
+                functions: pick(&FUNCTIONS, functions % 4),
+                kinds: pick(&KINDS, kinds % 32),
+                area,
+                urgency: "normal".into(),
+                wanted,
+                languages: pick(&LANGUAGES, languages % 16),
+                assessed: [None, Some(Complexity::Low), Some(Complexity::Medium), Some(Complexity::High)][assessed as usize],
+                strain: vec![Strain { caregiver_subject_id: "m".into(), csi: vec![strained; 13], ediz_plus: None }],
+                consent: (consent % 4 != 0).then(|| Consent {
+                    // org7 is named but never created.
+                    organisations: (0..8).filter(|i| consent_orgs & (1 << i) != 0).map(|i| format!("org{i}")).collect(),
+                    kinds: pick(&ORG_KINDS, consent_kinds % 16),
+                    for_matching: consent % 4 != 1,
+                    expires_micros: if consent % 8 == 2 { 5 } else { i64::MAX },
+                }),
+                consent_withdrawn: consent % 16 == 3,
+                intake_status: "submitted".into(),
+                version: 1,
+                excluded: BTreeSet::new(),
+                helped_by: BTreeSet::new(),
+            };
+            (request, excluded)
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// The screens give the same verdicts, for the same reasons, as the filter itself.
+        #[test]
+        fn screening_agrees_with_the_filter(
+            organisations in proptest::collection::vec((0usize..4, any::<bool>()), 5),
+            offers in proptest::collection::vec(offer(), 1..24),
+            requests in proptest::collection::vec(request(), 1..6),
+            crowded in proptest::bool::weighted(0.2),
+        ) {
+            let mut state = MatchingState::default();
+            if crowded {
+                // Fill the kinds vocabulary so later codes get no bit of their own.
+                let junk = (0..62).map(|i| format!("junk{i}")).collect();
+                let filler = Offer { id: "filler".into(), organisation_id: "org0".into(), title: String::new(),
+                    functions: vec![], kinds: junk, ranges: vec![(1000, 1000)], schedule: vec![], languages: vec![],
+                    capacity: 1, max_complexity: Complexity::High, archived: false, version: 1 };
+                state.put_offer(filler);
+            }
+            // org5 has offers but is never created: its offers are no candidates.
+            for (i, (kind, archived)) in organisations.iter().enumerate().take(5) {
+                let id = format!("org{i}");
+                let kind = ORG_KINDS[*kind].to_string();
+                let o = Organisation { id: id.clone(), formal: is_formal(&kind), kind, area: Some(6410), archived: *archived };
+                state.organisations.insert(&id, o);
+                state.rescreen_organisation(&id);
+            }
+            for (i, (org, mut offer, used)) in offers.into_iter().enumerate() {
+                offer.id = format!("offer{i}");
+                offer.organisation_id = format!("org{org}");
+                let id = offer.id.clone();
+                state.put_offer(offer);
+                for _ in 0..used {
+                    state.set_used(id.clone(), |n| n + 1);
+                }
+            }
+            let now = 10;
+            for (mut request, excluded) in requests {
+                request.excluded = (0..24).filter(|i| excluded & (1 << i) != 0).map(|i| format!("offer{i}")).collect();
+                let mut expected_fit = Vec::new();
+                let mut expected_refused = Vec::new();
+                for c in state.candidates_near(request.area) {
+                    match scoring::refusal(&request, &c, now) {
+                        None => expected_fit.push(c.offer.id.clone()),
+                        Some(why) => expected_refused.push(why),
+                    }
+                }
+                let mut refused = Vec::new();
+                let fit: Vec<String> =
+                    state.fitting(&request, now, |why| refused.push(why)).into_iter().map(|c| c.offer.id.clone()).collect();
+                prop_assert_eq!(fit, expected_fit);
+                prop_assert_eq!(refused, expected_refused);
+            }
+        }
     }
 }
