@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use samenspel::NodeConfig;
+use samenspel_domain::{Clock, SystemClock};
 use samenspel_proto::v1::directory_client::DirectoryClient;
 use samenspel_proto::v1::event_log_client::EventLogClient;
+use samenspel_proto::v1::follow_up_client::FollowUpClient;
 use samenspel_proto::v1::intake_client::IntakeClient;
 use samenspel_proto::v1::matching_client::MatchingClient;
 use tempfile::TempDir;
@@ -21,6 +23,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 pub mod raw;
+pub mod world;
 
 /// How long a node may take to report healthy.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -33,6 +36,7 @@ pub struct TestNode {
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<samenspel::Result<()>>>,
     dir: Arc<TempDir>,
+    clock: Arc<dyn Clock>,
 }
 
 impl TestNode {
@@ -43,21 +47,28 @@ impl TestNode {
 
     /// A node on a fresh data dir, with settings changed by `tweak`.
     pub async fn start_with(tweak: impl FnOnce(&mut NodeConfig)) -> Self {
+        Self::start_with_clock(Arc::new(SystemClock), tweak).await
+    }
+
+    /// A node on a fresh data dir whose services take the time from `clock` (a test moves a
+    /// `samenspel_domain::ManualClock` to make days pass); it keeps the clock across restarts.
+    pub async fn start_with_clock(clock: Arc<dyn Clock>, tweak: impl FnOnce(&mut NodeConfig)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = NodeConfig { data_dir: dir.path().join("node"), ..NodeConfig::default() };
         config.log.cache_bytes = 16 * 1024 * 1024;
         tweak(&mut config);
-        Self::launch(config, Arc::new(dir)).await
+        Self::launch(config, Arc::new(dir), clock).await
     }
 
-    async fn launch(config: NodeConfig, dir: Arc<TempDir>) -> Self {
+    async fn launch(config: NodeConfig, dir: Arc<TempDir>, clock: Arc<dyn Clock>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(samenspel::run(config.clone(), listener, async {
+        let shutdown = async {
             let _ = rx.await;
-        }));
-        let node = Self { addr, config, shutdown: Some(tx), task: Some(task), dir };
+        };
+        let task = tokio::spawn(samenspel::run_with_clock(config.clone(), listener, shutdown, clock.clone()));
+        let node = Self { addr, config, shutdown: Some(tx), task: Some(task), dir, clock };
         node.wait_healthy().await;
         node
     }
@@ -77,6 +88,12 @@ impl TestNode {
             assert!(Instant::now() < deadline, "node at {} did not become healthy", self.addr);
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// The seq of the node's own log head.
+    pub async fn log_head(&self) -> u64 {
+        let head = self.log_client().await.get_head(samenspel_proto::v1::GetHeadRequest::default()).await;
+        head.expect("log head").into_inner().seq
     }
 
     pub fn url(&self) -> String {
@@ -99,7 +116,6 @@ impl TestNode {
         DirectoryClient::new(self.channel().await)
     }
 
-    /// Graceful stop: in-flight calls finish, the log is flushed and closed.
     pub async fn intake_client(&self) -> IntakeClient<Channel> {
         IntakeClient::new(self.channel().await)
     }
@@ -108,15 +124,21 @@ impl TestNode {
         MatchingClient::new(self.channel().await)
     }
 
+    pub async fn followup_client(&self) -> FollowUpClient<Channel> {
+        FollowUpClient::new(self.channel().await)
+    }
+
+    /// Graceful stop: in-flight calls finish, the log is flushed and closed.
     pub async fn stop(mut self) -> (NodeConfig, Arc<TempDir>) {
         self.shutdown_and_wait().await;
         (self.config.clone(), self.dir.clone())
     }
 
-    /// Stops the node and starts it again on the same data dir (on a new port).
+    /// Stops the node and starts it again on the same data dir (on a new port), same clock.
     pub async fn restart(self) -> Self {
+        let clock = self.clock.clone();
         let (config, dir) = self.stop().await;
-        Self::launch(config, dir).await
+        Self::launch(config, dir, clock).await
     }
 
     async fn shutdown_and_wait(&mut self) {

@@ -25,10 +25,6 @@ fn create(f: pb::OrganisationFields, request_id: &str) -> pb::CreateOrganisation
     pb::CreateOrganisationRequest { fields: Some(f), request_id: request_id.into() }
 }
 
-async fn log_head(node: &TestNode) -> u64 {
-    node.log_client().await.get_head(pb::GetHeadRequest::default()).await.unwrap().into_inner().seq
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn organisations_are_created_read_updated_and_archived() {
     let node = TestNode::start().await;
@@ -92,12 +88,12 @@ async fn a_retried_create_returns_the_same_organisation() {
     let retry = dir.create_organisation(create(f, "req-1")).await.unwrap().into_inner();
     assert_eq!(retry, first);
     assert!(!first.formal);
-    let head = log_head(&node).await;
+    let head = node.log_head().await;
     assert_eq!(head, 1, "the retry appended nothing");
     let other = fields("Iets anders", pb::OrganisationKind::Buurtvereniging);
     let status = dir.create_organisation(create(other, "req-1")).await.unwrap_err();
     assert_eq!(status.code(), Code::AlreadyExists);
-    assert_eq!(log_head(&node).await, head);
+    assert_eq!(node.log_head().await, head);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,7 +118,7 @@ async fn invalid_organisations_are_refused_with_every_field_named() {
         .await
         .unwrap_err();
     assert_eq!(status.get_details_bad_request().unwrap().field_violations[0].field, "page_token");
-    assert_eq!(log_head(&node).await, 0, "nothing was appended");
+    assert_eq!(node.log_head().await, 0, "nothing was appended");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -539,7 +535,7 @@ async fn validation_matrix() {
         .await
         .unwrap()
         .into_inner();
-    let head = log_head(&node).await;
+    let head = node.log_head().await;
     let slot = |day: pb::Weekday, start: &str, end: &str| pb::TimeSlot {
         day: day.into(),
         start: start.into(),
@@ -639,5 +635,5 @@ async fn validation_matrix() {
         assert_eq!(status.code(), Code::InvalidArgument, "{field}");
         assert_eq!(status.get_details_bad_request().unwrap().field_violations[0].field, field);
     }
-    assert_eq!(log_head(&node).await, head, "no refused request wrote anything");
+    assert_eq!(node.log_head().await, head, "no refused request wrote anything");
 }

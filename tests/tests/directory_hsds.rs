@@ -7,10 +7,6 @@ use samenspel_proto::v1 as pb;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
-async fn log_head(node: &TestNode) -> u64 {
-    node.log_client().await.get_head(pb::GetHeadRequest::default()).await.unwrap().into_inner().seq
-}
-
 /// Everything the node answered to an import: progress, the report if any, and how it ended.
 struct Imported {
     progress: Vec<pb::ImportProgress>,
@@ -183,7 +179,7 @@ async fn an_export_imports_into_another_node_unchanged_and_twice_changes_nothing
     assert_eq!(report.organisations, counts(2, 0, 0));
     assert_eq!(report.contact_persons, counts(2, 0, 0));
     assert_eq!(report.offers, counts(2, 0, 0));
-    assert_eq!(report.position, log_head(&b).await);
+    assert_eq!(report.position, b.log_head().await);
     let checked = first.progress.iter().find(|p| p.phase == "checking").unwrap();
     assert_eq!(checked.total, 2);
     assert!(first.progress.iter().any(|p| p.phase == "writing" && p.total == 6), "{:?}", first.progress);
@@ -207,13 +203,13 @@ async fn an_export_imports_into_another_node_unchanged_and_twice_changes_nothing
     assert_eq!(found.hits.len(), 1);
     assert_eq!(found.hits[0].offer.as_ref().unwrap().fields.as_ref().unwrap().title, "Keukentafelgesprek");
 
-    let head = log_head(&b).await;
+    let head = b.log_head().await;
     let again = import(&b, &document, pb::ImportOptions::default()).await;
     again.end.unwrap();
     let report = again.report.unwrap();
     assert!(!report.written);
     assert_eq!((report.organisations, report.offers), (counts(0, 0, 2), counts(0, 0, 2)));
-    assert_eq!(log_head(&b).await, head, "importing the same document twice writes nothing");
+    assert_eq!(b.log_head().await, head, "importing the same document twice writes nothing");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -285,13 +281,13 @@ async fn one_bad_row_stops_the_import_and_every_bad_field_is_named() {
         rejected,
         [("organizations[1].contacts[0]", "contact", "c-bad"), ("organizations[1].services[1]", "service", "s-bad")]
     );
-    assert_eq!(log_head(&node).await, 0, "nothing was written");
+    assert_eq!(node.log_head().await, 0, "nothing was written");
 
     let dry =
         import(&node, &document, pb::ImportOptions { dry_run: true, skip_invalid: true, ..Default::default() }).await;
     dry.end.unwrap();
     assert_eq!(dry.report.unwrap().organisations, counts(2, 0, 0));
-    assert_eq!(log_head(&node).await, 0, "a dry run writes nothing");
+    assert_eq!(node.log_head().await, 0, "a dry run writes nothing");
 
     let partial = import(&node, &document, pb::ImportOptions { skip_invalid: true, ..Default::default() }).await;
     partial.end.unwrap();
@@ -300,7 +296,7 @@ async fn one_bad_row_stops_the_import_and_every_bad_field_is_named() {
     assert_eq!(report.rejected.len(), 2);
     assert_eq!(report.organisations, counts(2, 0, 0));
     assert_eq!(report.offers, Some(pb::ImportCounts { created: 2, rejected: 1, ..Default::default() }));
-    assert_eq!(log_head(&node).await, 4, "two organisations and two offers, in one write");
+    assert_eq!(node.log_head().await, 4, "two organisations and two offers, in one write");
     let mut dir = node.directory_client().await;
     let offers = dir.list_offers(pb::ListOffersRequest::default()).await.unwrap().into_inner().offers;
     let schedule = &offers.iter().find(|o| o.fields.as_ref().unwrap().title == "dienst s-ok").unwrap().fields;
@@ -335,5 +331,5 @@ async fn documents_that_are_no_hsds_are_refused_whole() {
         status.get_details_bad_request().unwrap().field_violations[0].field,
         "organizations[0].services[0].name"
     );
-    assert_eq!(log_head(&node).await, 0);
+    assert_eq!(node.log_head().await, 0);
 }

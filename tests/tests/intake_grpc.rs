@@ -7,10 +7,6 @@ use samenspel_proto::v1 as pb;
 use tonic::Code;
 use tonic_types::StatusExt;
 
-async fn log_head(node: &TestNode) -> u64 {
-    node.log_client().await.get_head(pb::GetHeadRequest::default()).await.unwrap().into_inner().seq
-}
-
 fn person(subject_id: &str, name: &str, phone: &str, email: &str) -> Option<pb::Person> {
     Some(pb::Person { subject_id: subject_id.into(), name: name.into(), phone: phone.into(), email: email.into() })
 }
@@ -78,10 +74,10 @@ async fn requests_are_submitted_once_read_listed_and_survive_a_restart() {
     assert_eq!(f.support_functions, ["praktische-hulp"], "implied by the kinds");
     assert_eq!(first.complexity(), pb::Complexity::Low);
 
-    let head = log_head(&node).await;
+    let head = node.log_head().await;
     let retry = intake.submit_help_request(submit(fields(), "vraag-1")).await.unwrap().into_inner();
     assert_eq!(retry, first, "a retry returns the request it created");
-    assert_eq!(log_head(&node).await, head, "and appends nothing");
+    assert_eq!(node.log_head().await, head, "and appends nothing");
     let other = pb::HelpRequestFields { description: "iets anders".into(), ..fields() };
     let status = intake.submit_help_request(submit(other, "vraag-1")).await.unwrap_err();
     assert_eq!(status.code(), Code::AlreadyExists);
@@ -138,12 +134,12 @@ async fn requests_are_submitted_once_read_listed_and_survive_a_restart() {
 
 /// Calls `step` and expects FAILED_PRECONDITION naming `state`, with nothing appended.
 async fn refused(node: &TestNode, state: &str, step: impl Future<Output = Result<(), tonic::Status>>) {
-    let head = log_head(node).await;
+    let head = node.log_head().await;
     let status = step.await.unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
     assert_eq!(status.get_details_error_info().unwrap().metadata["state"], state, "{status:?}");
     assert!(status.message().contains(state), "{}", status.message());
-    assert_eq!(log_head(node).await, head, "a refused step appends nothing");
+    assert_eq!(node.log_head().await, head, "a refused step appends nothing");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -275,7 +271,7 @@ async fn a_strained_mantelzorger_makes_a_request_complex_and_gets_a_request_of_t
     assert_eq!(first.linked_requests, [linked.id.as_str()]);
     assert!(!first.caregiver_support_suggested, "the mantelzorger has a request of their own now");
 
-    let head = log_head(&node).await;
+    let head = node.log_head().await;
     let cases = [
         (
             "assessment.csi",
@@ -301,7 +297,7 @@ async fn a_strained_mantelzorger_makes_a_request_complex_and_gets_a_request_of_t
         assert_eq!(status.code(), Code::InvalidArgument, "{field}");
         assert_eq!(status.get_details_bad_request().unwrap().field_violations[0].field, field);
     }
-    assert_eq!(log_head(&node).await, head);
+    assert_eq!(node.log_head().await, head);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -369,7 +365,7 @@ async fn bad_input_names_every_field_and_appends_nothing() {
     use pb::consent_scope::Scope;
     let node = TestNode::start().await;
     let mut intake = node.intake_client().await;
-    let head = log_head(&node).await;
+    let head = node.log_head().await;
     let slot = |day: pb::Weekday, start: &str, end: &str| pb::TimeSlot {
         day: day.into(),
         start: start.into(),
@@ -481,7 +477,7 @@ async fn bad_input_names_every_field_and_appends_nothing() {
         samenspel_e2e::raw::unary(node.channel().await, "/samenspel.v1.Intake/SubmitHelpRequest", vec![0xff; 7]);
     let status = garbage.await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
-    assert_eq!(log_head(&node).await, head, "no refused request wrote anything");
+    assert_eq!(node.log_head().await, head, "no refused request wrote anything");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,125 +5,10 @@
 use std::time::Duration;
 
 use samenspel_e2e::TestNode;
+use samenspel_e2e::world::*;
 use samenspel_proto::v1 as pb;
 use tonic::Code;
 use tonic_types::StatusExt;
-
-async fn log_head(node: &TestNode) -> u64 {
-    node.log_client().await.get_head(pb::GetHeadRequest::default()).await.unwrap().into_inner().seq
-}
-
-async fn organisation(node: &TestNode, name: &str, kind: pb::OrganisationKind, postcode: &str) -> String {
-    let fields = pb::OrganisationFields {
-        name: name.into(),
-        kind: kind.into(),
-        address: Some(pb::Address { postcode: postcode.into(), ..Default::default() }),
-        ..Default::default()
-    };
-    let request = pb::CreateOrganisationRequest { fields: Some(fields), request_id: String::new() };
-    node.directory_client().await.create_organisation(request).await.unwrap().into_inner().id
-}
-
-async fn offer(node: &TestNode, org: &str, title: &str, range: &str, capacity: u32, max: pb::Complexity) -> String {
-    offer_speaking(node, org, title, range, capacity, max, &[]).await
-}
-
-async fn offer_speaking(
-    node: &TestNode,
-    org: &str,
-    title: &str,
-    range: &str,
-    capacity: u32,
-    max: pb::Complexity,
-    languages: &[&str],
-) -> String {
-    let fields = pb::OfferFields {
-        languages: languages.iter().map(|l| l.to_string()).collect(),
-        title: title.into(),
-        support_kinds: vec!["boodschappen".into()],
-        area: Some(pb::ServiceArea { postcode_ranges: vec![range.into()], ..Default::default() }),
-        capacity,
-        max_complexity: max.into(),
-        ..Default::default()
-    };
-    let request =
-        pb::CreateOfferRequest { organisation_id: org.into(), fields: Some(fields), request_id: String::new() };
-    node.directory_client().await.create_offer(request).await.unwrap().into_inner().id
-}
-
-async fn help_request(node: &TestNode, csi_yes: usize) -> String {
-    help_request_at(node, csi_yes, "6411 AB", &[]).await
-}
-
-async fn help_request_at(node: &TestNode, csi_yes: usize, postcode: &str, languages: &[&str]) -> String {
-    let kinds = [pb::OrganisationKind::Vrijwilligersorganisatie, pb::OrganisationKind::Thuiszorg];
-    let consent = pb::Consent {
-        scopes: kinds
-            .iter()
-            .map(|k| pb::ConsentScope { scope: Some(pb::consent_scope::Scope::OrganisationKind((*k).into())) })
-            .collect(),
-        purposes: vec![pb::Purpose::Matching.into()],
-        until: "2099-12-31".into(),
-    };
-    let fields = pb::HelpRequestFields {
-        asked_by: pb::Asker::Mantelzorger.into(),
-        client: Some(pb::Person { name: "Mevrouw Jansen".into(), ..Default::default() }),
-        support_kinds: vec!["boodschappen".into()],
-        postcode: postcode.into(),
-        languages: languages.iter().map(|l| l.to_string()).collect(),
-        involved: vec![pb::Involved {
-            person: Some(pb::Person { subject_id: "mz".into(), name: "Peter".into(), ..Default::default() }),
-            role: pb::InvolvedRole::Mantelzorger.into(),
-            mantelzorger_role: pb::MantelzorgerRole::Partner.into(),
-            organisation_id: String::new(),
-        }],
-        ..Default::default()
-    };
-    let strain = vec![pb::StrainAssessment {
-        caregiver_subject_id: "mz".into(),
-        csi: (0..13).map(|i| i < csi_yes).collect(),
-        ediz_plus: vec![],
-    }];
-    let request = pb::SubmitHelpRequestRequest {
-        fields: Some(fields),
-        consent: Some(consent),
-        strain,
-        request_id: String::new(),
-    };
-    node.intake_client().await.submit_help_request(request).await.unwrap().into_inner().id
-}
-
-async fn proposals(node: &TestNode, request_id: &str) -> pb::GetProposalsResponse {
-    let request = pb::GetProposalsRequest { request_id: request_id.into(), limit: 0 };
-    node.matching_client().await.get_proposals(request).await.unwrap().into_inner()
-}
-
-async fn confirm(node: &TestNode, request_id: &str, token: &str) -> Result<pb::Match, tonic::Status> {
-    let request = pb::ConfirmProposalRequest {
-        request_id: request_id.into(),
-        token: token.into(),
-        confirmed_by: "coördinator".into(),
-    };
-    node.matching_client().await.confirm_proposal(request).await.map(|r| r.into_inner())
-}
-
-fn answer(match_id: &str, organisation_id: &str) -> pb::AnswerMatchRequest {
-    pb::AnswerMatchRequest { match_id: match_id.into(), organisation_id: organisation_id.into(), reason: String::new() }
-}
-
-/// Waits until the intake shows the request in `status` (it follows matching's events).
-async fn intake_status(node: &TestNode, request_id: &str, status: pb::HelpRequestStatus) -> pb::HelpRequest {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let r = node.intake_client().await.get_help_request(pb::GetHelpRequestRequest { id: request_id.into() }).await;
-        let r = r.unwrap().into_inner();
-        if r.status() == status {
-            return r;
-        }
-        assert!(std::time::Instant::now() < deadline, "the request stayed {:?}", r.status());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 fn precondition_type(status: &tonic::Status) -> String {
     status.get_details_precondition_failure().unwrap().violations[0].r#type.clone()
@@ -165,12 +50,12 @@ async fn propose_confirm_accept_and_a_decline_rematches_without_that_offer() {
     let summary = m.request.as_ref().unwrap();
     assert_eq!((summary.postcode_area.as_str(), summary.support_kinds.len()), ("6411", 1), "a summary, no names");
     assert!(proposals(&node, &request).await.proposals.is_empty(), "a matched request gets no proposals");
-    let head = log_head(&node).await;
+    let head = node.log_head().await;
     let twice = confirm(&node, &request, &first.proposals[1].token).await.unwrap_err();
     assert_eq!((twice.code(), precondition_type(&twice).as_str()), (Code::FailedPrecondition, "NOT_OPEN"));
     let wrong = node.matching_client().await.accept_match(answer(&m.id, &oost)).await.unwrap_err();
     assert_eq!(wrong.code(), Code::PermissionDenied);
-    assert_eq!(log_head(&node).await, head, "refused calls append nothing");
+    assert_eq!(node.log_head().await, head, "refused calls append nothing");
 
     let declined = node.matching_client().await.decline_match(answer(&m.id, &noord)).await.unwrap().into_inner();
     assert_eq!(declined.status(), pb::MatchStatus::Declined);
@@ -222,10 +107,10 @@ async fn propose_confirm_accept_and_a_decline_rematches_without_that_offer() {
     let amend =
         pb::AmendHelpRequestRequest { id: next.clone(), fields: Some(fields), expected_version: current.version };
     node.intake_client().await.amend_help_request(amend).await.unwrap();
-    let head = log_head(&node).await;
+    let head = node.log_head().await;
     let stale = confirm(&node, &next, &token).await.unwrap_err();
     assert_eq!(precondition_type(&stale), "STALE_PROPOSAL");
-    assert_eq!(log_head(&node).await, head);
+    assert_eq!(node.log_head().await, head);
 
     // By hand: a reason is required; an offer without room is refused with the reason.
     let mut matching = node.matching_client().await;
@@ -460,4 +345,33 @@ async fn racing_confirmations_never_match_a_request_twice_or_overbook_an_offer()
         let lost = results.iter().find_map(|r| r.as_ref().err()).unwrap();
         assert_eq!(lost.code(), Code::FailedPrecondition, "round {round}: {lost:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawn_request_ends_its_match_and_frees_the_place() {
+    let node = TestNode::start().await;
+    let oost =
+        organisation(&node, "Vrijwilligers Oost", pb::OrganisationKind::Vrijwilligersorganisatie, "6411 AA").await;
+    let only = offer(&node, &oost, "Boodschappen Oost", "6400-6419", 1, pb::Complexity::Low).await;
+    let (first, second) = (help_request(&node, 0).await, help_request(&node, 0).await);
+    let m = confirm_offer(&node, &first, &only, "anna").await;
+    answer_match(&node, &m.id, &oost, true).await;
+    let full = proposals(&node, &second).await;
+    assert!(full.notes.iter().any(|n| n == "1 offer left out: has no room"), "{:?}", full.notes);
+
+    let withdraw = pb::TransitionRequest { id: first.clone(), reason: "overleden".into() };
+    node.intake_client().await.withdraw_help_request(withdraw).await.unwrap();
+    let ended = eventually("the match ended", || async {
+        let m = node.matching_client().await.get_match(pb::GetMatchRequest { match_id: m.id.clone() }).await;
+        Some(m.unwrap().into_inner()).filter(|m| m.status() == pb::MatchStatus::Ended)
+    })
+    .await;
+    assert_eq!(ended.reason, "the request was withdrawn");
+    assert!(ended.ended_micros >= ended.answered_micros && ended.answered_micros > 0);
+    let free = proposals(&node, &second).await;
+    assert_eq!(
+        free.proposals.iter().map(|p| p.offer_id.as_str()).collect::<Vec<_>>(),
+        [only.as_str()],
+        "the place is free again"
+    );
 }

@@ -2,6 +2,8 @@
 //! parsing checks and normalises, and an error names what is wrong so a service can report it
 //! as a field violation. No protobuf and no storage here.
 
+mod clock;
+mod date;
 mod email;
 mod error;
 mod phone;
@@ -10,6 +12,8 @@ mod schedule;
 mod strain;
 mod support;
 
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use date::LocalDate;
 pub use email::EmailAddress;
 pub use error::Invalid;
 pub use phone::PhoneNumber;

@@ -8,6 +8,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use samenspel_directory::DirectoryConfig;
 use samenspel_eventlog::LogConfig;
+use samenspel_followup::FollowUpConfig;
 use samenspel_intake::IntakeConfig;
 use samenspel_log_service::LogServiceConfig;
 use samenspel_matching::MatchingConfig;
@@ -46,6 +47,7 @@ pub struct NodeConfig {
     pub directory: DirectoryConfig,
     pub intake: IntakeConfig,
     pub matching: MatchingConfig,
+    pub followup: FollowUpConfig,
 }
 
 impl Default for NodeConfig {
@@ -61,6 +63,7 @@ impl Default for NodeConfig {
             directory: DirectoryConfig::default(),
             intake: IntakeConfig::default(),
             matching: MatchingConfig::default(),
+            followup: FollowUpConfig::default(),
         }
     }
 }

@@ -12,6 +12,8 @@ pub enum Error {
     Intake(#[from] samenspel_intake::Error),
     #[error("matching: {0}")]
     Matching(#[from] samenspel_matching::Error),
+    #[error("follow-up: {0}")]
+    FollowUp(#[from] samenspel_followup::Error),
     #[error("grpc server: {0}")]
     Transport(#[from] tonic::transport::Error),
     #[error("reflection: {0}")]

@@ -5,10 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use samenspel_directory::{DirectoryGrpc, DirectoryServer, DirectoryService};
+use samenspel_domain::{Clock, SystemClock};
 use samenspel_eventlog::{EventLog, LocalLog, NodeKey};
+use samenspel_followup::{FollowUpGrpc, FollowUpServer, FollowUpService};
 use samenspel_intake::{IntakeGrpc, IntakeServer, IntakeService};
 use samenspel_log_service::{EventLogGrpc, EventLogServer, LogService};
-use samenspel_matching::{MatchingGrpc, MatchingServer, MatchingService, SystemClock};
+use samenspel_matching::{MatchingGrpc, MatchingServer, MatchingService};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tonic::transport::Server;
@@ -33,11 +35,13 @@ fn incoming(listener: TcpListener) -> TcpIncoming {
 }
 
 /// Serves the node's services on `listener` until `shutdown` completes; in-flight calls finish.
+/// Services take the time from `clock`.
 pub async fn serve(
     config: &NodeConfig,
     log: Arc<dyn EventLog>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
+    clock: Arc<dyn Clock>,
 ) -> Result<()> {
     let (health, health_service) = tonic_health::server::health_reporter();
     let reflection = || {
@@ -59,12 +63,18 @@ pub async fn serve(
         .into_server()
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
-    let matching = MatchingService::start(log.clone(), config.matching.clone(), Arc::new(SystemClock)).await?;
+    let matching = MatchingService::start(log.clone(), config.matching.clone(), clock.clone()).await?;
     let matching_server = MatchingGrpc::new(matching.clone())
         .into_server()
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
+    let followup = FollowUpService::start(log.clone(), config.followup.clone(), clock.clone()).await?;
+    let followup_server = FollowUpGrpc::new(followup.clone())
+        .into_server()
+        .max_decoding_message_size(config.max_message_bytes)
+        .max_encoding_message_size(config.max_message_bytes);
     health.set_serving::<EventLogServer<EventLogGrpc>>().await;
+    health.set_serving::<FollowUpServer<FollowUpGrpc>>().await;
     health.set_serving::<MatchingServer<MatchingGrpc>>().await;
     health.set_serving::<IntakeServer<IntakeGrpc>>().await;
     health.set_serving::<DirectoryServer<DirectoryGrpc>>().await;
@@ -80,6 +90,7 @@ pub async fn serve(
         .add_service(directory_server)
         .add_service(intake_server)
         .add_service(matching_server)
+        .add_service(followup_server)
         .serve_with_incoming_shutdown(incoming(listener), async move {
             shutdown.await;
             signalled.notify_one();
@@ -97,18 +108,30 @@ pub async fn serve(
     let directory_stopped = directory.stop().await;
     let intake_stopped = intake.stop().await;
     let matching_stopped = matching.stop().await;
+    let followup_stopped = followup.stop().await;
     tracing::info!("node stopped serving");
     served?;
     directory_stopped?;
     intake_stopped?;
     matching_stopped?;
+    followup_stopped?;
     Ok(())
 }
 
 /// Opens the log, serves until `shutdown`, then closes the log with everything flushed.
 pub async fn run(config: NodeConfig, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
+    run_with_clock(config, listener, shutdown, Arc::new(SystemClock)).await
+}
+
+/// [`run`], with the time taken from `clock` (tests move it by hand).
+pub async fn run_with_clock(
+    config: NodeConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+    clock: Arc<dyn Clock>,
+) -> Result<()> {
     let log = open_log(&config)?;
-    let served = serve(&config, log.clone(), listener, shutdown).await;
+    let served = serve(&config, log.clone(), listener, shutdown, clock).await;
     let closed = log.close().await;
     served?;
     closed?;

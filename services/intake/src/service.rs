@@ -28,7 +28,7 @@ pub struct IntakeService {
     config: IntakeConfig,
     state: ProjectionReader<IntakeState>,
     projection: Mutex<Option<ProjectionHandle<IntakeState>>>,
-    reactions: Mutex<Option<(tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>)>>,
+    reactions: Mutex<Option<samenspel_eventlog::ReactorHandle>>,
 }
 
 /// A submission as received.
@@ -104,9 +104,8 @@ impl IntakeService {
     /// Stops following the log and saves a snapshot; call it before the log closes.
     pub async fn stop(&self) -> Result<(), Error> {
         let reactions = self.reactions.lock().expect("reactions lock").take();
-        if let Some((stop, task)) = reactions {
-            let _ = stop.send(true);
-            let _ = task.await;
+        if let Some(reactions) = reactions {
+            reactions.stop().await;
         }
         let projection = self.projection.lock().expect("projection lock").take();
         if let Some(p) = projection {

@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use samenspel_domain::SystemClock;
 use samenspel_eventlog::{EventLog, LocalLog, LogConfig, NewEvent, NodeKey};
-use samenspel_matching::{MatchingConfig, MatchingGrpc, MatchingService, SystemClock};
+use samenspel_matching::{MatchingConfig, MatchingGrpc, MatchingService};
 use samenspel_proto::v1 as pb;
 use samenspel_proto::v1::matching_client::MatchingClient;
 use serde_json::json;

@@ -91,6 +91,8 @@ fn status_pb(s: MatchStatus) -> pb::MatchStatus {
         MatchStatus::Accepted => pb::MatchStatus::Accepted,
         MatchStatus::Declined => pb::MatchStatus::Declined,
         MatchStatus::Expired => pb::MatchStatus::Expired,
+        MatchStatus::Failed => pb::MatchStatus::Failed,
+        MatchStatus::Ended => pb::MatchStatus::Ended,
     }
 }
 
@@ -110,6 +112,7 @@ fn match_pb(m: Match, request: Option<&MatchRequest>) -> pb::Match {
         factors: factors_pb(&m.factors),
         confirmed_micros: m.confirmed_micros,
         answered_micros: m.answered_micros,
+        ended_micros: m.ended_micros,
         request: request.map(summary_pb),
     }
 }

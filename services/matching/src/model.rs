@@ -175,6 +175,10 @@ pub enum MatchStatus {
     Accepted,
     Declined,
     Expired,
+    /// The follow-up found the help not going well, or stopped.
+    Failed,
+    /// The help ended: referral closed, or the request closed or withdrawn.
+    Ended,
 }
 
 impl MatchStatus {
@@ -210,6 +214,9 @@ pub struct Match {
     pub factors: Vec<Factor>,
     pub confirmed_micros: i64,
     pub answered_micros: i64,
+    /// When it failed or ended; 0 before.
+    #[serde(default)]
+    pub ended_micros: i64,
 }
 
 impl Match {

@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use samenspel_domain::Complexity;
+use samenspel_domain::{Clock, Complexity};
 use samenspel_eventlog::{
     Audience, Error as LogError, EventLog, ExpectedVersion, FieldViolation, NewEvent, ProjectionHandle,
     ProjectionReader, StoredEvent, SubscribeFrom, Subscription, start_projection,
@@ -24,21 +24,6 @@ use crate::state::MatchingState;
 
 const PROJECTION: &str = "matching";
 const MAX_TEXT: usize = 1000;
-
-/// Where matching's time comes from; tests move it.
-pub trait Clock: Send + Sync + std::fmt::Debug {
-    fn now_micros(&self) -> i64;
-}
-
-/// The system's wall clock.
-#[derive(Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_micros(&self) -> i64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
-    }
-}
 
 /// A proposal as a coordinator sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,6 +72,7 @@ pub struct MatchingService {
     state: ProjectionReader<MatchingState>,
     projection: Mutex<Option<ProjectionHandle<MatchingState>>>,
     sweeper: Mutex<Option<(watch::Sender<bool>, JoinHandle<()>)>>,
+    reactions: Mutex<Option<samenspel_eventlog::ReactorHandle>>,
 }
 
 /// A proposal's token: which offers, and a hash over the versions of the request and the offers it
@@ -129,6 +115,7 @@ impl MatchingService {
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Self>, Error> {
         let projection = start_projection::<MatchingState>(log.clone(), PROJECTION, config.snapshot_every).await?;
+        let reactions = crate::reactions::start(log.clone(), projection.reader(), clock.clone()).await?;
         let service = Arc::new(Self {
             log,
             config,
@@ -136,6 +123,7 @@ impl MatchingService {
             state: projection.reader(),
             projection: Mutex::new(Some(projection)),
             sweeper: Mutex::new(None),
+            reactions: Mutex::new(Some(reactions)),
         });
         let (stop, mut stopped) = watch::channel(false);
         let weak = Arc::downgrade(&service);
@@ -156,8 +144,13 @@ impl MatchingService {
         Ok(service)
     }
 
-    /// Stops the sweeper and the projection (saving a snapshot); call it before the log closes.
+    /// Stops the sweeper, the reactions and the projection (saving a snapshot); call it before the
+    /// log closes.
     pub async fn stop(&self) -> Result<(), Error> {
+        let reactions = self.reactions.lock().expect("reactions lock").take();
+        if let Some(reactions) = reactions {
+            reactions.stop().await;
+        }
         let sweeper = self.sweeper.lock().expect("sweeper lock").take();
         if let Some((stop, task)) = sweeper {
             let _ = stop.send(true);
@@ -454,6 +447,7 @@ impl MatchingService {
             confirmed_by: by,
             score: s.score,
             factors: s.factors.clone(),
+            at_micros: self.clock.now_micros(),
         };
         let mut events = vec![Self::new_event(&confirmed, version)];
         for c in std::iter::once(&s.lead).chain(s.support.as_ref()) {
@@ -503,11 +497,13 @@ impl MatchingService {
             }
             let version = state.request_stream_version(&m.request_id);
             let (match_id, request_id, offer_id) = (m.id.clone(), m.request_id.clone(), m.offer_id.clone());
+            let at_micros = self.clock.now_micros();
             if accept {
-                vec![Self::new_event(&MatchingEvent::Accepted { match_id, request_id, offer_id, reason }, version)]
+                let accepted = MatchingEvent::Accepted { match_id, request_id, offer_id, reason, at_micros };
+                vec![Self::new_event(&accepted, version)]
             } else {
                 let mut events = vec![Self::new_event(
-                    &MatchingEvent::Declined { match_id: match_id.clone(), request_id, reason },
+                    &MatchingEvent::Declined { match_id: match_id.clone(), request_id, reason, at_micros },
                     version,
                 )];
                 events.extend(Self::releases(&state, m));
@@ -525,7 +521,7 @@ impl MatchingService {
         self.get_match(match_id)
     }
 
-    fn releases(state: &MatchingState, m: &Match) -> Vec<NewEvent> {
+    pub(crate) fn releases(state: &MatchingState, m: &Match) -> Vec<NewEvent> {
         m.offers()
             .map(|offer_id| {
                 let release = MatchingEvent::Released { offer_id: offer_id.into(), match_id: m.id.clone() };
@@ -545,7 +541,11 @@ impl MatchingService {
                 let state = self.state.read();
                 let version = state.request_stream_version(&m.request_id);
                 let mut events = vec![Self::new_event(
-                    &MatchingEvent::Expired { match_id: m.id.clone(), request_id: m.request_id.clone() },
+                    &MatchingEvent::Expired {
+                        match_id: m.id.clone(),
+                        request_id: m.request_id.clone(),
+                        at_micros: self.clock.now_micros(),
+                    },
                     version,
                 )];
                 events.extend(Self::releases(&state, &m));
@@ -588,7 +588,7 @@ impl MatchingService {
         Ok(Some(MatchChange { position: h.seq, kind: h.kind.clone(), matched: m.clone(), request }))
     }
 
-    fn new_event(event: &MatchingEvent, expected: u64) -> NewEvent {
+    pub(crate) fn new_event(event: &MatchingEvent, expected: u64) -> NewEvent {
         NewEvent::new(event.stream(), event.kind(), event.encode())
             .expect(ExpectedVersion::Exact(expected))
             .with_audience(Audience::Local)

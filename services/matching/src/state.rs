@@ -401,7 +401,10 @@ impl MatchingState {
         }
     }
 
-    fn apply_own(&mut self, event: MatchingEvent, stream_seq: u64, now: i64) {
+    /// `logged` is the header's time: what an event without its own time (from before matching
+    /// stamped its clock into payloads) counts as.
+    fn apply_own(&mut self, event: MatchingEvent, stream_seq: u64, logged: i64) {
+        let at = |micros: i64| if micros > 0 { micros } else { logged };
         match event {
             MatchingEvent::Confirmed {
                 match_id,
@@ -415,6 +418,7 @@ impl MatchingState {
                 confirmed_by,
                 score,
                 factors,
+                at_micros,
             } => {
                 self.request_streams.insert(request_id.clone(), stream_seq);
                 self.active.insert(request_id.clone(), match_id.clone());
@@ -431,17 +435,18 @@ impl MatchingState {
                     confirmed_by,
                     score,
                     factors,
-                    confirmed_micros: now,
+                    confirmed_micros: at(at_micros),
                     answered_micros: 0,
+                    ended_micros: 0,
                 };
                 self.matches.insert(match_id, m);
             }
-            MatchingEvent::Accepted { match_id, request_id, reason, .. } => {
+            MatchingEvent::Accepted { match_id, request_id, reason, at_micros, .. } => {
                 self.request_streams.insert(request_id.clone(), stream_seq);
                 let client = self.requests.get(&request_id).map(|r| r.client_subject_id.clone());
                 if let Some(m) = self.matches.get_mut(&match_id) {
                     m.status = MatchStatus::Accepted;
-                    m.answered_micros = now;
+                    m.answered_micros = at(at_micros);
                     if !reason.is_empty() {
                         m.reason = reason;
                     }
@@ -452,11 +457,17 @@ impl MatchingState {
                     }
                 }
             }
-            MatchingEvent::Declined { match_id, request_id, reason } => {
-                self.end_match(&match_id, &request_id, MatchStatus::Declined, reason, stream_seq, now);
+            MatchingEvent::Declined { match_id, request_id, reason, at_micros } => {
+                self.end_match(&match_id, &request_id, MatchStatus::Declined, reason, stream_seq, at(at_micros));
             }
-            MatchingEvent::Expired { match_id, request_id } => {
-                self.end_match(&match_id, &request_id, MatchStatus::Expired, String::new(), stream_seq, now);
+            MatchingEvent::Expired { match_id, request_id, at_micros } => {
+                self.end_match(&match_id, &request_id, MatchStatus::Expired, String::new(), stream_seq, at(at_micros));
+            }
+            MatchingEvent::Failed { match_id, request_id, reason, at_micros, .. } => {
+                self.end_match(&match_id, &request_id, MatchStatus::Failed, reason, stream_seq, at(at_micros));
+            }
+            MatchingEvent::Ended { match_id, request_id, reason, at_micros } => {
+                self.end_match(&match_id, &request_id, MatchStatus::Ended, reason, stream_seq, at(at_micros));
             }
             MatchingEvent::Claimed { offer_id, .. } => {
                 self.offer_streams.insert(offer_id.clone(), stream_seq);
@@ -469,19 +480,25 @@ impl MatchingState {
         }
     }
 
-    /// A declined or expired match: the request goes back to matching without that offer.
-    fn end_match(&mut self, match_id: &str, request_id: &str, status: MatchStatus, reason: String, seq: u64, now: i64) {
+    /// A match that no longer holds the request. Declined, expired or failed: the request goes
+    /// back to matching without that offer. Ended: the help is over.
+    fn end_match(&mut self, match_id: &str, request_id: &str, status: MatchStatus, reason: String, seq: u64, at: i64) {
         self.request_streams.insert(request_id.to_string(), seq);
         if self.active.get(request_id).is_some_and(|m| m == match_id) {
             self.active.remove(request_id);
         }
         if let Some(m) = self.matches.get_mut(match_id) {
             m.status = status;
-            m.answered_micros = now;
+            match status {
+                MatchStatus::Declined | MatchStatus::Expired => m.answered_micros = at,
+                _ => m.ended_micros = at,
+            }
             if !reason.is_empty() {
                 m.reason = reason;
             }
-            if let Some(r) = self.requests.get_mut(request_id) {
+            if status != MatchStatus::Ended
+                && let Some(r) = self.requests.get_mut(request_id)
+            {
                 r.excluded.insert(m.offer_id.clone());
             }
         }

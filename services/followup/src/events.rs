@@ -1,0 +1,115 @@
+//! The follow-up's own events, one stream per referral (`followup/referral/{match id}`), JSON
+//! payloads kept on this node (audience local). Headers carry only the stream and the kind; notes
+//! and names stay in payloads.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Answer, ClosureCategory, Outcome};
+
+pub(crate) const SCHEDULED: &str = "followup.checkins.scheduled";
+pub(crate) const DUE: &str = "followup.checkin.due";
+pub(crate) const OVERDUE: &str = "followup.checkin.overdue";
+pub(crate) const ESCALATED: &str = "followup.checkin.escalated";
+pub(crate) const ANSWERED: &str = "followup.checkin.answered";
+pub(crate) const FAILED: &str = "followup.referral.failed";
+pub(crate) const CLOSED: &str = "followup.referral.closed";
+const KINDS: [&str; 7] = [SCHEDULED, DUE, OVERDUE, ESCALATED, ANSWERED, FAILED, CLOSED];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Scheduled {
+    pub id: String,
+    pub step: String,
+    pub question: String,
+    pub due_micros: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum FollowUpEvent {
+    /// The check-ins of an accepted match, from the plan as it was then.
+    CheckinsScheduled {
+        match_id: String,
+        request_id: String,
+        owner_organisation_id: String,
+        owner_person: String,
+        check_ins: Vec<Scheduled>,
+    },
+    /// The sweeper's announcements: the check-in became due, overdue, escalated.
+    CheckinDue {
+        match_id: String,
+        check_in_id: String,
+    },
+    CheckinOverdue {
+        match_id: String,
+        check_in_id: String,
+    },
+    CheckinEscalated {
+        match_id: String,
+        check_in_id: String,
+    },
+    CheckinAnswered {
+        match_id: String,
+        check_in_id: String,
+        answer: Answer,
+    },
+    /// An answer failed the referral; matching and the intake follow (re-match without the offer).
+    ReferralFailed {
+        match_id: String,
+        request_id: String,
+        offer_id: String,
+        check_in_id: String,
+        outcome: Outcome,
+        at_micros: i64,
+    },
+    /// The referral ended with a category; the intake closes the request, matching frees the place.
+    ReferralClosed {
+        match_id: String,
+        request_id: String,
+        category: ClosureCategory,
+        notes: String,
+        closed_by: String,
+        at_micros: i64,
+    },
+}
+
+impl FollowUpEvent {
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Self::CheckinsScheduled { .. } => SCHEDULED,
+            Self::CheckinDue { .. } => DUE,
+            Self::CheckinOverdue { .. } => OVERDUE,
+            Self::CheckinEscalated { .. } => ESCALATED,
+            Self::CheckinAnswered { .. } => ANSWERED,
+            Self::ReferralFailed { .. } => FAILED,
+            Self::ReferralClosed { .. } => CLOSED,
+        }
+    }
+
+    pub(crate) fn match_id(&self) -> &str {
+        match self {
+            Self::CheckinsScheduled { match_id, .. }
+            | Self::CheckinDue { match_id, .. }
+            | Self::CheckinOverdue { match_id, .. }
+            | Self::CheckinEscalated { match_id, .. }
+            | Self::CheckinAnswered { match_id, .. }
+            | Self::ReferralFailed { match_id, .. }
+            | Self::ReferralClosed { match_id, .. } => match_id,
+        }
+    }
+
+    pub(crate) fn stream(&self) -> String {
+        stream(self.match_id())
+    }
+
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("follow-up events serialise")
+    }
+
+    pub(crate) fn decode(kind: &str, payload: &[u8]) -> Option<Result<Self, serde_json::Error>> {
+        KINDS.contains(&kind).then(|| serde_json::from_slice(payload))
+    }
+}
+
+pub(crate) fn stream(match_id: &str) -> String {
+    format!("followup/referral/{match_id}")
+}

@@ -1,0 +1,282 @@
+//! The tonic implementation of `samenspel.v1.FollowUp`, and the protobuf ↔ domain conversions.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+use samenspel_proto::v1 as pb;
+use tonic::{Request, Response, Status};
+
+use crate::coverage::Row;
+use crate::error::Error;
+use crate::evaluation::Figures;
+use crate::model::{Answer, CheckIn, CheckInState, ClosureCategory, Outcome, Referral, ReferralState, Respondent};
+use crate::service::{FollowUpService, Notice, RawOutcome};
+
+/// The gRPC face of [`FollowUpService`].
+#[derive(Debug, Clone)]
+pub struct FollowUpGrpc {
+    service: Arc<FollowUpService>,
+}
+
+impl FollowUpGrpc {
+    pub fn new(service: Arc<FollowUpService>) -> Self {
+        Self { service }
+    }
+
+    pub fn into_server(self) -> pb::follow_up_server::FollowUpServer<Self> {
+        pb::follow_up_server::FollowUpServer::new(self)
+    }
+}
+
+const OUTCOMES: [(pb::Outcome, Outcome); 5] = [
+    (pb::Outcome::ContactMade, Outcome::ContactMade),
+    (pb::Outcome::NoContactYet, Outcome::NoContactYet),
+    (pb::Outcome::GoingWell, Outcome::GoingWell),
+    (pb::Outcome::NotGoingWell, Outcome::NotGoingWell),
+    (pb::Outcome::Stopped, Outcome::Stopped),
+];
+
+const RESPONDENTS: [(pb::Respondent, Respondent); 4] = [
+    (pb::Respondent::Client, Respondent::Client),
+    (pb::Respondent::Mantelzorger, Respondent::Mantelzorger),
+    (pb::Respondent::Volunteer, Respondent::Volunteer),
+    (pb::Respondent::Professional, Respondent::Professional),
+];
+
+const CATEGORIES: [(pb::ClosureCategory, ClosureCategory); 5] = [
+    (pb::ClosureCategory::GoalReached, ClosureCategory::GoalReached),
+    (pb::ClosureCategory::PartlyReached, ClosureCategory::PartlyReached),
+    (pb::ClosureCategory::NotReached, ClosureCategory::NotReached),
+    (pb::ClosureCategory::NoLongerNeeded, ClosureCategory::NoLongerNeeded),
+    (pb::ClosureCategory::Other, ClosureCategory::Other),
+];
+
+/// The domain value of a protobuf enum number; `None` for unspecified or unknown numbers.
+fn from_pb<P: TryFrom<i32> + PartialEq + Copy, D: Copy>(table: &[(P, D)], v: i32) -> Option<D> {
+    let p = P::try_from(v).ok()?;
+    table.iter().find(|(x, _)| *x == p).map(|(_, d)| *d)
+}
+
+fn to_pb<P: Copy + Into<i32>, D: PartialEq>(table: &[(P, D)], d: &D) -> i32 {
+    table.iter().find(|(_, x)| x == d).map_or(0, |(p, _)| (*p).into())
+}
+
+fn check_in_state_pb(s: CheckInState) -> pb::CheckInState {
+    match s {
+        CheckInState::Upcoming => pb::CheckInState::Upcoming,
+        CheckInState::Due => pb::CheckInState::Due,
+        CheckInState::Overdue => pb::CheckInState::Overdue,
+        CheckInState::Escalated => pb::CheckInState::Escalated,
+        CheckInState::Answered => pb::CheckInState::Answered,
+        CheckInState::Cancelled => pb::CheckInState::Cancelled,
+    }
+}
+
+fn referral_state_pb(s: ReferralState) -> pb::ReferralState {
+    match s {
+        ReferralState::Offered => pb::ReferralState::Offered,
+        ReferralState::Active => pb::ReferralState::Active,
+        ReferralState::Declined => pb::ReferralState::Declined,
+        ReferralState::Expired => pb::ReferralState::Expired,
+        ReferralState::Failed => pb::ReferralState::Failed,
+        ReferralState::Closed => pb::ReferralState::Closed,
+        ReferralState::Ended => pb::ReferralState::Ended,
+    }
+}
+
+fn answer_pb(a: Answer) -> pb::CheckInAnswer {
+    pb::CheckInAnswer {
+        outcome: to_pb(&OUTCOMES, &a.outcome),
+        answered_by: to_pb(&RESPONDENTS, &a.answered_by),
+        notes: a.notes,
+        recorded_by: a.recorded_by,
+        contact_on: a.contact_on.unwrap_or_default(),
+        recorded_micros: a.recorded_micros,
+    }
+}
+
+fn check_in_pb((c, state): (CheckIn, CheckInState)) -> pb::CheckIn {
+    pb::CheckIn {
+        id: c.id,
+        match_id: c.match_id,
+        request_id: c.request_id,
+        step: c.step,
+        question: c.question,
+        due_micros: c.due_micros,
+        state: check_in_state_pb(state).into(),
+        owner_organisation_id: c.owner_organisation_id,
+        owner_person: c.owner_person,
+        receiving_organisation_id: c.receiving_organisation_id,
+        answer: c.answer.map(answer_pb),
+    }
+}
+
+fn referral_pb((r, check_ins): (Referral, Vec<(CheckIn, CheckInState)>)) -> pb::Referral {
+    pb::Referral {
+        referring_organisation_id: r.referring_organisation_id,
+        id: r.id,
+        request_id: r.request_id,
+        offer_id: r.offer_id,
+        receiving_organisation_id: r.receiving_organisation_id,
+        confirmed_by: r.confirmed_by,
+        state: referral_state_pb(r.state).into(),
+        confirmed_micros: r.confirmed_micros,
+        accepted_micros: r.accepted_micros,
+        check_ins: check_ins.into_iter().map(check_in_pb).collect(),
+        closure: r.closure.map(|c| pb::Closure {
+            category: to_pb(&CATEGORIES, &c.category),
+            notes: c.notes,
+            closed_by: c.closed_by,
+            closed_micros: c.closed_micros,
+        }),
+        failed_with: r.failed_with.map_or(0, |o| to_pb(&OUTCOMES, &o)),
+    }
+}
+
+fn figures_pb(f: Figures) -> pb::Figures {
+    pb::Figures {
+        referrals: f.referrals,
+        accepted: f.accepted,
+        declined: f.declined,
+        expired: f.expired,
+        pending: f.pending,
+        acceptance_rate: f.acceptance_rate,
+        with_contact: f.with_contact,
+        median_days_to_first_contact: f.median_days_to_first_contact,
+        with_progress_answer: f.with_progress_answer,
+        going_well_share: f.going_well_share,
+        failed: f.failed,
+        closures: f
+            .closures
+            .into_iter()
+            .map(|(c, count)| pb::ClosureCount { category: to_pb(&CATEGORIES, &c), count })
+            .collect(),
+    }
+}
+
+fn row_pb(r: Row) -> pb::CoverageRow {
+    pb::CoverageRow {
+        gap: r.gap(),
+        postcode_area: r.area.map(|a| format!("{a:04}")).unwrap_or_default(),
+        need: r.need,
+        open_requests: r.open_requests,
+        offers: r.offers,
+        free_places: r.free_places,
+    }
+}
+
+fn notice_pb(n: Notice) -> pb::CheckInNotice {
+    pb::CheckInNotice { position: n.position, kind: n.kind, check_in: Some(check_in_pb((n.check_in, n.state))) }
+}
+
+#[tonic::async_trait]
+impl pb::follow_up_server::FollowUp for FollowUpGrpc {
+    async fn list_due(&self, request: Request<pb::ListDueRequest>) -> Result<Response<pb::ListDueResponse>, Status> {
+        let r = request.get_ref();
+        let (due, next) = self
+            .service
+            .list_due(&r.organisation_id, &r.person, r.include_upcoming, r.page_size, &r.page_token)
+            .await?;
+        Ok(Response::new(pb::ListDueResponse {
+            check_ins: due.into_iter().map(check_in_pb).collect(),
+            next_page_token: next,
+        }))
+    }
+
+    type WatchDueStream = Pin<Box<dyn Stream<Item = Result<pb::CheckInNotice, Status>> + Send>>;
+
+    async fn watch_due(&self, request: Request<pb::WatchDueRequest>) -> Result<Response<Self::WatchDueStream>, Status> {
+        let r = request.into_inner();
+        let events = self.service.watch(&r.organisation_id, r.from_position)?;
+        let service = self.service.clone();
+        let who = Arc::new((r.organisation_id, r.person));
+        let notices = events
+            .then(move |event| {
+                let (service, who) = (service.clone(), who.clone());
+                async move {
+                    let event = event.map_err(Error::from)?;
+                    service.notices_at(&event, &who.0, &who.1).await
+                }
+            })
+            .flat_map(|notices| {
+                let items: Vec<Result<pb::CheckInNotice, Status>> = match notices {
+                    Ok(n) => n.into_iter().map(|n| Ok(notice_pb(n))).collect(),
+                    Err(e) => vec![Err(Status::from(e))],
+                };
+                futures::stream::iter(items)
+            });
+        Ok(Response::new(Box::pin(notices)))
+    }
+
+    async fn get_check_in(&self, request: Request<pb::GetCheckInRequest>) -> Result<Response<pb::CheckIn>, Status> {
+        Ok(Response::new(check_in_pb(self.service.check_in(&request.get_ref().id).await?)))
+    }
+
+    async fn record_outcome(
+        &self,
+        request: Request<pb::RecordOutcomeRequest>,
+    ) -> Result<Response<pb::CheckIn>, Status> {
+        let r = request.into_inner();
+        let raw = RawOutcome {
+            check_in_id: r.check_in_id,
+            outcome: from_pb(&OUTCOMES, r.outcome),
+            answered_by: from_pb(&RESPONDENTS, r.answered_by),
+            notes: r.notes,
+            recorded_by: r.recorded_by,
+            contact_on: r.contact_on,
+        };
+        Ok(Response::new(check_in_pb(self.service.record_outcome(raw).await?)))
+    }
+
+    async fn get_referral(&self, request: Request<pb::GetReferralRequest>) -> Result<Response<pb::Referral>, Status> {
+        let referral = self.service.referral(&request.get_ref().match_id).await?;
+        Ok(Response::new(referral_pb(referral)))
+    }
+
+    async fn close_referral(
+        &self,
+        request: Request<pb::CloseReferralRequest>,
+    ) -> Result<Response<pb::Referral>, Status> {
+        let r = request.get_ref();
+        let category = from_pb(&CATEGORIES, r.category);
+        let referral = self.service.close_referral(&r.match_id, category, &r.notes, &r.closed_by).await?;
+        Ok(Response::new(referral_pb(referral)))
+    }
+
+    async fn get_evaluation(
+        &self,
+        request: Request<pb::GetEvaluationRequest>,
+    ) -> Result<Response<pb::Evaluation>, Status> {
+        let r = request.get_ref();
+        let e = self.service.evaluation(&r.from, &r.to).await?;
+        let organisations = |rows: Vec<(String, Figures)>| {
+            rows.into_iter()
+                .map(|(organisation_id, f)| pb::OrganisationFigures { organisation_id, figures: Some(figures_pb(f)) })
+                .collect()
+        };
+        Ok(Response::new(pb::Evaluation {
+            total: Some(figures_pb(e.total)),
+            receiving: organisations(e.receiving),
+            referring: organisations(e.referring),
+            pairs: e
+                .pairs
+                .into_iter()
+                .map(|((referring, receiving), f)| pb::PairFigures {
+                    referring_organisation_id: referring,
+                    receiving_organisation_id: receiving,
+                    figures: Some(figures_pb(f)),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn get_coverage(&self, request: Request<pb::GetCoverageRequest>) -> Result<Response<pb::Coverage>, Status> {
+        let r = request.get_ref();
+        let (rows, totals) = self.service.coverage(&r.region, &r.need).await?;
+        Ok(Response::new(pb::Coverage {
+            rows: rows.into_iter().map(row_pb).collect(),
+            totals: totals.into_iter().map(row_pb).collect(),
+        }))
+    }
+}

@@ -1,0 +1,322 @@
+//! The follow-up's read model and its projection from the log: referrals and their check-ins
+//! (from matching's and its own events), and for the coverage report the requests (intake) and
+//! offers (directory) with the places matching holds.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use samenspel_domain::Postcode;
+use samenspel_eventlog::{Projection, StoredEvent};
+use serde::{Deserialize, Serialize};
+
+use crate::events::FollowUpEvent;
+use crate::inputs::{DirectoryIn, Input, IntakeIn, MatchingIn, OfferFieldsIn, RequestFieldsIn};
+use crate::model::{CheckIn, Closure, Referral, ReferralState};
+
+/// What the follow-up knows of a request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RequestInfo {
+    pub asking_organisation_id: String,
+    pub functions: Vec<String>,
+    pub kinds: Vec<String>,
+    /// The 4-digit area of its postcode.
+    pub area: Option<u16>,
+    /// Taken in and not matched yet (submitted or matching): open demand.
+    pub open: bool,
+}
+
+/// What the follow-up knows of an offer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct OfferInfo {
+    pub organisation_id: String,
+    pub functions: Vec<String>,
+    pub kinds: Vec<String>,
+    pub ranges: Vec<(u16, u16)>,
+    pub capacity: u32,
+    pub archived: bool,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct FollowUpState {
+    referrals: BTreeMap<String, Referral>,
+    check_ins: BTreeMap<String, CheckIn>,
+    requests: HashMap<String, RequestInfo>,
+    offers: BTreeMap<String, OfferInfo>,
+    archived_organisations: HashSet<String>,
+    /// Places of an offer held by matches (matching's claims less its releases).
+    used: HashMap<String, u32>,
+    /// Versions of the follow-up's own streams, per referral.
+    streams: HashMap<String, u64>,
+}
+
+fn area(postcode: &str) -> Option<u16> {
+    postcode.parse::<Postcode>().ok().map(|p| p.area().get())
+}
+
+impl FollowUpState {
+    pub(crate) fn referral(&self, id: &str) -> Option<&Referral> {
+        self.referrals.get(id)
+    }
+
+    pub(crate) fn referrals(&self) -> impl Iterator<Item = &Referral> {
+        self.referrals.values()
+    }
+
+    pub(crate) fn check_in(&self, id: &str) -> Option<&CheckIn> {
+        self.check_ins.get(id)
+    }
+
+    pub(crate) fn check_ins(&self) -> impl Iterator<Item = &CheckIn> {
+        self.check_ins.values()
+    }
+
+    /// The check-ins of a referral, in plan order.
+    pub(crate) fn check_ins_of<'a>(&'a self, referral: &'a Referral) -> impl Iterator<Item = &'a CheckIn> {
+        referral.check_ins.iter().filter_map(|id| self.check_ins.get(id))
+    }
+
+    pub(crate) fn stream_version(&self, match_id: &str) -> u64 {
+        self.streams.get(match_id).copied().unwrap_or(0)
+    }
+
+    pub(crate) fn requests(&self) -> impl Iterator<Item = &RequestInfo> {
+        self.requests.values()
+    }
+
+    /// Offers that are not archived, and not of an archived organisation.
+    pub(crate) fn live_offers(&self) -> impl Iterator<Item = (&str, &OfferInfo)> {
+        self.offers
+            .iter()
+            .filter(|(_, o)| !o.archived && !self.archived_organisations.contains(&o.organisation_id))
+            .map(|(id, o)| (id.as_str(), o))
+    }
+
+    pub(crate) fn used(&self, offer_id: &str) -> u32 {
+        self.used.get(offer_id).copied().unwrap_or(0)
+    }
+
+    /// Cancels the unanswered check-ins of a referral that ended before them.
+    fn cancel_open(&mut self, match_id: &str) {
+        let Some(r) = self.referrals.get(match_id) else { return };
+        for id in &r.check_ins {
+            if let Some(c) = self.check_ins.get_mut(id)
+                && c.answer.is_none()
+            {
+                c.cancelled = true;
+            }
+        }
+    }
+
+    fn apply_own(&mut self, event: FollowUpEvent) {
+        match event {
+            FollowUpEvent::CheckinsScheduled {
+                match_id,
+                request_id,
+                owner_organisation_id,
+                owner_person,
+                check_ins,
+            } => {
+                let receiving = self.referrals.get(&match_id).map(|r| r.receiving_organisation_id.clone());
+                let mut ids = Vec::with_capacity(check_ins.len());
+                for s in check_ins {
+                    ids.push(s.id.clone());
+                    self.check_ins.insert(
+                        s.id.clone(),
+                        CheckIn {
+                            id: s.id,
+                            match_id: match_id.clone(),
+                            request_id: request_id.clone(),
+                            step: s.step,
+                            question: s.question,
+                            due_micros: s.due_micros,
+                            owner_organisation_id: owner_organisation_id.clone(),
+                            owner_person: owner_person.clone(),
+                            receiving_organisation_id: receiving.clone().unwrap_or_default(),
+                            answer: None,
+                            cancelled: false,
+                            announced: 0,
+                        },
+                    );
+                }
+                if let Some(r) = self.referrals.get_mut(&match_id) {
+                    r.check_ins = ids;
+                }
+            }
+            FollowUpEvent::CheckinDue { check_in_id, .. } => self.announce(&check_in_id, 1),
+            FollowUpEvent::CheckinOverdue { check_in_id, .. } => self.announce(&check_in_id, 2),
+            FollowUpEvent::CheckinEscalated { check_in_id, .. } => self.announce(&check_in_id, 3),
+            FollowUpEvent::CheckinAnswered { check_in_id, answer, .. } => {
+                if let Some(c) = self.check_ins.get_mut(&check_in_id) {
+                    c.answer = Some(answer);
+                }
+            }
+            FollowUpEvent::ReferralFailed { match_id, outcome, .. } => {
+                if let Some(r) = self.referrals.get_mut(&match_id) {
+                    r.state = ReferralState::Failed;
+                    r.failed_with = Some(outcome);
+                }
+                self.cancel_open(&match_id);
+            }
+            FollowUpEvent::ReferralClosed { match_id, category, notes, closed_by, at_micros, .. } => {
+                if let Some(r) = self.referrals.get_mut(&match_id) {
+                    r.state = ReferralState::Closed;
+                    r.closure = Some(Closure { category, notes, closed_by, closed_micros: at_micros });
+                }
+                self.cancel_open(&match_id);
+            }
+        }
+    }
+
+    fn announce(&mut self, check_in_id: &str, level: u8) {
+        if let Some(c) = self.check_ins.get_mut(check_in_id) {
+            c.announced = c.announced.max(level);
+        }
+    }
+
+    fn apply_matching(&mut self, event: MatchingIn, logged: i64) {
+        let at = |micros: i64| if micros > 0 { micros } else { logged };
+        let set = |s: &mut Self, id: &str, from: &[ReferralState], to: ReferralState| {
+            if let Some(r) = s.referrals.get_mut(id)
+                && from.contains(&r.state)
+            {
+                r.state = to;
+            }
+        };
+        match event {
+            MatchingIn::Confirmed { match_id, request_id, offer_id, organisation_id, confirmed_by, at_micros } => {
+                let referring = self.requests.get(&request_id).map(|r| r.asking_organisation_id.clone());
+                self.referrals.insert(
+                    match_id.clone(),
+                    Referral {
+                        id: match_id,
+                        request_id,
+                        offer_id,
+                        referring_organisation_id: referring.unwrap_or_default(),
+                        receiving_organisation_id: organisation_id,
+                        confirmed_by,
+                        state: ReferralState::Offered,
+                        confirmed_micros: at(at_micros),
+                        accepted_micros: 0,
+                        check_ins: Vec::new(),
+                        closure: None,
+                        failed_with: None,
+                    },
+                );
+            }
+            MatchingIn::Accepted { match_id, at_micros } => {
+                if let Some(r) = self.referrals.get_mut(&match_id)
+                    && r.state == ReferralState::Offered
+                {
+                    r.state = ReferralState::Active;
+                    r.accepted_micros = at(at_micros);
+                }
+            }
+            MatchingIn::Declined { match_id } => {
+                set(self, &match_id, &[ReferralState::Offered], ReferralState::Declined)
+            }
+            MatchingIn::Expired { match_id } => set(self, &match_id, &[ReferralState::Offered], ReferralState::Expired),
+            MatchingIn::Ended { match_id } => {
+                set(self, &match_id, &[ReferralState::Offered, ReferralState::Active], ReferralState::Ended);
+                if self.referrals.get(&match_id).is_some_and(|r| r.state == ReferralState::Ended) {
+                    self.cancel_open(&match_id);
+                }
+            }
+            MatchingIn::Claimed { offer_id } => *self.used.entry(offer_id).or_default() += 1,
+            MatchingIn::Released { offer_id } => {
+                let used = self.used.entry(offer_id).or_default();
+                *used = used.saturating_sub(1);
+            }
+            MatchingIn::Other => {}
+        }
+    }
+
+    fn apply_intake(&mut self, event: IntakeIn) {
+        let fields = |r: &mut RequestInfo, f: RequestFieldsIn| {
+            r.asking_organisation_id = f.asking_organisation_id;
+            r.functions = f.functions;
+            r.kinds = f.kinds;
+            r.area = area(&f.postcode);
+        };
+        let open = |s: &mut Self, id: &str, open: bool| {
+            if let Some(r) = s.requests.get_mut(id) {
+                r.open = open;
+            }
+        };
+        match event {
+            IntakeIn::Submitted { id, fields: f } => {
+                let mut r = RequestInfo { open: true, ..RequestInfo::default() };
+                fields(&mut r, f);
+                self.requests.insert(id, r);
+            }
+            IntakeIn::Amended { id, fields: f } => {
+                if let Some(r) = self.requests.get_mut(&id) {
+                    fields(r, f);
+                }
+            }
+            IntakeIn::MatchingStarted { id } | IntakeIn::Reopened { id } => open(self, &id, true),
+            IntakeIn::Matched { id } | IntakeIn::Closed { id } | IntakeIn::Withdrawn { id } => open(self, &id, false),
+            IntakeIn::Other => {}
+        }
+    }
+
+    fn apply_directory(&mut self, event: DirectoryIn) {
+        let offer = |organisation_id: String, f: OfferFieldsIn| OfferInfo {
+            organisation_id,
+            functions: f.functions,
+            kinds: f.kinds,
+            ranges: f.area.ranges,
+            capacity: f.capacity,
+            archived: false,
+        };
+        match event {
+            DirectoryIn::OrganisationArchived { id } => {
+                self.archived_organisations.insert(id);
+            }
+            DirectoryIn::OfferCreated { id, organisation_id, fields } => {
+                self.offers.insert(id, offer(organisation_id, fields));
+            }
+            DirectoryIn::OfferUpdated { id, fields } => {
+                if let Some(o) = self.offers.get_mut(&id) {
+                    *o = offer(o.organisation_id.clone(), fields);
+                }
+            }
+            DirectoryIn::OfferArchived { id } => {
+                if let Some(o) = self.offers.get_mut(&id) {
+                    o.archived = true;
+                }
+            }
+            DirectoryIn::Other => {}
+        }
+    }
+}
+
+impl Projection for FollowUpState {
+    fn apply(&mut self, event: &StoredEvent) {
+        let h = &event.header;
+        if let Some(id) = h.stream.strip_prefix("followup/referral/") {
+            self.streams.insert(id.to_string(), h.stream_seq);
+        }
+        let Some(payload) = &event.payload else { return };
+        if let Some(decoded) = FollowUpEvent::decode(&h.kind, &payload.data) {
+            match decoded {
+                Ok(e) => self.apply_own(e),
+                Err(e) => tracing::warn!(seq = h.seq, kind = %h.kind, error = %e, "follow-up event does not decode"),
+            }
+            return;
+        }
+        match Input::decode(&h.kind, &payload.data) {
+            Some(Ok(Input::Matching(e))) => self.apply_matching(e, h.time_micros),
+            Some(Ok(Input::Intake(e))) => self.apply_intake(e),
+            Some(Ok(Input::Directory(e))) => self.apply_directory(e),
+            Some(Err(e)) => tracing::warn!(seq = h.seq, kind = %h.kind, error = %e, "input event does not decode"),
+            None => {}
+        }
+    }
+
+    fn save(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("follow-up state serialises")
+    }
+
+    fn restore(data: &[u8]) -> Result<Self, String> {
+        serde_json::from_slice(data).map_err(|e| e.to_string())
+    }
+}
