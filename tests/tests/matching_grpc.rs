@@ -359,6 +359,8 @@ async fn a_withdrawn_request_ends_its_match_and_frees_the_place() {
     let full = proposals(&node, &second).await;
     assert!(full.notes.iter().any(|n| n == "1 offer left out: has no room"), "{:?}", full.notes);
 
+    // The intake follows the acceptance on its own; withdraw what it shows then.
+    intake_status(&node, &first, pb::HelpRequestStatus::Matched).await;
     let withdraw = pb::TransitionRequest { id: first.clone(), reason: "overleden".into() };
     node.intake_client().await.withdraw_help_request(withdraw).await.unwrap();
     let ended = eventually("the match ended", || async {

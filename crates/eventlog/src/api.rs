@@ -87,6 +87,12 @@ pub trait EventLog: Send + Sync + std::fmt::Debug + 'static {
     /// Stores another origin's events after checking chain, payload hashes and signatures.
     async fn ingest(&self, events: Vec<RemoteEvent>) -> Result<IngestOutcome>;
 
+    /// Stores this node's own events that a peer holds and this node lost (it was restored from
+    /// an old backup), verified like an ingest: they must chain onto the own head and be signed by
+    /// this node's key. An event that differs from what this node holds at its position is refused:
+    /// the node appended past the restored head, and its log has forked. Run it before appending.
+    async fn restore_own(&self, events: Vec<RemoteEvent>) -> Result<IngestOutcome>;
+
     /// Stored proof of every fork seen, one per forked origin.
     async fn forks(&self) -> Result<Vec<ForkEvidence>>;
 

@@ -66,6 +66,7 @@ macro_rules! log_conformance_tests {
             redaction_keeps_the_chain_verifiable,
             close_ends_subscriptions_and_refuses_writes,
             snapshots_are_replaced_and_cannot_claim_unstored_positions,
+            restore_own_takes_back_a_lost_tail_and_refuses_a_divergent_one,
         );
     };
 }
@@ -573,4 +574,44 @@ pub fn damage_header_on_disk(dir: &std::path::Path, seq: u64) -> crate::Result<(
     batch.put(k, segment);
     store.apply(batch)?;
     store.flush()
+}
+
+/// A node restored from an old backup takes its lost events back from a peer's copy before it
+/// appends; one that appended after the restore has forked and is refused.
+pub async fn restore_own_takes_back_a_lost_tail_and_refuses_a_divergent_one(f: Factory) {
+    let original = f(key(7));
+    let events: Vec<NewEvent> = (0..10).map(|i| ev(&format!("s{}", i % 2), i).with_id(format!("id-{i}"))).collect();
+    for chunk in events.chunks(3) {
+        original.append(chunk.to_vec()).await.unwrap();
+    }
+    let copy: Vec<RemoteEvent> =
+        original.read(original.node_id(), 1, 100).await.unwrap().into_iter().map(RemoteEvent::from).collect();
+
+    let restored = f(key(7));
+    // The backup held the first group; the rest comes back from the peer.
+    assert_eq!(restored.restore_own(copy[..3].to_vec()).await.unwrap().stored, 3);
+    let outcome = restored.restore_own(copy.clone()).await.unwrap();
+    assert_eq!((outcome.stored, outcome.duplicates, outcome.head.seq), (7, 3, 10));
+    let back = restored.read(restored.node_id(), 1, 100).await.unwrap();
+    assert_eq!(
+        back.iter().map(|e| e.hash).collect::<Vec<_>>(),
+        copy.iter().map(|e| header_hash(&e.header_bytes)).collect::<Vec<_>>()
+    );
+    assert_eq!(restored.read_stream(restored.node_id(), "s1", 1, 100).await.unwrap().len(), 5);
+    // The idempotency index came back too; appending goes on from the restored head.
+    let retry = restored.append(vec![ev("s0", 0).with_id("id-0")]).await.unwrap()[0];
+    assert!(retry.duplicate && retry.seq == 1);
+    let next = restored.append(vec![ev("s0", 99).expect(ExpectedVersion::Exact(5))]).await.unwrap()[0];
+    assert_eq!((next.seq, next.stream_seq), (11, 6));
+    assert!(restored.verify().await.unwrap().is_ok());
+
+    let forked = f(key(7));
+    forked.append(vec![ev("other", 1)]).await.unwrap();
+    assert!(matches!(forked.restore_own(copy.clone()).await, Err(Error::Refused { seq: 1, .. })));
+    assert_eq!(forked.head(forked.node_id()).await.unwrap().seq, 1, "nothing of the refused batch was stored");
+    let other = f(key(8));
+    assert!(
+        matches!(other.restore_own(copy).await, Err(Error::Refused { .. })),
+        "another node's events are not its own"
+    );
 }

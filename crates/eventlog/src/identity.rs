@@ -13,6 +13,7 @@ use crate::ids::{Hash, NodeId};
 const CHECKPOINT_CONTEXT: &[u8] = b"samenspel/checkpoint/v1";
 
 /// The node's signing key. Its public half is the node id and the origin of its log.
+#[derive(Clone)]
 pub struct NodeKey {
     key: SigningKey,
 }
@@ -63,6 +64,16 @@ impl NodeKey {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The private key as PKCS#8 v1 DER (RFC 8410), for the node's TLS certificate: the fixed
+    /// prefix for an Ed25519 key, then the 32-byte seed. Keep it in memory only.
+    pub fn pkcs8_der(&self) -> Vec<u8> {
+        const PREFIX: [u8; 16] =
+            [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+        let mut der = PREFIX.to_vec();
+        der.extend_from_slice(&self.key.to_bytes());
+        der
     }
 
     pub fn node_id(&self) -> NodeId {

@@ -34,7 +34,14 @@ pub(crate) fn refused(origin: NodeId, seq: u64, reason: impl Into<String>) -> Er
     Error::Refused { origin, seq, reason }
 }
 
-pub(crate) fn check_batch(own: NodeId, events: Vec<RemoteEvent>) -> Result<CheckedBatch> {
+/// Whose events a batch may hold: another origin's (ingest), or this node's own (restore).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Whose {
+    Other,
+    Own,
+}
+
+pub(crate) fn check_batch(own: NodeId, events: Vec<RemoteEvent>, whose: Whose) -> Result<CheckedBatch> {
     let mut checked: Vec<CheckedEvent> = Vec::with_capacity(events.len());
     let mut origin = None;
     for e in events {
@@ -44,8 +51,12 @@ pub(crate) fn check_batch(own: NodeId, events: Vec<RemoteEvent>) -> Result<Check
             refused(origin.unwrap_or(NodeId([0; 32])), next, d.to_string())
         })?;
         let (o, seq) = (header.origin, header.seq);
-        if o == own {
-            return Err(refused(o, seq, "events of this node's own origin are not ingested"));
+        match whose {
+            Whose::Other if o == own => {
+                return Err(refused(o, seq, "events of this node's own origin are not ingested"));
+            }
+            Whose::Own if o != own => return Err(refused(o, seq, "only this node's own events are restored")),
+            _ => {}
         }
         if origin.is_some_and(|first| first != o) {
             return Err(refused(o, seq, "a batch holds events of one origin only"));

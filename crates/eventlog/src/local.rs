@@ -18,7 +18,7 @@ use crate::event::{Appended, ForkEvidence, Head, IngestOutcome, NewEvent, Remote
 use crate::header::{EventHeader, header_hash};
 use crate::identity::NodeKey;
 use crate::ids::NodeId;
-use crate::ingest::check_batch;
+use crate::ingest::{Whose, check_batch};
 use crate::store::{Key, MemoryStore, SledStore, Store};
 use crate::verify::{VerifyReport, verify_store};
 use crate::writer::{Command, Writer};
@@ -377,7 +377,7 @@ impl EventLog for LocalLog {
     }
 
     async fn ingest(&self, events: Vec<RemoteEvent>) -> Result<IngestOutcome> {
-        let batch = check_batch(self.shared.origin, events)?;
+        let batch = check_batch(self.shared.origin, events, Whose::Other)?;
         if batch.events.is_empty() {
             return Ok(IngestOutcome {
                 uncovered: batch.uncovered,
@@ -386,6 +386,18 @@ impl EventLog for LocalLog {
             });
         }
         self.send(|reply| Command::Ingest { batch, reply }).await
+    }
+
+    async fn restore_own(&self, events: Vec<RemoteEvent>) -> Result<IngestOutcome> {
+        let batch = check_batch(self.shared.origin, events, Whose::Own)?;
+        if batch.events.is_empty() {
+            return Ok(IngestOutcome {
+                uncovered: batch.uncovered,
+                head: self.shared.head(self.shared.origin),
+                ..Default::default()
+            });
+        }
+        self.send(|reply| Command::Restore { batch, reply }).await
     }
 
     async fn forks(&self) -> Result<Vec<ForkEvidence>> {

@@ -41,6 +41,11 @@ pub(crate) enum Command {
         batch: CheckedBatch,
         reply: oneshot::Sender<Result<IngestOutcome>>,
     },
+    /// This node's own events, back from a peer.
+    Restore {
+        batch: CheckedBatch,
+        reply: oneshot::Sender<Result<IngestOutcome>>,
+    },
     Redact {
         origin: NodeId,
         seq: u64,
@@ -58,7 +63,7 @@ impl Command {
     fn weight(&self) -> usize {
         match self {
             Command::Append { events, .. } => events.len(),
-            Command::Ingest { batch, .. } => batch.events.len(),
+            Command::Ingest { batch, .. } | Command::Restore { batch, .. } => batch.events.len(),
             Command::Redact { .. } | Command::Snapshot { .. } => 1,
         }
     }
@@ -174,7 +179,9 @@ impl Writer {
                 while let Ok(cmd) = rx.try_recv() {
                     let r = match cmd {
                         Command::Append { reply, .. } => Reply::Append(reply, vec![]),
-                        Command::Ingest { reply, .. } => Reply::Ingest(reply, Ok(IngestOutcome::default())),
+                        Command::Ingest { reply, .. } | Command::Restore { reply, .. } => {
+                            Reply::Ingest(reply, Ok(IngestOutcome::default()))
+                        }
                         Command::Redact { reply, .. } => Reply::Redact(reply, false),
                         Command::Snapshot { reply, .. } => Reply::Done(reply),
                     };
@@ -197,6 +204,10 @@ impl Writer {
                     let outcome = self.stage_ingest(&mut stage, batch);
                     stage.replies.push(Reply::Ingest(reply, outcome));
                 }
+                Command::Restore { batch, reply } => match self.stage_restore(&mut stage, batch) {
+                    Ok(outcome) => stage.replies.push(Reply::Ingest(reply, Ok(outcome))),
+                    Err(e) => drop(reply.send(Err(e))),
+                },
                 Command::Snapshot { key, value, reply } => {
                     stage.batch.put(key, value);
                     stage.replies.push(Reply::Done(reply));
@@ -410,6 +421,58 @@ impl Writer {
         stage.own_events.append(&mut staged);
         stage.batch.ops.append(&mut index.ops);
         Ok(out)
+    }
+
+    /// Stages own events a peer sent back: all of them or none. They are written as if appended
+    /// now, with their index entries and a fresh checkpoint; their bytes are the ones signed then.
+    fn stage_restore(&mut self, stage: &mut Stage, batch: CheckedBatch) -> Result<IngestOutcome> {
+        let origin = self.shared.origin;
+        let mut head = stage.head;
+        let mut time = stage.last_time;
+        let mut streams: HashMap<String, u64> = HashMap::new();
+        let mut own: HashMap<u64, Hash> = HashMap::new();
+        let mut staged: Vec<(Vec<u8>, Option<Payload>)> = Vec::new();
+        let mut index = WriteBatch::default();
+        let mut outcome = IngestOutcome { uncovered: batch.uncovered, ..Default::default() };
+        for e in batch.events {
+            let seq = e.header.seq;
+            if seq <= head.seq {
+                let stored = match seq.checked_sub(self.head.seq + 1) {
+                    Some(i) => stage.own_events.get(i as usize).map(|(h, _)| h.clone()),
+                    None => self.shared.read_range(origin, seq, seq)?.pop().map(|s| s.header_bytes),
+                };
+                if stored.as_deref() == Some(e.header_bytes.as_slice()) {
+                    outcome.duplicates += 1;
+                    continue;
+                }
+                tracing::error!(seq, "this node's log differs from a peer's copy of it: it appended after a restore");
+                return Err(refused(origin, seq, "differs from this node's own event at this position"));
+            }
+            if seq != head.seq + 1 {
+                return Err(refused(origin, seq, format!("gap: this node's next event is seq {}", head.seq + 1)));
+            }
+            if e.header.prev_hash != head.hash {
+                return Err(refused(origin, seq, "does not chain onto this node's head"));
+            }
+            index.put(Key::stream_entry(origin, &e.header.stream, e.header.stream_seq), seq.to_be_bytes().to_vec());
+            if !e.header.event_id.is_empty() {
+                index.put(Key::event_id(&e.header.event_id), seq.to_be_bytes().to_vec());
+            }
+            streams.insert(e.header.stream.clone(), e.header.stream_seq);
+            own.insert(seq, e.hash);
+            time = time.max(e.header.time_micros);
+            staged.push((e.header_bytes, e.payload));
+            head = Head { seq, hash: e.hash };
+            outcome.stored += 1;
+        }
+        outcome.head = head;
+        stage.head = head;
+        stage.last_time = time;
+        stage.streams.extend(streams);
+        stage.own.extend(own);
+        stage.own_events.append(&mut staged);
+        stage.batch.ops.append(&mut index.ops);
+        Ok(outcome)
     }
 
     /// The stored (or staged) header bytes of another origin's event.

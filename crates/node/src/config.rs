@@ -8,6 +8,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use samenspel_directory::DirectoryConfig;
 use samenspel_eventlog::LogConfig;
+use samenspel_federation::FederationConfig;
 use samenspel_followup::FollowUpConfig;
 use samenspel_intake::IntakeConfig;
 use samenspel_log_service::LogServiceConfig;
@@ -48,6 +49,7 @@ pub struct NodeConfig {
     pub intake: IntakeConfig,
     pub matching: MatchingConfig,
     pub followup: FollowUpConfig,
+    pub federation: FederationConfig,
 }
 
 impl Default for NodeConfig {
@@ -64,6 +66,7 @@ impl Default for NodeConfig {
             intake: IntakeConfig::default(),
             matching: MatchingConfig::default(),
             followup: FollowUpConfig::default(),
+            federation: FederationConfig::default(),
         }
     }
 }

@@ -9,4 +9,4 @@ mod server;
 pub use config::{NodeConfig, StoreKind};
 pub use error::{Error, Result};
 pub use report::{render as render_report, verify_data_dir};
-pub use server::{open_log, run, run_with_clock, serve};
+pub use server::{Listeners, open_log, run, run_with_clock, serve};

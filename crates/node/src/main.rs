@@ -1,12 +1,12 @@
 //! The `samenspel` command: run a node, verify a store, import and export the sociale kaart.
 
 mod directory_cli;
+mod peers_cli;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use samenspel::{NodeConfig, StoreKind};
 use tracing_subscriber::EnvFilter;
@@ -45,6 +45,35 @@ enum Command {
     Directory {
         #[command(subcommand)]
         command: DirectoryCommand,
+    },
+    /// Print this node's id (its ed25519 public key), making the key on first use.
+    Keys {
+        #[arg(long, default_value = "./samenspel-data")]
+        data: PathBuf,
+    },
+    /// The nodes this one replicates with.
+    Peer {
+        #[command(subcommand)]
+        command: PeerCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PeerCommand {
+    /// Add a peer to the config file (or change its address): its node id and federation address.
+    Add {
+        /// The peer's node id, as `samenspel keys` prints it there.
+        #[arg(long)]
+        id: String,
+        /// host:port of the peer's federation port.
+        #[arg(long)]
+        address: String,
+        /// A name for log lines.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// The config file to change (made if missing).
+        #[arg(long, env = "SAMENSPEL_CONFIG", default_value = samenspel::config::DEFAULT_CONFIG_FILE)]
+        config: PathBuf,
     },
 }
 
@@ -115,12 +144,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async {
-                let listener = tokio::net::TcpListener::bind(config.listen)
-                    .await
-                    .with_context(|| format!("cannot listen on {}", config.listen))?;
-                samenspel::run(config, listener, shutdown_signal()).await?;
+                let listeners = samenspel::Listeners::bind(&config).await?;
+                samenspel::run(config, listeners, shutdown_signal()).await?;
                 anyhow::Ok(())
             })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys { data } => {
+            peers_cli::keys(&data)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Peer { command: PeerCommand::Add { id, address, name, config } } => {
+            peers_cli::add(&config, &id, &address, &name)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify { data } => {

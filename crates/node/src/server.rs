@@ -1,4 +1,5 @@
-//! Runs every service of a node on one gRPC port, with health and reflection.
+//! Runs every service of a node on one gRPC port, with health and reflection, and federation on
+//! its own port behind mutual TLS.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -7,23 +8,58 @@ use std::time::Duration;
 use samenspel_directory::{DirectoryGrpc, DirectoryServer, DirectoryService};
 use samenspel_domain::{Clock, SystemClock};
 use samenspel_eventlog::{EventLog, LocalLog, NodeKey};
+use samenspel_federation::{FederationGrpc, FederationService, NodeTls, Peer, Replicator, restore_own_head};
 use samenspel_followup::{FollowUpGrpc, FollowUpServer, FollowUpService};
 use samenspel_intake::{IntakeGrpc, IntakeServer, IntakeService};
 use samenspel_log_service::{EventLogGrpc, EventLogServer, LogService};
 use samenspel_matching::{MatchingGrpc, MatchingServer, MatchingService};
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
+use tokio::sync::watch;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
 use crate::config::{NodeConfig, StoreKind};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
-/// Opens the node's log as configured: sled in `data_dir`, or memory.
-pub fn open_log(config: &NodeConfig) -> Result<Arc<dyn EventLog>> {
+/// The node's listeners, bound before it starts (tests bind port 0 and read the address back).
+#[derive(Debug)]
+pub struct Listeners {
+    /// The one port of every client-facing service.
+    pub api: TcpListener,
+    /// The federation port (mutual TLS, peers only), when this node serves peers.
+    pub federation: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds `listen` and, when set, `federation.listen` of `config`.
+    pub async fn bind(config: &NodeConfig) -> Result<Self> {
+        let api = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", config.listen)))?;
+        let federation = match config.federation.listen.trim() {
+            "" => None,
+            addr => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| Error::Config(format!("cannot listen for peers on {addr}: {e}")))?,
+            ),
+        };
+        Ok(Self { api, federation })
+    }
+}
+
+/// Opens the node's log as configured (sled in `data_dir`, or memory), with the node's key.
+pub fn open_log(config: &NodeConfig) -> Result<(Arc<dyn EventLog>, NodeKey)> {
     Ok(match config.store {
-        StoreKind::Sled => Arc::new(LocalLog::open(&config.data_dir, config.log.clone())?),
-        StoreKind::Memory => Arc::new(LocalLog::memory(NodeKey::generate()?, config.log.clone())?),
+        StoreKind::Sled => {
+            std::fs::create_dir_all(&config.data_dir)?;
+            let key = NodeKey::load_or_create(&config.data_dir.join("node.key"))?;
+            (Arc::new(LocalLog::open_with_key(&config.data_dir, key.clone(), config.log.clone())?), key)
+        }
+        StoreKind::Memory => {
+            let key = NodeKey::generate()?;
+            (Arc::new(LocalLog::memory(key.clone(), config.log.clone())?), key)
+        }
     })
 }
 
@@ -34,15 +70,72 @@ fn incoming(listener: TcpListener) -> TcpIncoming {
     TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
-/// Serves the node's services on `listener` until `shutdown` completes; in-flight calls finish.
-/// Services take the time from `clock`.
+/// Runs `server` until `stopping` fires, then gives open connections `grace` before closing them.
+async fn with_grace<E>(
+    server: impl Future<Output = std::result::Result<(), E>>,
+    mut stopping: watch::Receiver<bool>,
+    grace: Duration,
+    what: &str,
+) -> std::result::Result<(), E> {
+    tokio::select! {
+        served = server => served,
+        () = async { let _ = stopping.wait_for(|s| *s).await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(grace_secs = grace.as_secs(), server = what, "connections still open after the grace period; closing them");
+            Ok(())
+        }
+    }
+}
+
+/// Serves the node's services on its listeners until `shutdown` completes; in-flight calls
+/// finish. Services take the time from `clock`.
 pub async fn serve(
     config: &NodeConfig,
     log: Arc<dyn EventLog>,
-    listener: TcpListener,
+    key: &NodeKey,
+    listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send,
     clock: Arc<dyn Clock>,
 ) -> Result<()> {
+    let peers = Peer::from_config(&config.federation.peers, log.node_id())?;
+    let tls = Arc::new(NodeTls::new(key)?);
+    let limit = config.max_message_bytes;
+    let (stop, stopping) = watch::channel(false);
+    let signalled = async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    };
+    let until_stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
+
+    let federation = match listeners.federation {
+        Some(listener) => {
+            let addr = listener.local_addr()?;
+            let server_config = tls.server_config(peers.iter().map(|p| p.id).collect())?;
+            let tls_incoming = tonic_tls::rustls::TlsIncoming::new(incoming(listener), server_config);
+            let service = Arc::new(FederationService::new(log.clone(), config.federation.clone(), stopping.clone()));
+            let server = Server::builder()
+                .trace_fn(|req| tracing::info_span!("federation", path = %req.uri().path()))
+                .add_service(FederationGrpc::new(service).into_server().max_encoding_message_size(limit))
+                .serve_with_incoming_shutdown(tls_incoming, until_stopped(stopping.clone()));
+            tracing::info!(addr = %addr, peers = peers.len(), "serving peers over mutual tls");
+            Some(tokio::spawn(with_grace(server, stopping.clone(), grace, "federation")))
+        }
+        None => None,
+    };
+    // A node restored from an old backup takes its own lost events back before anything appends
+    // (its peers are served meanwhile: serving only reads).
+    let wait = Duration::from_secs(config.federation.startup_wait_secs);
+    match restore_own_head(&log, &tls, &peers, wait).await? {
+        Some(0) => {}
+        Some(n) => tracing::warn!(events = n, "took back this node's own events from its peers"),
+        None => tracing::error!(
+            wait_secs = wait.as_secs(),
+            "no peer answered: could not check this node's own head; if it was restored from an old backup it may fork"
+        ),
+    }
+
     let (health, health_service) = tonic_health::server::health_reporter();
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -51,36 +144,35 @@ pub async fn serve(
     };
     let eventlog = EventLogGrpc::new(LogService::new(log.clone(), config.log_service.clone()))
         .into_server()
-        .max_decoding_message_size(config.max_message_bytes)
-        .max_encoding_message_size(config.max_message_bytes);
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
     let directory = Arc::new(DirectoryService::start(log.clone(), config.directory.clone()).await?);
     let directory_server = DirectoryGrpc::new(directory.clone())
         .into_server()
-        .max_decoding_message_size(config.max_message_bytes)
-        .max_encoding_message_size(config.max_message_bytes);
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
     let intake = Arc::new(IntakeService::start(log.clone(), config.intake.clone()).await?);
-    let intake_server = IntakeGrpc::new(intake.clone())
-        .into_server()
-        .max_decoding_message_size(config.max_message_bytes)
-        .max_encoding_message_size(config.max_message_bytes);
+    let intake_server =
+        IntakeGrpc::new(intake.clone()).into_server().max_decoding_message_size(limit).max_encoding_message_size(limit);
     let matching = MatchingService::start(log.clone(), config.matching.clone(), clock.clone()).await?;
     let matching_server = MatchingGrpc::new(matching.clone())
         .into_server()
-        .max_decoding_message_size(config.max_message_bytes)
-        .max_encoding_message_size(config.max_message_bytes);
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
     let followup = FollowUpService::start(log.clone(), config.followup.clone(), clock.clone()).await?;
     let followup_server = FollowUpGrpc::new(followup.clone())
         .into_server()
-        .max_decoding_message_size(config.max_message_bytes)
-        .max_encoding_message_size(config.max_message_bytes);
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
     health.set_serving::<EventLogServer<EventLogGrpc>>().await;
     health.set_serving::<FollowUpServer<FollowUpGrpc>>().await;
     health.set_serving::<MatchingServer<MatchingGrpc>>().await;
     health.set_serving::<IntakeServer<IntakeGrpc>>().await;
     health.set_serving::<DirectoryServer<DirectoryGrpc>>().await;
-    tracing::info!(node = %log.node_id(), addr = %listener.local_addr()?, "node serving");
-    let stopping = Arc::new(Notify::new());
-    let signalled = stopping.clone();
+
+    let replicator = Replicator::start(log.clone(), tls.clone(), peers, &config.federation);
+
+    tracing::info!(node = %log.node_id(), addr = %listeners.api.local_addr()?, "node serving");
     let server = Server::builder()
         .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
         .add_service(health_service)
@@ -91,26 +183,21 @@ pub async fn serve(
         .add_service(intake_server)
         .add_service(matching_server)
         .add_service(followup_server)
-        .serve_with_incoming_shutdown(incoming(listener), async move {
-            shutdown.await;
-            signalled.notify_one();
-        });
-    // A client that keeps its connection open must not keep the node from stopping.
-    let grace = Duration::from_secs(config.shutdown_grace_secs);
-    let served = tokio::select! {
-        served = server => served,
-        () = async { stopping.notified().await; tokio::time::sleep(grace).await } => {
-            tracing::warn!(grace_secs = grace.as_secs(), "connections still open after the grace period; closing them");
-            Ok(())
-        }
+        .serve_with_incoming_shutdown(incoming(listeners.api), until_stopped(stopping.clone()));
+    let (served, ()) = tokio::join!(with_grace(server, stopping, grace, "api"), signalled);
+    let federation_served = match federation {
+        Some(task) => task.await.map_err(|e| Error::Config(format!("federation server task: {e}")))?,
+        None => Ok(()),
     };
-    // Read models save their snapshots while the log still takes writes.
+    // Replication stops first; read models save their snapshots while the log still takes writes.
+    replicator.stop().await;
     let directory_stopped = directory.stop().await;
     let intake_stopped = intake.stop().await;
     let matching_stopped = matching.stop().await;
     let followup_stopped = followup.stop().await;
     tracing::info!("node stopped serving");
     served?;
+    federation_served?;
     directory_stopped?;
     intake_stopped?;
     matching_stopped?;
@@ -119,19 +206,19 @@ pub async fn serve(
 }
 
 /// Opens the log, serves until `shutdown`, then closes the log with everything flushed.
-pub async fn run(config: NodeConfig, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
-    run_with_clock(config, listener, shutdown, Arc::new(SystemClock)).await
+pub async fn run(config: NodeConfig, listeners: Listeners, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
+    run_with_clock(config, listeners, shutdown, Arc::new(SystemClock)).await
 }
 
 /// [`run`], with the time taken from `clock` (tests move it by hand).
 pub async fn run_with_clock(
     config: NodeConfig,
-    listener: TcpListener,
+    listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send,
     clock: Arc<dyn Clock>,
 ) -> Result<()> {
-    let log = open_log(&config)?;
-    let served = serve(&config, log.clone(), listener, shutdown, clock).await;
+    let (log, key) = open_log(&config)?;
+    let served = serve(&config, log.clone(), &key, listeners, shutdown, clock).await;
     let closed = log.close().await;
     served?;
     closed?;

@@ -222,4 +222,47 @@ impl pb::event_log_server::EventLog for EventLogGrpc {
             node_id: self.service.log.node_id().0.to_vec(),
         }))
     }
+
+    async fn list_origins(
+        &self,
+        _request: Request<pb::ListOriginsRequest>,
+    ) -> Result<Response<pb::ListOriginsResponse>, Status> {
+        let node_id = self.service.log.node_id().0.to_vec();
+        let origins = self.service.log.origins().await.map_err(Error::from)?;
+        Ok(Response::new(pb::ListOriginsResponse {
+            origins: origins
+                .into_iter()
+                .map(|(origin, head)| pb::GetHeadResponse {
+                    origin: origin.0.to_vec(),
+                    seq: head.seq,
+                    hash: head.hash.0.to_vec(),
+                    node_id: node_id.clone(),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn list_forks(
+        &self,
+        _request: Request<pb::ListForksRequest>,
+    ) -> Result<Response<pb::ListForksResponse>, Status> {
+        let forks = self.service.log.forks().await.map_err(Error::from)?;
+        Ok(Response::new(pb::ListForksResponse {
+            forks: forks
+                .into_iter()
+                .map(|f| pb::Fork {
+                    proven: f.proves_fork(),
+                    origin: f.origin.0.to_vec(),
+                    seq: f.seq,
+                    ours: f.ours,
+                    theirs: f.theirs,
+                    checkpoint: Some(pb::Checkpoint {
+                        seq: f.checkpoint.seq,
+                        head_hash: f.checkpoint.head_hash.0.to_vec(),
+                        signature: f.checkpoint.signature.to_vec(),
+                    }),
+                })
+                .collect(),
+        }))
+    }
 }

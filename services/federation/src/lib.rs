@@ -1,0 +1,19 @@
+//! The `samenspel.v1.Federation` gRPC service and replication: nodes pull each other's signed
+//! logs over mutual TLS whose certificates are bound to their node keys, store only what verifies,
+//! send each payload only to the nodes in its audience, and a node restored from an old backup
+//! takes its own lost events back from its peers before it appends.
+
+mod config;
+mod error;
+mod grpc;
+mod replicator;
+mod service;
+mod tls;
+
+pub use config::{FederationConfig, PeerConfig};
+pub use error::Error;
+pub use grpc::{FederationGrpc, PeerClient};
+pub use replicator::{Peer, Replicator, restore_own_head};
+pub use samenspel_proto::v1::federation_server::FederationServer;
+pub use service::{FederationService, for_caller, may_see};
+pub use tls::{NodeTls, node_id_of};

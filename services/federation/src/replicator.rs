@@ -1,0 +1,238 @@
+//! Replication: for every peer, a task pulls the peer's own log from the last position stored
+//! here, over mutual TLS, and hands it to `ingest`, which stores only what verifies. The position
+//! is the stored head, so it survives restarts; the stream is flow-controlled by gRPC and by
+//! `ingest`, so a slow disk slows the peer's sender rather than filling memory; a dropped
+//! connection is tried again with growing pauses. Events a peer sends that do not verify are
+//! refused and reported, never stored; a fork is kept as evidence and that origin is no longer
+//! pulled.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use samenspel_eventlog::{Error as LogError, EventLog, NodeId, RemoteEvent};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::{FederationConfig, PeerConfig};
+use crate::error::Error;
+use crate::grpc::PeerClient;
+use crate::tls::NodeTls;
+/// Events a peer may send without a checkpoint before it counts as misbehaving.
+const MAX_UNCOVERED: usize = 1_000_000;
+
+/// A configured peer, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub id: NodeId,
+    pub address: String,
+    pub name: String,
+}
+
+impl Peer {
+    /// The peers of a configuration; an id that is no node id, a missing address or this node
+    /// itself is a configuration error.
+    pub fn from_config(peers: &[PeerConfig], own: NodeId) -> Result<Vec<Peer>, Error> {
+        peers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let id = NodeId::from_hex(p.id.trim())
+                    .ok_or_else(|| Error::Config(format!("federation.peers[{i}].id is no 64-digit hex node id")))?;
+                if id == own {
+                    return Err(Error::Config(format!("federation.peers[{i}] is this node itself")));
+                }
+                if p.address.trim().is_empty() {
+                    return Err(Error::Config(format!("federation.peers[{i}].address is empty")));
+                }
+                let name = if p.name.is_empty() { id.short() } else { p.name.clone() };
+                Ok(Peer { id, address: p.address.trim().to_string(), name })
+            })
+            .collect()
+    }
+}
+
+/// How one pull from a peer ended.
+enum Ended {
+    /// The stream ended or broke: try again.
+    Retry(Error),
+    /// The origin forked: its events are refused from now on, pulling is pointless.
+    Forked,
+}
+
+/// Pulls `origin` from `peer` once: from the stored head until the stream ends or `stop` fires.
+async fn pull_once(
+    log: &Arc<dyn EventLog>,
+    tls: &NodeTls,
+    peer: &Peer,
+    origin: NodeId,
+    stop: &mut watch::Receiver<bool>,
+    connected: &mut bool,
+) -> Ended {
+    let fail = |why: String| Ended::Retry(Error::Peer { peer: peer.name.clone(), why });
+    let mut client = match PeerClient::connect(tls, peer).await {
+        Ok(c) => c,
+        Err(e) => return Ended::Retry(e),
+    };
+    let from = match log.head(origin).await {
+        Ok(h) => h.seq + 1,
+        Err(e) => return Ended::Retry(e.into()),
+    };
+    let mut stream = match client.pull(origin, from).await {
+        Ok(s) => Box::pin(s),
+        Err(e) => return Ended::Retry(e),
+    };
+    *connected = true;
+    tracing::info!(peer = %peer.name, origin = %origin.short(), from, "replicating");
+    let mut pending: Vec<RemoteEvent> = Vec::new();
+    loop {
+        let message = tokio::select! {
+            m = stream.next() => m,
+            _ = stop.changed() => return fail("stopping".into()),
+        };
+        let events = match message {
+            Some(Ok(events)) => events,
+            None => return fail("the peer ended the stream".into()),
+            Some(Err(e)) => return Ended::Retry(e),
+        };
+        pending.extend(events);
+        // Only what a checkpoint covers can be verified; the rest waits for the next one.
+        let Some(last) = pending.iter().rposition(|e| e.checkpoint.is_some()) else {
+            if pending.len() > MAX_UNCOVERED {
+                return fail(format!("sent {} events without a checkpoint", pending.len()));
+            }
+            continue;
+        };
+        let rest = pending.split_off(last + 1);
+        let batch = std::mem::replace(&mut pending, rest);
+        match log.ingest(batch).await {
+            Ok(_) => {}
+            Err(LogError::Fork { seq, .. } | LogError::OriginForked { seq, .. }) => {
+                tracing::error!(peer = %peer.name, origin = %origin.short(), seq, "fork: the origin signed two different events at one position; evidence kept, its events refused from now on");
+                return Ended::Forked;
+            }
+            Err(LogError::Refused { seq, reason, .. }) => {
+                return fail(format!("sent seq {seq} that does not verify ({reason}); nothing of it was stored"));
+            }
+            Err(e) => return Ended::Retry(e.into()),
+        }
+    }
+}
+
+/// The replication tasks of a node, one per peer.
+#[derive(Debug)]
+pub struct Replicator {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Replicator {
+    /// Starts pulling every peer's own log.
+    pub fn start(log: Arc<dyn EventLog>, tls: Arc<NodeTls>, peers: Vec<Peer>, config: &FederationConfig) -> Self {
+        let (stop, stopped) = watch::channel(false);
+        let (min, max) = (
+            Duration::from_millis(config.reconnect_min_millis.max(1)),
+            Duration::from_millis(config.reconnect_max_millis.max(config.reconnect_min_millis).max(1)),
+        );
+        let tasks = peers
+            .into_iter()
+            .map(|peer| {
+                let (log, tls, mut stop) = (log.clone(), tls.clone(), stopped.clone());
+                tokio::spawn(async move {
+                    let mut pause = min;
+                    loop {
+                        let mut connected = false;
+                        match pull_once(&log, &tls, &peer, peer.id, &mut stop, &mut connected).await {
+                            Ended::Forked => return,
+                            Ended::Retry(e) if !*stop.borrow() => {
+                                tracing::warn!(peer = %peer.name, error = %e, retry_in_ms = pause.as_millis() as u64, "replication interrupted");
+                            }
+                            Ended::Retry(_) => return,
+                        }
+                        // A connection that worked starts the pauses over.
+                        pause = if connected { min } else { (pause * 2).min(max) };
+                        tokio::select! {
+                            () = tokio::time::sleep(pause) => {}
+                            _ = stop.changed() => return,
+                        }
+                    }
+                })
+            })
+            .collect();
+        Self { stop, tasks }
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// This node's head as `peer` holds it, asked over a fresh connection.
+async fn own_head_at(tls: &NodeTls, peer: &Peer, own: NodeId) -> Result<(PeerClient, u64), Error> {
+    let mut client = PeerClient::connect(tls, peer).await?;
+    let theirs = client.heads().await?.into_iter().find(|(o, _)| *o == own).map_or(0, |(_, seq)| seq);
+    Ok((client, theirs))
+}
+
+/// Before a node appends, it takes back from its peers whatever of its own log they hold beyond
+/// its head (it may have been restored from an old backup). All peers are asked at once; returns
+/// how many events came back, or `None` when no peer answered within `wait`.
+pub async fn restore_own_head(
+    log: &Arc<dyn EventLog>,
+    tls: &NodeTls,
+    peers: &[Peer],
+    wait: Duration,
+) -> Result<Option<u64>, Error> {
+    if peers.is_empty() {
+        return Ok(Some(0));
+    }
+    let own = log.node_id();
+    let deadline = Instant::now() + wait;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let per_try = deadline
+            .saturating_duration_since(Instant::now())
+            .clamp(Duration::from_millis(200), Duration::from_secs(2));
+        let asked =
+            futures::future::join_all(peers.iter().map(|p| tokio::time::timeout(per_try, own_head_at(tls, p, own))))
+                .await;
+        let answers: Vec<(&Peer, PeerClient, u64)> = peers
+            .iter()
+            .zip(asked)
+            .filter_map(|(p, a)| match a {
+                Ok(Ok((client, theirs))) => Some((p, client, theirs)),
+                _ => None,
+            })
+            .collect();
+        if !answers.is_empty() {
+            let mut restored = 0;
+            for (peer, mut client, theirs) in answers {
+                let mine = log.head(own).await?.seq;
+                if theirs <= mine {
+                    continue;
+                }
+                tracing::warn!(peer = %peer.name, mine, theirs, "a peer holds more of this node's own log: taking it back before appending");
+                let mut stream = Box::pin(client.pull(own, mine + 1).await?);
+                let mut pending = Vec::new();
+                while log.head(own).await?.seq < theirs {
+                    let Some(events) = stream.next().await.transpose()? else { break };
+                    pending.extend(events);
+                    if let Some(last) = pending.iter().rposition(|e| e.checkpoint.is_some()) {
+                        let rest = pending.split_off(last + 1);
+                        let batch = std::mem::replace(&mut pending, rest);
+                        restored += log.restore_own(batch).await?.stored;
+                    }
+                }
+            }
+            return Ok(Some(restored));
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(2));
+    }
+}
