@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use futures::stream::FuturesOrdered;
 use samenspel_eventlog::{Error as LogError, EventLog, NodeId, RemoteEvent};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -18,6 +19,8 @@ use crate::config::{FederationConfig, PeerConfig};
 use crate::error::Error;
 use crate::grpc::PeerClient;
 use crate::tls::NodeTls;
+/// Ingests of one origin in flight at once.
+const IN_FLIGHT: usize = 4;
 /// Events a peer may send without a checkpoint before it counts as misbehaving.
 const MAX_UNCOVERED: usize = 1_000_000;
 
@@ -85,9 +88,25 @@ async fn pull_once(
     *connected = true;
     tracing::info!(peer = %peer.name, origin = %origin.short(), from, "replicating");
     let mut pending: Vec<RemoteEvent> = Vec::new();
+    // Verifying the next batch overlaps with the writer storing the one before: a few ingests of
+    // this origin are in flight, answered in order (the writer queues them in order too).
+    let mut storing = FuturesOrdered::new();
     loop {
         let message = tokio::select! {
-            m = stream.next() => m,
+            m = stream.next(), if storing.len() < IN_FLIGHT => m,
+            Some(stored) = storing.next(), if !storing.is_empty() => {
+                match stored {
+                    Ok(_) => continue,
+                    Err(LogError::Fork { seq, .. } | LogError::OriginForked { seq, .. }) => {
+                        tracing::error!(peer = %peer.name, origin = %origin.short(), seq, "fork: the origin signed two different events at one position; evidence kept, its events refused from now on");
+                        return Ended::Forked;
+                    }
+                    Err(LogError::Refused { seq, reason, .. }) => {
+                        return fail(format!("sent seq {seq} that does not verify ({reason}); nothing of it was stored"));
+                    }
+                    Err(e) => return Ended::Retry(e.into()),
+                }
+            }
             _ = stop.changed() => return fail("stopping".into()),
         };
         let events = match message {
@@ -105,17 +124,8 @@ async fn pull_once(
         };
         let rest = pending.split_off(last + 1);
         let batch = std::mem::replace(&mut pending, rest);
-        match log.ingest(batch).await {
-            Ok(_) => {}
-            Err(LogError::Fork { seq, .. } | LogError::OriginForked { seq, .. }) => {
-                tracing::error!(peer = %peer.name, origin = %origin.short(), seq, "fork: the origin signed two different events at one position; evidence kept, its events refused from now on");
-                return Ended::Forked;
-            }
-            Err(LogError::Refused { seq, reason, .. }) => {
-                return fail(format!("sent seq {seq} that does not verify ({reason}); nothing of it was stored"));
-            }
-            Err(e) => return Ended::Retry(e.into()),
-        }
+        let log = log.clone();
+        storing.push_back(async move { log.ingest(batch).await });
     }
 }
 
