@@ -140,6 +140,16 @@ pub async fn intake_status(node: &TestNode, request_id: &str, status: pb::HelpRe
 /// (the referring organisation), with consent for volunteer organisations and home care.
 pub async fn referred_request(node: &TestNode, asking_organisation: &str, postcode: &str) -> String {
     let kinds = [pb::OrganisationKind::Vrijwilligersorganisatie, pb::OrganisationKind::Thuiszorg];
+    referred_request_for(node, asking_organisation, postcode, &kinds).await
+}
+
+/// [`referred_request`], with consent to share it with organisations of `kinds`.
+pub async fn referred_request_for(
+    node: &TestNode,
+    asking_organisation: &str,
+    postcode: &str,
+    kinds: &[pb::OrganisationKind],
+) -> String {
     let consent = pb::Consent {
         scopes: kinds
             .iter()

@@ -41,9 +41,14 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// The next event; `None` when the log closed. An `Err` ends the subscription.
+    /// The next event; `None` when the log closed. An `Err` ends the subscription. Cancel-safe.
     pub async fn next(&mut self) -> Option<Result<StoredEvent>> {
         self.rx.recv().await
+    }
+
+    /// The next event if one is ready now.
+    pub fn try_next(&mut self) -> Option<Result<StoredEvent>> {
+        self.rx.try_recv().ok()
     }
 }
 
@@ -77,6 +82,11 @@ pub trait EventLog: Send + Sync + std::fmt::Debug + 'static {
 
     /// Catch up from a position, then follow live. Must be called inside a tokio runtime.
     fn subscribe(&self, from: SubscribeFrom) -> Result<Subscription>;
+
+    /// Every origin's events, catch-up then live: each origin in its order from the position
+    /// given for it (from its first event when not named), and an event only after every event it
+    /// names as a cause. Origins that appear later join. Must be called inside a tokio runtime.
+    fn subscribe_all(&self, from: Vec<(NodeId, u64)>) -> Result<Subscription>;
 
     /// The durable head of an origin's log (seq 0 when nothing is stored).
     async fn head(&self, origin: NodeId) -> Result<Head>;

@@ -67,6 +67,7 @@ macro_rules! log_conformance_tests {
             close_ends_subscriptions_and_refuses_writes,
             snapshots_are_replaced_and_cannot_claim_unstored_positions,
             restore_own_takes_back_a_lost_tail_and_refuses_a_divergent_one,
+            subscribe_all_delivers_every_origin_and_an_event_after_its_causes,
         );
     };
 }
@@ -614,4 +615,39 @@ pub async fn restore_own_takes_back_a_lost_tail_and_refuses_a_divergent_one(f: F
         matches!(other.restore_own(copy).await, Err(Error::Refused { .. })),
         "another node's events are not its own"
     );
+}
+
+/// One feed of every origin: an answer that arrives before the event it answers waits for it;
+/// origins that appear later join; a resumed feed starts where it was.
+pub async fn subscribe_all_delivers_every_origin_and_an_event_after_its_causes(f: Factory) {
+    let log = f(key(20));
+    let asker = f(key(21));
+    let answerer = f(key(22));
+    let question = append_one(&*asker, ev("q", 1).with_audience(Audience::Federation)).await;
+    answerer.ingest(export(&*asker).await).await.unwrap();
+    let because = EventRef { origin: asker.node_id(), seq: question.seq, hash: question.hash };
+    append_one(&*answerer, ev("a", 1).with_audience(Audience::Federation).with_causes(vec![because])).await;
+
+    let mut feed = log.subscribe_all(Vec::new()).unwrap();
+    // The answer arrives first; it waits. The node's own event does not.
+    log.ingest(export(&*answerer).await).await.unwrap();
+    let own = append_one(&*log, ev("own", 1)).await;
+    let first = next(&mut feed).await;
+    assert_eq!((first.header.origin, first.header.seq), (log.node_id(), own.seq));
+    let early = tokio::time::timeout(Duration::from_millis(200), feed.next()).await;
+    assert!(early.is_err(), "the answer is held until its question is there: {early:?}");
+    log.ingest(export(&*asker).await).await.unwrap();
+    let (q, a) = (next(&mut feed).await, next(&mut feed).await);
+    assert_eq!((q.header.origin, a.header.origin), (asker.node_id(), answerer.node_id()));
+
+    // A new origin joins; a feed resumed from the positions seen delivers only what is new.
+    let late = f(key(23));
+    append_one(&*late, ev("late", 1).with_audience(Audience::Federation)).await;
+    log.ingest(export(&*late).await).await.unwrap();
+    assert_eq!(next(&mut feed).await.header.origin, late.node_id());
+    let seen = vec![(log.node_id(), 2), (asker.node_id(), 2), (answerer.node_id(), 2), (late.node_id(), 2)];
+    let mut resumed = log.subscribe_all(seen).unwrap();
+    append_one(&*log, ev("own", 2)).await;
+    let n = next(&mut resumed).await;
+    assert_eq!((n.header.origin, n.header.seq), (log.node_id(), 2));
 }

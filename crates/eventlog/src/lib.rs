@@ -5,6 +5,7 @@
 //! This is the only crate that touches sled. See `ARCHITECTURE.md` for the invariants.
 
 mod api;
+mod causal;
 mod codec;
 mod config;
 mod error;
@@ -36,6 +37,6 @@ pub use header::{Audience, DecodeError, EventHeader, EventRef, header_hash, payl
 pub use identity::{NodeKey, verify_checkpoint};
 pub use ids::{Hash, NodeId};
 pub use local::{LocalLog, LogStats};
-pub use projection::{Projection, ProjectionHandle, ProjectionReader, start_projection};
-pub use reactor::{Reaction, ReactorHandle, start_reactor};
+pub use projection::{Feed, Projection, ProjectionHandle, ProjectionReader, start_projection, start_projection_of};
+pub use reactor::{Reaction, ReactorHandle, start_reactor, start_reactor_of};
 pub use verify::{OriginSummary, Problem, ProblemKind, VerifyReport};

@@ -55,6 +55,8 @@ pub(crate) struct Shared {
     pub(crate) origin: NodeId,
     pub(crate) stats: Stats,
     heads: Mutex<HashMap<NodeId, watch::Sender<Head>>>,
+    /// Changes each time an origin gets its first durable event here.
+    origins_added: watch::Sender<u64>,
 }
 
 impl Shared {
@@ -66,14 +68,22 @@ impl Shared {
     /// Called by the writer after a flush: the new head is durable and may be read.
     pub(crate) fn publish(&self, origin: NodeId, head: Head) {
         let mut heads = self.heads.lock().expect("heads lock");
-        match heads.get(&origin) {
-            Some(tx) => {
-                tx.send_replace(head);
-            }
+        let first = match heads.get(&origin) {
+            Some(tx) => tx.send_replace(head).seq == 0,
             None => {
                 heads.insert(origin, watch::channel(head).0);
+                true
             }
+        };
+        if first && head.seq > 0 {
+            self.origins_added.send_modify(|n| *n += 1);
         }
+    }
+
+    /// Origins with at least one durable event.
+    fn known_origins(&self) -> Vec<NodeId> {
+        let heads = self.heads.lock().expect("heads lock");
+        heads.iter().filter(|(_, tx)| tx.borrow().seq > 0).map(|(o, _)| *o).collect()
     }
 
     fn watch(&self, origin: NodeId) -> watch::Receiver<Head> {
@@ -182,6 +192,49 @@ impl Shared {
     }
 }
 
+/// A subscription to one origin (or one stream of it): reads from the store in chunks into a
+/// bounded channel, then follows the origin's durable head.
+fn subscribe(shared: Arc<Shared>, config: &LogConfig, from: SubscribeFrom) -> Subscription {
+    let (tx, rx) = mpsc::channel(config.subscriber_buffer.max(1));
+    let mut heads = shared.watch(from.origin);
+    let chunk = config.read_chunk.max(1);
+    tokio::spawn(async move {
+        let mut next = from.position.max(1);
+        loop {
+            let head = heads.borrow_and_update().seq;
+            loop {
+                let batch = match &from.stream {
+                    None if next > head => break,
+                    None => shared.read_range(from.origin, next, head.min(next + chunk as u64 - 1)),
+                    Some(stream) => shared.read_stream(from.origin, stream, next, chunk, head),
+                };
+                let events = match batch {
+                    Ok(events) => events,
+                    Err(e) => {
+                        drop(tx.send(Err(e)).await);
+                        return;
+                    }
+                };
+                let full = events.len() == chunk;
+                for e in events {
+                    next = if from.stream.is_some() { e.header.stream_seq } else { e.header.seq } + 1;
+                    if tx.send(Ok(e)).await.is_err() {
+                        return;
+                    }
+                }
+                if from.stream.is_some() && !full {
+                    break;
+                }
+            }
+            tokio::select! {
+                changed = heads.changed() => if changed.is_err() { return },
+                () = tx.closed() => return,
+            }
+        }
+    });
+    Subscription { rx }
+}
+
 /// The event log of one node on a local store.
 pub struct LocalLog {
     shared: Arc<Shared>,
@@ -218,7 +271,13 @@ impl LocalLog {
     pub(crate) fn start(store: Arc<dyn Store>, key: NodeKey, config: LogConfig) -> Result<Self> {
         let origin = key.node_id();
         crate::recover::repair_torn_tails(store.as_ref(), origin)?;
-        let shared = Arc::new(Shared { store, origin, stats: Stats::default(), heads: Mutex::new(HashMap::new()) });
+        let shared = Arc::new(Shared {
+            store,
+            origin,
+            stats: Stats::default(),
+            heads: Mutex::new(HashMap::new()),
+            origins_added: watch::channel(0).0,
+        });
         for o in crate::recover::stored_origins(shared.store.as_ref())? {
             shared.publish(o, shared.stored_head(o)?);
         }
@@ -323,44 +382,22 @@ impl EventLog for LocalLog {
         if self.tx.lock().expect("writer lock").is_none() {
             return Err(Error::Closed);
         }
+        Ok(subscribe(self.shared.clone(), &self.config, from))
+    }
+
+    fn subscribe_all(&self, from: Vec<(NodeId, u64)>) -> Result<Subscription> {
+        if self.tx.lock().expect("writer lock").is_none() {
+            return Err(Error::Closed);
+        }
         let (tx, rx) = mpsc::channel(self.config.subscriber_buffer.max(1));
-        let mut heads = self.shared.watch(from.origin);
-        let shared = self.shared.clone();
-        let chunk = self.config.read_chunk.max(1);
-        tokio::spawn(async move {
-            let mut next = from.position.max(1);
-            loop {
-                let head = heads.borrow_and_update().seq;
-                loop {
-                    let batch = match &from.stream {
-                        None if next > head => break,
-                        None => shared.read_range(from.origin, next, head.min(next + chunk as u64 - 1)),
-                        Some(stream) => shared.read_stream(from.origin, stream, next, chunk, head),
-                    };
-                    let events = match batch {
-                        Ok(events) => events,
-                        Err(e) => {
-                            drop(tx.send(Err(e)).await);
-                            return;
-                        }
-                    };
-                    let full = events.len() == chunk;
-                    for e in events {
-                        next = if from.stream.is_some() { e.header.stream_seq } else { e.header.seq } + 1;
-                        if tx.send(Ok(e)).await.is_err() {
-                            return;
-                        }
-                    }
-                    if from.stream.is_some() && !full {
-                        break;
-                    }
-                }
-                tokio::select! {
-                    changed = heads.changed() => if changed.is_err() { return },
-                    () = tx.closed() => return,
-                }
-            }
-        });
+        let (shared, config) = (self.shared.clone(), self.config.clone());
+        let origins = self.shared.origins_added.subscribe();
+        let known = {
+            let shared = shared.clone();
+            move || shared.known_origins()
+        };
+        let open = move |f| Ok(subscribe(shared.clone(), &config, f));
+        tokio::spawn(crate::causal::merge(open, known, origins, from, tx));
         Ok(Subscription { rx })
     }
 

@@ -1,7 +1,8 @@
-//! Read models fed by the log: a [`Projection`] applies this node's events in order, saves a
-//! snapshot with its position every so often, and after a restart resumes from the snapshot
-//! instead of replaying the log from the start.
+//! Read models fed by the log: a [`Projection`] applies events in order — this node's own, or
+//! every origin's with causal delivery ([`Feed`]) — saves a snapshot with its position per origin
+//! every so often, and after a restart resumes from the snapshot instead of replaying the log.
 
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,19 @@ use tokio::task::JoinHandle;
 use crate::api::{EventLog, SubscribeFrom};
 use crate::error::{Error, Result};
 use crate::event::{Snapshot, StoredEvent};
+use crate::ids::NodeId;
+
+/// Which events a projection applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feed {
+    /// This node's own log.
+    Own,
+    /// Every origin the node holds, an event after its causes (`EventLog::subscribe_all`).
+    All,
+}
+
+/// The last seq applied, per origin.
+type Applied = HashMap<NodeId, u64>;
 
 /// After a snapshot that took t, the next one waits at least this many times t.
 const SNAPSHOT_PACING: u32 = 20;
@@ -28,6 +42,10 @@ pub trait Projection: Send + Sync + 'static {
     fn restore(data: &[u8]) -> std::result::Result<Self, String>
     where
         Self: Sized;
+
+    /// Called once before the first event is applied, with this node's id: a read model that
+    /// applies only some origins' events learns which origin is its own.
+    fn started(&mut self, _own: NodeId) {}
 }
 
 /// A running projection: its state, and how far into the log it is. Dropping the handle stops
@@ -35,7 +53,8 @@ pub trait Projection: Send + Sync + 'static {
 #[derive(Debug)]
 pub struct ProjectionHandle<P> {
     state: Arc<RwLock<P>>,
-    applied: watch::Receiver<u64>,
+    origin: NodeId,
+    applied: watch::Receiver<Applied>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<()>>,
 }
@@ -44,12 +63,13 @@ pub struct ProjectionHandle<P> {
 #[derive(Debug)]
 pub struct ProjectionReader<P> {
     state: Arc<RwLock<P>>,
-    applied: watch::Receiver<u64>,
+    origin: NodeId,
+    applied: watch::Receiver<Applied>,
 }
 
 impl<P> Clone for ProjectionReader<P> {
     fn clone(&self) -> Self {
-        Self { state: self.state.clone(), applied: self.applied.clone() }
+        Self { state: self.state.clone(), origin: self.origin, applied: self.applied.clone() }
     }
 }
 
@@ -59,22 +79,39 @@ impl<P> ProjectionReader<P> {
         self.state.read().expect("projection lock")
     }
 
-    /// The last seq applied.
+    /// The last seq of this node's own log applied.
     pub fn applied(&self) -> u64 {
-        *self.applied.borrow()
+        self.applied.borrow().get(&self.origin).copied().unwrap_or(0)
     }
 
-    /// Waits until the event at `seq` is applied, so a caller reads what it just wrote.
+    /// Waits until this node's event at `seq` is applied, so a caller reads what it just wrote.
     pub async fn wait_for(&self, seq: u64) -> Result<()> {
+        self.wait_for_origin(self.origin, seq).await
+    }
+
+    /// Waits until `origin`'s event at `seq` is applied.
+    pub async fn wait_for_origin(&self, origin: NodeId, seq: u64) -> Result<()> {
+        if seq == 0 {
+            return Ok(());
+        }
         let mut applied = self.applied.clone();
-        applied.wait_for(|a| *a >= seq).await.map(|_| ()).map_err(|_| Error::Closed)
+        let reached = |a: &Applied| a.get(&origin).is_some_and(|s| *s >= seq);
+        applied.wait_for(reached).await.map(|_| ()).map_err(|_| Error::Closed)
+    }
+
+    /// Waits until every `(origin, seq)` is applied: what the log held when a caller asked.
+    pub async fn wait_for_all(&self, heads: &[(NodeId, u64)]) -> Result<()> {
+        for (origin, seq) in heads {
+            self.wait_for_origin(*origin, *seq).await?;
+        }
+        Ok(())
     }
 }
 
 impl<P> ProjectionHandle<P> {
     /// A reader of the state, to hand to request handlers.
     pub fn reader(&self) -> ProjectionReader<P> {
-        ProjectionReader { state: self.state.clone(), applied: self.applied.clone() }
+        ProjectionReader { state: self.state.clone(), origin: self.origin, applied: self.applied.clone() }
     }
 
     /// The current state. Hold the guard briefly: the projection waits for it to apply events.
@@ -82,12 +119,12 @@ impl<P> ProjectionHandle<P> {
         self.state.read().expect("projection lock")
     }
 
-    /// The last seq applied.
+    /// The last seq of this node's own log applied.
     pub fn applied(&self) -> u64 {
-        *self.applied.borrow()
+        self.reader().applied()
     }
 
-    /// Waits until the event at `seq` is applied, so a caller reads what it just wrote.
+    /// Waits until this node's event at `seq` is applied, so a caller reads what it just wrote.
     pub async fn wait_for(&self, seq: u64) -> Result<()> {
         self.reader().wait_for(seq).await
     }
@@ -109,29 +146,48 @@ pub async fn start_projection<P: Projection + Default>(
     name: &str,
     snapshot_every: u64,
 ) -> Result<ProjectionHandle<P>> {
+    start_projection_of::<P>(log, name, snapshot_every, Feed::Own).await
+}
+
+/// [`start_projection`] over the events `feed` names.
+pub async fn start_projection_of<P: Projection + Default>(
+    log: Arc<dyn EventLog>,
+    name: &str,
+    snapshot_every: u64,
+    feed: Feed,
+) -> Result<ProjectionHandle<P>> {
     let origin = log.node_id();
-    let (state, position) = match log.load_snapshot(name).await? {
+    let (state, positions) = match log.load_snapshot(name).await? {
         Some(snapshot) => {
             let state = P::restore(&snapshot.data)
                 .map_err(|e| Error::Corrupt(format!("snapshot of projection {name:?}: {e}")))?;
-            let position = snapshot.positions.iter().find(|(o, _)| *o == origin).map_or(0, |(_, seq)| *seq);
-            (state, position)
+            let positions: Applied = match feed {
+                Feed::Own => snapshot.positions.into_iter().filter(|(o, _)| *o == origin).collect(),
+                Feed::All => snapshot.positions.into_iter().collect(),
+            };
+            (state, positions)
         }
-        None => (P::default(), 0),
+        None => (P::default(), Applied::new()),
     };
-    tracing::info!(projection = name, position, "projection starting");
+    let mut state = state;
+    state.started(origin);
+    let own_position = positions.get(&origin).copied().unwrap_or(0);
+    tracing::info!(projection = name, position = own_position, origins = positions.len(), "projection starting");
+    let mut subscription = match feed {
+        Feed::Own => log.subscribe(SubscribeFrom::origin(origin, own_position + 1))?,
+        Feed::All => log.subscribe_all(positions.iter().map(|(o, p)| (*o, p + 1)).collect())?,
+    };
     let state = Arc::new(RwLock::new(state));
-    let (applied_tx, applied) = watch::channel(position);
-    let mut subscription = log.subscribe(SubscribeFrom::origin(origin, position + 1))?;
+    let (applied_tx, applied) = watch::channel(positions);
     let (name, shared) = (name.to_string(), state.clone());
     let (stop, mut stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        let mut position = position;
-        let mut saved = position;
+        let (mut since_save, mut unsaved) = (0u64, false);
         let (mut last_save, mut save_took) = (Instant::now(), Duration::ZERO);
-        let save = |position: u64| {
+        let save = |applied: &watch::Sender<Applied>| {
             let data = shared.read().expect("projection lock").save();
-            Snapshot { positions: vec![(origin, position)], data }
+            let positions = applied.borrow().iter().map(|(o, s)| (*o, *s)).collect();
+            Snapshot { positions, data }
         };
         loop {
             let event = tokio::select! {
@@ -142,29 +198,32 @@ pub async fn start_projection<P: Projection + Default>(
                 _ = &mut stopped => break,
             };
             shared.write().expect("projection lock").apply(&event);
-            position = event.header.seq;
-            applied_tx.send_replace(position);
+            applied_tx.send_modify(|a| {
+                a.insert(event.header.origin, event.header.seq);
+            });
+            since_save += 1;
+            unsaved = true;
             // A snapshot of a large state is costly: after one that took t, the next waits at
             // least SNAPSHOT_PACING × t, so saving never takes more than a small share of the
             // time, however many events arrive at once.
-            if position - saved >= snapshot_every.max(1) && last_save.elapsed() >= save_took * SNAPSHOT_PACING {
+            if since_save >= snapshot_every.max(1) && last_save.elapsed() >= save_took * SNAPSHOT_PACING {
                 let started = Instant::now();
-                log.save_snapshot(&name, save(position)).await?;
+                log.save_snapshot(&name, save(&applied_tx)).await?;
                 save_took = started.elapsed();
                 last_save = Instant::now();
-                saved = position;
+                (since_save, unsaved) = (0, false);
             }
         }
         // Stopped, or the log closed under us (then there is nowhere left to save to).
-        if position > saved {
-            match log.save_snapshot(&name, save(position)).await {
+        if unsaved {
+            match log.save_snapshot(&name, save(&applied_tx)).await {
                 Ok(()) | Err(Error::Closed) => {}
                 Err(e) => return Err(e),
             }
         }
         Ok(())
     });
-    Ok(ProjectionHandle { state, applied, stop: Some(stop), task })
+    Ok(ProjectionHandle { state, origin, applied, stop: Some(stop), task })
 }
 
 #[cfg(test)]

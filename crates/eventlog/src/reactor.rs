@@ -4,6 +4,7 @@
 //! reaction resumes there; an event may be handed to it again after a crash, so a reaction must
 //! be idempotent — by event ids derived from what it answers, or by checking state first.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -13,6 +14,8 @@ use tokio::task::JoinHandle;
 use crate::api::{EventLog, SubscribeFrom};
 use crate::error::Result;
 use crate::event::{Snapshot, StoredEvent};
+use crate::ids::NodeId;
+use crate::projection::Feed;
 
 /// Events between two saves of a reaction's position.
 const SAVE_EVERY: u64 = 256;
@@ -40,23 +43,35 @@ impl ReactorHandle {
 
 /// Starts `reaction` on the node's own log after the position saved under `name`.
 pub async fn start_reactor(log: Arc<dyn EventLog>, name: &str, reaction: Arc<dyn Reaction>) -> Result<ReactorHandle> {
+    start_reactor_of(log, name, reaction, Feed::Own).await
+}
+
+/// [`start_reactor`] over the events `feed` names: with [`Feed::All`], other nodes' events too,
+/// each after its causes.
+pub async fn start_reactor_of(
+    log: Arc<dyn EventLog>,
+    name: &str,
+    reaction: Arc<dyn Reaction>,
+    feed: Feed,
+) -> Result<ReactorHandle> {
     let origin = log.node_id();
-    let mut position = match log.load_snapshot(name).await? {
-        Some(s) => s.positions.iter().find(|(o, _)| *o == origin).map_or(0, |(_, p)| *p),
-        None => 0,
+    let mut positions: HashMap<NodeId, u64> = match log.load_snapshot(name).await? {
+        Some(s) => s.positions.into_iter().filter(|(o, _)| feed == Feed::All || *o == origin).collect(),
+        None => HashMap::new(),
     };
-    let mut events = log.subscribe(SubscribeFrom::origin(origin, position + 1))?;
+    let mut events = match feed {
+        Feed::Own => log.subscribe(SubscribeFrom::origin(origin, positions.get(&origin).copied().unwrap_or(0) + 1))?,
+        Feed::All => log.subscribe_all(positions.iter().map(|(o, p)| (*o, p + 1)).collect())?,
+    };
     let (stop, mut stopped) = watch::channel(false);
     let name = name.to_string();
     let task = tokio::spawn(async move {
-        let save = |position: u64| {
+        let save = |positions: &HashMap<NodeId, u64>| {
             let (log, name) = (log.clone(), name.clone());
-            async move {
-                let snapshot = Snapshot { positions: vec![(log.node_id(), position)], data: Vec::new() };
-                log.save_snapshot(&name, snapshot).await
-            }
+            let positions = positions.iter().map(|(o, p)| (*o, *p)).collect();
+            async move { log.save_snapshot(&name, Snapshot { positions, data: Vec::new() }).await }
         };
-        let mut saved = position;
+        let mut unsaved = 0u64;
         loop {
             let event = tokio::select! {
                 next = events.next() => match next {
@@ -72,13 +87,14 @@ pub async fn start_reactor(log: Arc<dyn EventLog>, name: &str, reaction: Arc<dyn
             if let Err(e) = reaction.react(&event).await {
                 tracing::warn!(reaction = %name, seq = event.header.seq, kind = %event.header.kind, error = %e, "event not answered");
             }
-            position = event.header.seq;
-            if position - saved >= SAVE_EVERY && save(position).await.is_ok() {
-                saved = position;
+            positions.insert(event.header.origin, event.header.seq);
+            unsaved += 1;
+            if unsaved >= SAVE_EVERY && save(&positions).await.is_ok() {
+                unsaved = 0;
             }
         }
-        if position > saved {
-            let _ = save(position).await;
+        if unsaved > 0 {
+            let _ = save(&positions).await;
         }
     });
     Ok(ReactorHandle { stop, task })

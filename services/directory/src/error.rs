@@ -16,6 +16,8 @@ pub enum Error {
     VersionConflict { id: String, expected: u64, actual: u64 },
     #[error("request id {request_id:?} was used before for another request")]
     RequestIdReused { request_id: String },
+    #[error("{id:?} is hosted by node {host}: it is changed there")]
+    HostedElsewhere { id: String, host: String },
     #[error(transparent)]
     Log(#[from] LogError),
 }
@@ -29,6 +31,7 @@ impl From<Error> for Status {
             Error::Archived { what, id } => precondition("ARCHIVED", format!("{what}/{id}"), message),
             Error::VersionConflict { id, expected, actual } => version_conflict(message, id, expected, actual),
             Error::RequestIdReused { .. } => Status::already_exists(message),
+            Error::HostedElsewhere { id, .. } => precondition("HOSTED_ELSEWHERE", format!("entry/{id}"), message),
             Error::Log(LogError::Closed) => Status::unavailable(message),
             Error::Log(_) => {
                 tracing::error!(error = %message, "directory failure");

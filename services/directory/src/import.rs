@@ -89,6 +89,8 @@ pub enum ImportProgress {
 /// The events an import will append, and its report so far.
 struct Plan<'a> {
     state: &'a DirectoryState,
+    /// This node: it changes only the entries it hosts.
+    own: samenspel_eventlog::NodeId,
     options: &'a ImportOptions,
     events: Vec<NewEvent>,
     report: ImportReport,
@@ -170,6 +172,9 @@ impl Plan<'_> {
         let existing = self.state.organisation(&id);
         if existing.is_some_and(|o| o.archived) {
             v.push(FieldViolation::new("id", "this organisation is archived here; it is not imported again"));
+        }
+        if existing.is_some_and(|o| o.hosting_node.0 != self.own) {
+            v.push(FieldViolation::new("id", "this organisation is hosted by another node; it is changed there"));
         }
         let fields = match fields {
             Some(f) if v.is_empty() => f,
@@ -330,6 +335,7 @@ impl DirectoryService {
             let state = self.state.read();
             let mut plan = Plan {
                 state: &state,
+                own: self.log.node_id(),
                 options,
                 events: Vec::new(),
                 report: ImportReport::default(),
@@ -376,13 +382,13 @@ impl DirectoryService {
         Ok(report)
     }
 
-    /// The directory's organisations that are not archived, with their contact persons and
-    /// offers, as one HSDS 3 JSON document.
+    /// The organisations this node hosts that are not archived, with their contact persons and
+    /// offers, as one HSDS 3 JSON document (each node publishes its own part of the sociale kaart).
     pub fn export_hsds(&self) -> Vec<u8> {
         let contents: Vec<HsdsOrganization> = {
             let state = self.state.read();
             state
-                .for_export()
+                .for_export(self.log.node_id())
                 .into_iter()
                 .map(|(org, contacts, offers)| hsds::export_organisation(org, &contacts, &offers))
                 .collect()

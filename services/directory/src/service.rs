@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use samenspel_eventlog::{
-    Audience, Error as LogError, EventLog, ExpectedVersion, FieldViolation, NewEvent, ProjectionHandle,
-    ProjectionReader, StoredEvent, SubscribeFrom, Subscription, start_projection,
+    Audience, Error as LogError, EventLog, ExpectedVersion, Feed, FieldViolation, NewEvent, ProjectionHandle,
+    ProjectionReader, StoredEvent, SubscribeFrom, Subscription, start_projection_of,
 };
 
 use crate::config::DirectoryConfig;
@@ -32,7 +32,8 @@ pub struct DirectoryService {
 impl DirectoryService {
     /// Restores the directory from its last snapshot and follows the log from there.
     pub async fn start(log: Arc<dyn EventLog>, config: DirectoryConfig) -> Result<Self, Error> {
-        let projection = start_projection::<DirectoryState>(log.clone(), PROJECTION, config.snapshot_every).await?;
+        let projection =
+            start_projection_of::<DirectoryState>(log.clone(), PROJECTION, config.snapshot_every, Feed::All).await?;
         Ok(Self { log, config, state: projection.reader(), projection: Mutex::new(Some(projection)) })
     }
 
@@ -108,6 +109,7 @@ impl DirectoryService {
     pub async fn update(&self, id: &str, raw: RawFields, expected_version: u64) -> Result<Organisation, Error> {
         let fields = checked(None, |v| raw.validate("fields", v))?;
         let actual = self.get(id)?.version;
+        self.hosted_here(id)?;
         let event = DirectoryEvent::OrganisationUpdated { id: id.to_string(), fields };
         self.append_change(id, event, expected_version, actual).await?;
         self.get(id)
@@ -115,6 +117,7 @@ impl DirectoryService {
 
     pub async fn archive(&self, id: &str, expected_version: u64) -> Result<Organisation, Error> {
         let current = self.get(id)?;
+        self.hosted_here(id)?;
         if !current.archived {
             let event = DirectoryEvent::OrganisationArchived { id: id.to_string() };
             self.append_change(id, event, expected_version, current.version).await?;
@@ -132,6 +135,7 @@ impl DirectoryService {
         if self.get(organisation_id)?.archived {
             return Err(Error::Archived { what: "organisation", id: organisation_id.to_string() });
         }
+        self.hosted_here(organisation_id)?;
         let id = self.new_id("contact", request_id)?;
         let event =
             DirectoryEvent::ContactCreated { id: id.clone(), organisation_id: organisation_id.to_string(), fields };
@@ -147,6 +151,7 @@ impl DirectoryService {
     ) -> Result<ContactPerson, Error> {
         let fields = checked(None, |v| raw.validate("fields", v))?;
         let actual = self.get_contact(id)?.version;
+        self.hosted_here(id)?;
         let event = DirectoryEvent::ContactUpdated { id: id.to_string(), fields };
         self.append_change(id, event, expected_version, actual).await?;
         self.get_contact(id)
@@ -154,6 +159,7 @@ impl DirectoryService {
 
     pub async fn archive_contact(&self, id: &str, expected_version: u64) -> Result<ContactPerson, Error> {
         let current = self.get_contact(id)?;
+        self.hosted_here(id)?;
         if !current.archived {
             let event = DirectoryEvent::ContactArchived { id: id.to_string() };
             self.append_change(id, event, expected_version, current.version).await?;
@@ -185,6 +191,7 @@ impl DirectoryService {
         if self.get(organisation_id)?.archived {
             return Err(Error::Archived { what: "organisation", id: organisation_id.to_string() });
         }
+        self.hosted_here(organisation_id)?;
         let id = self.new_id("offer", request_id)?;
         let event =
             DirectoryEvent::OfferCreated { id: id.clone(), organisation_id: organisation_id.to_string(), fields };
@@ -195,6 +202,7 @@ impl DirectoryService {
     pub async fn update_offer(&self, id: &str, raw: RawOffer, expected_version: u64) -> Result<Offer, Error> {
         let fields = checked(None, |v| raw.validate("fields", v))?;
         let actual = self.get_offer(id)?.version;
+        self.hosted_here(id)?;
         self.append_change(id, DirectoryEvent::OfferUpdated { id: id.to_string(), fields }, expected_version, actual)
             .await?;
         self.get_offer(id)
@@ -202,6 +210,7 @@ impl DirectoryService {
 
     pub async fn archive_offer(&self, id: &str, expected_version: u64) -> Result<Offer, Error> {
         let current = self.get_offer(id)?;
+        self.hosted_here(id)?;
         if !current.archived {
             let event = DirectoryEvent::OfferArchived { id: id.to_string() };
             self.append_change(id, event, expected_version, current.version).await?;
@@ -282,6 +291,7 @@ impl DirectoryService {
         if !known {
             return Err(Error::NotFound { what: "entry", id: id.to_string() });
         }
+        self.hosted_here(id)?;
         let event = DirectoryEvent::EntryVerified { id: id.to_string() };
         let appended = self.log.append(vec![Self::new_event(&event, ExpectedVersion::Any)]).await?;
         Ok(self.state.wait_for(appended[0].seq).await?)
@@ -336,6 +346,16 @@ impl DirectoryService {
                 Err(Error::VersionConflict { id: id.to_string(), expected, actual })
             }
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Each node changes only the entries it hosts; another node's are changed there.
+    fn hosted_here(&self, id: &str) -> Result<(), Error> {
+        match self.state.read().host_of(id) {
+            Some(host) if host != self.log.node_id() => {
+                Err(Error::HostedElsewhere { id: id.to_string(), host: host.to_hex() })
+            }
+            _ => Ok(()),
         }
     }
 

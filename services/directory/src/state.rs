@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use samenspel_eventlog::{Projection, StoredEvent};
+use samenspel_eventlog::{NodeId, Projection, StoredEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::events::DirectoryEvent;
@@ -109,13 +109,13 @@ impl DirectoryState {
         (organisations, contacts)
     }
 
-    /// Organisations that are not archived, each with its contact persons and offers that are
-    /// not archived, by id.
-    pub(crate) fn for_export(&self) -> Vec<(&Organisation, Vec<&ContactPerson>, Vec<&Offer>)> {
+    /// The organisations `host` hosts that are not archived, each with its contact persons and
+    /// offers that are not archived, by id.
+    pub(crate) fn for_export(&self, host: NodeId) -> Vec<(&Organisation, Vec<&ContactPerson>, Vec<&Offer>)> {
         let mut out: BTreeMap<&str, (&Organisation, Vec<&ContactPerson>, Vec<&Offer>)> = self
             .organisations
             .values()
-            .filter(|o| !o.archived)
+            .filter(|o| !o.archived && o.hosting_node.0 == host)
             .map(|o| (o.id.as_str(), (o, Vec::new(), Vec::new())))
             .collect();
         for c in self.contacts.values().filter(|c| !c.archived) {
@@ -148,6 +148,28 @@ impl DirectoryState {
     }
 }
 
+impl DirectoryState {
+    /// The node that hosts an entry: an organisation's, or the organisation's of a contact person
+    /// or an offer. Only that node changes the entry.
+    pub(crate) fn host_of(&self, id: &str) -> Option<NodeId> {
+        let organisation = |org: &str| self.organisations.get(org).map(|o| o.hosting_node.0);
+        organisation(id)
+            .or_else(|| self.contacts.get(id).and_then(|c| organisation(&c.organisation_id)))
+            .or_else(|| self.offers.get(id).and_then(|o| organisation(&o.organisation_id)))
+    }
+
+    /// Whether `origin` may write `event`: each node writes only the entries it hosts.
+    fn allowed(&self, origin: NodeId, event: &DirectoryEvent) -> bool {
+        let host = match event {
+            DirectoryEvent::OrganisationCreated { id, .. } => return self.host_of(id).is_none_or(|h| h == origin),
+            DirectoryEvent::ContactCreated { organisation_id, .. }
+            | DirectoryEvent::OfferCreated { organisation_id, .. } => self.host_of(organisation_id),
+            other => self.host_of(other.id()),
+        };
+        host == Some(origin)
+    }
+}
+
 impl Projection for DirectoryState {
     fn apply(&mut self, event: &StoredEvent) {
         let h = &event.header;
@@ -161,6 +183,10 @@ impl Projection for DirectoryState {
                 return;
             }
         };
+        if !self.allowed(h.origin, &decoded) {
+            tracing::warn!(origin = %h.origin.short(), seq = h.seq, kind = %h.kind, "directory event about an entry another node hosts; ignored");
+            return;
+        }
         match decoded {
             DirectoryEvent::OrganisationCreated { id, fields } => {
                 let organisation = Organisation {

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use samenspel_domain::{Clock, LocalDate, PostcodeRange, SupportFunction, SupportKind};
 use samenspel_eventlog::{
-    Audience, Error as LogError, EventLog, ExpectedVersion, FieldViolation, NewEvent, ProjectionHandle,
-    ProjectionReader, ReactorHandle, StoredEvent, SubscribeFrom, Subscription, start_projection,
+    Audience, Error as LogError, EventLog, ExpectedVersion, Feed, FieldViolation, NewEvent, ProjectionHandle,
+    ProjectionReader, ReactorHandle, StoredEvent, SubscribeFrom, Subscription, start_projection_of,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -103,7 +103,8 @@ impl FollowUpService {
         if !problems.is_empty() {
             return Err(Error::Config(problems));
         }
-        let projection = start_projection::<FollowUpState>(log.clone(), PROJECTION, config.snapshot_every).await?;
+        let projection =
+            start_projection_of::<FollowUpState>(log.clone(), PROJECTION, config.snapshot_every, Feed::All).await?;
         let reactions = crate::reactions::start(log.clone(), projection.reader(), config.clone()).await?;
         let service = Arc::new(Self {
             log,

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use samenspel_domain::Postcode;
-use samenspel_eventlog::{Projection, StoredEvent};
+use samenspel_eventlog::{NodeId, Projection, StoredEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::events::FollowUpEvent;
@@ -27,6 +27,9 @@ pub(crate) struct RequestInfo {
 /// What the follow-up knows of an offer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct OfferInfo {
+    /// The node hosting it (hex): only that node changes it.
+    #[serde(default)]
+    pub host: String,
     pub organisation_id: String,
     pub functions: Vec<String>,
     pub kinds: Vec<String>,
@@ -46,6 +49,9 @@ pub(crate) struct FollowUpState {
     used: HashMap<String, u32>,
     /// Versions of the follow-up's own streams, per referral.
     streams: HashMap<String, u64>,
+    /// This node: referrals are this node's own matches; the directory is the federation's.
+    #[serde(skip)]
+    own: Option<NodeId>,
 }
 
 fn area(postcode: &str) -> Option<u16> {
@@ -258,8 +264,11 @@ impl FollowUpState {
         }
     }
 
-    fn apply_directory(&mut self, event: DirectoryIn) {
+    fn apply_directory(&mut self, event: DirectoryIn, origin: NodeId) {
+        let host = origin.to_hex();
+        let hosted = |s: &Self, id: &str| s.offers.get(id).is_some_and(|o| o.host.is_empty() || o.host == host);
         let offer = |organisation_id: String, f: OfferFieldsIn| OfferInfo {
+            host: host.clone(),
             organisation_id,
             functions: f.functions,
             kinds: f.kinds,
@@ -272,15 +281,19 @@ impl FollowUpState {
                 self.archived_organisations.insert(id);
             }
             DirectoryIn::OfferCreated { id, organisation_id, fields } => {
-                self.offers.insert(id, offer(organisation_id, fields));
+                self.offers.entry(id).or_insert_with(|| offer(organisation_id, fields));
             }
             DirectoryIn::OfferUpdated { id, fields } => {
-                if let Some(o) = self.offers.get_mut(&id) {
+                if hosted(self, &id)
+                    && let Some(o) = self.offers.get_mut(&id)
+                {
                     *o = offer(o.organisation_id.clone(), fields);
                 }
             }
             DirectoryIn::OfferArchived { id } => {
-                if let Some(o) = self.offers.get_mut(&id) {
+                if hosted(self, &id)
+                    && let Some(o) = self.offers.get_mut(&id)
+                {
                     o.archived = true;
                 }
             }
@@ -292,24 +305,36 @@ impl FollowUpState {
 impl Projection for FollowUpState {
     fn apply(&mut self, event: &StoredEvent) {
         let h = &event.header;
-        if let Some(id) = h.stream.strip_prefix("followup/referral/") {
+        // Referrals and requests are this node's own; the sociale kaart and the places claimed
+        // on offers are the federation's.
+        let own = self.own.is_none_or(|o| o == h.origin);
+        if own && let Some(id) = h.stream.strip_prefix("followup/referral/") {
             self.streams.insert(id.to_string(), h.stream_seq);
         }
         let Some(payload) = &event.payload else { return };
         if let Some(decoded) = FollowUpEvent::decode(&h.kind, &payload.data) {
             match decoded {
-                Ok(e) => self.apply_own(e),
+                Ok(e) if own => self.apply_own(e),
+                Ok(_) => {}
                 Err(e) => tracing::warn!(seq = h.seq, kind = %h.kind, error = %e, "follow-up event does not decode"),
             }
             return;
         }
         match Input::decode(&h.kind, &payload.data) {
-            Some(Ok(Input::Matching(e))) => self.apply_matching(e, h.time_micros),
-            Some(Ok(Input::Intake(e))) => self.apply_intake(e),
-            Some(Ok(Input::Directory(e))) => self.apply_directory(e),
+            Some(Ok(Input::Matching(e @ (MatchingIn::Claimed { .. } | MatchingIn::Released { .. })))) => {
+                self.apply_matching(e, h.time_micros)
+            }
+            Some(Ok(Input::Matching(e))) if own => self.apply_matching(e, h.time_micros),
+            Some(Ok(Input::Intake(e))) if own => self.apply_intake(e),
+            Some(Ok(Input::Matching(_) | Input::Intake(_))) => {}
+            Some(Ok(Input::Directory(e))) => self.apply_directory(e, h.origin),
             Some(Err(e)) => tracing::warn!(seq = h.seq, kind = %h.kind, error = %e, "input event does not decode"),
             None => {}
         }
+    }
+
+    fn started(&mut self, own: NodeId) {
+        self.own = Some(own);
     }
 
     fn save(&self) -> Vec<u8> {

@@ -17,7 +17,9 @@ pub(crate) const MATCHED: &str = "intake.request.matched";
 pub(crate) const REOPENED: &str = "intake.request.reopened";
 pub(crate) const CLOSED: &str = "intake.request.closed";
 pub(crate) const WITHDRAWN: &str = "intake.request.withdrawn";
-const KINDS: [&str; 11] = [
+pub(crate) const CONTACT_SHARED: &str = "intake.request.contact_shared";
+const KINDS: [&str; 12] = [
+    CONTACT_SHARED,
     SUBMITTED,
     AMENDED,
     STRAIN_RECORDED,
@@ -82,6 +84,23 @@ pub(crate) enum IntakeEvent {
         id: String,
         reason: String,
     },
+    /// The client's contact details, shared with the nodes hosting the offers of an accepted
+    /// match (the event's audience names them): the receiving organisation needs them, and no
+    /// other node gets them. The log records who got what, and when.
+    ContactShared {
+        id: String,
+        match_id: String,
+        client: SharedContact,
+        nodes: Vec<String>,
+    },
+}
+
+/// What the receiving organisation gets to reach the client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SharedContact {
+    pub name: String,
+    pub phone: String,
+    pub email: String,
 }
 
 impl IntakeEvent {
@@ -98,6 +117,7 @@ impl IntakeEvent {
             Self::Reopened { .. } => REOPENED,
             Self::Closed { .. } => CLOSED,
             Self::Withdrawn { .. } => WITHDRAWN,
+            Self::ContactShared { .. } => CONTACT_SHARED,
         }
     }
 
@@ -114,7 +134,8 @@ impl IntakeEvent {
             | Self::Matched { id, .. }
             | Self::Reopened { id, .. }
             | Self::Closed { id, .. }
-            | Self::Withdrawn { id, .. } => id,
+            | Self::Withdrawn { id, .. }
+            | Self::ContactShared { id, .. } => id,
         }
     }
 

@@ -8,11 +8,12 @@
 use std::sync::Arc;
 
 use samenspel_eventlog::{
-    Error as LogError, EventLog, ExpectedVersion, ProjectionReader, Reaction, ReactorHandle, StoredEvent, start_reactor,
+    Audience, Error as LogError, EventLog, ExpectedVersion, NodeId, ProjectionReader, Reaction, ReactorHandle,
+    StoredEvent, start_reactor,
 };
 use serde::Deserialize;
 
-use crate::events::IntakeEvent;
+use crate::events::{IntakeEvent, SharedContact};
 use crate::service::IntakeService;
 use crate::state::{IntakeState, RequestStatus};
 
@@ -31,6 +32,9 @@ enum Answered {
         match_id: String,
         request_id: String,
         offer_id: String,
+        /// Other nodes hosting an offer of the match: they get the client's contact details.
+        #[serde(default)]
+        nodes: Vec<String>,
     },
     /// The follow-up found the help not going well, or stopped.
     ReferralFailed {
@@ -121,6 +125,19 @@ async fn react(log: &dyn EventLog, state: &ProjectionReader<IntakeState>, event:
             }
             _ => {}
         }
+        // The receiving organisation on another node needs to reach the client, once.
+        let mut shared_with = Vec::new();
+        if let Answered::Accepted { nodes, .. } = &decoded
+            && !nodes.is_empty()
+            && !current.contact_shared_for(&match_id)
+        {
+            let client = &current.fields.client;
+            let client =
+                SharedContact { name: client.name.clone(), phone: client.phone.clone(), email: client.email.clone() };
+            let (id, match_id, nodes) = (request_id.clone(), match_id.clone(), nodes.clone());
+            shared_with = nodes.iter().filter_map(|n| NodeId::from_hex(n)).collect();
+            steps.push(IntakeEvent::ContactShared { id, match_id, client, nodes });
+        }
         if steps.is_empty() {
             return Ok(());
         }
@@ -128,8 +145,12 @@ async fn react(log: &dyn EventLog, state: &ProjectionReader<IntakeState>, event:
             .iter()
             .enumerate()
             .map(|(i, step)| {
-                IntakeService::new_event(step, ExpectedVersion::Exact(current.version + i as u64))
-                    .with_id(format!("{}/{match_id}", step.kind()))
+                let event = IntakeService::new_event(step, ExpectedVersion::Exact(current.version + i as u64))
+                    .with_id(format!("{}/{match_id}", step.kind()));
+                match step {
+                    IntakeEvent::ContactShared { .. } => event.with_audience(Audience::Nodes(shared_with.clone())),
+                    _ => event,
+                }
             })
             .collect();
         match log.append(batch).await {

@@ -59,9 +59,17 @@ pub struct HelpRequest {
     pub status_reason: String,
     pub submitted_micros: i64,
     pub updated_micros: i64,
+    /// The matches whose partner nodes got the client's contact details, and those nodes (hex).
+    #[serde(default)]
+    pub contact_shared: Vec<(String, Vec<String>)>,
 }
 
 impl HelpRequest {
+    /// Whether the contact details went out for `match_id` already.
+    pub fn contact_shared_for(&self, match_id: &str) -> bool {
+        self.contact_shared.iter().any(|(m, _)| m == match_id)
+    }
+
     /// What matching works with: the professional's assessment, raised to high by a mantelzorger
     /// under high strain or overburdened.
     pub fn complexity(&self) -> Complexity {
@@ -162,6 +170,7 @@ impl Projection for IntakeState {
                     status_reason: String::new(),
                     submitted_micros: now,
                     updated_micros: now,
+                    contact_shared: Vec::new(),
                 };
                 self.requests.insert(id, request);
             }
@@ -196,6 +205,9 @@ impl Projection for IntakeState {
                 r.status = RequestStatus::Withdrawn;
                 r.status_reason = reason;
             }),
+            IntakeEvent::ContactShared { id, match_id, nodes, .. } => {
+                self.change(&id, event, |r| r.contact_shared.push((match_id, nodes)));
+            }
         }
     }
 

@@ -24,6 +24,8 @@ pub enum Error {
     NotAddressed { match_id: String, organisation_id: String },
     #[error("match {match_id:?} was answered already: {status:?}")]
     Answered { match_id: String, status: MatchStatus },
+    #[error("match {match_id:?} is answered on the node that hosts the organisation ({node})")]
+    AnswerElsewhere { match_id: String, node: String },
     #[error(transparent)]
     Log(#[from] LogError),
 }
@@ -42,6 +44,9 @@ impl From<Error> for Status {
                 precondition("UNSUITABLE", format!("{field}/{offer_id}"), message)
             }
             Error::Answered { match_id, .. } => precondition("ANSWERED", format!("match/{match_id}"), message),
+            Error::AnswerElsewhere { match_id, .. } => {
+                precondition("ANSWER_ELSEWHERE", format!("match/{match_id}"), message)
+            }
             Error::NotAddressed { .. } => Status::permission_denied(message),
             Error::Log(LogError::Closed) => Status::unavailable(message),
             Error::Log(_) => {

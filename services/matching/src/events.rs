@@ -1,11 +1,12 @@
 //! Matching's own events: a coordinator's confirmation, the receiving organisation's answer, and
 //! the claims on offers' capacity. A confirmation and its claims are appended together, each on
 //! its own stream with the version it was decided on, so neither a request nor a unit of capacity
-//! can be given out twice.
+//! can be given out twice. The node that took a request in owns its matches; a unit of an offer's
+//! capacity is claimed on the node that hosts the offer.
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::Factor;
+use crate::model::{Factor, Summary};
 
 pub(crate) const CONFIRMED: &str = "matching.match.confirmed";
 pub(crate) const ACCEPTED: &str = "matching.match.accepted";
@@ -15,7 +16,10 @@ pub(crate) const FAILED: &str = "matching.match.failed";
 pub(crate) const ENDED: &str = "matching.match.ended";
 pub(crate) const CLAIMED: &str = "matching.offer.claimed";
 pub(crate) const RELEASED: &str = "matching.offer.released";
-const KINDS: [&str; 8] = [CONFIRMED, ACCEPTED, DECLINED, EXPIRED, FAILED, ENDED, CLAIMED, RELEASED];
+pub(crate) const ANSWER_GIVEN: &str = "matching.answer.given";
+pub(crate) const NOTICED: &str = "matching.match.noticed";
+const KINDS: [&str; 10] =
+    [CONFIRMED, ACCEPTED, DECLINED, EXPIRED, FAILED, ENDED, CLAIMED, RELEASED, ANSWER_GIVEN, NOTICED];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -35,6 +39,10 @@ pub(crate) enum MatchingEvent {
         /// When, by matching's clock (the header's time is the log's); 0 in events from before.
         #[serde(default)]
         at_micros: i64,
+        /// For an offer another node hosts: what that node may know of the request, the consented
+        /// minimal summary (no names, no contact details).
+        #[serde(default)]
+        summary: Option<Box<Summary>>,
     },
     /// Names the offer too, so a reader of this event alone (the intake) knows the match.
     Accepted {
@@ -44,6 +52,10 @@ pub(crate) enum MatchingEvent {
         reason: String,
         #[serde(default)]
         at_micros: i64,
+        /// The other nodes hosting an offer of the match (hex node ids): the intake shares the
+        /// client's contact details with them.
+        #[serde(default)]
+        nodes: Vec<String>,
     },
     Declined {
         match_id: String,
@@ -68,6 +80,12 @@ pub(crate) enum MatchingEvent {
     Claimed { offer_id: String, match_id: String },
     /// The unit is free again: the match was declined or expired.
     Released { offer_id: String, match_id: String },
+    /// The receiving organisation's answer, given on its own node to a match another node owns;
+    /// the owner decides on it (accepted or declined) in an event of its own.
+    AnswerGiven { match_id: String, request_id: String, accept: bool, reason: String, at_micros: i64 },
+    /// A change to a match another node owns, concerning an organisation hosted here: it gives
+    /// the change a position in this node's log, for WatchMatches.
+    Noticed { match_id: String, kind: String },
 }
 
 impl MatchingEvent {
@@ -81,6 +99,8 @@ impl MatchingEvent {
             Self::Ended { .. } => ENDED,
             Self::Claimed { .. } => CLAIMED,
             Self::Released { .. } => RELEASED,
+            Self::AnswerGiven { .. } => ANSWER_GIVEN,
+            Self::Noticed { .. } => NOTICED,
         }
     }
 
@@ -91,8 +111,10 @@ impl MatchingEvent {
             | Self::Declined { request_id, .. }
             | Self::Expired { request_id, .. }
             | Self::Failed { request_id, .. }
-            | Self::Ended { request_id, .. } => request_stream(request_id),
+            | Self::Ended { request_id, .. }
+            | Self::AnswerGiven { request_id, .. } => request_stream(request_id),
             Self::Claimed { offer_id, .. } | Self::Released { offer_id, .. } => offer_stream(offer_id),
+            Self::Noticed { match_id, .. } => format!("matching/noticed/{match_id}"),
         }
     }
 
@@ -106,7 +128,9 @@ impl MatchingEvent {
             | Self::Failed { match_id, .. }
             | Self::Ended { match_id, .. }
             | Self::Claimed { match_id, .. }
-            | Self::Released { match_id, .. } => match_id,
+            | Self::Released { match_id, .. }
+            | Self::AnswerGiven { match_id, .. }
+            | Self::Noticed { match_id, .. } => match_id,
         }
     }
 

@@ -9,7 +9,7 @@ use samenspel_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
 use crate::error::Error;
-use crate::model::{Factor, Match, MatchStatus, Request as MatchRequest, Slot};
+use crate::model::{Factor, Match, MatchStatus, Slot, Summary};
 use crate::service::{MatchChange, MatchingService, Proposal};
 
 /// The gRPC face of [`MatchingService`].
@@ -67,21 +67,21 @@ fn slots_pb(slots: &[Slot]) -> Vec<pb::TimeSlot> {
 }
 
 /// What the receiving organisation may know of the request: no names, no contact details.
-fn summary_pb(r: &MatchRequest) -> pb::HelpRequestSummary {
+fn summary_pb(request_id: &str, r: &Summary) -> pb::HelpRequestSummary {
     let urgency = match r.urgency.as_str() {
         "low" => pb::Urgency::Low,
         "high" => pb::Urgency::High,
         _ => pb::Urgency::Normal,
     };
     pb::HelpRequestSummary {
-        id: r.id.clone(),
+        id: request_id.to_string(),
         support_functions: r.functions.clone(),
         support_kinds: r.kinds.clone(),
         postcode_area: format!("{:04}", r.area),
         urgency: urgency.into(),
         wanted_schedule: slots_pb(&r.wanted),
         languages: r.languages.clone(),
-        complexity: complexity_pb(r.complexity()).into(),
+        complexity: complexity_pb(r.complexity).into(),
     }
 }
 
@@ -96,8 +96,12 @@ fn status_pb(s: MatchStatus) -> pb::MatchStatus {
     }
 }
 
-fn match_pb(m: Match, request: Option<&MatchRequest>) -> pb::Match {
+fn match_pb(m: Match, summary: Option<&Summary>) -> pb::Match {
     pb::Match {
+        request: summary.map(|s| summary_pb(&m.request_id, s)),
+        owner_node: m.owner,
+        answer_pending: m.answer_sent.is_some() && m.status == MatchStatus::Offered,
+        client_contact: m.contact.map(|c| pb::ClientContact { name: c.name, phone: c.phone, email: c.email }),
         id: m.id,
         request_id: m.request_id,
         offer_id: m.offer_id,
@@ -113,19 +117,18 @@ fn match_pb(m: Match, request: Option<&MatchRequest>) -> pb::Match {
         confirmed_micros: m.confirmed_micros,
         answered_micros: m.answered_micros,
         ended_micros: m.ended_micros,
-        request: request.map(summary_pb),
     }
 }
 
 fn notice_pb(c: MatchChange) -> pb::MatchNotice {
-    pb::MatchNotice { position: c.position, kind: c.kind, r#match: Some(match_pb(c.matched, c.request.as_ref())) }
+    pb::MatchNotice { position: c.position, kind: c.kind, r#match: Some(match_pb(c.matched, c.summary.as_ref())) }
 }
 
 impl MatchingGrpc {
     fn reply(&self, m: Result<Match, Error>) -> Result<Response<pb::Match>, Status> {
         let m = m?;
-        let request = self.service.request_of(&m);
-        Ok(Response::new(match_pb(m, request.as_ref())))
+        let summary = self.service.summary_of(&m);
+        Ok(Response::new(match_pb(m, summary.as_ref())))
     }
 }
 

@@ -171,8 +171,23 @@ pub(crate) enum IntakeIn {
     Withdrawn {
         id: String,
     },
+    /// The owner shares the client's contact details with the node of an accepted match partner.
+    ContactShared {
+        match_id: String,
+        client: ContactIn,
+    },
     #[serde(other)]
     Other,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct ContactIn {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub phone: String,
+    #[serde(default)]
+    pub email: String,
 }
 
 /// Decodes a payload of another service by its kind's prefix; `None` for kinds matching ignores.

@@ -60,6 +60,9 @@ pub(crate) fn total_minutes(slots: &[Slot]) -> u32 {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Organisation {
     pub id: String,
+    /// The node that hosts it (hex node id): its offers' capacity is claimed there.
+    #[serde(default)]
+    pub node: String,
     /// The directory's kind code, such as "vrijwilligersorganisatie".
     pub kind: String,
     pub formal: bool,
@@ -217,6 +220,61 @@ pub struct Match {
     /// When it failed or ended; 0 before.
     #[serde(default)]
     pub ended_micros: i64,
+    /// The node that owns it (hex): where its request was taken in and its lifecycle decided.
+    #[serde(default)]
+    pub owner: String,
+    /// The nodes hosting its offers (hex), the owner's included when it hosts one.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// The confirmation's position in the owner's log: an answer from another node names it as
+    /// its cause.
+    #[serde(default)]
+    pub confirmed_at: Option<(String, u64, String)>,
+    /// What a node hosting an offer may know of the request, when the request is not its own.
+    #[serde(default)]
+    pub summary: Option<Summary>,
+    /// The answer this node sent to the owner, before the owner decided on it.
+    #[serde(default)]
+    pub answer_sent: Option<bool>,
+    /// The client's contact details, on the nodes the owner shared them with after acceptance.
+    #[serde(default)]
+    pub contact: Option<Contact>,
+}
+
+/// The consented minimal summary of a request: need areas, 4-digit area, urgency, wanted hours,
+/// languages, complexity. No names, no contact details.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub functions: Vec<String>,
+    pub kinds: Vec<String>,
+    pub area: u16,
+    pub urgency: String,
+    pub wanted: Vec<Slot>,
+    pub languages: Vec<String>,
+    #[serde(with = "ComplexityDef")]
+    pub complexity: Complexity,
+}
+
+impl Summary {
+    pub fn of(r: &Request) -> Self {
+        Summary {
+            functions: r.functions.clone(),
+            kinds: r.kinds.clone(),
+            area: r.area,
+            urgency: r.urgency.clone(),
+            wanted: r.wanted.clone(),
+            languages: r.languages.clone(),
+            complexity: r.complexity(),
+        }
+    }
+}
+
+/// The client's contact details, shared only with the node of an accepted match partner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    pub name: String,
+    pub phone: String,
+    pub email: String,
 }
 
 impl Match {

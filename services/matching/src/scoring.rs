@@ -228,6 +228,7 @@ mod tests {
     fn org(id: &str, kind: &str, area: u16) -> Organisation {
         Organisation {
             id: id.into(),
+            node: String::new(),
             kind: kind.into(),
             formal: crate::model::is_formal(kind),
             area: Some(area),

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use samenspel_domain::{Clock, Complexity};
 use samenspel_eventlog::{
-    Audience, Error as LogError, EventLog, ExpectedVersion, FieldViolation, NewEvent, ProjectionHandle,
-    ProjectionReader, StoredEvent, SubscribeFrom, Subscription, start_projection,
+    Audience, Error as LogError, EventLog, EventRef, ExpectedVersion, Feed, FieldViolation, Hash, NewEvent, NodeId,
+    ProjectionHandle, ProjectionReader, StoredEvent, SubscribeFrom, Subscription, start_projection_of,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -18,7 +18,7 @@ use crate::assign;
 use crate::config::MatchingConfig;
 use crate::error::Error;
 use crate::events::MatchingEvent;
-use crate::model::{Factor, Match, Request};
+use crate::model::{Factor, Match, MatchStatus, Request, Summary};
 use crate::scoring::{self, Candidate, Scored};
 use crate::state::MatchingState;
 
@@ -61,7 +61,7 @@ pub struct MatchChange {
     pub position: u64,
     pub kind: String,
     pub matched: Match,
-    pub request: Option<Request>,
+    pub summary: Option<Summary>,
 }
 
 #[derive(Debug)]
@@ -114,7 +114,8 @@ impl MatchingService {
         config: MatchingConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Self>, Error> {
-        let projection = start_projection::<MatchingState>(log.clone(), PROJECTION, config.snapshot_every).await?;
+        let projection =
+            start_projection_of::<MatchingState>(log.clone(), PROJECTION, config.snapshot_every, Feed::All).await?;
         let reactions = crate::reactions::start(log.clone(), projection.reader(), clock.clone()).await?;
         let service = Arc::new(Self {
             log,
@@ -167,8 +168,13 @@ impl MatchingService {
     /// or an offer changed just before is seen (other services' writes are applied here later
     /// than there).
     async fn catch_up(&self) -> Result<(), Error> {
-        let head = self.log.head(self.log.node_id()).await?.seq;
-        Ok(self.state.wait_for(head).await?)
+        let own = self.log.node_id();
+        self.state.wait_for(self.log.head(own).await?.seq).await?;
+        // Other nodes' events may wait for their causes: waiting for them is best effort.
+        let others: Vec<(NodeId, u64)> =
+            self.log.origins().await?.into_iter().filter(|(o, _)| *o != own).map(|(o, h)| (o, h.seq)).collect();
+        let _ = tokio::time::timeout(Duration::from_millis(200), self.state.wait_for_all(&others)).await;
+        Ok(())
     }
 
     /// Ranked proposals for a request, with notes on what was left out.
@@ -435,6 +441,8 @@ impl MatchingService {
         h.update(request.id.as_bytes());
         h.update(&version.to_be_bytes());
         let match_id = hex::encode(&h.finalize().as_bytes()[..16]);
+        let offers: Vec<&Candidate<'_>> = std::iter::once(&s.lead).chain(s.support.as_ref()).collect();
+        let remote = Self::remote_hosts(state, offers.iter().map(|c| c.offer.id.as_str()));
         let confirmed = MatchingEvent::Confirmed {
             match_id: match_id.clone(),
             request_id: request.id.clone(),
@@ -448,9 +456,13 @@ impl MatchingService {
             score: s.score,
             factors: s.factors.clone(),
             at_micros: self.clock.now_micros(),
+            // A node hosting an offer sees the consented summary, never names or contact details.
+            summary: (!remote.is_empty()).then(|| Box::new(Summary::of(request))),
         };
-        let mut events = vec![Self::new_event(&confirmed, version)];
-        for c in std::iter::once(&s.lead).chain(s.support.as_ref()) {
+        let mut events = vec![Self::event_for(&confirmed, version, Self::audience(&remote))];
+        // An offer's places are claimed on the node hosting it: here for this node's own offers,
+        // by the other node when it accepts.
+        for c in offers.into_iter().filter(|c| Self::hosted_here(state, &c.offer.id)) {
             let claim = MatchingEvent::Claimed { offer_id: c.offer.id.clone(), match_id: match_id.clone() };
             events.push(Self::new_event(&claim, state.offer_stream_version(&c.offer.id)));
         }
@@ -471,13 +483,21 @@ impl MatchingService {
         found.ok_or_else(|| Error::NotFound { what: "match", id: id.into() })
     }
 
-    /// The request behind a match, as the receiving organisation may see it (summary fields only).
-    pub fn request_of(&self, m: &Match) -> Option<Request> {
-        self.state.read().request(&m.request_id).cloned()
+    /// The request behind a match, as the receiving organisation may see it: the summary only,
+    /// from the request here or, for another node's match, from its confirmation.
+    pub fn summary_of(&self, m: &Match) -> Option<Summary> {
+        Self::summary(&self.state.read(), m)
     }
 
-    /// The receiving organisation's answer. A decline frees the offers and sends the request back
-    /// to matching with the lead offer excluded.
+    fn summary(state: &MatchingState, m: &Match) -> Option<Summary> {
+        state.request(&m.request_id).map(Summary::of).or_else(|| m.summary.clone())
+    }
+
+    /// The receiving organisation's answer, given on the node that hosts it. For a match this
+    /// node owns, the answer is decided here: a decline frees the offers and sends the request back
+    /// to matching with the lead offer excluded. For a match another node owns, the answer goes to
+    /// that node (an acceptance claims the places of the offers hosted here, so none is given out
+    /// twice), and the owner decides; this waits briefly for that decision.
     pub async fn answer(
         &self,
         match_id: &str,
@@ -486,29 +506,63 @@ impl MatchingService {
         reason: &str,
     ) -> Result<Match, Error> {
         let reason = text("reason", reason, false)?;
-        let events = {
+        self.catch_up().await?;
+        let (events, owned) = {
             let state = self.state.read();
             let m = state.get_match(match_id).ok_or_else(|| Error::NotFound { what: "match", id: match_id.into() })?;
             if m.organisation_id != organisation_id.trim() {
                 return Err(Error::NotAddressed { match_id: match_id.into(), organisation_id: organisation_id.into() });
             }
-            if m.status != crate::model::MatchStatus::Offered {
+            if m.status != MatchStatus::Offered || m.answer_sent.is_some() {
                 return Err(Error::Answered { match_id: match_id.into(), status: m.status });
             }
-            let version = state.request_stream_version(&m.request_id);
-            let (match_id, request_id, offer_id) = (m.id.clone(), m.request_id.clone(), m.offer_id.clone());
-            let at_micros = self.clock.now_micros();
-            if accept {
-                let accepted = MatchingEvent::Accepted { match_id, request_id, offer_id, reason, at_micros };
-                vec![Self::new_event(&accepted, version)]
-            } else {
-                let mut events = vec![Self::new_event(
-                    &MatchingEvent::Declined { match_id: match_id.clone(), request_id, reason, at_micros },
-                    version,
-                )];
-                events.extend(Self::releases(&state, m));
-                events
+            if !Self::hosted_here(&state, &m.offer_id) {
+                let node = state.host_of_offer(&m.offer_id).unwrap_or_default();
+                return Err(Error::AnswerElsewhere { match_id: match_id.into(), node });
             }
+            let owned = m.owner.is_empty() || m.owner == state.own_hex();
+            let version = state.request_stream_version(&m.request_id);
+            let at_micros = self.clock.now_micros();
+            let (match_id, request_id, offer_id) = (m.id.clone(), m.request_id.clone(), m.offer_id.clone());
+            let events = if owned {
+                let remote = Self::remote_hosts(&state, m.offers());
+                let audience = Self::audience(&remote);
+                if accept {
+                    let nodes = remote.iter().map(|n| n.to_hex()).collect();
+                    let accepted = MatchingEvent::Accepted { match_id, request_id, offer_id, reason, at_micros, nodes };
+                    vec![Self::event_for(&accepted, version, audience)]
+                } else {
+                    let declined = MatchingEvent::Declined { match_id, request_id, reason, at_micros };
+                    let mut events = vec![Self::event_for(&declined, version, audience)];
+                    events.extend(Self::releases(&state, m));
+                    events
+                }
+            } else {
+                // The owner decides; the answer names the confirmation it answers.
+                let owner = NodeId::from_hex(&m.owner).into_iter().collect();
+                let answer = MatchingEvent::AnswerGiven { match_id, request_id, accept, reason, at_micros };
+                let mut answer = Self::event_for(&answer, version, Audience::Nodes(owner));
+                if let Some((origin, seq, hash)) = &m.confirmed_at
+                    && let (Some(origin), Some(hash)) = (NodeId::from_hex(origin), Hash::from_hex(hash))
+                {
+                    answer = answer.with_causes(vec![EventRef { origin, seq: *seq, hash }]);
+                }
+                let mut events = vec![answer];
+                if accept {
+                    for offer_id in m.offers().filter(|o| Self::hosted_here(&state, o)) {
+                        if let Some(c) = state.candidate(offer_id)
+                            && c.used >= c.offer.capacity
+                        {
+                            let why = format!("has no room ({} of {} places taken)", c.used, c.offer.capacity);
+                            return Err(Error::Unsuitable { field: "match_id", offer_id: offer_id.into(), why });
+                        }
+                        let claim = MatchingEvent::Claimed { offer_id: offer_id.into(), match_id: m.id.clone() };
+                        events.push(Self::new_event(&claim, state.offer_stream_version(offer_id)));
+                    }
+                }
+                events
+            };
+            (events, owned)
         };
         match self.log.append(events).await {
             Ok(appended) => self.state.wait_for(appended.last().map_or(0, |a| a.seq)).await?,
@@ -518,11 +572,43 @@ impl MatchingService {
             }
             Err(e) => return Err(e.into()),
         }
+        if !owned {
+            // The owner decides within a replication round trip when it is reachable.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            while tokio::time::Instant::now() < deadline && self.get_match(match_id)?.status == MatchStatus::Offered {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
         self.get_match(match_id)
     }
 
+    /// Whether this node hosts the offer (an offer of unknown host counts as this node's).
+    pub(crate) fn hosted_here(state: &MatchingState, offer_id: &str) -> bool {
+        state.host_of_offer(offer_id).is_none_or(|h| h == state.own_hex())
+    }
+
+    /// The other nodes hosting one of `offers`.
+    pub(crate) fn remote_hosts<'a>(state: &MatchingState, offers: impl Iterator<Item = &'a str>) -> Vec<NodeId> {
+        let own = state.own_hex();
+        let mut nodes: Vec<NodeId> = offers
+            .filter_map(|o| state.host_of_offer(o))
+            .filter(|h| *h != own)
+            .filter_map(|h| NodeId::from_hex(&h))
+            .collect();
+        nodes.sort();
+        nodes.dedup();
+        nodes
+    }
+
+    /// Who may see a match event: this node only, or also the nodes hosting its offers.
+    pub(crate) fn audience(remote: &[NodeId]) -> Audience {
+        if remote.is_empty() { Audience::Local } else { Audience::Nodes(remote.to_vec()) }
+    }
+
+    /// The releases of the places a match holds on offers hosted here.
     pub(crate) fn releases(state: &MatchingState, m: &Match) -> Vec<NewEvent> {
         m.offers()
+            .filter(|offer_id| Self::hosted_here(state, offer_id))
             .map(|offer_id| {
                 let release = MatchingEvent::Released { offer_id: offer_id.into(), match_id: m.id.clone() };
                 Self::new_event(&release, state.offer_stream_version(offer_id))
@@ -584,13 +670,27 @@ impl MatchingService {
         let Some(m) = state.get_match(decoded.match_id()).filter(|m| m.addressed_to(organisation)) else {
             return Ok(None);
         };
-        let request = state.request(&m.request_id).cloned();
-        Ok(Some(MatchChange { position: h.seq, kind: h.kind.clone(), matched: m.clone(), request }))
+        // A change to another node's match is noticed here under the kind it had there.
+        let kind = match &decoded {
+            MatchingEvent::Noticed { kind, .. } => kind.clone(),
+            _ => h.kind.clone(),
+        };
+        Ok(Some(MatchChange { position: h.seq, kind, matched: m.clone(), summary: Self::summary(&state, m) }))
     }
 
+    /// A matching event for this node alone; claims and releases for every node, since they say
+    /// only how full an offer is and every node proposes it.
     pub(crate) fn new_event(event: &MatchingEvent, expected: u64) -> NewEvent {
+        let audience = match event {
+            MatchingEvent::Claimed { .. } | MatchingEvent::Released { .. } => Audience::Federation,
+            _ => Audience::Local,
+        };
+        Self::event_for(event, expected, audience)
+    }
+
+    pub(crate) fn event_for(event: &MatchingEvent, expected: u64, audience: Audience) -> NewEvent {
         NewEvent::new(event.stream(), event.kind(), event.encode())
             .expect(ExpectedVersion::Exact(expected))
-            .with_audience(Audience::Local)
+            .with_audience(audience)
     }
 }

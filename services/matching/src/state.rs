@@ -5,14 +5,14 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use samenspel_domain::{Complexity, Postcode};
-use samenspel_eventlog::{Projection, StoredEvent};
+use samenspel_eventlog::{NodeId, Projection, StoredEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::events::MatchingEvent;
 use crate::inputs::{
     ConsentIn, DirectoryIn, Input, IntakeIn, OfferFieldsIn, RequestFieldsIn, ScopeIn, SlotIn, StrainIn,
 };
-use crate::model::{Consent, Match, MatchStatus, Offer, Organisation, Request, Slot, Strain, is_formal};
+use crate::model::{Consent, Contact, Match, MatchStatus, Offer, Organisation, Request, Slot, Strain, is_formal};
 use crate::scoring::{self, Candidate};
 use crate::screen::{Screens, Verdict};
 use crate::table::Table;
@@ -47,6 +47,10 @@ pub(crate) struct MatchingState {
     /// What the filter reads of each offer and organisation, compactly; rebuilt on restore.
     #[serde(skip)]
     screens: Screens,
+    /// This node, set when the projection starts: requests and their matches are this node's
+    /// own; other nodes' matches are seen only where they concern an offer hosted here.
+    #[serde(skip)]
+    own: Option<NodeId>,
 }
 
 fn slots(s: &[SlotIn]) -> Vec<Slot> {
@@ -212,10 +216,12 @@ impl MatchingState {
         fit
     }
 
-    /// Offered matches confirmed before `cutoff_micros`: their time to answer is up.
+    /// Offered matches this node owns, confirmed before `cutoff_micros`: their time to answer is up.
     pub(crate) fn unanswered_before(&self, cutoff_micros: i64) -> Vec<Match> {
+        let own = self.own_hex();
         self.matches
             .values()
+            .filter(|m| m.owner.is_empty() || m.owner == own)
             .filter(|m| m.status == MatchStatus::Offered && m.confirmed_micros < cutoff_micros)
             .cloned()
             .collect()
@@ -304,14 +310,52 @@ impl MatchingState {
         }
     }
 
-    fn apply_directory(&mut self, event: DirectoryIn, version: u64) {
+    /// Whether `origin` is this node (or the node is not known, as in unit tests).
+    fn is_own(&self, origin: NodeId) -> bool {
+        self.own.is_none_or(|o| o == origin)
+    }
+
+    /// The node hosting an offer's organisation (hex), `None` when unknown.
+    pub(crate) fn host_of_offer(&self, offer_id: &str) -> Option<String> {
+        let offer = self.offers.get(offer_id)?;
+        self.organisations.get(&offer.organisation_id).map(|o| o.node.clone()).filter(|n| !n.is_empty())
+    }
+
+    /// This node as hex ("" when unknown).
+    pub(crate) fn own_hex(&self) -> String {
+        self.own.map(|o| o.to_hex()).unwrap_or_default()
+    }
+
+    /// Each node writes only the entries it hosts, as the directory applies them.
+    fn directory_allowed(&self, origin: NodeId, event: &DirectoryIn) -> bool {
+        let host = |org: &str| self.organisations.get(org).map(|o| o.node.clone());
+        let hex = origin.to_hex();
+        let allowed = |node: Option<String>| node.is_some_and(|n| n.is_empty() || n == hex);
+        match event {
+            DirectoryIn::OrganisationCreated { id, .. } => host(id).is_none_or(|n| n.is_empty() || n == hex),
+            DirectoryIn::OrganisationUpdated { id, .. } | DirectoryIn::OrganisationArchived { id } => allowed(host(id)),
+            DirectoryIn::OfferCreated { organisation_id, .. } => allowed(host(organisation_id)),
+            DirectoryIn::OfferUpdated { id, .. } | DirectoryIn::OfferArchived { id } => {
+                allowed(self.offers.get(id).and_then(|o| host(&o.organisation_id)))
+            }
+            DirectoryIn::Other => true,
+        }
+    }
+
+    fn apply_directory(&mut self, event: DirectoryIn, version: u64, origin: NodeId) {
+        if !self.directory_allowed(origin, &event) {
+            return;
+        }
         match event {
             DirectoryIn::OrganisationCreated { id, fields } | DirectoryIn::OrganisationUpdated { id, fields } => {
                 let area = fields.address.and_then(|a| a.postcode.parse::<Postcode>().ok()).map(|p| p.area().get());
                 let archived = self.organisations.get(&id).is_some_and(|o| o.archived);
                 let formal = is_formal(&fields.kind);
-                self.organisations
-                    .insert(&id.clone(), Organisation { id: id.clone(), kind: fields.kind, formal, area, archived });
+                let node = origin.to_hex();
+                self.organisations.insert(
+                    &id.clone(),
+                    Organisation { id: id.clone(), node, kind: fields.kind, formal, area, archived },
+                );
                 self.rescreen_organisation(&id);
             }
             DirectoryIn::OrganisationArchived { id } => {
@@ -397,14 +441,21 @@ impl MatchingState {
             IntakeIn::Matched { id } => set_status(self, &id, "matched"),
             IntakeIn::Closed { id } => set_status(self, &id, "closed"),
             IntakeIn::Withdrawn { id } => set_status(self, &id, "withdrawn"),
-            IntakeIn::Other => {}
+            IntakeIn::ContactShared { .. } | IntakeIn::Other => {}
         }
     }
 
-    /// `logged` is the header's time: what an event without its own time (from before matching
-    /// stamped its clock into payloads) counts as.
-    fn apply_own(&mut self, event: MatchingEvent, stream_seq: u64, logged: i64) {
+    /// Applies one of matching's events. A node's own events carry the lifecycle of its own
+    /// requests' matches; another node's are seen here only where they concern an offer hosted
+    /// here, and count only when they come from the match's owner (or, for capacity, from the
+    /// node hosting the offer).
+    fn apply_matching(&mut self, event: MatchingEvent, stored: &StoredEvent) {
+        let h = &stored.header;
+        let (stream_seq, logged, own) = (h.stream_seq, h.time_micros, self.is_own(h.origin));
         let at = |micros: i64| if micros > 0 { micros } else { logged };
+        let from_owner = |s: &Self, match_id: &str| {
+            s.matches.get(match_id).is_some_and(|m| m.owner.is_empty() || m.owner == h.origin.to_hex())
+        };
         match event {
             MatchingEvent::Confirmed {
                 match_id,
@@ -419,9 +470,18 @@ impl MatchingState {
                 score,
                 factors,
                 at_micros,
+                summary,
             } => {
-                self.request_streams.insert(request_id.clone(), stream_seq);
-                self.active.insert(request_id.clone(), match_id.clone());
+                if own {
+                    self.request_streams.insert(request_id.clone(), stream_seq);
+                    self.active.insert(request_id.clone(), match_id.clone());
+                }
+                let mut hosts: Vec<String> = std::iter::once(&offer_id)
+                    .chain(support_offer_id.as_ref())
+                    .filter_map(|o| self.host_of_offer(o))
+                    .collect();
+                hosts.sort();
+                hosts.dedup();
                 let m = Match {
                     id: match_id.clone(),
                     request_id,
@@ -438,12 +498,23 @@ impl MatchingState {
                     confirmed_micros: at(at_micros),
                     answered_micros: 0,
                     ended_micros: 0,
+                    owner: h.origin.to_hex(),
+                    hosts,
+                    confirmed_at: Some((h.origin.to_hex(), h.seq, stored.hash.to_hex())),
+                    summary: if own { None } else { summary.map(|s| *s) },
+                    answer_sent: None,
+                    contact: None,
                 };
                 self.matches.insert(match_id, m);
             }
             MatchingEvent::Accepted { match_id, request_id, reason, at_micros, .. } => {
-                self.request_streams.insert(request_id.clone(), stream_seq);
-                let client = self.requests.get(&request_id).map(|r| r.client_subject_id.clone());
+                if !from_owner(self, &match_id) {
+                    return;
+                }
+                if own {
+                    self.request_streams.insert(request_id.clone(), stream_seq);
+                }
+                let client = self.requests.get(&request_id).map(|r| r.client_subject_id.clone()).filter(|_| own);
                 if let Some(m) = self.matches.get_mut(&match_id) {
                     m.status = MatchStatus::Accepted;
                     m.answered_micros = at(at_micros);
@@ -457,35 +528,87 @@ impl MatchingState {
                     }
                 }
             }
-            MatchingEvent::Declined { match_id, request_id, reason, at_micros } => {
-                self.end_match(&match_id, &request_id, MatchStatus::Declined, reason, stream_seq, at(at_micros));
+            MatchingEvent::Declined { match_id, request_id, reason, at_micros } if from_owner(self, &match_id) => {
+                self.end_match(
+                    &match_id,
+                    &request_id,
+                    MatchStatus::Declined,
+                    reason,
+                    own.then_some(stream_seq),
+                    at(at_micros),
+                );
             }
-            MatchingEvent::Expired { match_id, request_id, at_micros } => {
-                self.end_match(&match_id, &request_id, MatchStatus::Expired, String::new(), stream_seq, at(at_micros));
+            MatchingEvent::Expired { match_id, request_id, at_micros } if from_owner(self, &match_id) => {
+                self.end_match(
+                    &match_id,
+                    &request_id,
+                    MatchStatus::Expired,
+                    String::new(),
+                    own.then_some(stream_seq),
+                    at(at_micros),
+                );
             }
-            MatchingEvent::Failed { match_id, request_id, reason, at_micros, .. } => {
-                self.end_match(&match_id, &request_id, MatchStatus::Failed, reason, stream_seq, at(at_micros));
+            MatchingEvent::Failed { match_id, request_id, reason, at_micros, .. } if from_owner(self, &match_id) => {
+                self.end_match(
+                    &match_id,
+                    &request_id,
+                    MatchStatus::Failed,
+                    reason,
+                    own.then_some(stream_seq),
+                    at(at_micros),
+                );
             }
-            MatchingEvent::Ended { match_id, request_id, reason, at_micros } => {
-                self.end_match(&match_id, &request_id, MatchStatus::Ended, reason, stream_seq, at(at_micros));
+            MatchingEvent::Ended { match_id, request_id, reason, at_micros } if from_owner(self, &match_id) => {
+                self.end_match(
+                    &match_id,
+                    &request_id,
+                    MatchStatus::Ended,
+                    reason,
+                    own.then_some(stream_seq),
+                    at(at_micros),
+                );
             }
+            MatchingEvent::Claimed { offer_id, .. } | MatchingEvent::Released { offer_id, .. }
+                if self.host_of_offer(&offer_id).is_some_and(|host| host != h.origin.to_hex()) => {}
             MatchingEvent::Claimed { offer_id, .. } => {
-                self.offer_streams.insert(offer_id.clone(), stream_seq);
+                if own {
+                    self.offer_streams.insert(offer_id.clone(), stream_seq);
+                }
                 self.set_used(offer_id, |n| n + 1);
             }
             MatchingEvent::Released { offer_id, .. } => {
-                self.offer_streams.insert(offer_id.clone(), stream_seq);
+                if own {
+                    self.offer_streams.insert(offer_id.clone(), stream_seq);
+                }
                 self.set_used(offer_id, |n| n.saturating_sub(1));
             }
+            MatchingEvent::AnswerGiven { match_id, request_id, accept, .. } if own => {
+                self.request_streams.insert(request_id, stream_seq);
+                if let Some(m) = self.matches.get_mut(&match_id) {
+                    m.answer_sent = Some(accept);
+                }
+            }
+            _ => {}
         }
     }
 
     /// A match that no longer holds the request. Declined, expired or failed: the request goes
     /// back to matching without that offer. Ended: the help is over.
-    fn end_match(&mut self, match_id: &str, request_id: &str, status: MatchStatus, reason: String, seq: u64, at: i64) {
-        self.request_streams.insert(request_id.to_string(), seq);
-        if self.active.get(request_id).is_some_and(|m| m == match_id) {
-            self.active.remove(request_id);
+    /// `seq` is the stream version when the request is this node's own.
+    fn end_match(
+        &mut self,
+        match_id: &str,
+        request_id: &str,
+        status: MatchStatus,
+        reason: String,
+        seq: Option<u64>,
+        at: i64,
+    ) {
+        if let Some(seq) = seq {
+            self.request_streams.insert(request_id.to_string(), seq);
+            if self.active.get(request_id).is_some_and(|m| m == match_id) {
+                self.active.remove(request_id);
+            }
         }
         if let Some(m) = self.matches.get_mut(match_id) {
             m.status = status;
@@ -497,6 +620,7 @@ impl MatchingState {
                 m.reason = reason;
             }
             if status != MatchStatus::Ended
+                && seq.is_some()
                 && let Some(r) = self.requests.get_mut(request_id)
             {
                 r.excluded.insert(m.offer_id.clone());
@@ -508,16 +632,25 @@ impl MatchingState {
 impl Projection for MatchingState {
     fn apply(&mut self, event: &StoredEvent) {
         let h = &event.header;
+        let own = self.is_own(h.origin);
         if let Some(payload) = &event.payload {
             if let Some(decoded) = MatchingEvent::decode(&h.kind, &payload.data) {
                 match decoded {
-                    Ok(e) => self.apply_own(e, h.stream_seq, h.time_micros),
+                    Ok(e) => self.apply_matching(e, event),
                     Err(e) => tracing::warn!(seq = h.seq, kind = %h.kind, error = %e, "matching event does not decode"),
                 }
             } else {
                 match Input::decode(&h.kind, &payload.data) {
-                    Some(Ok(Input::Directory(e))) => self.apply_directory(e, h.stream_seq),
-                    Some(Ok(Input::Intake(e))) => self.apply_intake(e),
+                    Some(Ok(Input::Directory(e))) => self.apply_directory(e, h.stream_seq, h.origin),
+                    // Contact details come from the owner of the match they are shared for.
+                    Some(Ok(Input::Intake(IntakeIn::ContactShared { match_id, client }))) => {
+                        if let Some(m) = self.matches.get_mut(&match_id).filter(|m| m.owner == h.origin.to_hex()) {
+                            m.contact = Some(Contact { name: client.name, phone: client.phone, email: client.email });
+                        }
+                    }
+                    // Requests are this node's own: another node's never reach its matching.
+                    Some(Ok(Input::Intake(e))) if own => self.apply_intake(e),
+                    Some(Ok(Input::Intake(_))) => {}
                     Some(Err(e)) => {
                         tracing::warn!(seq = h.seq, kind = %h.kind, error = %e, "input event does not decode")
                     }
@@ -527,11 +660,16 @@ impl Projection for MatchingState {
         }
         // A request's version comes from the header, so every event on its stream counts: also
         // one matching does not read, or whose payload is gone.
-        if let Some(id) = stream_id(&h.stream, "intake/request/")
+        if own
+            && let Some(id) = stream_id(&h.stream, "intake/request/")
             && let Some(r) = self.requests.get_mut(id)
         {
             r.version = h.stream_seq;
         }
+    }
+
+    fn started(&mut self, own: NodeId) {
+        self.own = Some(own);
     }
 
     fn save(&self) -> Vec<u8> {
@@ -667,7 +805,7 @@ mod tests {
             for (i, (kind, archived)) in organisations.iter().enumerate().take(5) {
                 let id = format!("org{i}");
                 let kind = ORG_KINDS[*kind].to_string();
-                let o = Organisation { id: id.clone(), formal: is_formal(&kind), kind, area: Some(6410), archived: *archived };
+                let o = Organisation { id: id.clone(), node: String::new(), formal: is_formal(&kind), kind, area: Some(6410), archived: *archived };
                 state.organisations.insert(&id, o);
                 state.rescreen_organisation(&id);
             }

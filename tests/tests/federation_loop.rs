@@ -1,0 +1,192 @@
+//! The whole referral loop across three organisations' nodes, with no central server: a wijkteam
+//! takes a request in and refers, a volunteer organisation and a mantelzorgsteunpunt publish their
+//! offers and answer on their own nodes. Each node sees the whole federation's sociale kaart; the
+//! owner decides every step of its request; the receiving organisation sees the consented summary,
+//! and the client's contact details only once it accepted; the others see nothing of it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use samenspel_domain::ManualClock;
+use samenspel_e2e::TestNode;
+use samenspel_e2e::world::*;
+use samenspel_eventlog::NodeId;
+use samenspel_proto::v1 as pb;
+use tonic::Code;
+use tonic_types::StatusExt;
+
+/// 2026-12-01 09:00 in the Netherlands.
+const START: i64 = 1_796_112_000_000_000;
+const DAY: Duration = Duration::from_secs(86_400);
+
+async fn get_match(node: &TestNode, id: &str) -> Result<pb::Match, tonic::Status> {
+    node.matching_client().await.get_match(pb::GetMatchRequest { match_id: id.into() }).await.map(|r| r.into_inner())
+}
+
+/// Waits until `node` shows the match in `status`.
+async fn match_in(node: &TestNode, id: &str, status: pb::MatchStatus) -> pb::Match {
+    eventually(&format!("match {id} {status:?}"), || async {
+        get_match(node, id).await.ok().filter(|m| m.status() == status)
+    })
+    .await
+}
+
+async fn organisations(node: &TestNode) -> Vec<String> {
+    let request = pb::ListOrganisationsRequest { page_size: 100, ..Default::default() };
+    let list = node.directory_client().await.list_organisations(request).await.unwrap().into_inner();
+    let mut ids: Vec<String> = list.organisations.into_iter().map(|o| o.id).collect();
+    ids.sort();
+    ids
+}
+
+/// Every origin's head and header bytes a node holds.
+async fn logs(node: &TestNode) -> Vec<(Vec<u8>, Vec<Vec<u8>>)> {
+    let mut client = node.log_client().await;
+    let mut out = Vec::new();
+    let mut origins = client.list_origins(pb::ListOriginsRequest {}).await.unwrap().into_inner().origins;
+    origins.sort_by(|a, b| a.origin.cmp(&b.origin));
+    for o in origins {
+        let mut headers = Vec::new();
+        let mut from = 1;
+        loop {
+            let page = pb::ReadRequest { origin: o.origin.clone(), from_seq: from, page_size: 1000 };
+            let page = client.read(page).await.unwrap().into_inner();
+            headers.extend(page.events.into_iter().map(|e| e.header_bytes));
+            if page.next_position == 0 {
+                break;
+            }
+            from = page.next_position;
+        }
+        out.push((o.origin, headers));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_referral_travels_between_three_organisations_nodes_and_closes_the_loop() {
+    let clock = Arc::new(ManualClock::at(START));
+    let nodes = TestNode::cluster(3, clock.clone(), |_, c| {
+        c.followup.sweep_interval_millis = 20;
+        c.matching.sweep_interval_millis = 20;
+    })
+    .await;
+    let (w, v, m) = (&nodes[0], &nodes[1], &nodes[2]);
+    let ids: Vec<NodeId> = nodes.iter().map(TestNode::node_id).collect();
+
+    // Each organisation publishes its part of the sociale kaart on its own node.
+    let wijkteam = organisation(w, "Wijkteam Centrum", pb::OrganisationKind::SociaalWijkteam, "6411 AA").await;
+    let oost = organisation(v, "Vrijwilligers Oost", pb::OrganisationKind::Vrijwilligersorganisatie, "6411 AB").await;
+    let steunpunt = organisation(m, "Steunpunt Mantelzorg", pb::OrganisationKind::Mantelzorgsteunpunt, "6411 CD").await;
+    let oost_offer = offer(v, &oost, "Boodschappen Oost", "6400-6419", 1, pb::Complexity::Low).await;
+    let steunpunt_offer =
+        offer(m, &steunpunt, "Boodschappen met het steunpunt", "6400-6419", 2, pb::Complexity::Low).await;
+    let mut all = vec![wijkteam.clone(), oost.clone(), steunpunt.clone()];
+    all.sort();
+    for node in &nodes {
+        eventually("the whole federation's directory", || async { (organisations(node).await == all).then_some(()) })
+            .await;
+    }
+    // Only the hosting node changes an entry.
+    let update = pb::UpdateOrganisationRequest {
+        id: oost.clone(),
+        fields: Some(pb::OrganisationFields {
+            name: "Overgenomen".into(),
+            kind: pb::OrganisationKind::Vrijwilligersorganisatie.into(),
+            ..Default::default()
+        }),
+        expected_version: 1,
+    };
+    let refused = w.directory_client().await.update_organisation(update).await.unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert_eq!(refused.get_details_precondition_failure().unwrap().violations[0].r#type, "HOSTED_ELSEWHERE");
+
+    // The wijkteam takes a request in; its matching proposes the volunteers' offer on node V.
+    let kinds = [pb::OrganisationKind::Vrijwilligersorganisatie, pb::OrganisationKind::Mantelzorgsteunpunt];
+    let request = referred_request_for(w, &wijkteam, "6411 AB", &kinds).await;
+    eventually("remote offers proposed", || async {
+        let offered: Vec<String> = proposals(w, &request).await.proposals.into_iter().map(|p| p.offer_id).collect();
+        (offered.contains(&oost_offer) && offered.contains(&steunpunt_offer)).then_some(())
+    })
+    .await;
+    let watch = pb::WatchMatchesRequest { organisation_id: oost.clone(), from_position: 1 };
+    let mut notices = v.matching_client().await.watch_matches(watch).await.unwrap().into_inner();
+    let first = confirm_offer(w, &request, &oost_offer, "anna").await;
+    assert_eq!(first.owner_node, ids[0].to_hex());
+
+    // Node V learns of the match: the summary of the request, no names, no contact details.
+    let notice = tokio::time::timeout(Duration::from_secs(20), notices.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!(notice.kind, "matching.match.confirmed");
+    let offered = notice.r#match.unwrap();
+    assert_eq!((offered.id.as_str(), offered.status()), (first.id.as_str(), pb::MatchStatus::Offered));
+    let summary = offered.request.unwrap();
+    assert_eq!(
+        (summary.postcode_area.as_str(), summary.support_kinds.clone()),
+        ("6411", vec!["boodschappen".to_string()])
+    );
+    assert!(offered.client_contact.is_none(), "no contact details before the match is accepted");
+    assert_eq!(get_match(m, &first.id).await.unwrap_err().code(), Code::NotFound, "node M is not in this match");
+    // The answer is given where the organisation is hosted.
+    let elsewhere = w.matching_client().await.accept_match(answer(&first.id, &oost)).await.unwrap_err();
+    assert_eq!(elsewhere.get_details_precondition_failure().unwrap().violations[0].r#type, "ANSWER_ELSEWHERE");
+    let accepted = answer_match(v, &first.id, &oost, true).await;
+    assert_eq!(accepted.status(), pb::MatchStatus::Accepted, "the owner decided on the answer");
+    intake_status(w, &request, pb::HelpRequestStatus::Matched).await;
+    let contact =
+        eventually("contact details on node V", || async { get_match(v, &first.id).await.ok()?.client_contact }).await;
+    assert_eq!(contact.name, "Meneer De Vries");
+    let accepted_notice =
+        tokio::time::timeout(Duration::from_secs(20), notices.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!(accepted_notice.kind, "matching.match.accepted");
+
+    // The wijkteam follows up; at day 14 it is not going well.
+    let referral = eventually("check-ins scheduled", || async {
+        let r = w.followup_client().await.get_referral(pb::GetReferralRequest { match_id: first.id.clone() }).await;
+        r.ok().map(|r| r.into_inner()).filter(|r| !r.check_ins.is_empty())
+    })
+    .await;
+    assert_eq!(
+        (referral.referring_organisation_id.as_str(), referral.receiving_organisation_id.as_str()),
+        (wijkteam.as_str(), oost.as_str())
+    );
+    clock.advance(14 * DAY);
+    let outcome = pb::RecordOutcomeRequest {
+        check_in_id: referral.check_ins[1].id.clone(),
+        outcome: pb::Outcome::NotGoingWell.into(),
+        answered_by: pb::Respondent::Client.into(),
+        ..Default::default()
+    };
+    w.followup_client().await.record_outcome(outcome).await.unwrap();
+    intake_status(w, &request, pb::HelpRequestStatus::Matching).await;
+    match_in(v, &first.id, pb::MatchStatus::Failed).await;
+
+    // Re-matched with the steunpunt on node M, which accepts; the help ends well.
+    let offered: Vec<String> = proposals(w, &request).await.proposals.into_iter().map(|p| p.offer_id).collect();
+    assert_eq!(offered, std::slice::from_ref(&steunpunt_offer), "the failed offer is not proposed again");
+    let second = confirm_offer(w, &request, &steunpunt_offer, "anna").await;
+    match_in(m, &second.id, pb::MatchStatus::Offered).await;
+    assert_eq!(answer_match(m, &second.id, &steunpunt, true).await.status(), pb::MatchStatus::Accepted);
+    intake_status(w, &request, pb::HelpRequestStatus::Matched).await;
+    eventually("check-ins of the second referral", || async {
+        let r = w.followup_client().await.get_referral(pb::GetReferralRequest { match_id: second.id.clone() }).await;
+        r.ok().filter(|r| !r.get_ref().check_ins.is_empty()).map(|_| ())
+    })
+    .await;
+    let close = pb::CloseReferralRequest {
+        match_id: second.id.clone(),
+        category: pb::ClosureCategory::GoalReached.into(),
+        ..Default::default()
+    };
+    w.followup_client().await.close_referral(close).await.unwrap();
+    intake_status(w, &request, pb::HelpRequestStatus::Closed).await;
+    match_in(m, &second.id, pb::MatchStatus::Ended).await;
+    assert_eq!(get_match(v, &second.id).await.unwrap_err().code(), Code::NotFound, "node V is not in the second match");
+    assert!(get_match(m, &second.id).await.unwrap().client_contact.is_some());
+
+    // Every node ends up with the same logs of every origin.
+    let expected = logs(w).await;
+    assert_eq!(expected.len(), 3);
+    for node in [v, m] {
+        eventually("identical logs", || async { (logs(node).await == expected).then_some(()) }).await;
+    }
+}
