@@ -23,6 +23,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
+pub mod proxy;
 pub mod raw;
 pub mod world;
 
