@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use samenspel_eventlog::{NodeId, NodeKey};
-use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, value};
+use toml_edit::{Array, DocumentMut, InlineTable, Item, Table, Value};
 
 /// Prints the node id of the node in `data` (making its key on first use): what its peers put in
 /// their `federation.peers`.
@@ -39,32 +39,47 @@ pub fn add(config: &Path, id: &str, address: &str, name: &str) -> anyhow::Result
     };
     let mut doc: DocumentMut = text.parse().with_context(|| format!("{} is no valid TOML", config.display()))?;
     let federation = doc.entry("federation").or_insert_with(|| Item::Table(Table::new()));
-    let Some(federation) = federation.as_table_like_mut() else {
-        bail!("[federation] in {} is no table", config.display())
-    };
-    let peers = federation.entry("peers").or_insert(Item::ArrayOfTables(ArrayOfTables::new()));
-    // `peers = []` as the sample config writes it becomes a list of [[federation.peers]] tables.
-    if peers.as_array().is_some_and(|a| a.is_empty()) {
-        *peers = Item::ArrayOfTables(ArrayOfTables::new());
-    }
-    let Some(peers) = peers.as_array_of_tables_mut() else {
-        bail!("federation.peers in {} is written inline; add the peer there by hand", config.display())
-    };
+    let Some(federation) = federation.as_table_like_mut() else { bail!("[federation] in {} is no table", config.display()) };
+    let peers = federation.entry("peers").or_insert(Item::Value(Value::Array(Array::new())));
     let hex = id.to_hex();
-    let existing = peers.iter_mut().find(|t| t.get("id").and_then(Item::as_str) == Some(hex.as_str()));
-    let updated = existing.is_some();
-    let table = match existing {
-        Some(t) => t,
-        None => {
-            peers.push(Table::new());
-            peers.iter_mut().last().expect("just pushed")
-        }
-    };
-    table["id"] = value(hex.clone());
-    table["address"] = value(address);
+    let mut entry = InlineTable::new();
+    entry.insert("id", hex.clone().into());
+    entry.insert("address", address.into());
     if !name.trim().is_empty() {
-        table["name"] = value(name.trim());
+        entry.insert("name", name.trim().into());
     }
+    let updated = if let Some(tables) = peers.as_array_of_tables_mut() {
+        // Written as [[federation.peers]] tables.
+        let existing = tables.iter_mut().find(|t| t.get("id").and_then(Item::as_str) == Some(hex.as_str()));
+        let updated = existing.is_some();
+        let table = match existing {
+            Some(t) => t,
+            None => {
+                tables.push(Table::new());
+                tables.iter_mut().last().expect("just pushed")
+            }
+        };
+        for (k, v) in entry.iter() {
+            table[k] = Item::Value(v.clone());
+        }
+        updated
+    } else if let Some(list) = peers.as_array_mut() {
+        // Written inline, as the sample config does: one peer per line.
+        let at = list.iter().position(|v| v.as_inline_table().and_then(|t| t.get("id")).and_then(Value::as_str) == Some(hex.as_str()));
+        let mut value = Value::InlineTable(entry);
+        value.decor_mut().set_prefix("\n  ");
+        match at {
+            Some(i) => {
+                list.replace(i, value);
+            }
+            None => list.push_formatted(value),
+        }
+        list.set_trailing("\n");
+        list.set_trailing_comma(true);
+        at.is_some()
+    } else {
+        bail!("federation.peers in {} is no list of peers", config.display());
+    };
     std::fs::write(config, doc.to_string()).with_context(|| format!("cannot write {}", config.display()))?;
     println!("{} peer {} at {address} in {}", if updated { "updated" } else { "added" }, id.short(), config.display());
     Ok(())

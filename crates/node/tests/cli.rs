@@ -147,3 +147,40 @@ async fn the_sociale_kaart_is_imported_and_exported_as_hsds_from_the_command_lin
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn keys_prints_the_node_id_and_peer_add_writes_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let keys = || Command::new(BIN).args(["keys", "--data"]).arg(&data).output().unwrap();
+    let first = keys();
+    assert!(first.status.success());
+    let id = String::from_utf8(first.stdout).unwrap().trim().to_string();
+    assert_eq!(id.len(), 64, "a node id is 64 hex digits: {id}");
+    assert_eq!(String::from_utf8(keys().stdout).unwrap().trim(), id, "the key is kept");
+
+    // The sample config writes `peers = []`; adding a peer keeps every other line.
+    let config = dir.path().join("samenspel.toml");
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/samenspel.toml");
+    std::fs::copy(sample, &config).unwrap();
+    let add = |id: &str, address: &str| {
+        Command::new(BIN)
+            .args(["peer", "add", "--id", id, "--address", address, "--name", "steunpunt", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap()
+    };
+    assert!(add(&id, "10.0.0.5:7401").status.success());
+    assert!(add(&id, "10.0.0.6:7401").status.success(), "adding a known peer changes its address");
+    let written = std::fs::read_to_string(&config).unwrap();
+    assert!(written.contains("# Most events in one message of a pull stream."), "comments stay");
+    let parsed: toml::Table = written.parse().unwrap();
+    let peers = parsed["federation"]["peers"].as_array().unwrap();
+    assert_eq!(peers.len(), 1);
+    assert_eq!(peers[0]["id"].as_str(), Some(id.as_str()));
+    assert_eq!(peers[0]["address"].as_str(), Some("10.0.0.6:7401"));
+    let bad = add("not-a-node-id", "10.0.0.5:7401");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--id"));
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), written, "a refused call writes nothing");
+}
