@@ -410,6 +410,13 @@ pub async fn ingest_stores_verified_events_of_another_origin(f: Factory) {
     let replica = all(&*b, a.node_id()).await;
     let original = all(&*a, a.node_id()).await;
     assert_eq!(replica, original, "a replica holds the origin's exact bytes");
+    // Its streams read as on the origin, by stream and by subscription.
+    assert_eq!(
+        b.read_stream(a.node_id(), "s", 1, usize::MAX).await.unwrap(),
+        a.read_stream(a.node_id(), "s", 1, usize::MAX).await.unwrap()
+    );
+    let mut stream = b.subscribe(SubscribeFrom::stream(a.node_id(), "s", 15)).unwrap();
+    assert_eq!(next(&mut stream).await.header.stream_seq, 15);
     let again = b.ingest(events.clone()).await.unwrap();
     assert_eq!((again.stored, again.duplicates), (0, 15));
     let report = b.verify().await.unwrap();

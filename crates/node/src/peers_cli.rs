@@ -39,7 +39,9 @@ pub fn add(config: &Path, id: &str, address: &str, name: &str) -> anyhow::Result
     };
     let mut doc: DocumentMut = text.parse().with_context(|| format!("{} is no valid TOML", config.display()))?;
     let federation = doc.entry("federation").or_insert_with(|| Item::Table(Table::new()));
-    let Some(federation) = federation.as_table_like_mut() else { bail!("[federation] in {} is no table", config.display()) };
+    let Some(federation) = federation.as_table_like_mut() else {
+        bail!("[federation] in {} is no table", config.display())
+    };
     let peers = federation.entry("peers").or_insert(Item::Value(Value::Array(Array::new())));
     let hex = id.to_hex();
     let mut entry = InlineTable::new();
@@ -65,7 +67,9 @@ pub fn add(config: &Path, id: &str, address: &str, name: &str) -> anyhow::Result
         updated
     } else if let Some(list) = peers.as_array_mut() {
         // Written inline, as the sample config does: one peer per line.
-        let at = list.iter().position(|v| v.as_inline_table().and_then(|t| t.get("id")).and_then(Value::as_str) == Some(hex.as_str()));
+        let at = list
+            .iter()
+            .position(|v| v.as_inline_table().and_then(|t| t.get("id")).and_then(Value::as_str) == Some(hex.as_str()));
         let mut value = Value::InlineTable(entry);
         value.decor_mut().set_prefix("\n  ");
         match at {
