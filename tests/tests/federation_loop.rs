@@ -63,6 +63,119 @@ async fn logs(node: &TestNode) -> Vec<(Vec<u8>, Vec<Vec<u8>>)> {
     out
 }
 
+async fn get_referral(node: &TestNode, id: &str) -> Result<pb::Referral, tonic::Status> {
+    let request = pb::GetReferralRequest { match_id: id.into() };
+    node.followup_client().await.get_referral(request).await.map(|r| r.into_inner())
+}
+
+fn observation(match_id: &str, outcome: pb::Outcome, notes: &str) -> pb::RecordObservationRequest {
+    pb::RecordObservationRequest {
+        match_id: match_id.into(),
+        outcome: outcome.into(),
+        notes: notes.into(),
+        recorded_by: "piet".into(),
+        contact_on: "2026-12-01".into(),
+    }
+}
+
+/// The receiving organisation on node V records what it saw of referral `id` that node W owns:
+/// W takes it in and the owner of the next check-in hears of it; node M, outside the referral,
+/// holds the header only; an observation from a node not hosting the offer is refused.
+async fn observations_reach_the_owner(w: &TestNode, v: &TestNode, m: &TestNode, id: &str, receiving: &str) {
+    let (w_id, v_id, m_id) = (w.node_id(), v.node_id(), m.node_id());
+    // Node V knows the referral as far as it concerns the organisation it hosts.
+    let seen = eventually("the referral active on node V", || async {
+        get_referral(v, id).await.ok().filter(|r| r.state() == pb::ReferralState::Active)
+    })
+    .await;
+    assert_eq!(seen.owner_node_id, w_id.to_hex());
+    assert_eq!(seen.receiving_organisation_id, receiving);
+    assert!(
+        seen.check_ins.is_empty() && seen.referring_organisation_id.is_empty(),
+        "the owner's follow-up stays there"
+    );
+
+    // Bad input is refused with the fields named, and changes nothing.
+    let bad = pb::RecordObservationRequest { match_id: id.into(), contact_on: "gisteren".into(), ..Default::default() };
+    let refused = v.followup_client().await.record_observation(bad).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    let mut fields: Vec<String> =
+        refused.get_details_bad_request().unwrap().field_violations.into_iter().map(|f| f.field).collect();
+    fields.sort();
+    assert_eq!(fields, ["contact_on", "outcome"]);
+    // Observed only where the receiving organisation is hosted; unknown where it is not involved.
+    let elsewhere = w.followup_client().await.record_observation(observation(id, pb::Outcome::GoingWell, "")).await;
+    let elsewhere = elsewhere.unwrap_err();
+    assert_eq!(elsewhere.get_details_precondition_failure().unwrap().violations[0].r#type, "OBSERVE_ELSEWHERE");
+    let unknown = m.followup_client().await.record_observation(observation(id, pb::Outcome::GoingWell, "")).await;
+    assert_eq!(unknown.unwrap_err().code(), Code::NotFound);
+
+    let mut client = v.followup_client().await;
+    let recorded = client.record_observation(observation(id, pb::Outcome::ContactMade, "eerste bezoek")).await.unwrap();
+    let recorded = recorded.into_inner().observations;
+    assert_eq!(recorded.len(), 1);
+    assert_eq!((recorded[0].id.clone(), recorded[0].node_id.clone()), (format!("{id}/observation/1"), v_id.to_hex()));
+
+    // The owner takes it in; the owner of the next check-in hears of it.
+    let taken = eventually("the observation on node W", || async {
+        get_referral(w, id).await.ok().filter(|r| !r.observations.is_empty())
+    })
+    .await;
+    assert_eq!(taken.observations, recorded);
+    assert_eq!(taken.observations[0].organisation_id, receiving);
+    let owner = taken.check_ins[0].owner_organisation_id.clone();
+    let watch = pb::WatchDueRequest { organisation_id: owner, from_position: 1, ..Default::default() };
+    let mut notices = w.followup_client().await.watch_due(watch).await.unwrap().into_inner();
+    let notice = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(n) = notices.next().await {
+            let n = n.unwrap();
+            if n.kind == "followup.observation.received" {
+                return n;
+            }
+        }
+        panic!("watch ended")
+    })
+    .await
+    .unwrap();
+    assert_eq!(notice.observation.unwrap().notes, "eerste bezoek");
+    assert_eq!(notice.check_in.unwrap().id, taken.check_ins[0].id, "the next open check-in");
+
+    // Node M, outside the referral, has the header and not the notes.
+    let v_head = v.log_head().await;
+    eventually("node V's log on node M", || async { (m.head_of(v_id).await >= v_head).then_some(()) }).await;
+    let request = pb::ReadRequest { origin: v_id.0.to_vec(), from_seq: 1, page_size: 1000 };
+    let on_m = m.log_client().await.read(request).await.unwrap().into_inner().events;
+    let header = on_m.iter().find(|e| e.header.as_ref().unwrap().kind == "followup.observation.recorded").unwrap();
+    assert!(header.payload.is_none(), "node M is not in the observation's audience");
+
+    // Node M signs an observation of the same referral and sends it to the owner: it does not host
+    // the offer, so the owner refuses it. A genuine one recorded after it is taken in.
+    let forged = format!(
+        r#"{{"type":"observation_recorded","match_id":"{id}","owner_node":"{w}","observation":{{"id":"{id}/observation/1","organisation_id":"{receiving}","node":"{m}","outcome":"stopped","notes":"vervalst","recorded_by":"x","contact_on":null,"recorded_micros":1}}}}"#,
+        w = w_id.to_hex(),
+        m = m_id.to_hex(),
+    );
+    let new = pb::NewEvent {
+        stream: format!("followup/observed/{id}"),
+        kind: "followup.observation.recorded".into(),
+        payload: forged.into_bytes(),
+        audience: Some(pb::Audience { scope: pb::AudienceScope::Nodes.into(), nodes: vec![w_id.0.to_vec()] }),
+        ..Default::default()
+    };
+    let at = m.log_client().await.append(pb::AppendRequest { events: vec![new] }).await.unwrap().into_inner();
+    let at = at.positions[0].seq;
+    eventually("the forged observation on node W", || async { (w.head_of(m_id).await >= at).then_some(()) }).await;
+    client.record_observation(observation(id, pb::Outcome::GoingWell, "gaat goed")).await.unwrap();
+    let taken = eventually("the second observation on node W", || async {
+        get_referral(w, id).await.ok().filter(|r| r.observations.len() >= 2)
+    })
+    .await;
+    let notes: Vec<&str> = taken.observations.iter().map(|o| o.notes.as_str()).collect();
+    assert_eq!(notes, ["eerste bezoek", "gaat goed"], "the forged observation is not taken in");
+    assert!(taken.observations.iter().all(|o| o.node_id == v_id.to_hex()));
+    assert_eq!(taken.state(), pb::ReferralState::Active, "an observation answers no check-in");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_referral_travels_between_three_organisations_nodes_and_closes_the_loop() {
     let clock = Arc::new(ManualClock::at(START));
@@ -149,6 +262,8 @@ async fn a_referral_travels_between_three_organisations_nodes_and_closes_the_loo
         (referral.referring_organisation_id.as_str(), referral.receiving_organisation_id.as_str()),
         (wijkteam.as_str(), oost.as_str())
     );
+
+    observations_reach_the_owner(w, v, m, &first.id, &oost).await;
     clock.advance(14 * DAY);
     let outcome = pb::RecordOutcomeRequest {
         check_in_id: referral.check_ins[1].id.clone(),

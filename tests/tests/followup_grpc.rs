@@ -570,3 +570,95 @@ async fn coverage_shows_where_open_demand_outruns_the_free_places() {
         "each code of the kind and its function"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_receiving_organisation_records_observations_that_the_check_in_owner_hears_of() {
+    let (node, clock) = node_with_clock().await;
+    let k = kaart(&node).await;
+    let request = referred_request(&node, &k.wijkteam, "6411 AB").await;
+    let mut notices = watch(&node, &k.wijkteam, 1).await;
+    let first = confirm_offer(&node, &request, &k.offer_a, "anna").await;
+    let observe = |outcome: pb::Outcome, contact_on: &str| pb::RecordObservationRequest {
+        match_id: first.id.clone(),
+        outcome: outcome.into(),
+        notes: "eerste bezoek gehad".into(),
+        recorded_by: "piet".into(),
+        contact_on: contact_on.into(),
+    };
+    let mut client = node.followup_client().await;
+
+    // Not before the organisation accepted.
+    let early = client.record_observation(observe(pb::Outcome::ContactMade, "")).await.unwrap_err();
+    assert_eq!(early.get_details_precondition_failure().unwrap().violations[0].r#type, "REFERRAL_NOT_ACTIVE");
+    answer_match(&node, &first.id, &k.a, true).await;
+    let r = scheduled(&node, &first.id).await;
+    clock.advance(2 * DAY);
+
+    // A day of contact in the future or before the referral is refused and writes nothing.
+    let head = node.log_head().await;
+    for day in ["2026-12-04", "2026-11-30"] {
+        let refused = client.record_observation(observe(pb::Outcome::ContactMade, day)).await.unwrap_err();
+        assert_eq!(refused.code(), Code::InvalidArgument, "{day}");
+        assert_eq!(refused.get_details_bad_request().unwrap().field_violations[0].field, "contact_on");
+    }
+    let missing = pb::RecordObservationRequest { match_id: "onbekend".into(), ..observe(pb::Outcome::GoingWell, "") };
+    assert_eq!(client.record_observation(missing).await.unwrap_err().code(), Code::NotFound);
+    assert_eq!(node.log_head().await, head, "refusals write nothing");
+
+    let observed = client.record_observation(observe(pb::Outcome::ContactMade, "2026-12-02")).await.unwrap();
+    let observed = observed.into_inner();
+    assert_eq!(observed.observations.len(), 1);
+    let o = &observed.observations[0];
+    assert_eq!(
+        (o.id.as_str(), o.organisation_id.as_str(), o.outcome(), o.contact_on.as_str()),
+        (format!("{}/observation/1", first.id).as_str(), k.a.as_str(), pb::Outcome::ContactMade, "2026-12-02")
+    );
+    assert!(observed.owner_node_id.is_empty(), "this node's own referral");
+    // The cooperation monitor counts the contact it reports: the day after the referral.
+    let figures = client.get_evaluation(pb::GetEvaluationRequest::default()).await.unwrap().into_inner();
+    let total = figures.total.unwrap();
+    assert_eq!((total.with_contact, total.median_days_to_first_contact), (1, 1.0));
+
+    // The wijkteam's check-in owner hears of it on the contact check-in, which stays open.
+    let n = next_notice(&mut notices, "followup.observation.recorded").await;
+    assert_eq!(n.observation.unwrap().notes, "eerste bezoek gehad");
+    let c = n.check_in.unwrap();
+    assert_eq!((c.id.as_str(), c.state()), (r.check_ins[0].id.as_str(), pb::CheckInState::Upcoming));
+
+    // Racing observations are all kept, each under its own number.
+    let racing = (0..5).map(|i| {
+        let (mut client, mut request) = (client.clone(), observe(pb::Outcome::GoingWell, ""));
+        request.notes = format!("bezoek {i}");
+        tokio::spawn(async move { client.record_observation(request).await.map(|_| ()) })
+    });
+    for r in futures::future::join_all(racing).await {
+        r.unwrap().unwrap();
+    }
+    let raced = referral(&node, &first.id).await.observations;
+    let mut notes: Vec<&str> = raced[1..].iter().map(|o| o.notes.as_str()).collect();
+    notes.sort();
+    assert_eq!(notes, ["bezoek 0", "bezoek 1", "bezoek 2", "bezoek 3", "bezoek 4"]);
+    let ids: Vec<String> = raced.iter().map(|o| o.id.clone()).collect();
+    let expected: Vec<String> = (1..=6).map(|n| format!("{}/observation/{n}", first.id)).collect();
+    assert_eq!(ids, expected);
+
+    // Even a "stopped" observation leaves the decision to the referring organisation.
+    let stopped = client.record_observation(observe(pb::Outcome::Stopped, "")).await.unwrap().into_inner();
+    assert_eq!(stopped.state(), pb::ReferralState::Active);
+    assert_eq!(stopped.observations[6].id, format!("{}/observation/7", first.id));
+    assert_eq!(match_status(&node, &first.id).await, pb::MatchStatus::Accepted);
+
+    // After the referral closes there is nothing more to observe; what was observed survives a
+    // restart.
+    let close = pb::CloseReferralRequest {
+        match_id: first.id.clone(),
+        category: pb::ClosureCategory::NotReached.into(),
+        ..Default::default()
+    };
+    client.close_referral(close).await.unwrap();
+    let late = client.record_observation(observe(pb::Outcome::GoingWell, "")).await.unwrap_err();
+    assert_eq!(late.get_details_precondition_failure().unwrap().violations[0].r#type, "REFERRAL_NOT_ACTIVE");
+    drop(notices);
+    let node = node.restart().await;
+    assert_eq!(referral(&node, &first.id).await.observations, stopped.observations);
+}

@@ -16,6 +16,8 @@ pub enum Error {
     CheckInClosed { id: String, state: &'static str },
     #[error("referral {id:?} is {state}: {action}")]
     NotActive { id: String, state: &'static str, action: &'static str },
+    #[error("referral {match_id:?} is observed on the node hosting its offer ({node}), not here")]
+    ObserveElsewhere { match_id: String, node: String },
     #[error("follow-up settings: {}", .0.join("; "))]
     Config(Vec<String>),
     #[error(transparent)]
@@ -31,6 +33,9 @@ impl From<Error> for Status {
             Error::UnknownCheckIn { id } => precondition("UNKNOWN_CHECK_IN", format!("check_in/{id}"), message),
             Error::CheckInClosed { id, .. } => precondition("CHECK_IN_CLOSED", format!("check_in/{id}"), message),
             Error::NotActive { id, .. } => precondition("REFERRAL_NOT_ACTIVE", format!("referral/{id}"), message),
+            Error::ObserveElsewhere { match_id, .. } => {
+                precondition("OBSERVE_ELSEWHERE", format!("referral/{match_id}"), message)
+            }
             Error::Log(LogError::Closed) => Status::unavailable(message),
             Error::Config(_) | Error::Log(_) => {
                 tracing::error!(error = %message, "follow-up failure");

@@ -48,14 +48,18 @@ struct Facts {
 fn facts(referral: &Referral, check_ins: Vec<&CheckIn>) -> Facts {
     let mut answers: Vec<_> = check_ins.iter().filter_map(|c| c.answer.as_ref()).collect();
     answers.sort_by_key(|a| a.recorded_micros);
-    let contact_day = answers
-        .iter()
-        .filter(|a| a.outcome.reports_contact() || a.contact_on.is_some())
-        .map(|a| {
-            a.contact_on
+    // Contact counts whether the referring organisation's check-in or the receiving
+    // organisation's observation reports it.
+    let reports = answers.iter().map(|a| (a.outcome, &a.contact_on, a.recorded_micros));
+    let observed = referral.observations.iter().map(|o| (o.outcome, &o.contact_on, o.recorded_micros));
+    let contact_day = reports
+        .chain(observed)
+        .filter(|(outcome, contact_on, _)| outcome.reports_contact() || contact_on.is_some())
+        .map(|(_, contact_on, recorded)| {
+            contact_on
                 .as_deref()
                 .and_then(|d| d.parse::<LocalDate>().ok())
-                .unwrap_or_else(|| LocalDate::of_micros(a.recorded_micros))
+                .unwrap_or_else(|| LocalDate::of_micros(recorded))
         })
         .min();
     let referred = LocalDate::of_micros(referral.confirmed_micros);

@@ -1,10 +1,11 @@
 //! The follow-up's own events, one stream per referral (`followup/referral/{match id}`), JSON
 //! payloads kept on this node (audience local). Headers carry only the stream and the kind; notes
-//! and names stay in payloads.
+//! and names stay in payloads. The one exception: an observation of the receiving organisation
+//! (`followup/observed/{match id}` on its node) goes to the node that owns the referral.
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Answer, ClosureCategory, Outcome};
+use crate::model::{Answer, ClosureCategory, Observation, Outcome};
 
 pub(crate) const SCHEDULED: &str = "followup.checkins.scheduled";
 pub(crate) const DUE: &str = "followup.checkin.due";
@@ -13,7 +14,9 @@ pub(crate) const ESCALATED: &str = "followup.checkin.escalated";
 pub(crate) const ANSWERED: &str = "followup.checkin.answered";
 pub(crate) const FAILED: &str = "followup.referral.failed";
 pub(crate) const CLOSED: &str = "followup.referral.closed";
-const KINDS: [&str; 7] = [SCHEDULED, DUE, OVERDUE, ESCALATED, ANSWERED, FAILED, CLOSED];
+pub(crate) const OBSERVED: &str = "followup.observation.recorded";
+pub(crate) const OBSERVATION_RECEIVED: &str = "followup.observation.received";
+const KINDS: [&str; 9] = [SCHEDULED, DUE, OVERDUE, ESCALATED, ANSWERED, FAILED, CLOSED, OBSERVED, OBSERVATION_RECEIVED];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Scheduled {
@@ -70,6 +73,19 @@ pub(crate) enum FollowUpEvent {
         closed_by: String,
         at_micros: i64,
     },
+    /// The receiving organisation's observation, on its own node; `owner_node` (hex) is the node
+    /// that owns the referral, the only other node that gets the payload.
+    ObservationRecorded {
+        match_id: String,
+        owner_node: String,
+        observation: Observation,
+    },
+    /// The owner took in an observation another node recorded, after checking that node hosts
+    /// the referral's offer: it gives the observation a place in the referral's own history.
+    ObservationReceived {
+        match_id: String,
+        observation: Observation,
+    },
 }
 
 impl FollowUpEvent {
@@ -82,6 +98,8 @@ impl FollowUpEvent {
             Self::CheckinAnswered { .. } => ANSWERED,
             Self::ReferralFailed { .. } => FAILED,
             Self::ReferralClosed { .. } => CLOSED,
+            Self::ObservationRecorded { .. } => OBSERVED,
+            Self::ObservationReceived { .. } => OBSERVATION_RECEIVED,
         }
     }
 
@@ -93,12 +111,17 @@ impl FollowUpEvent {
             | Self::CheckinEscalated { match_id, .. }
             | Self::CheckinAnswered { match_id, .. }
             | Self::ReferralFailed { match_id, .. }
-            | Self::ReferralClosed { match_id, .. } => match_id,
+            | Self::ReferralClosed { match_id, .. }
+            | Self::ObservationRecorded { match_id, .. }
+            | Self::ObservationReceived { match_id, .. } => match_id,
         }
     }
 
     pub(crate) fn stream(&self) -> String {
-        stream(self.match_id())
+        match self {
+            Self::ObservationRecorded { match_id, .. } => observed_stream(match_id),
+            _ => stream(self.match_id()),
+        }
     }
 
     pub(crate) fn encode(&self) -> Vec<u8> {
@@ -112,4 +135,9 @@ impl FollowUpEvent {
 
 pub(crate) fn stream(match_id: &str) -> String {
     format!("followup/referral/{match_id}")
+}
+
+/// The receiving organisation's observations of one referral, on its node.
+pub(crate) fn observed_stream(match_id: &str) -> String {
+    format!("followup/observed/{match_id}")
 }

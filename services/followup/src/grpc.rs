@@ -10,8 +10,10 @@ use tonic::{Request, Response, Status};
 use crate::coverage::Row;
 use crate::error::Error;
 use crate::evaluation::Figures;
-use crate::model::{Answer, CheckIn, CheckInState, ClosureCategory, Outcome, Referral, ReferralState, Respondent};
-use crate::service::{FollowUpService, Notice, RawOutcome};
+use crate::model::{
+    Answer, CheckIn, CheckInState, ClosureCategory, Observation, Outcome, Referral, ReferralState, Respondent,
+};
+use crate::service::{FollowUpService, Notice, RawObservation, RawOutcome};
 
 /// The gRPC face of [`FollowUpService`].
 #[derive(Debug, Clone)]
@@ -96,6 +98,19 @@ fn answer_pb(a: Answer) -> pb::CheckInAnswer {
     }
 }
 
+fn observation_pb(o: Observation) -> pb::Observation {
+    pb::Observation {
+        id: o.id,
+        organisation_id: o.organisation_id,
+        node_id: o.node,
+        outcome: to_pb(&OUTCOMES, &o.outcome),
+        notes: o.notes,
+        recorded_by: o.recorded_by,
+        contact_on: o.contact_on.unwrap_or_default(),
+        recorded_micros: o.recorded_micros,
+    }
+}
+
 fn check_in_pb((c, state): (CheckIn, CheckInState)) -> pb::CheckIn {
     pb::CheckIn {
         id: c.id,
@@ -131,6 +146,8 @@ fn referral_pb((r, check_ins): (Referral, Vec<(CheckIn, CheckInState)>)) -> pb::
             closed_micros: c.closed_micros,
         }),
         failed_with: r.failed_with.map_or(0, |o| to_pb(&OUTCOMES, &o)),
+        observations: r.observations.into_iter().map(observation_pb).collect(),
+        owner_node_id: r.owner_node,
     }
 }
 
@@ -167,7 +184,12 @@ fn row_pb(r: Row) -> pb::CoverageRow {
 }
 
 fn notice_pb(n: Notice) -> pb::CheckInNotice {
-    pb::CheckInNotice { position: n.position, kind: n.kind, check_in: Some(check_in_pb((n.check_in, n.state))) }
+    pb::CheckInNotice {
+        position: n.position,
+        kind: n.kind,
+        check_in: Some(check_in_pb((n.check_in, n.state))),
+        observation: n.observation.map(observation_pb),
+    }
 }
 
 #[tonic::async_trait]
@@ -232,6 +254,21 @@ impl pb::follow_up_server::FollowUp for FollowUpGrpc {
     async fn get_referral(&self, request: Request<pb::GetReferralRequest>) -> Result<Response<pb::Referral>, Status> {
         let referral = self.service.referral(&request.get_ref().match_id).await?;
         Ok(Response::new(referral_pb(referral)))
+    }
+
+    async fn record_observation(
+        &self,
+        request: Request<pb::RecordObservationRequest>,
+    ) -> Result<Response<pb::Referral>, Status> {
+        let r = request.into_inner();
+        let raw = RawObservation {
+            match_id: r.match_id,
+            outcome: from_pb(&OUTCOMES, r.outcome),
+            notes: r.notes,
+            recorded_by: r.recorded_by,
+            contact_on: r.contact_on,
+        };
+        Ok(Response::new(referral_pb(self.service.record_observation(raw).await?)))
     }
 
     async fn close_referral(

@@ -34,6 +34,9 @@ pub(crate) enum MatchingIn {
     Expired {
         match_id: String,
     },
+    Failed {
+        match_id: String,
+    },
     Ended {
         match_id: String,
     },

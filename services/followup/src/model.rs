@@ -138,6 +138,23 @@ pub struct Closure {
     pub closed_micros: i64,
 }
 
+/// What the receiving organisation saw of the help it gives, recorded on its own node and sent to
+/// the node that owns the referral; the owner's check-ins stay the owner's to answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Observation {
+    /// `{match id}/observation/{n}`, numbered on the node that recorded it.
+    pub id: String,
+    /// The receiving organisation, and the node it is hosted on (hex node id).
+    pub organisation_id: String,
+    pub node: String,
+    pub outcome: Outcome,
+    pub notes: String,
+    pub recorded_by: String,
+    /// The day contact was first made, "YYYY-MM-DD", when the observation says.
+    pub contact_on: Option<String>,
+    pub recorded_micros: i64,
+}
+
 /// A confirmed match, followed up by the organisation that referred.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Referral {
@@ -156,6 +173,14 @@ pub struct Referral {
     pub check_ins: Vec<String>,
     pub closure: Option<Closure>,
     pub failed_with: Option<Outcome>,
+    /// The receiving organisation's observations, oldest first.
+    #[serde(default)]
+    pub observations: Vec<Observation>,
+    /// The node that owns it (hex node id); empty for this node's own referrals. On the node of
+    /// the receiving organisation a referral of another node shows no check-ins, and no
+    /// referring organisation (that stays with the owner's intake).
+    #[serde(default)]
+    pub owner_node: String,
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use samenspel_domain::{Clock, LocalDate, PostcodeRange, SupportFunction, SupportKind};
 use samenspel_eventlog::{
-    Audience, Error as LogError, EventLog, ExpectedVersion, Feed, FieldViolation, NewEvent, ProjectionHandle,
-    ProjectionReader, ReactorHandle, StoredEvent, SubscribeFrom, Subscription, start_projection_of,
+    Audience, Error as LogError, EventLog, EventRef, ExpectedVersion, Feed, FieldViolation, Hash, NewEvent, NodeId,
+    ProjectionHandle, ProjectionReader, ReactorHandle, StoredEvent, SubscribeFrom, Subscription, start_projection_of,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -20,7 +20,9 @@ use crate::coverage::{self, Row};
 use crate::error::Error;
 use crate::evaluation::{self, Evaluation};
 use crate::events::FollowUpEvent;
-use crate::model::{Answer, CheckIn, CheckInState, ClosureCategory, Outcome, Referral, ReferralState, Respondent};
+use crate::model::{
+    Answer, CheckIn, CheckInState, ClosureCategory, Observation, Outcome, Referral, ReferralState, Respondent,
+};
 use crate::state::FollowUpState;
 
 const PROJECTION: &str = "followup";
@@ -28,6 +30,8 @@ const MAX_NOTES: usize = 2000;
 const MAX_NAME: usize = 200;
 /// Tries of a command whose append lost a race with the sweeper's announcements.
 const TRIES: usize = 3;
+/// Tries of an observation whose number was taken by a concurrent one.
+const OBSERVATION_TRIES: usize = 16;
 
 /// An answer to a check-in as received: `None` for an enum left unspecified.
 #[derive(Debug, Clone, Default)]
@@ -40,6 +44,17 @@ pub struct RawOutcome {
     pub contact_on: String,
 }
 
+/// An observation of the receiving organisation as received: `None` for an outcome left
+/// unspecified.
+#[derive(Debug, Clone, Default)]
+pub struct RawObservation {
+    pub match_id: String,
+    pub outcome: Option<Outcome>,
+    pub notes: String,
+    pub recorded_by: String,
+    pub contact_on: String,
+}
+
 /// A check-in change for an organisation's stream.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Notice {
@@ -47,6 +62,8 @@ pub struct Notice {
     pub kind: String,
     pub check_in: CheckIn,
     pub state: CheckInState,
+    /// For an observation of the receiving organisation: the observation.
+    pub observation: Option<Observation>,
 }
 
 #[derive(Debug)]
@@ -66,6 +83,33 @@ fn text(field: &str, value: &str, max: usize, v: &mut Vec<FieldViolation>) -> St
         v.push(FieldViolation::new(field, format!("at most {max} characters")));
     }
     value.to_string()
+}
+
+/// The day of `contact_on` ("" for none), with a violation when it is no date.
+fn contact_day(value: &str, v: &mut Vec<FieldViolation>) -> Option<LocalDate> {
+    match value.trim() {
+        "" => None,
+        d => match d.parse::<LocalDate>() {
+            Ok(day) => Some(day),
+            Err(e) => {
+                v.push(FieldViolation::new("contact_on", e.to_string()));
+                None
+            }
+        },
+    }
+}
+
+/// A day of first contact lies between the referral and today.
+fn check_contact_day(day: Option<LocalDate>, now: i64, confirmed_micros: i64) -> Result<(), Error> {
+    let Some(day) = day else { return Ok(()) };
+    let why = if day > LocalDate::of_micros(now) {
+        "lies in the future"
+    } else if day < LocalDate::of_micros(confirmed_micros) {
+        "lies before the referral was made"
+    } else {
+        return Ok(());
+    };
+    Err(Error::Invalid(vec![FieldViolation::new("contact_on", why)]))
 }
 
 fn state_name(s: CheckInState) -> &'static str {
@@ -231,15 +275,106 @@ impl FollowUpService {
     }
 
     /// A referral with its check-ins and their states; the referring organisation is filled in
-    /// with this node's own when the request named none.
+    /// with this node's own when the request named none. Also another node's referral to an
+    /// organisation hosted here, as far as this node knows it.
     pub async fn referral(&self, id: &str) -> Result<(Referral, Vec<(CheckIn, CheckInState)>), Error> {
         self.catch_up().await?;
         let now = self.clock.now_micros();
         let state = self.state.read();
-        let mut r = state.referral(id).cloned().ok_or_else(|| Error::NotFound { what: "referral", id: id.into() })?;
+        let mut r =
+            state.any_referral(id).cloned().ok_or_else(|| Error::NotFound { what: "referral", id: id.into() })?;
         let check_ins = state.check_ins_of(&r).map(|c| (c.clone(), self.state_of(c, now))).collect();
-        r.referring_organisation_id = Self::referring(&self.config, &r);
+        if r.owner_node.is_empty() {
+            r.referring_organisation_id = Self::referring(&self.config, &r);
+        }
         Ok((r, check_ins))
+    }
+
+    /// Records what the receiving organisation saw, on the node hosting the referral's offer. On
+    /// another node's referral the observation names the owner's acceptance as its cause and
+    /// goes to the owner, which takes it in (`reactions.rs`); the owner's check-ins are not
+    /// answered by it.
+    pub async fn record_observation(
+        &self,
+        raw: RawObservation,
+    ) -> Result<(Referral, Vec<(CheckIn, CheckInState)>), Error> {
+        let mut v = Vec::new();
+        let match_id = raw.match_id.trim().to_string();
+        if match_id.is_empty() {
+            v.push(FieldViolation::new("match_id", "name the referral (its match id)"));
+        }
+        if raw.outcome.is_none() {
+            v.push(FieldViolation::new("outcome", "name the outcome: contact made, no contact yet, going well, …"));
+        }
+        let notes = text("notes", &raw.notes, MAX_NOTES, &mut v);
+        let recorded_by = text("recorded_by", &raw.recorded_by, MAX_NAME, &mut v);
+        let contact_on = contact_day(&raw.contact_on, &mut v);
+        let Some(outcome) = raw.outcome.filter(|_| v.is_empty()) else { return Err(Error::Invalid(v)) };
+        self.catch_up().await?;
+        let own = self.log.node_id().to_hex();
+        // Every lost race is another observation recorded, so this ends; the bound only caps a
+        // burst of many at once.
+        for _ in 0..OBSERVATION_TRIES {
+            let now = self.clock.now_micros();
+            let (event, version, cause) = {
+                let state = self.state.read();
+                let r = state
+                    .any_referral(&match_id)
+                    .ok_or_else(|| Error::NotFound { what: "referral", id: match_id.clone() })?;
+                let host = state.host_of(&r.offer_id).unwrap_or(&own);
+                if host != own {
+                    return Err(Error::ObserveElsewhere { match_id: match_id.clone(), node: host.to_string() });
+                }
+                if r.state != ReferralState::Active {
+                    return Err(Error::NotActive {
+                        id: match_id.clone(),
+                        state: referral_state_name(r.state),
+                        action: "only an accepted referral is observed",
+                    });
+                }
+                check_contact_day(contact_on, now, r.confirmed_micros)?;
+                let version = state.observed_version(&match_id);
+                let observation = Observation {
+                    id: format!("{match_id}/observation/{}", version + 1),
+                    organisation_id: r.receiving_organisation_id.clone(),
+                    node: own.clone(),
+                    outcome,
+                    notes: notes.clone(),
+                    recorded_by: recorded_by.clone(),
+                    contact_on: contact_on.map(|d| d.to_string()),
+                    recorded_micros: now,
+                };
+                let cause = state.accepted_at(&match_id).and_then(|(origin, seq, hash)| {
+                    Some(EventRef { origin: NodeId::from_hex(origin)?, seq: *seq, hash: Hash::from_hex(hash)? })
+                });
+                let event = FollowUpEvent::ObservationRecorded {
+                    match_id: match_id.clone(),
+                    owner_node: r.owner_node.clone(),
+                    observation,
+                };
+                (event, version, cause)
+            };
+            let audience = match &event {
+                FollowUpEvent::ObservationRecorded { owner_node, .. } if !owner_node.is_empty() => {
+                    Audience::Nodes(NodeId::from_hex(owner_node).into_iter().collect())
+                }
+                _ => Audience::Local,
+            };
+            let new = Self::new_event(&event, ExpectedVersion::Exact(version))
+                .with_audience(audience)
+                .with_causes(cause.into_iter().collect());
+            match self.log.append(vec![new]).await {
+                Ok(appended) => {
+                    self.state.wait_for(appended.last().map_or(0, |a| a.seq)).await?;
+                    tracing::info!(match_id = %match_id, ?outcome, "observation recorded");
+                    return self.referral(&match_id).await;
+                }
+                // Another observation of the same referral won the race: number it after that one.
+                Err(LogError::WrongExpectedVersion { .. }) => self.catch_up().await?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Log(LogError::Storage("observations kept arriving while recording this one; try again".into())))
     }
 
     /// Records the answer to a check-in. An answer that fails the referral also fails it, in the
@@ -261,16 +396,7 @@ impl FollowUpService {
         }
         let notes = text("notes", &raw.notes, MAX_NOTES, &mut v);
         let recorded_by = text("recorded_by", &raw.recorded_by, MAX_NAME, &mut v);
-        let contact_on = match raw.contact_on.trim() {
-            "" => None,
-            d => match d.parse::<LocalDate>() {
-                Ok(day) => Some(day),
-                Err(e) => {
-                    v.push(FieldViolation::new("contact_on", e.to_string()));
-                    None
-                }
-            },
-        };
+        let contact_on = contact_day(&raw.contact_on, &mut v);
         let (Some(outcome), Some(answered_by)) = (raw.outcome, raw.answered_by) else {
             return Err(Error::Invalid(v));
         };
@@ -292,17 +418,7 @@ impl FollowUpService {
                     };
                     return Err(Error::CheckInClosed { id, state: why });
                 }
-                if let Some(day) = contact_on {
-                    let mut v = Vec::new();
-                    if day > LocalDate::of_micros(now) {
-                        v.push(FieldViolation::new("contact_on", "lies in the future"));
-                    } else if day < LocalDate::of_micros(referral.confirmed_micros) {
-                        v.push(FieldViolation::new("contact_on", "lies before the referral was made"));
-                    }
-                    if !v.is_empty() {
-                        return Err(Error::Invalid(v));
-                    }
-                }
+                check_contact_day(contact_on, now, referral.confirmed_micros)?;
                 let answer = Answer {
                     outcome,
                     answered_by,
@@ -544,6 +660,22 @@ impl FollowUpService {
                 .referral(match_id)
                 .map(|r| state.check_ins_of(r).filter(|c| c.cancelled).collect())
                 .unwrap_or_default(),
+            // The owner of the check-in that comes next hears of it; of a referral without open
+            // check-ins, the owner of its last.
+            FollowUpEvent::ObservationRecorded { match_id, .. }
+            | FollowUpEvent::ObservationReceived { match_id, .. } => state
+                .referral(match_id)
+                .and_then(|r| {
+                    let all: Vec<&CheckIn> = state.check_ins_of(r).collect();
+                    all.iter().find(|c| c.is_open()).or(all.last()).copied()
+                })
+                .into_iter()
+                .collect(),
+        };
+        let observation = match decoded {
+            FollowUpEvent::ObservationRecorded { observation, .. }
+            | FollowUpEvent::ObservationReceived { observation, .. } => Some(observation),
+            _ => None,
         };
         Ok(changed
             .into_iter()
@@ -553,6 +685,7 @@ impl FollowUpService {
                 kind: h.kind.clone(),
                 check_in: c.clone(),
                 state: self.state_of(c, now),
+                observation: observation.clone(),
             })
             .collect())
     }

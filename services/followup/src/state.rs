@@ -1,6 +1,7 @@
 //! The follow-up's read model and its projection from the log: referrals and their check-ins
-//! (from matching's and its own events), and for the coverage report the requests (intake) and
-//! offers (directory) with the places matching holds.
+//! (from matching's and its own events), the referrals other nodes made to an organisation hosted
+//! here (for its observations), and for the coverage report the requests (intake) and offers
+//! (directory) with the places matching holds.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -41,6 +42,13 @@ pub(crate) struct OfferInfo {
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct FollowUpState {
     referrals: BTreeMap<String, Referral>,
+    /// Referrals other nodes own to an offer hosted here, by match id (`owner_node` set).
+    #[serde(default)]
+    received: BTreeMap<String, Referral>,
+    /// Of a received referral: where its owner accepted it (origin hex, seq, hash hex), the cause
+    /// an observation names.
+    #[serde(default)]
+    accepted_at: HashMap<String, (String, u64, String)>,
     check_ins: BTreeMap<String, CheckIn>,
     requests: HashMap<String, RequestInfo>,
     offers: BTreeMap<String, OfferInfo>,
@@ -49,6 +57,9 @@ pub(crate) struct FollowUpState {
     used: HashMap<String, u32>,
     /// Versions of the follow-up's own streams, per referral.
     streams: HashMap<String, u64>,
+    /// Versions of this node's observation streams, per referral.
+    #[serde(default)]
+    observed: HashMap<String, u64>,
     /// This node: referrals are this node's own matches; the directory is the federation's.
     #[serde(skip)]
     own: Option<NodeId>,
@@ -61,6 +72,24 @@ fn area(postcode: &str) -> Option<u16> {
 impl FollowUpState {
     pub(crate) fn referral(&self, id: &str) -> Option<&Referral> {
         self.referrals.get(id)
+    }
+
+    /// A referral of this node, or one another node made to an organisation hosted here.
+    pub(crate) fn any_referral(&self, id: &str) -> Option<&Referral> {
+        self.referrals.get(id).or_else(|| self.received.get(id))
+    }
+
+    pub(crate) fn accepted_at(&self, match_id: &str) -> Option<&(String, u64, String)> {
+        self.accepted_at.get(match_id)
+    }
+
+    pub(crate) fn observed_version(&self, match_id: &str) -> u64 {
+        self.observed.get(match_id).copied().unwrap_or(0)
+    }
+
+    /// The node hosting an offer (hex), as the sociale kaart says.
+    pub(crate) fn host_of(&self, offer_id: &str) -> Option<&str> {
+        self.offers.get(offer_id).map(|o| o.host.as_str())
     }
 
     pub(crate) fn referrals(&self) -> impl Iterator<Item = &Referral> {
@@ -169,6 +198,72 @@ impl FollowUpState {
                 }
                 self.cancel_open(&match_id);
             }
+            // Recorded here: on this node's own referral (both organisations hosted here) or on
+            // one another node made to an organisation hosted here.
+            FollowUpEvent::ObservationRecorded { match_id, observation, .. } => {
+                if let Some(r) = self.referrals.get_mut(&match_id).or_else(|| self.received.get_mut(&match_id)) {
+                    r.observations.push(observation);
+                }
+            }
+            FollowUpEvent::ObservationReceived { match_id, observation } => {
+                if let Some(r) = self.referrals.get_mut(&match_id) {
+                    r.observations.push(observation);
+                }
+            }
+        }
+    }
+
+    /// Matching's events of a match another node owns, seen here because an offer of it is
+    /// hosted here: the referral as the receiving organisation knows it.
+    fn apply_received(&mut self, event: MatchingIn, owner: &str, at: (u64, String), logged: i64) {
+        let at_or = |micros: i64| if micros > 0 { micros } else { logged };
+        if let MatchingIn::Confirmed { match_id, request_id, offer_id, organisation_id, confirmed_by, at_micros } =
+            event
+        {
+            let r = Referral {
+                id: match_id.clone(),
+                request_id,
+                offer_id,
+                referring_organisation_id: String::new(),
+                receiving_organisation_id: organisation_id,
+                confirmed_by,
+                state: ReferralState::Offered,
+                confirmed_micros: at_or(at_micros),
+                accepted_micros: 0,
+                check_ins: Vec::new(),
+                closure: None,
+                failed_with: None,
+                observations: Vec::new(),
+                owner_node: owner.to_string(),
+            };
+            self.received.entry(match_id).or_insert(r);
+            return;
+        }
+        let id = match &event {
+            MatchingIn::Accepted { match_id, .. }
+            | MatchingIn::Declined { match_id }
+            | MatchingIn::Expired { match_id }
+            | MatchingIn::Failed { match_id }
+            | MatchingIn::Ended { match_id } => match_id.clone(),
+            _ => return,
+        };
+        // Only the owner moves its referral.
+        let Some(r) = self.received.get_mut(&id).filter(|r| r.owner_node == owner) else { return };
+        let (from, to): (&[ReferralState], ReferralState) = match event {
+            MatchingIn::Accepted { at_micros, .. } => {
+                if r.state == ReferralState::Offered {
+                    r.accepted_micros = at_or(at_micros);
+                    self.accepted_at.insert(id.clone(), (owner.to_string(), at.0, at.1));
+                }
+                (&[ReferralState::Offered], ReferralState::Active)
+            }
+            MatchingIn::Declined { .. } => (&[ReferralState::Offered], ReferralState::Declined),
+            MatchingIn::Expired { .. } => (&[ReferralState::Offered], ReferralState::Expired),
+            MatchingIn::Failed { .. } => (&[ReferralState::Active], ReferralState::Failed),
+            _ => (&[ReferralState::Offered, ReferralState::Active], ReferralState::Ended),
+        };
+        if from.contains(&r.state) {
+            r.state = to;
         }
     }
 
@@ -205,6 +300,8 @@ impl FollowUpState {
                         check_ins: Vec::new(),
                         closure: None,
                         failed_with: None,
+                        observations: Vec::new(),
+                        owner_node: String::new(),
                     },
                 );
             }
@@ -226,6 +323,7 @@ impl FollowUpState {
                     self.cancel_open(&match_id);
                 }
             }
+            MatchingIn::Failed { .. } => {}
             MatchingIn::Claimed { offer_id } => *self.used.entry(offer_id).or_default() += 1,
             MatchingIn::Released { offer_id } => {
                 let used = self.used.entry(offer_id).or_default();
@@ -311,6 +409,9 @@ impl Projection for FollowUpState {
         if own && let Some(id) = h.stream.strip_prefix("followup/referral/") {
             self.streams.insert(id.to_string(), h.stream_seq);
         }
+        if own && let Some(id) = h.stream.strip_prefix("followup/observed/") {
+            self.observed.insert(id.to_string(), h.stream_seq);
+        }
         let Some(payload) = &event.payload else { return };
         if let Some(decoded) = FollowUpEvent::decode(&h.kind, &payload.data) {
             match decoded {
@@ -325,8 +426,11 @@ impl Projection for FollowUpState {
                 self.apply_matching(e, h.time_micros)
             }
             Some(Ok(Input::Matching(e))) if own => self.apply_matching(e, h.time_micros),
+            Some(Ok(Input::Matching(e))) => {
+                self.apply_received(e, &h.origin.to_hex(), (h.seq, event.hash.to_hex()), h.time_micros)
+            }
             Some(Ok(Input::Intake(e))) if own => self.apply_intake(e),
-            Some(Ok(Input::Matching(_) | Input::Intake(_))) => {}
+            Some(Ok(Input::Intake(_))) => {}
             Some(Ok(Input::Directory(e))) => self.apply_directory(e, h.origin),
             Some(Err(e)) => tracing::warn!(seq = h.seq, kind = %h.kind, error = %e, "input event does not decode"),
             None => {}

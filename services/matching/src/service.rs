@@ -626,14 +626,14 @@ impl MatchingService {
             let events = {
                 let state = self.state.read();
                 let version = state.request_stream_version(&m.request_id);
-                let mut events = vec![Self::new_event(
-                    &MatchingEvent::Expired {
-                        match_id: m.id.clone(),
-                        request_id: m.request_id.clone(),
-                        at_micros: self.clock.now_micros(),
-                    },
-                    version,
-                )];
+                let expired = MatchingEvent::Expired {
+                    match_id: m.id.clone(),
+                    request_id: m.request_id.clone(),
+                    at_micros: self.clock.now_micros(),
+                };
+                // The nodes hosting its offers hear of it, as of every other end of a match.
+                let audience = Self::audience(&Self::remote_hosts(&state, m.offers()));
+                let mut events = vec![Self::event_for(&expired, version, audience)];
                 events.extend(Self::releases(&state, &m));
                 events
             };
