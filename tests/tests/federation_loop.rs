@@ -274,6 +274,16 @@ async fn a_referral_travels_between_three_organisations_nodes_and_closes_the_loo
     w.followup_client().await.record_outcome(outcome).await.unwrap();
     intake_status(w, &request, pb::HelpRequestStatus::Matching).await;
     match_in(v, &first.id, pb::MatchStatus::Failed).await;
+    // The hosting node learnt that the referral failed: nothing more to observe there.
+    eventually("the referral failed on node V", || async {
+        get_referral(v, &first.id).await.ok().filter(|r| r.state() == pb::ReferralState::Failed)
+    })
+    .await;
+    let late = v.followup_client().await.record_observation(observation(&first.id, pb::Outcome::GoingWell, "")).await;
+    assert_eq!(
+        late.unwrap_err().get_details_precondition_failure().unwrap().violations[0].r#type,
+        "REFERRAL_NOT_ACTIVE"
+    );
 
     // Re-matched with the steunpunt on node M, which accepts; the help ends well.
     let offered: Vec<String> = proposals(w, &request).await.proposals.into_iter().map(|p| p.offer_id).collect();
@@ -304,4 +314,44 @@ async fn a_referral_travels_between_three_organisations_nodes_and_closes_the_loo
     for node in [v, m] {
         eventually("identical logs", || async { (logs(node).await == expected).then_some(()) }).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_match_left_unanswered_expires_on_the_hosting_node_too() {
+    let clock = Arc::new(ManualClock::at(START));
+    let nodes = TestNode::cluster(2, clock.clone(), |_, c| c.matching.sweep_interval_millis = 20).await;
+    let (w, v) = (&nodes[0], &nodes[1]);
+    let wijkteam = organisation(w, "Wijkteam Centrum", pb::OrganisationKind::SociaalWijkteam, "6411 AA").await;
+    let oost = organisation(v, "Vrijwilligers Oost", pb::OrganisationKind::Vrijwilligersorganisatie, "6411 AB").await;
+    let oost_offer = offer(v, &oost, "Boodschappen Oost", "6400-6419", 1, pb::Complexity::Low).await;
+    let request =
+        referred_request_for(w, &wijkteam, "6411 AB", &[pb::OrganisationKind::Vrijwilligersorganisatie]).await;
+    eventually("the remote offer proposed", || async {
+        proposals(w, &request).await.proposals.iter().any(|p| p.offer_id == oost_offer).then_some(())
+    })
+    .await;
+    let watch = pb::WatchMatchesRequest { organisation_id: oost.clone(), from_position: 1 };
+    let mut notices = v.matching_client().await.watch_matches(watch).await.unwrap().into_inner();
+    let offered = confirm_offer(w, &request, &oost_offer, "anna").await;
+    match_in(v, &offered.id, pb::MatchStatus::Offered).await;
+
+    // A week and a day without an answer: the owner lets it expire, and the host hears of it.
+    clock.advance(8 * DAY);
+    match_in(w, &offered.id, pb::MatchStatus::Expired).await;
+    match_in(v, &offered.id, pb::MatchStatus::Expired).await;
+    let kinds = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut kinds = Vec::new();
+        while let Some(n) = notices.next().await {
+            kinds.push(n.unwrap().kind);
+            if kinds.last().is_some_and(|k| k == "matching.match.expired") {
+                return kinds;
+            }
+        }
+        panic!("watch ended")
+    })
+    .await
+    .unwrap();
+    assert_eq!(kinds, ["matching.match.confirmed", "matching.match.expired"]);
+    let late = v.matching_client().await.accept_match(answer(&offered.id, &oost)).await.unwrap_err();
+    assert_eq!(late.code(), Code::FailedPrecondition, "an expired match takes no answer");
 }
