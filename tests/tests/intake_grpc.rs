@@ -552,3 +552,38 @@ async fn watch_streams_every_change_and_resumes_from_a_position() {
     let third = resumed.message().await.unwrap().unwrap();
     assert_eq!((third.position, third.kind.as_str()), (3, "intake.request.withdrawn"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consent_lapses_after_its_last_day_by_the_nodes_clock() {
+    use pb::consent_scope::Scope;
+    // 2026-12-01 09:00 in the Netherlands.
+    let clock = std::sync::Arc::new(samenspel_domain::ManualClock::at(1_796_112_000_000_000));
+    let node = TestNode::start_with_clock(clock.clone(), |_| {}).await;
+    let mut intake = node.intake_client().await;
+    let volunteers = pb::OrganisationKind::Vrijwilligersorganisatie as i32;
+    let mut request = submit(fields(), "");
+    request.consent = Some(pb::Consent {
+        until: "2026-12-10".into(),
+        ..consent(Scope::OrganisationKind(volunteers), &[pb::Purpose::Matching])
+    });
+    let r = intake.submit_help_request(request).await.unwrap().into_inner();
+    let ask = pb::GetShareableSummaryRequest {
+        id: r.id.clone(),
+        organisation_id: "vrijwilligers-oost".into(),
+        organisation_kind: volunteers,
+        purpose: pb::Purpose::Matching.into(),
+    };
+    // Through its last day (Dutch time), not a moment after.
+    clock.advance(std::time::Duration::from_secs(9 * 86_400 + 14 * 3600));
+    intake.get_shareable_summary(ask.clone()).await.unwrap();
+    clock.advance(std::time::Duration::from_secs(3600));
+    let lapsed = intake.get_shareable_summary(ask).await.unwrap_err();
+    assert_eq!(lapsed.get_details_precondition_failure().unwrap().violations[0].r#type, "CONSENT");
+    // A new consent must reach past today.
+    let stale = pb::Consent {
+        until: "2026-12-10".into(),
+        ..consent(Scope::OrganisationKind(volunteers), &[pb::Purpose::Matching])
+    };
+    let changed = intake.change_consent(pb::ChangeConsentRequest { id: r.id, consent: Some(stale) }).await.unwrap_err();
+    assert_eq!(changed.get_details_bad_request().unwrap().field_violations[0].field, "consent.until");
+}

@@ -151,7 +151,7 @@ pub async fn serve(
         .into_server()
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
-    let intake = Arc::new(IntakeService::start(log.clone(), config.intake.clone()).await?);
+    let intake = Arc::new(IntakeService::start(log.clone(), config.intake.clone(), clock.clone()).await?);
     let intake_server =
         IntakeGrpc::new(intake.clone()).into_server().max_decoding_message_size(limit).max_encoding_message_size(limit);
     let matching = MatchingService::start(log.clone(), config.matching.clone(), clock.clone()).await?;

@@ -2,14 +2,12 @@
 //! the projection has applied them (a caller reads its own writes); queries read the projection.
 //! Alongside, the request's lifecycle follows matching's events (`reactions.rs`).
 
-use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use samenspel_domain::{Postcode, PostcodeRange};
+use samenspel_domain::{Clock, Postcode, PostcodeRange};
 use samenspel_eventlog::{
     Audience, Error as LogError, EventLog, ExpectedVersion, FieldViolation, NewEvent, ProjectionHandle,
     ProjectionReader, StoredEvent, SubscribeFrom, Subscription, start_projection,
 };
+use std::sync::{Arc, Mutex};
 
 use crate::config::IntakeConfig;
 use crate::error::Error;
@@ -26,6 +24,8 @@ const MAX_REASON: usize = 1000;
 pub struct IntakeService {
     log: Arc<dyn EventLog>,
     config: IntakeConfig,
+    /// What consent is checked against; the node's clock, so a test clock moves it too.
+    clock: Arc<dyn Clock>,
     state: ProjectionReader<IntakeState>,
     projection: Mutex<Option<ProjectionHandle<IntakeState>>>,
     reactions: Mutex<Option<samenspel_eventlog::ReactorHandle>>,
@@ -62,10 +62,6 @@ pub struct Change {
     pub request: HelpRequest,
 }
 
-fn now_micros() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
-}
-
 fn invalid(field: &str, why: impl Into<String>) -> Error {
     Error::Invalid(vec![FieldViolation::new(field, why)])
 }
@@ -89,12 +85,13 @@ fn is_id(s: &str) -> bool {
 
 impl IntakeService {
     /// Restores the intake from its last snapshot and follows the log from there.
-    pub async fn start(log: Arc<dyn EventLog>, config: IntakeConfig) -> Result<Self, Error> {
+    pub async fn start(log: Arc<dyn EventLog>, config: IntakeConfig, clock: Arc<dyn Clock>) -> Result<Self, Error> {
         let projection = start_projection::<IntakeState>(log.clone(), PROJECTION, config.snapshot_every).await?;
         let reactions = crate::reactions::start(log.clone(), projection.reader()).await?;
         Ok(Self {
             log,
             config,
+            clock,
             state: projection.reader(),
             projection: Mutex::new(Some(projection)),
             reactions: Mutex::new(Some(reactions)),
@@ -186,7 +183,7 @@ impl IntakeService {
         check_request_id(&request_id, &mut v);
         let mut subjects = self.subject_ids(&id);
         let fields = fields.validate("fields", &mut subjects, &mut v);
-        let consent = consent.and_then(|c| c.validate("consent", now_micros(), &mut v));
+        let consent = consent.and_then(|c| c.validate("consent", self.clock.now_micros(), &mut v));
         let mut assessments = Vec::new();
         for (i, s) in strain.into_iter().enumerate() {
             if let Some(s) = s.validate(&format!("strain[{i}]"), fields.as_ref(), &mut v) {
@@ -238,7 +235,7 @@ impl IntakeService {
         fields.asked_by = fields.asked_by.or(Some(crate::model::Asker::Mantelzorger));
         let mut subjects = self.subject_ids(&id);
         let fields = fields.validate("fields", &mut subjects, &mut v);
-        let consent = consent.and_then(|c| c.validate("consent", now_micros(), &mut v));
+        let consent = consent.and_then(|c| c.validate("consent", self.clock.now_micros(), &mut v));
         let Some(fields) = fields.filter(|_| v.is_empty()) else { return Err(Error::Invalid(v)) };
         if !from.status.is_open() {
             return Err(Error::WrongState {
@@ -290,7 +287,7 @@ impl IntakeService {
     pub async fn change_consent(&self, id: &str, raw: RawConsent) -> Result<HelpRequest, Error> {
         let current = self.get(id)?;
         let mut v = Vec::new();
-        let consent = raw.validate("consent", now_micros(), &mut v);
+        let consent = raw.validate("consent", self.clock.now_micros(), &mut v);
         let Some(consent) = consent.filter(|_| v.is_empty()) else { return Err(Error::Invalid(v)) };
         if !current.status.is_open() {
             return Err(Error::WrongState { id: id.into(), state: current.status, action: "given new consent" });
@@ -371,7 +368,7 @@ impl IntakeService {
         if r.status == RequestStatus::Withdrawn {
             return Err(refuse("the request was withdrawn"));
         }
-        if !consent.allows(organisation.trim(), kind.trim(), purpose, now_micros()) {
+        if !consent.allows(organisation.trim(), kind.trim(), purpose, self.clock.now_micros()) {
             return Err(refuse("the consent does not cover it (scope, purpose or date)"));
         }
         let area = r.fields.postcode.parse::<Postcode>().map(|p| p.area().to_string()).unwrap_or_default();
