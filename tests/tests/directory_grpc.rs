@@ -465,7 +465,7 @@ async fn watch_streams_every_change_and_resumes_from_a_position() {
     use futures::StreamExt;
     let node = TestNode::start().await;
     let mut dir = node.directory_client().await;
-    let mut live = dir.watch(pb::WatchRequest { from_position: 0 }).await.unwrap().into_inner();
+    let mut live = dir.watch(pb::WatchRequest { from_position: 0, ..Default::default() }).await.unwrap().into_inner();
     let org = dir
         .create_organisation(create(fields("Steunpunt", pb::OrganisationKind::Mantelzorgsteunpunt), ""))
         .await
@@ -513,7 +513,7 @@ async fn watch_streams_every_change_and_resumes_from_a_position() {
 
     // A client that saw position 2 resumes after it and misses nothing.
     let resumed: Vec<pb::DirectoryChange> = dir
-        .watch(pb::WatchRequest { from_position: 3 })
+        .watch(pb::WatchRequest { from_position: 3, ..Default::default() })
         .await
         .unwrap()
         .into_inner()

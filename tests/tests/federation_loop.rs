@@ -355,3 +355,85 @@ async fn a_match_left_unanswered_expires_on_the_hosting_node_too() {
     let late = v.matching_client().await.accept_match(answer(&offered.id, &oost)).await.unwrap_err();
     assert_eq!(late.code(), Code::FailedPrecondition, "an expired match takes no answer");
 }
+
+/// The next `n` changes of a directory watch, failing after 20 s.
+async fn next_changes(
+    stream: &mut tonic::Streaming<pb::DirectoryChange>,
+    n: usize,
+) -> Vec<(String, String, Vec<u8>, u64)> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        let c = tokio::time::timeout(Duration::from_secs(20), stream.next()).await.unwrap().unwrap().unwrap();
+        let id = match c.entry.unwrap() {
+            pb::directory_change::Entry::Organisation(o) => o.id,
+            pb::directory_change::Entry::ContactPerson(p) => p.id,
+            pb::directory_change::Entry::Offer(o) => o.id,
+        };
+        out.push((c.kind, id, c.hosting_node, c.position));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_nodes_directory_watch_follows_the_whole_federations_sociale_kaart() {
+    let clock = Arc::new(ManualClock::at(START));
+    let nodes = TestNode::cluster(2, clock, |_, _| {}).await;
+    let (w, v) = (&nodes[0], &nodes[1]);
+    let (w_id, v_id) = (w.node_id().0.to_vec(), v.node_id().0.to_vec());
+    let wijkteam = organisation(w, "Wijkteam Centrum", pb::OrganisationKind::SociaalWijkteam, "6411 AA").await;
+    let oost = organisation(v, "Vrijwilligers Oost", pb::OrganisationKind::Vrijwilligersorganisatie, "6411 AB").await;
+    let oost_offer = offer(v, &oost, "Boodschappen Oost", "6400-6419", 1, pb::Complexity::Low).await;
+
+    // On node V: its own entries and node W's, each with its host and its position there.
+    let watch = pb::WatchRequest { federation: true, ..Default::default() };
+    let mut changes = v.directory_client().await.watch(watch).await.unwrap().into_inner();
+    let mut seen = next_changes(&mut changes, 3).await;
+    seen.sort();
+    assert_eq!(seen.iter().map(|(k, id, host, _)| (k.as_str(), id.as_str(), host.clone())).collect::<Vec<_>>(), {
+        let mut expected = vec![
+            ("directory.offer.created", oost_offer.as_str(), v_id.clone()),
+            ("directory.organisation.created", oost.as_str(), v_id.clone()),
+            ("directory.organisation.created", wijkteam.as_str(), w_id.clone()),
+        ];
+        expected.sort();
+        expected
+    });
+    let w_position = seen.iter().find(|c| c.1 == wijkteam).unwrap().3;
+    let v_position = seen.iter().map(|c| if c.2 == v_id { c.3 } else { 0 }).max().unwrap();
+
+    // Node W signs an archive of node V's organisation: V's read model ignores it, and the
+    // watch shows nothing of it; W's next genuine change, later in W's log, does come through.
+    let forged = pb::NewEvent {
+        stream: format!("directory/organisation/{oost}"),
+        kind: "directory.organisation.archived".into(),
+        payload: format!(r#"{{"type":"organisation_archived","id":"{oost}"}}"#).into_bytes(),
+        audience: Some(pb::Audience { scope: pb::AudienceScope::Federation.into(), nodes: vec![] }),
+        ..Default::default()
+    };
+    w.log_client().await.append(pb::AppendRequest { events: vec![forged] }).await.unwrap();
+    let later = organisation(w, "Huisartsenpraktijk Zuid", pb::OrganisationKind::Huisarts, "6411 EF").await;
+    let next = next_changes(&mut changes, 1).await;
+    assert_eq!((next[0].0.as_str(), next[0].1.as_str()), ("directory.organisation.created", later.as_str()));
+    assert_eq!(next[0].2, w_id);
+
+    // Resumed per node after what it saw: only what came later, nothing twice.
+    let resume = pb::WatchRequest {
+        from_position: v_position + 1,
+        federation: true,
+        resume: vec![pb::NodePosition { node: w_id.clone(), position: w_position + 1 }],
+    };
+    let mut resumed = v.directory_client().await.watch(resume).await.unwrap().into_inner();
+    assert_eq!(next_changes(&mut resumed, 1).await, next);
+    let request = pb::GetOrganisationRequest { id: oost.clone() };
+    let archived = v.directory_client().await.get_organisation(request).await.unwrap().into_inner().archived;
+    assert!(!archived, "only the host archives its entries");
+
+    // A node id that is no node id is named.
+    let bad = pb::WatchRequest {
+        federation: true,
+        resume: vec![pb::NodePosition { node: vec![1, 2, 3], position: 1 }],
+        ..Default::default()
+    };
+    let refused = v.directory_client().await.watch(bad).await.unwrap_err();
+    assert_eq!(refused.get_details_bad_request().unwrap().field_violations[0].field, "resume[0].node");
+}

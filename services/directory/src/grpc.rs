@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
 
-use samenspel_eventlog::FieldViolation;
+use samenspel_eventlog::{FieldViolation, NodeId};
 use samenspel_proto::v1 as pb;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -284,7 +284,12 @@ fn change_pb(c: Change) -> pb::DirectoryChange {
         Entry::Contact(p) => pb::directory_change::Entry::ContactPerson(contact_pb(p)),
         Entry::Offer(o) => pb::directory_change::Entry::Offer(offer_pb(o)),
     };
-    pb::DirectoryChange { position: c.position, kind: c.kind, entry: Some(entry) }
+    pb::DirectoryChange {
+        position: c.position,
+        kind: c.kind,
+        entry: Some(entry),
+        hosting_node: c.hosting_node.0.to_vec(),
+    }
 }
 
 fn hit_pb(h: Hit) -> pb::OfferHit {
@@ -539,7 +544,32 @@ impl pb::directory_server::Directory for DirectoryGrpc {
 
     #[tracing::instrument(name = "directory.watch", skip_all, fields(from = request.get_ref().from_position))]
     async fn watch(&self, request: Request<pb::WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
-        let events = self.service.watch(request.get_ref().from_position)?;
+        let r = request.get_ref();
+        let events = if r.federation {
+            let mut v = Vec::new();
+            let resume: Vec<(NodeId, u64)> = r
+                .resume
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| {
+                    let node = NodeId::from_slice(&p.node);
+                    if node.is_none() {
+                        v.push(FieldViolation::new(format!("resume[{i}].node"), "a node id is 32 bytes"));
+                    }
+                    Some((node?, p.position))
+                })
+                .collect();
+            if !v.is_empty() {
+                return Err(Error::Invalid(v).into());
+            }
+            self.service.watch_federation(r.from_position, &resume)?
+        } else {
+            if !r.resume.is_empty() {
+                let why = "resume positions per node go with federation: true";
+                return Err(Error::Invalid(vec![FieldViolation::new("resume", why)]).into());
+            }
+            self.service.watch(r.from_position)?
+        };
         let service = self.service.clone();
         let changes = events
             .then(move |event| {

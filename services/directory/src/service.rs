@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use samenspel_eventlog::{
-    Audience, Error as LogError, EventLog, ExpectedVersion, Feed, FieldViolation, NewEvent, ProjectionHandle,
+    Audience, Error as LogError, EventLog, ExpectedVersion, Feed, FieldViolation, NewEvent, NodeId, ProjectionHandle,
     ProjectionReader, StoredEvent, SubscribeFrom, Subscription, start_projection_of,
 };
 
@@ -263,6 +263,16 @@ impl DirectoryService {
         Ok(self.log.subscribe(SubscribeFrom::origin(self.log.node_id(), from_position.max(1)))?)
     }
 
+    /// Every node's log this node holds: its own from `from_position`, the others from their
+    /// position in `resume` (their first event when not named), each event after its causes.
+    pub fn watch_federation(&self, from_position: u64, resume: &[(NodeId, u64)]) -> Result<Subscription, Error> {
+        let own = self.log.node_id();
+        let mut from: Vec<(NodeId, u64)> =
+            resume.iter().filter(|(n, _)| *n != own).map(|(n, p)| (*n, (*p).max(1))).collect();
+        from.push((own, from_position.max(1)));
+        Ok(self.log.subscribe_all(from)?)
+    }
+
     /// The change an event made to the directory; `None` for events of other services.
     pub async fn change_at(&self, event: &StoredEvent) -> Result<Option<Change>, Error> {
         let h = &event.header;
@@ -270,16 +280,20 @@ impl DirectoryService {
             return Ok(None);
         };
         // The projection may be a step behind the subscription: let it catch up first.
-        self.state.wait_for(h.seq).await?;
+        self.state.wait_for_origin(h.origin, h.seq).await?;
         let id = decoded.id();
         let state = self.state.read();
+        // An event about an entry another node hosts changed nothing (the projection ignored it).
+        if state.host_of(id) != Some(h.origin) {
+            return Ok(None);
+        }
         let entry = state
             .organisation(id)
             .cloned()
             .map(Entry::Organisation)
             .or_else(|| state.contact(id).cloned().map(Entry::Contact))
             .or_else(|| state.offer(id).cloned().map(Entry::Offer));
-        Ok(entry.map(|entry| Change { position: h.seq, kind: h.kind.clone(), entry }))
+        Ok(entry.map(|entry| Change { position: h.seq, kind: h.kind.clone(), entry, hosting_node: h.origin }))
     }
 
     /// Records that someone checked the entry (an organisation or a contact person).
@@ -379,6 +393,8 @@ pub struct Change {
     pub position: u64,
     pub kind: String,
     pub entry: Entry,
+    /// The node whose log `position` is in: the entry's host.
+    pub hosting_node: NodeId,
 }
 
 /// A search as asked, before it is checked.
