@@ -170,6 +170,17 @@ pub async fn referred_request_for(
     node.intake_client().await.submit_help_request(request).await.unwrap().into_inner().id
 }
 
+/// A match as `node` shows it.
+pub async fn get_match(node: &TestNode, id: &str) -> Result<pb::Match, tonic::Status> {
+    node.matching_client().await.get_match(pb::GetMatchRequest { match_id: id.into() }).await.map(|r| r.into_inner())
+}
+
+/// A referral as `node`'s follow-up shows it.
+pub async fn get_referral(node: &TestNode, id: &str) -> Result<pb::Referral, tonic::Status> {
+    let request = pb::GetReferralRequest { match_id: id.into() };
+    node.followup_client().await.get_referral(request).await.map(|r| r.into_inner())
+}
+
 /// Polls until `check` returns something, for at most 20 seconds.
 pub async fn eventually<T, F: Future<Output = Option<T>>>(what: &str, mut check: impl FnMut() -> F) -> T {
     let deadline = Instant::now() + Duration::from_secs(20);

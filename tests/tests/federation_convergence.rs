@@ -254,21 +254,9 @@ async fn nodes_converge_after_random_work_partitions_and_a_crash() {
     for (i, site) in sites.iter().enumerate() {
         let addressed = site.addressed.lock().unwrap().clone();
         for id in addressed {
-            let here = nodes[i]
-                .matching_client()
-                .await
-                .get_match(pb::GetMatchRequest { match_id: id.clone() })
-                .await
-                .unwrap()
-                .into_inner();
+            let here = get_match(&nodes[i], &id).await.unwrap();
             let owner = ids.iter().position(|n| n.to_hex() == here.owner_node).unwrap();
-            let there = nodes[owner]
-                .matching_client()
-                .await
-                .get_match(pb::GetMatchRequest { match_id: id.clone() })
-                .await
-                .unwrap()
-                .into_inner();
+            let there = get_match(&nodes[owner], &id).await.unwrap();
             assert_eq!(
                 (here.status(), here.answered_micros, here.ended_micros),
                 (there.status(), there.answered_micros, there.ended_micros),

@@ -20,10 +20,6 @@ use tonic_types::StatusExt;
 const START: i64 = 1_796_112_000_000_000;
 const DAY: Duration = Duration::from_secs(86_400);
 
-async fn get_match(node: &TestNode, id: &str) -> Result<pb::Match, tonic::Status> {
-    node.matching_client().await.get_match(pb::GetMatchRequest { match_id: id.into() }).await.map(|r| r.into_inner())
-}
-
 /// Waits until `node` shows the match in `status`.
 async fn match_in(node: &TestNode, id: &str, status: pb::MatchStatus) -> pb::Match {
     eventually(&format!("match {id} {status:?}"), || async {
@@ -61,11 +57,6 @@ async fn logs(node: &TestNode) -> Vec<(Vec<u8>, Vec<Vec<u8>>)> {
         out.push((o.origin, headers));
     }
     out
-}
-
-async fn get_referral(node: &TestNode, id: &str) -> Result<pb::Referral, tonic::Status> {
-    let request = pb::GetReferralRequest { match_id: id.into() };
-    node.followup_client().await.get_referral(request).await.map(|r| r.into_inner())
 }
 
 fn observation(match_id: &str, outcome: pb::Outcome, notes: &str) -> pb::RecordObservationRequest {

@@ -48,8 +48,7 @@ async fn kaart(node: &TestNode) -> Kaart {
 }
 
 async fn referral(node: &TestNode, match_id: &str) -> pb::Referral {
-    let request = pb::GetReferralRequest { match_id: match_id.into() };
-    node.followup_client().await.get_referral(request).await.unwrap().into_inner()
+    get_referral(node, match_id).await.unwrap()
 }
 
 /// Waits until the referral has its check-ins (the follow-up schedules them on acceptance).
@@ -82,8 +81,7 @@ async fn record(node: &TestNode, request: pb::RecordOutcomeRequest) -> Result<pb
 }
 
 async fn match_status(node: &TestNode, match_id: &str) -> pb::MatchStatus {
-    let request = pb::GetMatchRequest { match_id: match_id.into() };
-    node.matching_client().await.get_match(request).await.unwrap().into_inner().status()
+    get_match(node, match_id).await.unwrap().status()
 }
 
 /// Notices of the organisation's WatchDue stream, collected in the background; dropping it

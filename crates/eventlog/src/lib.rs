@@ -38,5 +38,5 @@ pub use identity::{NodeKey, verify_checkpoint};
 pub use ids::{Hash, NodeId};
 pub use local::{LocalLog, LogStats};
 pub use projection::{Feed, Projection, ProjectionHandle, ProjectionReader, start_projection, start_projection_of};
-pub use reactor::{Reaction, ReactorHandle, start_reactor, start_reactor_of};
+pub use reactor::{Reaction, TaskHandle, start_reactor, start_reactor_of, start_sweeper};
 pub use verify::{OriginSummary, Problem, ProblemKind, VerifyReport};

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::api::{EventLog, SubscribeFrom};
+use crate::api::{EventLog, SubscribeFrom, Subscription};
 use crate::error::{Error, Result};
 use crate::event::{Snapshot, StoredEvent};
 use crate::ids::NodeId;
@@ -24,7 +24,25 @@ pub enum Feed {
 }
 
 /// The last seq applied, per origin.
-type Applied = HashMap<NodeId, u64>;
+pub(crate) type Applied = HashMap<NodeId, u64>;
+
+impl Feed {
+    /// Of the positions a snapshot saved, the ones this feed resumes from.
+    pub(crate) fn resume_from(self, saved: Vec<(NodeId, u64)>, own: NodeId) -> Applied {
+        saved.into_iter().filter(|(o, _)| self == Feed::All || *o == own).collect()
+    }
+
+    /// The events after `applied`: this node's own log, or every origin's in causal order.
+    pub(crate) fn subscribe(self, log: &dyn EventLog, applied: &Applied) -> Result<Subscription> {
+        match self {
+            Feed::Own => {
+                let own = log.node_id();
+                log.subscribe(SubscribeFrom::origin(own, applied.get(&own).copied().unwrap_or(0) + 1))
+            }
+            Feed::All => log.subscribe_all(applied.iter().map(|(o, p)| (*o, p + 1)).collect()),
+        }
+    }
+}
 
 /// After a snapshot that took t, the next one waits at least this many times t.
 const SNAPSHOT_PACING: u32 = 20;
@@ -161,11 +179,7 @@ pub async fn start_projection_of<P: Projection + Default>(
         Some(snapshot) => {
             let state = P::restore(&snapshot.data)
                 .map_err(|e| Error::Corrupt(format!("snapshot of projection {name:?}: {e}")))?;
-            let positions: Applied = match feed {
-                Feed::Own => snapshot.positions.into_iter().filter(|(o, _)| *o == origin).collect(),
-                Feed::All => snapshot.positions.into_iter().collect(),
-            };
-            (state, positions)
+            (state, feed.resume_from(snapshot.positions, origin))
         }
         None => (P::default(), Applied::new()),
     };
@@ -173,10 +187,7 @@ pub async fn start_projection_of<P: Projection + Default>(
     state.started(origin);
     let own_position = positions.get(&origin).copied().unwrap_or(0);
     tracing::info!(projection = name, position = own_position, origins = positions.len(), "projection starting");
-    let mut subscription = match feed {
-        Feed::Own => log.subscribe(SubscribeFrom::origin(origin, own_position + 1))?,
-        Feed::All => log.subscribe_all(positions.iter().map(|(o, p)| (*o, p + 1)).collect())?,
-    };
+    let mut subscription = feed.subscribe(log.as_ref(), &positions)?;
     let state = Arc::new(RwLock::new(state));
     let (applied_tx, applied) = watch::channel(positions);
     let (name, shared) = (name.to_string(), state.clone());

@@ -1,21 +1,22 @@
 //! Reactions: a service that follows another service's events and appends its own in answer (the
 //! intake moving a request along when matching confirms a match, say) runs a [`Reaction`] over
-//! the node's own log. The position reached is saved under a name, so after a restart the
-//! reaction resumes there; an event may be handed to it again after a crash, so a reaction must
-//! be idempotent — by event ids derived from what it answers, or by checking state first.
+//! the node's own log (or every origin's). The position reached is saved under a name, so after a
+//! restart the reaction resumes there; an event may be handed to it again after a crash, so a
+//! reaction must be idempotent — by event ids derived from what it answers, or by checking state
+//! first. Sweepers, the periodic tasks beside them, share the handle.
 
-use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::api::{EventLog, SubscribeFrom};
+use crate::api::EventLog;
 use crate::error::Result;
 use crate::event::{Snapshot, StoredEvent};
-use crate::ids::NodeId;
-use crate::projection::Feed;
+use crate::projection::{Applied, Feed};
 
 /// Events between two saves of a reaction's position.
 const SAVE_EVERY: u64 = 256;
@@ -27,22 +28,49 @@ pub trait Reaction: Send + Sync + 'static {
     async fn react(&self, event: &StoredEvent) -> Result<()>;
 }
 
-/// A running reaction; [`ReactorHandle::stop`] ends it and saves its position.
+/// A running reaction or sweeper; [`TaskHandle::stop`] ends it (a reaction saves its position).
 #[derive(Debug)]
-pub struct ReactorHandle {
+pub struct TaskHandle {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
 
-impl ReactorHandle {
+impl TaskHandle {
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
     }
 }
 
+/// Runs `sweep` on `service` every `every` until stopped or the service is dropped: the
+/// announcements a read model owes as the clock passes (due check-ins, unanswered matches). A
+/// failed sweep is logged with `what`, and the next one tries again.
+pub fn start_sweeper<S, F, Fut, E>(service: &Arc<S>, every: Duration, what: &'static str, sweep: F) -> TaskHandle
+where
+    S: Send + Sync + 'static,
+    F: Fn(Arc<S>) -> Fut + Send + 'static,
+    Fut: Future<Output = std::result::Result<usize, E>> + Send,
+    E: std::fmt::Display,
+{
+    let (stop, mut stopped) = watch::channel(false);
+    let weak = Arc::downgrade(service);
+    let task = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                _ = stopped.changed() => return,
+            }
+            let Some(service) = weak.upgrade() else { return };
+            if let Err(e) = sweep(service).await {
+                tracing::warn!(error = %e, "{what} failed");
+            }
+        }
+    });
+    TaskHandle { stop, task }
+}
+
 /// Starts `reaction` on the node's own log after the position saved under `name`.
-pub async fn start_reactor(log: Arc<dyn EventLog>, name: &str, reaction: Arc<dyn Reaction>) -> Result<ReactorHandle> {
+pub async fn start_reactor(log: Arc<dyn EventLog>, name: &str, reaction: Arc<dyn Reaction>) -> Result<TaskHandle> {
     start_reactor_of(log, name, reaction, Feed::Own).await
 }
 
@@ -53,20 +81,14 @@ pub async fn start_reactor_of(
     name: &str,
     reaction: Arc<dyn Reaction>,
     feed: Feed,
-) -> Result<ReactorHandle> {
-    let origin = log.node_id();
-    let mut positions: HashMap<NodeId, u64> = match log.load_snapshot(name).await? {
-        Some(s) => s.positions.into_iter().filter(|(o, _)| feed == Feed::All || *o == origin).collect(),
-        None => HashMap::new(),
-    };
-    let mut events = match feed {
-        Feed::Own => log.subscribe(SubscribeFrom::origin(origin, positions.get(&origin).copied().unwrap_or(0) + 1))?,
-        Feed::All => log.subscribe_all(positions.iter().map(|(o, p)| (*o, p + 1)).collect())?,
-    };
+) -> Result<TaskHandle> {
+    let saved = log.load_snapshot(name).await?.map(|s| s.positions).unwrap_or_default();
+    let mut positions = feed.resume_from(saved, log.node_id());
+    let mut events = feed.subscribe(log.as_ref(), &positions)?;
     let (stop, mut stopped) = watch::channel(false);
     let name = name.to_string();
     let task = tokio::spawn(async move {
-        let save = |positions: &HashMap<NodeId, u64>| {
+        let save = |positions: &Applied| {
             let (log, name) = (log.clone(), name.clone());
             let positions = positions.iter().map(|(o, p)| (*o, *p)).collect();
             async move { log.save_snapshot(&name, Snapshot { positions, data: Vec::new() }).await }
@@ -97,5 +119,5 @@ pub async fn start_reactor_of(
             let _ = save(&positions).await;
         }
     });
-    Ok(ReactorHandle { stop, task })
+    Ok(TaskHandle { stop, task })
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use samenspel_domain::LocalDate;
 use samenspel_eventlog::{
-    Error as LogError, EventLog, ExpectedVersion, Feed, ProjectionReader, Reaction, ReactorHandle, StoredEvent,
+    Error as LogError, EventLog, ExpectedVersion, Feed, ProjectionReader, Reaction, StoredEvent, TaskHandle,
     start_reactor_of,
 };
 
@@ -29,7 +29,7 @@ pub(crate) async fn start(
     log: Arc<dyn EventLog>,
     state: ProjectionReader<FollowUpState>,
     config: FollowUpConfig,
-) -> Result<ReactorHandle, LogError> {
+) -> Result<TaskHandle, LogError> {
     start_reactor_of(log.clone(), CURSOR, Arc::new(Schedule { log, state, config }), Feed::All).await
 }
 

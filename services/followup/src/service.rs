@@ -10,10 +10,9 @@ use std::time::Duration;
 use samenspel_domain::{Clock, LocalDate, PostcodeRange, SupportFunction, SupportKind};
 use samenspel_eventlog::{
     Audience, Error as LogError, EventLog, EventRef, ExpectedVersion, Feed, FieldViolation, Hash, NewEvent, NodeId,
-    ProjectionHandle, ProjectionReader, ReactorHandle, StoredEvent, SubscribeFrom, Subscription, start_projection_of,
+    ProjectionHandle, ProjectionReader, StoredEvent, SubscribeFrom, Subscription, TaskHandle, start_projection_of,
+    start_sweeper,
 };
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::config::FollowUpConfig;
 use crate::coverage::{self, Row};
@@ -73,8 +72,8 @@ pub struct FollowUpService {
     clock: Arc<dyn Clock>,
     state: ProjectionReader<FollowUpState>,
     projection: Mutex<Option<ProjectionHandle<FollowUpState>>>,
-    reactions: Mutex<Option<ReactorHandle>>,
-    sweeper: Mutex<Option<(watch::Sender<bool>, JoinHandle<()>)>>,
+    reactions: Mutex<Option<TaskHandle>>,
+    sweeper: Mutex<Option<TaskHandle>>,
 }
 
 fn text(field: &str, value: &str, max: usize, v: &mut Vec<FieldViolation>) -> String {
@@ -159,22 +158,9 @@ impl FollowUpService {
             reactions: Mutex::new(Some(reactions)),
             sweeper: Mutex::new(None),
         });
-        let (stop, mut stopped) = watch::channel(false);
-        let weak = Arc::downgrade(&service);
         let every = Duration::from_millis(service.config.sweep_interval_millis.max(10));
-        let task = tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    () = tokio::time::sleep(every) => {}
-                    _ = stopped.changed() => return,
-                }
-                let Some(service) = weak.upgrade() else { return };
-                if let Err(e) = service.sweep().await {
-                    tracing::warn!(error = %e, "announcing due check-ins failed");
-                }
-            }
-        });
-        *service.sweeper.lock().expect("sweeper lock") = Some((stop, task));
+        let sweeper = start_sweeper(&service, every, "announcing due check-ins", |s| async move { s.sweep().await });
+        *service.sweeper.lock().expect("sweeper lock") = Some(sweeper);
         Ok(service)
     }
 
@@ -182,9 +168,8 @@ impl FollowUpService {
     /// log closes.
     pub async fn stop(&self) -> Result<(), Error> {
         let sweeper = self.sweeper.lock().expect("sweeper lock").take();
-        if let Some((stop, task)) = sweeper {
-            let _ = stop.send(true);
-            let _ = task.await;
+        if let Some(sweeper) = sweeper {
+            sweeper.stop().await;
         }
         let reactions = self.reactions.lock().expect("reactions lock").take();
         if let Some(reactions) = reactions {
@@ -316,7 +301,7 @@ impl FollowUpService {
         // burst of many at once.
         for _ in 0..OBSERVATION_TRIES {
             let now = self.clock.now_micros();
-            let (event, version, cause) = {
+            let (event, version, audience, cause) = {
                 let state = self.state.read();
                 let r = state
                     .any_referral(&match_id)
@@ -347,18 +332,17 @@ impl FollowUpService {
                 let cause = state.accepted_at(&match_id).and_then(|(origin, seq, hash)| {
                     Some(EventRef { origin: NodeId::from_hex(origin)?, seq: *seq, hash: Hash::from_hex(hash)? })
                 });
+                // Only the owner gets it; this node's own referral keeps it here.
+                let audience = match NodeId::from_hex(&r.owner_node) {
+                    Some(owner) => Audience::Nodes(vec![owner]),
+                    None => Audience::Local,
+                };
                 let event = FollowUpEvent::ObservationRecorded {
                     match_id: match_id.clone(),
                     owner_node: r.owner_node.clone(),
                     observation,
                 };
-                (event, version, cause)
-            };
-            let audience = match &event {
-                FollowUpEvent::ObservationRecorded { owner_node, .. } if !owner_node.is_empty() => {
-                    Audience::Nodes(NodeId::from_hex(owner_node).into_iter().collect())
-                }
-                _ => Audience::Local,
+                (event, version, audience, cause)
             };
             let new = Self::new_event(&event, ExpectedVersion::Exact(version))
                 .with_audience(audience)

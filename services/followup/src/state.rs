@@ -215,8 +215,10 @@ impl FollowUpState {
 
     /// Matching's events of a match another node owns, seen here because an offer of it is
     /// hosted here: the referral as the receiving organisation knows it.
-    fn apply_received(&mut self, event: MatchingIn, owner: &str, at: (u64, String), logged: i64) {
-        let at_or = |micros: i64| if micros > 0 { micros } else { logged };
+    fn apply_received(&mut self, event: MatchingIn, stored: &StoredEvent) {
+        let h = &stored.header;
+        let at_or = |micros: i64| if micros > 0 { micros } else { h.time_micros };
+        let owner = h.origin.to_hex();
         if let MatchingIn::Confirmed { match_id, request_id, offer_id, organisation_id, confirmed_by, at_micros } =
             event
         {
@@ -234,7 +236,7 @@ impl FollowUpState {
                 closure: None,
                 failed_with: None,
                 observations: Vec::new(),
-                owner_node: owner.to_string(),
+                owner_node: owner,
             };
             self.received.entry(match_id).or_insert(r);
             return;
@@ -253,7 +255,7 @@ impl FollowUpState {
             MatchingIn::Accepted { at_micros, .. } => {
                 if r.state == ReferralState::Offered {
                     r.accepted_micros = at_or(at_micros);
-                    self.accepted_at.insert(id.clone(), (owner.to_string(), at.0, at.1));
+                    self.accepted_at.insert(id.clone(), (owner, h.seq, stored.hash.to_hex()));
                 }
                 (&[ReferralState::Offered], ReferralState::Active)
             }
@@ -426,9 +428,7 @@ impl Projection for FollowUpState {
                 self.apply_matching(e, h.time_micros)
             }
             Some(Ok(Input::Matching(e))) if own => self.apply_matching(e, h.time_micros),
-            Some(Ok(Input::Matching(e))) => {
-                self.apply_received(e, &h.origin.to_hex(), (h.seq, event.hash.to_hex()), h.time_micros)
-            }
+            Some(Ok(Input::Matching(e))) => self.apply_received(e, event),
             Some(Ok(Input::Intake(e))) if own => self.apply_intake(e),
             Some(Ok(Input::Intake(_))) => {}
             Some(Ok(Input::Directory(e))) => self.apply_directory(e, h.origin),

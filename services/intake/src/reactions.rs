@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use samenspel_eventlog::{
-    Audience, Error as LogError, EventLog, ExpectedVersion, NodeId, ProjectionReader, Reaction, ReactorHandle,
-    StoredEvent, start_reactor,
+    Audience, Error as LogError, EventLog, ExpectedVersion, NodeId, ProjectionReader, Reaction, StoredEvent,
+    TaskHandle, start_reactor,
 };
 use serde::Deserialize;
 
@@ -59,7 +59,7 @@ const KINDS: [&str; 4] =
 pub(crate) async fn start(
     log: Arc<dyn EventLog>,
     state: ProjectionReader<IntakeState>,
-) -> Result<ReactorHandle, LogError> {
+) -> Result<TaskHandle, LogError> {
     start_reactor(log.clone(), CURSOR, Arc::new(Follow { log, state })).await
 }
 

@@ -28,7 +28,7 @@ pub struct IntakeService {
     clock: Arc<dyn Clock>,
     state: ProjectionReader<IntakeState>,
     projection: Mutex<Option<ProjectionHandle<IntakeState>>>,
-    reactions: Mutex<Option<samenspel_eventlog::ReactorHandle>>,
+    reactions: Mutex<Option<samenspel_eventlog::TaskHandle>>,
 }
 
 /// A submission as received.

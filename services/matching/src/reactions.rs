@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use samenspel_domain::Clock;
 use samenspel_eventlog::{
-    Error as LogError, EventLog, EventRef, Feed, NewEvent, ProjectionReader, Reaction, ReactorHandle, StoredEvent,
+    Error as LogError, EventLog, EventRef, Feed, NewEvent, ProjectionReader, Reaction, StoredEvent, TaskHandle,
     start_reactor_of,
 };
 use serde::Deserialize;
@@ -58,7 +58,7 @@ pub(crate) async fn start(
     log: Arc<dyn EventLog>,
     state: ProjectionReader<MatchingState>,
     clock: Arc<dyn Clock>,
-) -> Result<ReactorHandle, LogError> {
+) -> Result<TaskHandle, LogError> {
     start_reactor_of(log.clone(), CURSOR, Arc::new(Follow { log, state, clock }), Feed::All).await
 }
 

@@ -9,10 +9,9 @@ use std::time::Duration;
 use samenspel_domain::{Clock, Complexity};
 use samenspel_eventlog::{
     Audience, Error as LogError, EventLog, EventRef, ExpectedVersion, Feed, FieldViolation, Hash, NewEvent, NodeId,
-    ProjectionHandle, ProjectionReader, StoredEvent, SubscribeFrom, Subscription, start_projection_of,
+    ProjectionHandle, ProjectionReader, StoredEvent, SubscribeFrom, Subscription, TaskHandle, start_projection_of,
+    start_sweeper,
 };
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::assign;
 use crate::config::MatchingConfig;
@@ -71,8 +70,8 @@ pub struct MatchingService {
     clock: Arc<dyn Clock>,
     state: ProjectionReader<MatchingState>,
     projection: Mutex<Option<ProjectionHandle<MatchingState>>>,
-    sweeper: Mutex<Option<(watch::Sender<bool>, JoinHandle<()>)>>,
-    reactions: Mutex<Option<samenspel_eventlog::ReactorHandle>>,
+    sweeper: Mutex<Option<TaskHandle>>,
+    reactions: Mutex<Option<TaskHandle>>,
 }
 
 /// A proposal's token: which offers, and a hash over the versions of the request and the offers it
@@ -126,22 +125,9 @@ impl MatchingService {
             sweeper: Mutex::new(None),
             reactions: Mutex::new(Some(reactions)),
         });
-        let (stop, mut stopped) = watch::channel(false);
-        let weak = Arc::downgrade(&service);
         let every = Duration::from_millis(service.config.sweep_interval_millis.max(10));
-        let task = tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    () = tokio::time::sleep(every) => {}
-                    _ = stopped.changed() => return,
-                }
-                let Some(service) = weak.upgrade() else { return };
-                if let Err(e) = service.sweep().await {
-                    tracing::warn!(error = %e, "sweeping unanswered matches failed");
-                }
-            }
-        });
-        *service.sweeper.lock().expect("sweeper lock") = Some((stop, task));
+        let sweeper = start_sweeper(&service, every, "sweeping unanswered matches", |s| async move { s.sweep().await });
+        *service.sweeper.lock().expect("sweeper lock") = Some(sweeper);
         Ok(service)
     }
 
@@ -153,9 +139,8 @@ impl MatchingService {
             reactions.stop().await;
         }
         let sweeper = self.sweeper.lock().expect("sweeper lock").take();
-        if let Some((stop, task)) = sweeper {
-            let _ = stop.send(true);
-            let _ = task.await;
+        if let Some(sweeper) = sweeper {
+            sweeper.stop().await;
         }
         let projection = self.projection.lock().expect("projection lock").take();
         if let Some(p) = projection {
