@@ -317,6 +317,25 @@ impl LocalLog {
         Ok(Self { shared, config, tx: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)) })
     }
 
+    /// Checks a batch of events from a peer (another origin's, or this node's own taken back) and
+    /// hands what verifies to the writer; a batch with nothing new answers with the head.
+    async fn take_in(&self, events: Vec<RemoteEvent>, whose: Whose) -> Result<IngestOutcome> {
+        let batch = check_batch(self.shared.origin, events, whose)?;
+        if batch.events.is_empty() {
+            // An empty batch names no origin: a restore answers with this node's own head.
+            let origin = if whose == Whose::Own { self.shared.origin } else { batch.origin };
+            return Ok(IngestOutcome {
+                uncovered: batch.uncovered,
+                head: self.shared.head(origin),
+                ..Default::default()
+            });
+        }
+        match whose {
+            Whose::Other => self.send(|reply| Command::Ingest { batch, reply }).await,
+            Whose::Own => self.send(|reply| Command::Restore { batch, reply }).await,
+        }
+    }
+
     /// Verifies the sled store in `dir/log` without starting a writer (and without a node key).
     pub fn verify_dir(dir: &Path) -> Result<VerifyReport> {
         let path = dir.join("log");
@@ -414,27 +433,11 @@ impl EventLog for LocalLog {
     }
 
     async fn ingest(&self, events: Vec<RemoteEvent>) -> Result<IngestOutcome> {
-        let batch = check_batch(self.shared.origin, events, Whose::Other)?;
-        if batch.events.is_empty() {
-            return Ok(IngestOutcome {
-                uncovered: batch.uncovered,
-                head: self.shared.head(batch.origin),
-                ..Default::default()
-            });
-        }
-        self.send(|reply| Command::Ingest { batch, reply }).await
+        self.take_in(events, Whose::Other).await
     }
 
     async fn restore_own(&self, events: Vec<RemoteEvent>) -> Result<IngestOutcome> {
-        let batch = check_batch(self.shared.origin, events, Whose::Own)?;
-        if batch.events.is_empty() {
-            return Ok(IngestOutcome {
-                uncovered: batch.uncovered,
-                head: self.shared.head(self.shared.origin),
-                ..Default::default()
-            });
-        }
-        self.send(|reply| Command::Restore { batch, reply }).await
+        self.take_in(events, Whose::Own).await
     }
 
     async fn forks(&self) -> Result<Vec<ForkEvidence>> {
