@@ -23,6 +23,10 @@ use samenspel_eventlog::NodeId;
 use samenspel_proto::v1 as pb;
 use tokio::sync::mpsc;
 
+// The allocator of the `samenspel` binary, so the nodes here run as they do there.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
@@ -129,6 +133,29 @@ async fn lag() {
     }
 }
 
+/// CPU seconds this process has used (Linux), to see when the nodes in it have gone quiet.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which ends with ')'): utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// Waits until the process uses under a tenth of a core; the seconds waited.
+async fn wait_until_idle() -> f64 {
+    let started = Instant::now();
+    let Some(mut before) = cpu_seconds() else { return 0.0 };
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = cpu_seconds().unwrap_or(before);
+        if now - before < 0.05 || started.elapsed() > Duration::from_secs(300) {
+            return started.elapsed().as_secs_f64();
+        }
+        before = now;
+    }
+}
+
 async fn catchup() {
     let total: u64 = env("SAMENSPEL_BENCH_EVENTS", 1_000_000);
     let mut nodes = TestNode::cluster(2, Arc::new(SystemClock), |_, c| c.log.cache_bytes = 512 * 1024 * 1024).await;
@@ -146,6 +173,17 @@ async fn catchup() {
     }
     let append_rate = total as f64 / started.elapsed().as_secs_f64();
     println!("catch-up   origin appended {total} events at {append_rate:.0} ev/s (batches of 1,000, durable)");
+    // The origin's own read models follow its log behind the appends; the catch-up is measured
+    // once they are done, so that it does not share the cores with them.
+    let settled = wait_until_idle().await;
+    // And its writes on disk: here the origin shares the disk, and the kernel writing its pages
+    // back would compete with the fresh node's flushes.
+    let synced = Instant::now();
+    let _ = std::process::Command::new("sync").status();
+    println!(
+        "catch-up   origin's read models done {settled:.1} s after the last append; its store on disk after {:.1} s more",
+        synced.elapsed().as_secs_f64()
+    );
     let started = Instant::now();
     let fresh = TestNode::start_again(fresh_config, fresh_dir, Arc::new(SystemClock)).await;
     let mut last_report = Instant::now();

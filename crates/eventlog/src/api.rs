@@ -2,6 +2,7 @@
 //! remote client) offers, and what the conformance suite checks.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use async_trait::async_trait;
@@ -34,26 +35,27 @@ impl SubscribeFrom {
 }
 
 /// A live feed of events: first what is stored, then each new event as it becomes durable.
-/// Bounded: a consumer that does not keep up only delays itself.
+/// Bounded: a consumer that does not keep up only delays itself. Events are shared with the
+/// node's other readers, not copied for each.
 #[derive(Debug)]
 pub struct Subscription {
-    pub(crate) rx: mpsc::Receiver<Result<StoredEvent>>,
+    pub(crate) rx: mpsc::Receiver<Result<Arc<StoredEvent>>>,
 }
 
 impl Subscription {
     /// The next event; `None` when the log closed. An `Err` ends the subscription. Cancel-safe.
-    pub async fn next(&mut self) -> Option<Result<StoredEvent>> {
+    pub async fn next(&mut self) -> Option<Result<Arc<StoredEvent>>> {
         self.rx.recv().await
     }
 
     /// The next event if one is ready now.
-    pub fn try_next(&mut self) -> Option<Result<StoredEvent>> {
+    pub fn try_next(&mut self) -> Option<Result<Arc<StoredEvent>>> {
         self.rx.try_recv().ok()
     }
 }
 
 impl futures::Stream for Subscription {
-    type Item = Result<StoredEvent>;
+    type Item = Result<Arc<StoredEvent>>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.rx.poll_recv(cx)

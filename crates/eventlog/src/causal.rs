@@ -4,6 +4,7 @@
 //! brought them in. Origins that appear later (a peer's first events) join the feed.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use futures::future::select_all;
 use tokio::sync::{mpsc, watch};
@@ -16,7 +17,7 @@ use crate::ids::NodeId;
 /// One origin in the feed: its subscription and the event that waits for its causes.
 struct Source {
     events: Subscription,
-    held: Option<StoredEvent>,
+    held: Option<Arc<StoredEvent>>,
     closed: bool,
 }
 
@@ -27,7 +28,7 @@ pub(crate) async fn merge(
     known: impl Fn() -> Vec<NodeId> + Send,
     mut origins: watch::Receiver<u64>,
     from: Vec<(NodeId, u64)>,
-    tx: mpsc::Sender<Result<StoredEvent>>,
+    tx: mpsc::Sender<Result<Arc<StoredEvent>>>,
 ) {
     // The last seq delivered per origin; an origin not named starts at its beginning.
     let mut delivered: HashMap<NodeId, u64> = from.iter().map(|(o, p)| (*o, p.saturating_sub(1))).collect();
@@ -85,7 +86,7 @@ pub(crate) async fn merge(
                 .filter(|(_, s)| s.held.is_none() && !s.closed)
                 .map(|(o, s)| {
                     let o = *o;
-                    Box::pin(async move { Some((o, s.events.next().await.map(|r| r.map(Box::new)))) })
+                    Box::pin(async move { Some((o, s.events.next().await)) })
                 })
                 .collect();
             let next = async move {
@@ -100,7 +101,7 @@ pub(crate) async fn merge(
         match woke {
             Woke::Event(Some((origin, Some(Ok(e))))) => {
                 if let Some(s) = sources.get_mut(&origin) {
-                    s.held = Some(*e);
+                    s.held = Some(e);
                 }
             }
             Woke::Event(Some((_, Some(Err(e))))) => {
@@ -123,7 +124,7 @@ pub(crate) async fn merge(
 }
 
 enum Woke {
-    Event(Option<(NodeId, Option<Result<Box<StoredEvent>>>)>),
+    Event(Option<(NodeId, Option<Result<Arc<StoredEvent>>>)>),
     Origins(bool),
     Gone,
 }

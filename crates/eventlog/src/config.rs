@@ -15,6 +15,9 @@ pub struct LogConfig {
     pub read_chunk: usize,
     /// sled page cache, in bytes.
     pub cache_bytes: u64,
+    /// Latest events kept decoded per origin for the node's readers (read models, reactions,
+    /// subscribers), so that they do not each read them back from the store.
+    pub recent_events: usize,
 }
 
 impl Default for LogConfig {
@@ -25,6 +28,7 @@ impl Default for LogConfig {
             subscriber_buffer: 256,
             read_chunk: 256,
             cache_bytes: 256 * 1024 * 1024,
+            recent_events: 8192,
         }
     }
 }

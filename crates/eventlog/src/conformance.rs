@@ -88,7 +88,7 @@ async fn all(log: &dyn EventLog, origin: crate::NodeId) -> Vec<StoredEvent> {
     log.read(origin, 1, usize::MAX).await.expect("read")
 }
 
-async fn next(sub: &mut Subscription) -> StoredEvent {
+async fn next(sub: &mut Subscription) -> Arc<StoredEvent> {
     tokio::time::timeout(Duration::from_secs(30), sub.next())
         .await
         .expect("subscription stalled")

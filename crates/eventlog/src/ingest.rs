@@ -3,26 +3,17 @@
 //! stored head. Only the prefix covered by a valid checkpoint is ever stored.
 
 use crate::error::{Error, Result};
-use crate::event::{Checkpoint, Payload, RemoteEvent};
+use crate::event::{RemoteEvent, StoredEvent};
 use crate::header::{EventHeader, header_hash, payload_hash};
 use crate::identity::verify_checkpoint;
 use crate::ids::{Hash, NodeId};
 
-/// One remote event whose own bytes check out.
-#[derive(Debug)]
-pub(crate) struct CheckedEvent {
-    pub(crate) header_bytes: Vec<u8>,
-    pub(crate) header: EventHeader,
-    pub(crate) hash: Hash,
-    pub(crate) payload: Option<Payload>,
-    pub(crate) checkpoint: Option<Checkpoint>,
-}
-
-/// A batch from one origin, contiguous, chained, and signed up to its last event.
+/// A batch from one origin, contiguous, chained, and signed up to its last event: each event's
+/// own bytes check out, and it is decoded as it will be stored.
 #[derive(Debug)]
 pub(crate) struct CheckedBatch {
     pub(crate) origin: NodeId,
-    pub(crate) events: Vec<CheckedEvent>,
+    pub(crate) events: Vec<StoredEvent>,
     /// Events after the last checkpoint, dropped.
     pub(crate) uncovered: u64,
 }
@@ -42,7 +33,7 @@ pub(crate) enum Whose {
 }
 
 pub(crate) fn check_batch(own: NodeId, events: Vec<RemoteEvent>, whose: Whose) -> Result<CheckedBatch> {
-    let mut checked: Vec<CheckedEvent> = Vec::with_capacity(events.len());
+    let mut checked: Vec<StoredEvent> = Vec::with_capacity(events.len());
     let mut origin = None;
     for e in events {
         let header = EventHeader::decode(&e.header_bytes).map_err(|d| {
@@ -87,7 +78,7 @@ pub(crate) fn check_batch(own: NodeId, events: Vec<RemoteEvent>, whose: Whose) -
                 return Err(refused(o, seq, "checkpoint signature does not verify"));
             }
         }
-        checked.push(CheckedEvent {
+        checked.push(StoredEvent {
             header_bytes: e.header_bytes,
             header,
             hash,

@@ -19,7 +19,9 @@ use crate::header::{EventHeader, header_hash};
 use crate::identity::NodeKey;
 use crate::ids::NodeId;
 use crate::ingest::{Whose, check_batch};
+use crate::recent::Recent;
 use crate::store::{Key, MemoryStore, SledStore, Store};
+use crate::stream_index;
 use crate::verify::{VerifyReport, verify_store};
 use crate::writer::{Command, Writer};
 
@@ -57,6 +59,8 @@ pub(crate) struct Shared {
     heads: Mutex<HashMap<NodeId, watch::Sender<Head>>>,
     /// Changes each time an origin gets its first durable event here.
     origins_added: watch::Sender<u64>,
+    /// The latest durable events of each origin, decoded.
+    pub(crate) recent: Recent,
 }
 
 impl Shared {
@@ -99,11 +103,23 @@ impl Shared {
         Ok((header, bytes))
     }
 
-    /// Events `from..=to` of `origin`; the caller keeps `to` at or below the durable head.
-    pub(crate) fn read_range(&self, origin: NodeId, from: u64, to: u64) -> Result<Vec<StoredEvent>> {
+    /// Events `from..=to` of `origin`; the caller keeps `to` at or below the durable head. The
+    /// latest ones come from the window of recent events, the rest from the store.
+    pub(crate) fn read_range(&self, origin: NodeId, from: u64, to: u64) -> Result<Vec<Arc<StoredEvent>>> {
         if from > to || from == 0 {
             return Ok(vec![]);
         }
+        let cached = self.recent.suffix(origin, from, to);
+        let stored_to = to - cached.len() as u64;
+        if stored_to < from {
+            return Ok(cached);
+        }
+        let mut out = self.read_stored(origin, from, stored_to)?;
+        out.extend(cached);
+        Ok(out)
+    }
+
+    fn read_stored(&self, origin: NodeId, from: u64, to: u64) -> Result<Vec<Arc<StoredEvent>>> {
         let missing = || Error::Corrupt(format!("events of {origin} from {from} to {to} are missing"));
         // The segment holding `from` starts at or before it.
         let first = self.segment_start(Key::HEADER, origin, from)?.ok_or_else(missing)?;
@@ -142,7 +158,13 @@ impl Shared {
                 };
                 let (header, header_bytes) = Self::decode(origin, seq, bytes.to_vec())?;
                 let payload = segment_payloads.get(i).cloned().flatten();
-                out.push(StoredEvent { hash: header_hash(&header_bytes), header_bytes, header, payload, checkpoint });
+                out.push(Arc::new(StoredEvent {
+                    hash: header_hash(&header_bytes),
+                    header_bytes,
+                    header,
+                    payload,
+                    checkpoint,
+                }));
             }
         }
         if expected != to + 1 {
@@ -165,18 +187,15 @@ impl Shared {
         from_stream_seq: u64,
         limit: usize,
         head: u64,
-    ) -> Result<Vec<StoredEvent>> {
-        let prefix = Key::stream_prefix(origin, stream);
-        let entries =
-            self.store.scan(&Key::stream_entry(origin, stream, from_stream_seq), &Key::prefix_end(&prefix), limit)?;
-        let mut out = Vec::with_capacity(entries.len());
-        for (_, v) in entries {
-            let seq =
-                u64::from_be_bytes(v.try_into().map_err(|_| Error::Corrupt(format!("stream index of {stream:?}")))?);
-            if seq > head {
-                break;
-            }
-            out.extend(self.read_range(origin, seq, seq)?);
+    ) -> Result<Vec<Arc<StoredEvent>>> {
+        let seqs = stream_index::lookup(self.store.as_ref(), origin, stream, from_stream_seq, limit, head)?;
+        let mut out = Vec::with_capacity(seqs.len());
+        // Neighbouring positions are read as one range.
+        let mut rest = &seqs[..];
+        while let Some(&first) = rest.first() {
+            let n = rest.iter().enumerate().take_while(|(i, seq)| **seq == first + *i as u64).count();
+            out.extend(self.read_range(origin, first, first + n as u64 - 1)?);
+            rest = &rest[n..];
         }
         Ok(out)
     }
@@ -277,6 +296,7 @@ impl LocalLog {
             stats: Stats::default(),
             heads: Mutex::new(HashMap::new()),
             origins_added: watch::channel(0).0,
+            recent: Recent::new(config.recent_events),
         });
         for o in crate::recover::stored_origins(shared.store.as_ref())? {
             shared.publish(o, shared.stored_head(o)?);
@@ -383,7 +403,7 @@ impl EventLog for LocalLog {
         let from = from_seq.max(1);
         let head = self.shared.head(origin).seq;
         let to = head.min(from.saturating_add(limit as u64).saturating_sub(1));
-        self.shared.read_range(origin, from, to)
+        Ok(self.shared.read_range(origin, from, to)?.into_iter().map(Arc::unwrap_or_clone).collect())
     }
 
     async fn read_stream(
@@ -394,7 +414,8 @@ impl EventLog for LocalLog {
         limit: usize,
     ) -> Result<Vec<StoredEvent>> {
         let head = self.shared.head(origin).seq;
-        self.shared.read_stream(origin, stream, from_stream_seq.max(1), limit, head)
+        let events = self.shared.read_stream(origin, stream, from_stream_seq.max(1), limit, head)?;
+        Ok(events.into_iter().map(Arc::unwrap_or_clone).collect())
     }
 
     fn subscribe(&self, from: SubscribeFrom) -> Result<Subscription> {
@@ -509,5 +530,59 @@ impl EventLog for LocalLog {
         // Dropping the head senders ends every subscription.
         self.shared.heads.lock().expect("heads lock").clear();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(stream: &str, i: usize) -> NewEvent {
+        NewEvent::new(stream, "test.happened", format!("payload {i}").into_bytes()).with_id(format!("id-{i}"))
+    }
+
+    /// What readers get from the window of recent events is exactly what the store holds: same
+    /// bytes, decoded header, hash, payload (or its absence) and checkpoint, for own events
+    /// (appended, in several group commits) and for another origin's (ingested).
+    #[tokio::test]
+    async fn the_window_of_recent_events_answers_what_the_store_holds() {
+        let a = LocalLog::memory(NodeKey::from_seed([1; 32]), LogConfig::default()).unwrap();
+        for round in 0..3 {
+            a.append((0..5).map(|i| ev(&format!("s{}", i % 2), round * 5 + i)).collect()).await.unwrap();
+        }
+        assert!(a.redact(a.node_id(), 4).await.unwrap());
+        let b = LocalLog::memory(NodeKey::from_seed([2; 32]), LogConfig::default()).unwrap();
+        let events = a.read(a.node_id(), 1, 100).await.unwrap();
+        b.ingest(events.into_iter().map(RemoteEvent::from).collect()).await.unwrap();
+        assert!(b.redact(a.node_id(), 7).await.unwrap());
+        for (log, origin) in [(&a, a.node_id()), (&b, a.node_id())] {
+            let windowed = log.shared.read_range(origin, 1, 15).unwrap();
+            let stored = log.shared.read_stored(origin, 1, 15).unwrap();
+            assert_eq!(windowed.len(), 15, "the window holds every event here");
+            assert_eq!(windowed, stored);
+            // A range that starts before the window: the store, then the window.
+            assert_eq!(log.shared.read_range(origin, 3, 9).unwrap(), stored[2..9]);
+        }
+        assert!(a.shared.read_range(a.node_id(), 4, 4).unwrap()[0].payload.is_none());
+        assert!(b.shared.read_range(a.node_id(), 7, 7).unwrap()[0].payload.is_none());
+        let checkpoints: Vec<u64> = a
+            .shared
+            .read_range(a.node_id(), 1, 15)
+            .unwrap()
+            .iter()
+            .filter_map(|e| e.checkpoint.map(|c| c.seq))
+            .collect();
+        assert_eq!(checkpoints, vec![5, 10, 15], "one checkpoint per group commit, at its head");
+    }
+
+    /// A window smaller than the range: the head from the window, the rest from the store.
+    #[tokio::test]
+    async fn a_short_window_serves_the_latest_events_and_the_store_the_rest() {
+        let config = LogConfig { recent_events: 4, ..LogConfig::default() };
+        let log = LocalLog::memory(NodeKey::from_seed([1; 32]), config).unwrap();
+        log.append((0..10).map(|i| ev("s", i)).collect()).await.unwrap();
+        let origin = log.node_id();
+        assert_eq!(log.shared.recent.suffix(origin, 1, 10).len(), 4);
+        assert_eq!(log.shared.read_range(origin, 1, 10).unwrap(), log.shared.read_stored(origin, 1, 10).unwrap());
     }
 }

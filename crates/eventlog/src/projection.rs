@@ -44,6 +44,9 @@ impl Feed {
     }
 }
 
+/// Most events applied under one hold of the state's lock, so readers are not kept waiting.
+const APPLY_BATCH: usize = 64;
+
 /// After a snapshot that took t, the next one waits at least this many times t.
 const SNAPSHOT_PACING: u32 = 20;
 
@@ -201,19 +204,42 @@ pub async fn start_projection_of<P: Projection + Default>(
             Snapshot { positions, data }
         };
         loop {
-            let event = tokio::select! {
+            let first = tokio::select! {
                 next = subscription.next() => match next {
                     Some(event) => event?,
                     None => break,
                 },
                 _ = &mut stopped => break,
             };
-            shared.write().expect("projection lock").apply(&event);
+            // Whatever else is ready is applied under the same lock, and readers waiting for a
+            // position are woken once for all of it.
+            let (mut batch, mut failed) = (vec![first], None);
+            while batch.len() < APPLY_BATCH {
+                match subscription.try_next() {
+                    Some(Ok(event)) => batch.push(event),
+                    Some(Err(e)) => {
+                        failed = Some(e);
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            {
+                let mut state = shared.write().expect("projection lock");
+                for event in &batch {
+                    state.apply(event);
+                }
+            }
             applied_tx.send_modify(|a| {
-                a.insert(event.header.origin, event.header.seq);
+                for event in &batch {
+                    a.insert(event.header.origin, event.header.seq);
+                }
             });
-            since_save += 1;
+            since_save += batch.len() as u64;
             unsaved = true;
+            if let Some(e) = failed {
+                return Err(e);
+            }
             // A snapshot of a large state is costly: after one that took t, the next waits at
             // least SNAPSHOT_PACING × t, so saving never takes more than a small share of the
             // time, however many events arrive at once.

@@ -14,13 +14,14 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::codec::{decode_payloads, encode_checkpoint, encode_headers, encode_parts, encode_payloads};
 use crate::error::{Error, Result};
-use crate::event::{Appended, Checkpoint, ExpectedVersion, Head, IngestOutcome, NewEvent, Payload};
+use crate::event::{Appended, Checkpoint, ExpectedVersion, Head, IngestOutcome, NewEvent, Payload, StoredEvent};
 use crate::header::{EventHeader, EventRef, header_hash, payload_hash};
 use crate::identity::NodeKey;
 use crate::ids::{Hash, NodeId};
 use crate::ingest::{CheckedBatch, refused};
 use crate::local::Shared;
 use crate::store::{Key, WriteBatch};
+use crate::stream_index::{self, StagedIndex};
 
 /// Streams whose version the writer remembers; past this it forgets them all and reloads.
 const STREAM_CACHE_LIMIT: usize = 100_000;
@@ -113,12 +114,16 @@ struct Stage {
     ids: HashMap<String, StagedId>,
     /// Hashes of own events staged in this group, by seq.
     own: HashMap<u64, Hash>,
-    /// Own headers and payloads of this group, from `head_before.seq + 1` on.
-    own_events: Vec<(Vec<u8>, Option<Payload>)>,
+    /// Own events of this group, from `head_before.seq + 1` on.
+    own_events: Vec<StoredEvent>,
     foreign: HashMap<NodeId, ForeignStage>,
     /// Payload segments rewritten by redactions, by key.
     rewrites: HashMap<Vec<u8>, Vec<Option<Payload>>>,
-    /// Index entries, fork evidence: written after the segments, before the checkpoints.
+    /// Durable events whose payload a redaction in this group drops.
+    redacted: Vec<(NodeId, u64)>,
+    /// Stream index runs of every event staged (`stream_index.rs`).
+    index: StagedIndex,
+    /// Event id entries, fork evidence: written after the segments, before the checkpoints.
     batch: WriteBatch,
     replies: Vec<Reply>,
 }
@@ -127,16 +132,16 @@ struct Stage {
 struct ForeignStage {
     first: u64,
     head: Head,
-    events: Vec<(Vec<u8>, Option<Payload>)>,
+    events: Vec<StoredEvent>,
     checkpoints: Vec<Checkpoint>,
 }
 
 /// Puts `events` (starting at `first`) as segments of at most [`SEGMENT_EVENTS`].
-fn put_segments(batch: &mut WriteBatch, origin: NodeId, first: u64, events: &[(Vec<u8>, Option<Payload>)]) {
+fn put_segments(batch: &mut WriteBatch, origin: NodeId, first: u64, events: &[StoredEvent]) {
     for (i, chunk) in events.chunks(SEGMENT_EVENTS).enumerate() {
         let start = first + (i * SEGMENT_EVENTS) as u64;
-        batch.put(Key::at(Key::HEADER, origin, start), encode_headers(chunk.iter().map(|(h, _)| h.as_slice())));
-        batch.put(Key::at(Key::PAYLOAD, origin, start), encode_payloads(chunk.iter().map(|(_, p)| p.as_ref())));
+        batch.put(Key::at(Key::HEADER, origin, start), encode_headers(chunk.iter().map(|e| e.header_bytes.as_slice())));
+        batch.put(Key::at(Key::PAYLOAD, origin, start), encode_payloads(chunk.iter().map(|e| e.payload.as_ref())));
     }
 }
 
@@ -230,6 +235,7 @@ impl Writer {
         for (key, payloads) in &stage.rewrites {
             batch.put(key.clone(), encode_payloads(payloads.iter().map(Option::as_ref)));
         }
+        stage.index.write(&mut batch);
         batch.ops.append(&mut stage.batch.ops);
         for cp in stage.foreign.values().flat_map(|f| &f.checkpoints) {
             batch.put(Key::at(Key::CHECKPOINT, cp.origin, cp.seq), encode_checkpoint(cp));
@@ -237,6 +243,9 @@ impl Writer {
         if own_events > 0 {
             let cp = self.key.sign_checkpoint(stage.head.seq, stage.head.hash);
             batch.put(Key::at(Key::CHECKPOINT, cp.origin, cp.seq), encode_checkpoint(&cp));
+            if let Some(last) = stage.own_events.last_mut() {
+                last.checkpoint = Some(cp);
+            }
         }
         if !batch.is_empty()
             && let Err(e) = self.shared.store.apply(batch).and_then(|()| self.shared.store.flush())
@@ -260,10 +269,17 @@ impl Writer {
             head = self.head.seq,
             "group commit durable"
         );
+        // Durable now: into the window of recent events before readers learn of the new heads.
+        for (origin, seq) in stage.redacted {
+            self.shared.recent.redact(origin, seq);
+        }
         if own_events > 0 {
+            let own = stage.own_events.into_iter().map(Arc::new).collect();
+            self.shared.recent.push(self.shared.origin, own);
             self.shared.publish(self.shared.origin, self.head);
         }
         for (origin, f) in stage.foreign {
+            self.shared.recent.push(origin, f.events.into_iter().map(Arc::new).collect());
             self.shared.publish(origin, f.head);
         }
         for r in stage.replies {
@@ -281,8 +297,7 @@ impl Writer {
         if let Some(v) = local.get(stream).or_else(|| stage.streams.get(stream)).or_else(|| self.streams.get(stream)) {
             return Ok(*v);
         }
-        let prefix = Key::stream_prefix(self.shared.origin, stream);
-        let v = self.shared.store.last(&prefix, &Key::prefix_end(&prefix))?.map_or(0, |(k, _)| Key::seq_of(&k));
+        let v = stream_index::stream_version(self.shared.store.as_ref(), self.shared.origin, stream)?;
         self.streams.insert(stream.to_string(), v);
         Ok(v)
     }
@@ -300,9 +315,9 @@ impl Writer {
         let event = self.shared.read_range(origin, seq, seq)?.pop().ok_or(Error::NotFound { origin, seq })?;
         Ok(Some(StagedId {
             appended: Appended { seq, stream_seq: event.header.stream_seq, hash: event.hash, duplicate: true },
-            kind: event.header.kind,
-            stream: event.header.stream,
-            salt: event.payload.map(|p| p.salt),
+            kind: event.header.kind.clone(),
+            stream: event.header.stream.clone(),
+            salt: event.payload.as_ref().map(|p| p.salt),
             payload_hash: event.header.payload_hash,
         }))
     }
@@ -320,7 +335,7 @@ impl Writer {
             && seq >= f.first
             && seq <= f.head.seq
         {
-            return Ok(Some(header_hash(&f.events[(seq - f.first) as usize].0)));
+            return Ok(Some(f.events[(seq - f.first) as usize].hash));
         }
         if seq == 0 || seq > self.durable_head(origin).seq {
             return Ok(None);
@@ -347,7 +362,7 @@ impl Writer {
         let mut streams: HashMap<String, u64> = HashMap::new();
         let mut ids: HashMap<String, StagedId> = HashMap::new();
         let mut own: HashMap<u64, Hash> = HashMap::new();
-        let mut staged: Vec<(Vec<u8>, Option<Payload>)> = Vec::with_capacity(events.len());
+        let mut staged: Vec<StoredEvent> = Vec::with_capacity(events.len());
         let mut index = WriteBatch::default();
         let mut out = Vec::with_capacity(events.len());
         for e in events {
@@ -395,21 +410,21 @@ impl Writer {
             let bytes = header.encode();
             let hash = header_hash(&bytes);
             let appended = Appended { seq: header.seq, stream_seq: header.stream_seq, hash, duplicate: false };
-            index.put(Key::stream_entry(origin, &header.stream, header.stream_seq), header.seq.to_be_bytes().to_vec());
             if let Some(id) = e.event_id {
                 index.put(Key::event_id(&id), header.seq.to_be_bytes().to_vec());
                 let staged_id = StagedId {
                     appended,
-                    kind: header.kind,
+                    kind: header.kind.clone(),
                     stream: header.stream.clone(),
                     salt: Some(salt),
                     payload_hash: header.payload_hash,
                 };
                 ids.insert(id, staged_id);
             }
-            streams.insert(header.stream, header.stream_seq);
+            streams.insert(header.stream.clone(), header.stream_seq);
             own.insert(appended.seq, hash);
-            staged.push((bytes, Some(Payload { salt, data: e.payload })));
+            let payload = Some(Payload { salt, data: e.payload });
+            staged.push(StoredEvent { header_bytes: bytes, header, hash, payload, checkpoint: None });
             head = Head { seq: appended.seq, hash };
             out.push(appended);
         }
@@ -418,6 +433,9 @@ impl Writer {
         stage.streams.extend(streams);
         stage.ids.extend(ids);
         stage.own.extend(own);
+        for e in &staged {
+            stage.index.add(origin, &e.header.stream, e.header.stream_seq, e.header.seq);
+        }
         stage.own_events.append(&mut staged);
         stage.batch.ops.append(&mut index.ops);
         Ok(out)
@@ -431,15 +449,15 @@ impl Writer {
         let mut time = stage.last_time;
         let mut streams: HashMap<String, u64> = HashMap::new();
         let mut own: HashMap<u64, Hash> = HashMap::new();
-        let mut staged: Vec<(Vec<u8>, Option<Payload>)> = Vec::new();
+        let mut staged: Vec<StoredEvent> = Vec::new();
         let mut index = WriteBatch::default();
         let mut outcome = IngestOutcome { uncovered: batch.uncovered, ..Default::default() };
         for e in batch.events {
             let seq = e.header.seq;
             if seq <= head.seq {
                 let stored = match seq.checked_sub(self.head.seq + 1) {
-                    Some(i) => stage.own_events.get(i as usize).map(|(h, _)| h.clone()),
-                    None => self.shared.read_range(origin, seq, seq)?.pop().map(|s| s.header_bytes),
+                    Some(i) => stage.own_events.get(i as usize).map(|e| e.header_bytes.clone()),
+                    None => self.shared.read_range(origin, seq, seq)?.pop().map(|e| e.header_bytes.clone()),
                 };
                 if stored.as_deref() == Some(e.header_bytes.as_slice()) {
                     outcome.duplicates += 1;
@@ -454,15 +472,15 @@ impl Writer {
             if e.header.prev_hash != head.hash {
                 return Err(refused(origin, seq, "does not chain onto this node's head"));
             }
-            index.put(Key::stream_entry(origin, &e.header.stream, e.header.stream_seq), seq.to_be_bytes().to_vec());
             if !e.header.event_id.is_empty() {
                 index.put(Key::event_id(&e.header.event_id), seq.to_be_bytes().to_vec());
             }
             streams.insert(e.header.stream.clone(), e.header.stream_seq);
             own.insert(seq, e.hash);
             time = time.max(e.header.time_micros);
-            staged.push((e.header_bytes, e.payload));
             head = Head { seq, hash: e.hash };
+            // The checkpoint stored with them is the one signed now, at the new head.
+            staged.push(StoredEvent { checkpoint: None, ..e });
             outcome.stored += 1;
         }
         outcome.head = head;
@@ -470,6 +488,9 @@ impl Writer {
         stage.last_time = time;
         stage.streams.extend(streams);
         stage.own.extend(own);
+        for e in &staged {
+            stage.index.add(origin, &e.header.stream, e.header.stream_seq, e.header.seq);
+        }
         stage.own_events.append(&mut staged);
         stage.batch.ops.append(&mut index.ops);
         Ok(outcome)
@@ -480,9 +501,9 @@ impl Writer {
         if let Some(f) = stage.foreign.get(&origin)
             && seq >= f.first
         {
-            return Ok(f.events.get((seq - f.first) as usize).map(|(h, _)| h.clone()));
+            return Ok(f.events.get((seq - f.first) as usize).map(|e| e.header_bytes.clone()));
         }
-        Ok(self.shared.read_range(origin, seq, seq)?.pop().map(|e| e.header_bytes))
+        Ok(self.shared.read_range(origin, seq, seq)?.pop().map(|e| e.header_bytes.clone()))
     }
 
     fn stage_ingest(&mut self, stage: &mut Stage, batch: CheckedBatch) -> Result<IngestOutcome> {
@@ -492,16 +513,15 @@ impl Writer {
         }
         let mut head = stage.foreign.get(&origin).map_or_else(|| self.shared.head(origin), |f| f.head);
         let mut outcome = IngestOutcome { uncovered: batch.uncovered, ..Default::default() };
-        let mut events = Vec::new();
         let mut checkpoints = Vec::new();
-        let mut index = WriteBatch::default();
         let mut first = None;
+        let mut duplicates = 0;
         for (i, e) in batch.events.iter().enumerate() {
             let seq = e.header.seq;
             if seq <= head.seq {
                 let stored = self.foreign_header(stage, origin, seq)?;
                 if stored.as_deref() == Some(e.header_bytes.as_slice()) {
-                    outcome.duplicates += 1;
+                    duplicates += 1;
                     continue;
                 }
                 // Two different events signed at one position: keep the proof, refuse the origin.
@@ -530,15 +550,18 @@ impl Writer {
                 return Err(refused(origin, seq, "does not chain onto the stored head"));
             }
             first.get_or_insert(seq);
-            events.push((e.header_bytes.clone(), e.payload.clone()));
             checkpoints.extend(e.checkpoint);
-            index.put(Key::stream_entry(origin, &e.header.stream, e.header.stream_seq), seq.to_be_bytes().to_vec());
             head = Head { seq, hash: e.hash };
             outcome.stored += 1;
         }
         outcome.head = head;
+        outcome.duplicates = duplicates as u64;
         if let Some(first) = first {
-            stage.batch.ops.append(&mut index.ops);
+            // Stored events follow the duplicates, which are all at or below the stored head.
+            let mut events: Vec<StoredEvent> = batch.events.into_iter().skip(duplicates).collect();
+            for e in &events {
+                stage.index.add(origin, &e.header.stream, e.header.stream_seq, e.header.seq);
+            }
             let f = stage.foreign.entry(origin).or_insert_with(|| ForeignStage {
                 first,
                 head,
@@ -568,8 +591,8 @@ impl Writer {
             Some(f) if !own && seq >= f.first => f.events.get_mut((seq - f.first) as usize),
             _ => None,
         };
-        if let Some((_, payload)) = staged {
-            return Ok(payload.take().is_some());
+        if let Some(event) = staged {
+            return Ok(event.payload.take().is_some());
         }
         let start = self.shared.segment_start(Key::PAYLOAD, origin, seq)?.ok_or(Error::NotFound { origin, seq })?;
         let key = Key::at(Key::PAYLOAD, origin, start);
@@ -584,6 +607,10 @@ impl Writer {
                 stage.rewrites.entry(key).or_insert(payloads)
             }
         };
-        Ok(payloads.get_mut((seq - start) as usize).and_then(Option::take).is_some())
+        let found = payloads.get_mut((seq - start) as usize).and_then(Option::take).is_some();
+        if found {
+            stage.redacted.push((origin, seq));
+        }
+        Ok(found)
     }
 }

@@ -24,9 +24,9 @@ pub fn may_see(caller: NodeId, header: &EventHeader) -> bool {
 }
 
 /// The event as `caller` receives it: the header always, the payload only when it may see it.
-pub fn for_caller(caller: NodeId, event: StoredEvent) -> RemoteEvent {
-    let payload = if may_see(caller, &event.header) { event.payload } else { None };
-    RemoteEvent { header_bytes: event.header_bytes, payload, checkpoint: event.checkpoint }
+pub fn for_caller(caller: NodeId, event: &StoredEvent) -> RemoteEvent {
+    let payload = if may_see(caller, &event.header) { event.payload.clone() } else { None };
+    RemoteEvent { header_bytes: event.header_bytes.clone(), payload, checkpoint: event.checkpoint }
 }
 
 #[derive(Debug)]
@@ -63,7 +63,7 @@ impl FederationService {
         Ok(events.take_until(stopped).ready_chunks(self.config.pull_batch.max(1)).map(move |chunk| {
             chunk
                 .into_iter()
-                .map(|e| e.map(|e| for_caller(caller, e)).map_err(Error::from))
+                .map(|e| e.map(|e| for_caller(caller, &e)).map_err(Error::from))
                 .collect::<Result<Vec<_>, _>>()
         }))
     }

@@ -132,17 +132,20 @@ fn header_pb(h: &EventHeader) -> pb::EventHeader {
     }
 }
 
-fn event_pb(e: StoredEvent) -> pb::Event {
+fn event_pb(e: &StoredEvent) -> pb::Event {
     pb::Event {
         header: Some(header_pb(&e.header)),
         hash: e.hash.0.to_vec(),
-        payload: e.payload.map(|Payload { salt, data }| pb::Payload { salt: salt.to_vec(), data }),
+        payload: e
+            .payload
+            .as_ref()
+            .map(|Payload { salt, data }| pb::Payload { salt: salt.to_vec(), data: data.clone() }),
         checkpoint: e.checkpoint.map(|Checkpoint { seq, head_hash, signature, .. }| pb::Checkpoint {
             seq,
             head_hash: head_hash.0.to_vec(),
             signature: signature.to_vec(),
         }),
-        header_bytes: e.header_bytes,
+        header_bytes: e.header_bytes.clone(),
     }
 }
 
@@ -152,7 +155,7 @@ fn position_pb(a: Appended) -> pb::Position {
 
 fn page_pb(p: Page) -> pb::ReadResponse {
     pb::ReadResponse {
-        events: p.events.into_iter().map(event_pb).collect(),
+        events: p.events.iter().map(event_pb).collect(),
         next_position: p.next_position,
         head_seq: p.head_seq,
     }
@@ -207,7 +210,7 @@ impl pb::event_log_server::EventLog for EventLogGrpc {
             false => SubscribeFrom::stream(origin, r.stream, r.from_position),
         };
         let subscription = self.service.log.subscribe(from).map_err(Error::from)?;
-        let stream = subscription.map(|item| item.map(event_pb).map_err(|e| Status::from(Error::from(e))));
+        let stream = subscription.map(|item| item.map(|e| event_pb(&e)).map_err(|e| Status::from(Error::from(e))));
         Ok(Response::new(Box::pin(stream)))
     }
 
