@@ -18,6 +18,8 @@ pub struct LogConfig {
     /// Latest events kept decoded per origin for the node's readers (read models, reactions,
     /// subscribers), so that they do not each read them back from the store.
     pub recent_events: usize,
+    /// The same window's bound in bytes, per origin: payloads may be large.
+    pub recent_bytes: usize,
 }
 
 impl Default for LogConfig {
@@ -29,6 +31,7 @@ impl Default for LogConfig {
             read_chunk: 256,
             cache_bytes: 256 * 1024 * 1024,
             recent_events: 8192,
+            recent_bytes: 16 * 1024 * 1024,
         }
     }
 }

@@ -296,7 +296,7 @@ impl LocalLog {
             stats: Stats::default(),
             heads: Mutex::new(HashMap::new()),
             origins_added: watch::channel(0).0,
-            recent: Recent::new(config.recent_events),
+            recent: Recent::new(config.recent_events, config.recent_bytes),
         });
         for o in crate::recover::stored_origins(shared.store.as_ref())? {
             shared.publish(o, shared.stored_head(o)?);

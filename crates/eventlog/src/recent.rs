@@ -16,12 +16,41 @@ use crate::ids::NodeId;
 pub(crate) struct Recent {
     /// Events kept per origin; 0 keeps none.
     capacity: usize,
-    windows: RwLock<HashMap<NodeId, VecDeque<Arc<StoredEvent>>>>,
+    /// Bytes kept per origin (payloads may be large: the count alone does not bound memory).
+    max_bytes: usize,
+    windows: RwLock<HashMap<NodeId, Window>>,
+}
+
+#[derive(Debug, Default)]
+struct Window {
+    events: VecDeque<Arc<StoredEvent>>,
+    bytes: usize,
+}
+
+/// Roughly the memory an event holds.
+fn weight(e: &StoredEvent) -> usize {
+    let h = &e.header;
+    size_of::<StoredEvent>()
+        + e.header_bytes.len()
+        + h.kind.len()
+        + h.stream.len()
+        + h.event_id.len()
+        + h.trace.len()
+        + h.causes.len() * size_of::<crate::header::EventRef>()
+        + e.payload.as_ref().map_or(0, |p| p.data.len())
+}
+
+impl Window {
+    fn pop_front(&mut self) {
+        if let Some(e) = self.events.pop_front() {
+            self.bytes -= weight(&e);
+        }
+    }
 }
 
 impl Recent {
-    pub(crate) fn new(capacity: usize) -> Self {
-        Self { capacity, windows: RwLock::default() }
+    pub(crate) fn new(capacity: usize, max_bytes: usize) -> Self {
+        Self { capacity, max_bytes, windows: RwLock::default() }
     }
 
     /// Adds events of `origin` just made durable, in seq order. Events that do not follow the
@@ -33,20 +62,24 @@ impl Recent {
         }
         let mut windows = self.windows.write().expect("recent lock");
         let window = windows.entry(origin).or_default();
-        if window.back().is_some_and(|last| last.header.seq + 1 != first) {
-            window.clear();
+        if window.events.back().is_some_and(|last| last.header.seq + 1 != first) {
+            *window = Window::default();
         }
         let skip = events.len().saturating_sub(self.capacity);
-        window.extend(events.into_iter().skip(skip));
-        let excess = window.len().saturating_sub(self.capacity);
-        window.drain(..excess);
+        for e in events.into_iter().skip(skip) {
+            window.bytes += weight(&e);
+            window.events.push_back(e);
+        }
+        while window.events.len() > self.capacity || window.bytes > self.max_bytes {
+            window.pop_front();
+        }
     }
 
     /// The events of `from..=to` that the window holds, if it holds `to`: a suffix of the range
     /// (empty when the window does not reach `to`); the caller reads the rest from the store.
     pub(crate) fn suffix(&self, origin: NodeId, from: u64, to: u64) -> Vec<Arc<StoredEvent>> {
         let windows = self.windows.read().expect("recent lock");
-        let Some(window) = windows.get(&origin) else { return vec![] };
+        let Some(Window { events: window, .. }) = windows.get(&origin) else { return vec![] };
         let (Some(first), Some(last)) = (window.front(), window.back()) else { return vec![] };
         let (first, last) = (first.header.seq, last.header.seq);
         if to < first || to > last {
@@ -60,11 +93,13 @@ impl Recent {
     pub(crate) fn redact(&self, origin: NodeId, seq: u64) {
         let mut windows = self.windows.write().expect("recent lock");
         let Some(window) = windows.get_mut(&origin) else { return };
-        let Some(first) = window.front().map(|e| e.header.seq) else { return };
-        if let Some(slot) = seq.checked_sub(first).and_then(|i| window.get_mut(i as usize))
+        let Some(first) = window.events.front().map(|e| e.header.seq) else { return };
+        if let Some(slot) = seq.checked_sub(first).and_then(|i| window.events.get_mut(i as usize))
             && slot.payload.is_some()
         {
-            *slot = Arc::new(StoredEvent { payload: None, ..StoredEvent::clone(slot) });
+            let redacted = Arc::new(StoredEvent { payload: None, ..StoredEvent::clone(slot) });
+            window.bytes = window.bytes - weight(slot) + weight(&redacted);
+            *slot = redacted;
         }
     }
 }
@@ -101,7 +136,7 @@ mod tests {
     #[test]
     fn holds_the_latest_run_and_answers_only_suffixes() {
         let o = NodeId([1; 32]);
-        let recent = Recent::new(4);
+        let recent = Recent::new(4, usize::MAX);
         recent.push(o, (1..=3).map(event).collect());
         recent.push(o, (4..=6).map(event).collect());
         assert_eq!(seqs(&recent.suffix(o, 1, 6)), vec![3, 4, 5, 6], "the window keeps the last four");
@@ -118,7 +153,7 @@ mod tests {
     #[test]
     fn a_redacted_event_loses_its_payload_in_the_window() {
         let o = NodeId([1; 32]);
-        let recent = Recent::new(8);
+        let recent = Recent::new(8, usize::MAX);
         recent.push(o, (1..=3).map(event).collect());
         recent.redact(o, 2);
         recent.redact(o, 7);
@@ -127,9 +162,31 @@ mod tests {
     }
 
     #[test]
+    fn large_events_are_bounded_by_bytes_not_only_by_count() {
+        let o = NodeId([1; 32]);
+        let big = |seq| {
+            let mut e = StoredEvent::clone(&event(seq));
+            e.payload = Some(crate::event::Payload { salt: [0; 32], data: vec![0; 1000] });
+            Arc::new(e)
+        };
+        let one = weight(&big(1));
+        let recent = Recent::new(100, 3 * one);
+        recent.push(o, (1..=10).map(big).collect());
+        assert_eq!(seqs(&recent.suffix(o, 1, 10)), vec![8, 9, 10], "three fit in the budget");
+        // Redacting frees the payload's share, so the next event leaves more in place.
+        recent.redact(o, 9);
+        recent.push(o, vec![big(11)]);
+        assert_eq!(seqs(&recent.suffix(o, 1, 11)), vec![9, 10, 11]);
+        // One event over the budget is not kept at all.
+        let tiny = Recent::new(100, 10);
+        tiny.push(o, vec![big(1)]);
+        assert!(tiny.suffix(o, 1, 1).is_empty());
+    }
+
+    #[test]
     fn capacity_zero_keeps_nothing() {
         let o = NodeId([1; 32]);
-        let recent = Recent::new(0);
+        let recent = Recent::new(0, usize::MAX);
         recent.push(o, vec![event(1)]);
         assert!(recent.suffix(o, 1, 1).is_empty());
     }
