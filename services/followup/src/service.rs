@@ -29,6 +29,8 @@ const MAX_NOTES: usize = 2000;
 const MAX_NAME: usize = 200;
 /// Tries of a command whose append lost a race with the sweeper's announcements.
 const TRIES: usize = 3;
+/// Longest wait for other nodes' stored events to be applied (they may wait for their causes).
+const OTHERS_WAIT: Duration = Duration::from_millis(200);
 /// Tries of an observation whose number was taken by a concurrent one.
 const OBSERVATION_TRIES: usize = 16;
 
@@ -183,10 +185,16 @@ impl FollowUpService {
     }
 
     /// Waits until the read model has every event the log held when called, so a referral
-    /// accepted a moment ago is found.
+    /// accepted a moment ago is found — here, or on the node hosting the receiving organisation
+    /// once the owner's acceptance has arrived.
     async fn catch_up(&self) -> Result<(), Error> {
-        let head = self.log.head(self.log.node_id()).await?.seq;
-        Ok(self.state.wait_for(head).await?)
+        let own = self.log.node_id();
+        self.state.wait_for(self.log.head(own).await?.seq).await?;
+        // Other nodes' events may wait for their causes: waiting for them is best effort.
+        let others: Vec<(NodeId, u64)> =
+            self.log.origins().await?.into_iter().filter(|(o, _)| *o != own).map(|(o, h)| (o, h.seq)).collect();
+        let _ = tokio::time::timeout(OTHERS_WAIT, self.state.wait_for_all(&others)).await;
+        Ok(())
     }
 
     fn state_of(&self, c: &CheckIn, now: i64) -> CheckInState {
