@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 
 use crate::error::{Error, Result};
+use crate::event::StoredEvent;
 use crate::ids::NodeId;
 use crate::store::{Key, Store, WriteBatch};
 
@@ -95,11 +96,41 @@ impl StagedIndex {
         });
     }
 
+    /// Records staged events, in log order.
+    pub(crate) fn add_events(&mut self, events: &[StoredEvent]) {
+        for e in events {
+            self.add(e.header.origin, &e.header.stream, e.header.stream_seq, e.header.seq);
+        }
+    }
+
     pub(crate) fn write(&self, batch: &mut WriteBatch) {
         for run in &self.runs {
             batch.put(Key::stream_entry(run.origin, &run.stream, run.first_stream_seq), encode_run(&run.spans));
         }
     }
+}
+
+/// The key of the run of `stream` that holds stream position `from`: the greatest at or before it
+/// (or `from`'s own key when there is none).
+fn run_holding(store: &dyn Store, origin: NodeId, stream: &str, from: u64) -> Result<Vec<u8>> {
+    let before = Key::stream_entry(origin, stream, from.saturating_add(1));
+    Ok(store
+        .last(&Key::stream_entry(origin, stream, 0), &before)?
+        .map_or_else(|| Key::stream_entry(origin, stream, from), |(k, _)| k))
+}
+
+/// The first `n` positions of a run.
+fn keep_first(spans: &[(u64, u32)], mut n: u64) -> Spans {
+    let mut kept = Vec::new();
+    for &(seq, count) in spans {
+        if n == 0 {
+            break;
+        }
+        let take = u64::from(count).min(n);
+        kept.push((seq, take as u32));
+        n -= take;
+    }
+    kept
 }
 
 /// The log positions of `origin`'s `stream` from stream position `from` on, at most `limit`, none
@@ -113,10 +144,7 @@ pub(crate) fn lookup(
     head: u64,
 ) -> Result<Vec<u64>> {
     let end = Key::prefix_end(&Key::stream_prefix(origin, stream));
-    // The run holding `from` starts at or before it.
-    let mut start = store
-        .last(&Key::stream_entry(origin, stream, 0), &Key::stream_entry(origin, stream, from.saturating_add(1)))?
-        .map_or_else(|| Key::stream_entry(origin, stream, from), |(k, _)| k);
+    let mut start = run_holding(store, origin, stream, from)?;
     let mut out = Vec::new();
     // The next stream position to return: runs never overlap when the origin numbers its
     // streams as it must, and an overlapping one adds nothing.
@@ -167,24 +195,18 @@ pub(crate) fn truncate(
     batch: &mut WriteBatch,
 ) -> Result<()> {
     let end = Key::prefix_end(&Key::stream_prefix(origin, stream));
-    let start = store
-        .last(&Key::stream_entry(origin, stream, 0), &Key::stream_entry(origin, stream, from.saturating_add(1)))?
-        .map_or_else(|| Key::stream_entry(origin, stream, from), |(k, _)| k);
+    let start = run_holding(store, origin, stream, from)?;
     for (key, value) in store.scan(&start, &end, usize::MAX)? {
         let spans = decode_run(&value)?;
-        let kept: Vec<u64> = seqs(&spans).take_while(|seq| *seq <= covered).collect();
-        if kept.len() as u64 == run_len(&spans) {
+        let kept = seqs(&spans).take_while(|seq| *seq <= covered).count() as u64;
+        if kept == run_len(&spans) {
             continue;
         }
-        if kept.is_empty() {
+        if kept == 0 {
             batch.remove(key);
-            continue;
+        } else {
+            batch.put(key, encode_run(&keep_first(&spans, kept)));
         }
-        let mut index = StagedIndex::default();
-        for (i, seq) in kept.into_iter().enumerate() {
-            index.add(origin, stream, i as u64 + 1, seq);
-        }
-        batch.put(key, encode_run(&index.runs[0].spans));
     }
     Ok(())
 }

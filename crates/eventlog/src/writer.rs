@@ -433,9 +433,7 @@ impl Writer {
         stage.streams.extend(streams);
         stage.ids.extend(ids);
         stage.own.extend(own);
-        for e in &staged {
-            stage.index.add(origin, &e.header.stream, e.header.stream_seq, e.header.seq);
-        }
+        stage.index.add_events(&staged);
         stage.own_events.append(&mut staged);
         stage.batch.ops.append(&mut index.ops);
         Ok(out)
@@ -488,9 +486,7 @@ impl Writer {
         stage.last_time = time;
         stage.streams.extend(streams);
         stage.own.extend(own);
-        for e in &staged {
-            stage.index.add(origin, &e.header.stream, e.header.stream_seq, e.header.seq);
-        }
+        stage.index.add_events(&staged);
         stage.own_events.append(&mut staged);
         stage.batch.ops.append(&mut index.ops);
         Ok(outcome)
@@ -559,9 +555,7 @@ impl Writer {
         if let Some(first) = first {
             // Stored events follow the duplicates, which are all at or below the stored head.
             let mut events: Vec<StoredEvent> = batch.events.into_iter().skip(duplicates).collect();
-            for e in &events {
-                stage.index.add(origin, &e.header.stream, e.header.stream_seq, e.header.seq);
-            }
+            stage.index.add_events(&events);
             let f = stage.foreign.entry(origin).or_insert_with(|| ForeignStage {
                 first,
                 head,
