@@ -25,6 +25,8 @@ use tonic_health::pb::health_client::HealthClient;
 
 pub mod proxy;
 pub mod raw;
+pub mod replay;
+pub mod wire;
 pub mod world;
 
 /// Binds `addr` again after the node that had it stopped; the port may take a moment to free.

@@ -13,6 +13,28 @@ pub async fn unary(channel: Channel, method: &'static str, body: Vec<u8>) -> Res
     Ok(response.into_inner())
 }
 
+/// Calls a server-streaming `method` with `body`: the first message of the stream, `None` when it
+/// ends without one, or the status it failed with.
+pub async fn first_of_stream(channel: Channel, method: &str, body: Vec<u8>) -> Result<Option<Vec<u8>>, Status> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.map_err(|e| Status::unavailable(e.to_string()))?;
+    let path = PathAndQuery::try_from(method.to_string()).map_err(|e| Status::internal(e.to_string()))?;
+    let mut stream = grpc.server_streaming(Request::new(body), path, BytesCodec).await?.into_inner();
+    match tokio::time::timeout(std::time::Duration::from_secs(2), stream.message()).await {
+        Ok(first) => first,
+        // Still open and quiet: the call was taken.
+        Err(_) => Ok(None),
+    }
+}
+
+/// [`unary`] with the method named at run time.
+pub async fn unary_at(channel: Channel, method: &str, body: Vec<u8>) -> Result<Vec<u8>, Status> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.map_err(|e| Status::unavailable(e.to_string()))?;
+    let path = PathAndQuery::try_from(method.to_string()).map_err(|e| Status::internal(e.to_string()))?;
+    Ok(grpc.unary(Request::new(body), path, BytesCodec).await?.into_inner())
+}
+
 mod bytes_codec {
     use bytes::{Buf, BufMut};
     use tonic::Status;

@@ -372,7 +372,7 @@ async fn offers_are_found_by_need_place_language_and_words_best_first() {
     let ids: Vec<&str> = hits.iter().map(|h| h.offer.as_ref().unwrap().id.as_str()).collect();
     assert_eq!(ids, [local.id.as_str(), regional.id.as_str(), full.id.as_str()], "local first, no capacity last");
     assert!(hits[0].reasons.iter().any(|r| r.contains("serves 6411 itself")), "{:?}", hits[0].reasons);
-    assert!(hits[2].reasons.iter().any(|r| r == "no capacity left"));
+    assert!(hits[2].reasons.iter().any(|r| r == "no room: it offers no places"));
 
     let english =
         search(pb::SearchOffersRequest { postcode: "6411".into(), language: "EN".into(), ..Default::default() })

@@ -9,6 +9,8 @@ use samenspel_e2e::{TestNode, raw};
 use samenspel_eventlog::{Checkpoint, EventHeader, Hash, NodeId, header_hash, verify_checkpoint};
 use samenspel_proto::v1 as pb;
 use tonic::Code;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
 use tonic_types::StatusExt;
 
 fn event(stream: &str, payload: &str) -> pb::NewEvent {
@@ -260,9 +262,27 @@ async fn health_and_reflection_are_served() {
     else {
         panic!("expected a service list");
     };
-    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    for expected in ["samenspel.v1.EventLog", "grpc.health.v1.Health"] {
-        assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
+    let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    names.sort();
+    // Exactly what this port serves: the federation service is on the federation port only.
+    let mut expected = [
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+        "samenspel.v1.Directory",
+        "samenspel.v1.EventLog",
+        "samenspel.v1.FollowUp",
+        "samenspel.v1.Intake",
+        "samenspel.v1.Matching",
+    ];
+    expected.sort();
+    assert_eq!(names, expected);
+    for name in names.iter().filter(|n| n.starts_with("samenspel.")) {
+        let status = raw::unary_at(node.channel().await, &format!("/{name}/NoSuchMethod"), Vec::new()).await;
+        assert_eq!(status.unwrap_err().code(), Code::Unimplemented, "{name} has no such method");
+        let health = tonic_health::pb::HealthCheckRequest { service: name.clone() };
+        let serving = HealthClient::new(node.channel().await).check(health).await.unwrap().into_inner();
+        assert_eq!(serving.status, ServingStatus::Serving as i32, "{name} is served here");
     }
     // Older clients ask v1alpha.
     use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient as Alpha;

@@ -247,7 +247,9 @@ async fn answers_to_unknown_or_closed_check_ins_and_bad_input_are_refused_and_wr
     clock.advance(3 * DAY);
     let ids: Vec<String> = r.check_ins.iter().map(|c| c.id.clone()).collect();
     record(&node, outcome(&ids[0], pb::Outcome::ContactMade, pb::Respondent::Client, "")).await.unwrap();
-    record(&node, outcome(&ids[1], pb::Outcome::Stopped, pb::Respondent::Client, "")).await.unwrap();
+    // Day 3: the day-14 check-in is answered early (the caregiver called); that is taken.
+    let early = record(&node, outcome(&ids[1], pb::Outcome::Stopped, pb::Respondent::Client, "")).await.unwrap();
+    assert_eq!(early.state(), pb::CheckInState::Answered, "an early answer is recorded");
     intake_status(&node, &request, pb::HelpRequestStatus::Matching).await;
     // The sweeper's announcements are writes too: let them settle before counting.
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -255,9 +257,9 @@ async fn answers_to_unknown_or_closed_check_ins_and_bad_input_are_refused_and_wr
 
     let precondition =
         |s: &tonic::Status| (s.code(), s.get_details_precondition_failure().unwrap().violations[0].r#type.clone());
-    let unknown = record(&node, outcome("no-such-check-in", pb::Outcome::GoingWell, pb::Respondent::Client, ""))
-        .await
-        .unwrap_err();
+    let no_such = format!("{}-9", m.id);
+    let unknown =
+        record(&node, outcome(&no_such, pb::Outcome::GoingWell, pb::Respondent::Client, "")).await.unwrap_err();
     assert_eq!(precondition(&unknown), (Code::FailedPrecondition, "UNKNOWN_CHECK_IN".into()));
     for closed in [&ids[0], &ids[2]] {
         // Answered already; cancelled when the referral failed.
@@ -273,7 +275,7 @@ async fn answers_to_unknown_or_closed_check_ins_and_bad_input_are_refused_and_wr
     let mut client = node.followup_client().await;
     let e = client.close_referral(close(pb::ClosureCategory::GoalReached, &m.id)).await.unwrap_err();
     assert_eq!(precondition(&e), (Code::FailedPrecondition, "REFERRAL_NOT_ACTIVE".into()));
-    let e = client.close_referral(close(pb::ClosureCategory::GoalReached, "no-such-match")).await.unwrap_err();
+    let e = client.close_referral(close(pb::ClosureCategory::GoalReached, &"0".repeat(32))).await.unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
 
     // Another referral, still active, to try bad input on.
@@ -599,7 +601,7 @@ async fn the_receiving_organisation_records_observations_that_the_check_in_owner
         assert_eq!(refused.code(), Code::InvalidArgument, "{day}");
         assert_eq!(refused.get_details_bad_request().unwrap().field_violations[0].field, "contact_on");
     }
-    let missing = pb::RecordObservationRequest { match_id: "onbekend".into(), ..observe(pb::Outcome::GoingWell, "") };
+    let missing = pb::RecordObservationRequest { match_id: "0".repeat(32), ..observe(pb::Outcome::GoingWell, "") };
     assert_eq!(client.record_observation(missing).await.unwrap_err().code(), Code::NotFound);
     assert_eq!(node.log_head().await, head, "refusals write nothing");
 

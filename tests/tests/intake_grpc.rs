@@ -7,6 +7,12 @@ use samenspel_proto::v1 as pb;
 use tonic::Code;
 use tonic_types::StatusExt;
 
+/// Directory ids of organisations the requests below name (they need not exist for the intake).
+const THUISZORG_WEST: &str = "7c0f4b9a2d6e4f1a8b3c5d7e9f0a1b2c";
+const ORG_1: &str = "0123456789abcdef0123456789abcdef";
+const VRIJWILLIGERS_OOST: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90";
+const OFFER_7: &str = "00000000000000000000000000000007";
+
 fn person(subject_id: &str, name: &str, phone: &str, email: &str) -> Option<pb::Person> {
     Some(pb::Person { subject_id: subject_id.into(), name: name.into(), phone: phone.into(), email: email.into() })
 }
@@ -149,7 +155,7 @@ async fn the_lifecycle_allows_only_its_own_steps() {
     let id = intake.clone().submit_help_request(submit(fields(), "")).await.unwrap().into_inner().id;
     let c = || intake.clone();
     let ok = |r: Result<tonic::Response<pb::HelpRequest>, tonic::Status>| r.map(|_| ());
-    let matched = |id: &str| pb::MarkMatchedRequest { id: id.into(), offer_id: "offer-7".into() };
+    let matched = |id: &str| pb::MarkMatchedRequest { id: id.into(), offer_id: OFFER_7.into() };
 
     refused(&node, "submitted", async { ok(c().mark_matched(matched(&id)).await) }).await;
     refused(&node, "submitted", async { ok(c().close_help_request(transition(&id)).await) }).await;
@@ -158,7 +164,7 @@ async fn the_lifecycle_allows_only_its_own_steps() {
     refused(&node, "matching", async { ok(c().start_matching(transition(&id)).await) }).await;
     refused(&node, "matching", async { ok(c().close_help_request(transition(&id)).await) }).await;
     let r = c().mark_matched(matched(&id)).await.unwrap().into_inner();
-    assert_eq!((r.status(), r.matched_offer_id.as_str()), (pb::HelpRequestStatus::Matched, "offer-7"));
+    assert_eq!((r.status(), r.matched_offer_id.as_str()), (pb::HelpRequestStatus::Matched, OFFER_7));
     let reason = pb::TransitionRequest { id: id.clone(), reason: "vrijwilliger verhuisd".into() };
     let r = c().reopen_help_request(reason).await.unwrap().into_inner();
     assert_eq!((r.status(), r.status_reason.as_str()), (pb::HelpRequestStatus::Matching, "vrijwilliger verhuisd"));
@@ -320,14 +326,14 @@ async fn consent_decides_what_is_shared_and_withdrawing_it_stops_all_sharing() {
         };
         async move { intake.get_shareable_summary(request).await.map(|s| s.into_inner()) }
     };
-    let summary = ask("vrijwilligers-oost", pb::OrganisationKind::Vrijwilligersorganisatie, pb::Purpose::Matching);
+    let summary = ask(VRIJWILLIGERS_OOST, pb::OrganisationKind::Vrijwilligersorganisatie, pb::Purpose::Matching);
     let summary = summary.await.unwrap();
     assert_eq!(summary.postcode_area, "6411", "only the 4-digit area");
     assert_eq!(summary.support_kinds, ["boodschappen", "vervoer"]);
     assert_eq!((summary.languages.len(), summary.wanted_schedule.len()), (1, 1));
     for (org, kind, purpose) in [
-        ("vrijwilligers-oost", pb::OrganisationKind::Vrijwilligersorganisatie, pb::Purpose::Evaluation),
-        ("thuiszorg-west", pb::OrganisationKind::Thuiszorg, pb::Purpose::Matching),
+        (VRIJWILLIGERS_OOST, pb::OrganisationKind::Vrijwilligersorganisatie, pb::Purpose::Evaluation),
+        (THUISZORG_WEST, pb::OrganisationKind::Thuiszorg, pb::Purpose::Matching),
     ] {
         let status = ask(org, kind, purpose).await.unwrap_err();
         assert_eq!(status.code(), Code::FailedPrecondition, "{org} {purpose:?}");
@@ -335,25 +341,25 @@ async fn consent_decides_what_is_shared_and_withdrawing_it_stops_all_sharing() {
     }
 
     let one_org =
-        consent(Scope::OrganisationId("thuiszorg-west".into()), &[pb::Purpose::Matching, pb::Purpose::FollowUp]);
+        consent(Scope::OrganisationId(THUISZORG_WEST.into()), &[pb::Purpose::Matching, pb::Purpose::FollowUp]);
     let changed = pb::ChangeConsentRequest { id: r.id.clone(), consent: Some(one_org) };
     let r2 = intake.change_consent(changed).await.unwrap().into_inner();
     assert_eq!(r2.consent.as_ref().unwrap().purposes.len(), 2);
-    ask("thuiszorg-west", pb::OrganisationKind::Thuiszorg, pb::Purpose::FollowUp).await.unwrap();
-    let status = ask("vrijwilligers-oost", pb::OrganisationKind::Vrijwilligersorganisatie, pb::Purpose::Matching);
+    ask(THUISZORG_WEST, pb::OrganisationKind::Thuiszorg, pb::Purpose::FollowUp).await.unwrap();
+    let status = ask(VRIJWILLIGERS_OOST, pb::OrganisationKind::Vrijwilligersorganisatie, pb::Purpose::Matching);
     assert_eq!(status.await.unwrap_err().code(), Code::FailedPrecondition, "the old scope is gone");
 
     let withdrawn =
         intake.withdraw_consent(pb::WithdrawConsentRequest { id: r.id.clone() }).await.unwrap().into_inner();
     assert!(withdrawn.consent_withdrawn);
-    let status = ask("thuiszorg-west", pb::OrganisationKind::Thuiszorg, pb::Purpose::FollowUp).await.unwrap_err();
+    let status = ask(THUISZORG_WEST, pb::OrganisationKind::Thuiszorg, pb::Purpose::FollowUp).await.unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition);
     assert!(status.message().contains("withdrawn"), "{}", status.message());
 
     let no_consent = intake.submit_help_request(submit(fields(), "")).await.unwrap().into_inner();
     let request = pb::GetShareableSummaryRequest {
         id: no_consent.id,
-        organisation_id: "thuiszorg-west".into(),
+        organisation_id: THUISZORG_WEST.into(),
         organisation_kind: 0,
         purpose: pb::Purpose::Matching.into(),
     };
@@ -371,7 +377,7 @@ async fn bad_input_names_every_field_and_appends_nothing() {
         start: start.into(),
         end: end.into(),
     };
-    let good_consent = || consent(Scope::OrganisationId("org-1".into()), &[pb::Purpose::Matching]);
+    let good_consent = || consent(Scope::OrganisationId(ORG_1.into()), &[pb::Purpose::Matching]);
     let mut cases: Vec<(&str, pb::SubmitHelpRequestRequest)> = vec![
         ("fields.support_functions", submit(pb::HelpRequestFields { support_kinds: vec![], ..fields() }, "")),
         (
@@ -486,7 +492,7 @@ async fn no_personal_field_is_ever_in_an_event_header() {
     let node = TestNode::start().await;
     let mut intake = node.intake_client().await;
     let mut request = submit(fields(), "aanvraag-met-naam");
-    request.consent = Some(consent(Scope::OrganisationId("org-1".into()), &[pb::Purpose::Matching]));
+    request.consent = Some(consent(Scope::OrganisationId(ORG_1.into()), &[pb::Purpose::Matching]));
     request.strain = vec![pb::StrainAssessment { caregiver_subject_id: "mz-1".into(), csi: csi(9), ediz_plus: vec![] }];
     let r = intake.submit_help_request(request).await.unwrap().into_inner();
     let amended = pb::HelpRequestFields { description: "Ook hulp bij de administratie".into(), ..fields() };
@@ -569,7 +575,7 @@ async fn consent_lapses_after_its_last_day_by_the_nodes_clock() {
     let r = intake.submit_help_request(request).await.unwrap().into_inner();
     let ask = pb::GetShareableSummaryRequest {
         id: r.id.clone(),
-        organisation_id: "vrijwilligers-oost".into(),
+        organisation_id: VRIJWILLIGERS_OOST.into(),
         organisation_kind: volunteers,
         purpose: pb::Purpose::Matching.into(),
     };

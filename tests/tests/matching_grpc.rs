@@ -55,6 +55,8 @@ async fn propose_confirm_accept_and_a_decline_rematches_without_that_offer() {
     assert_eq!((twice.code(), precondition_type(&twice).as_str()), (Code::FailedPrecondition, "NOT_OPEN"));
     let wrong = node.matching_client().await.accept_match(answer(&m.id, &oost)).await.unwrap_err();
     assert_eq!(wrong.code(), Code::PermissionDenied);
+    let info = wrong.get_details_error_info().expect("an ErrorInfo says why");
+    assert_eq!((info.reason.as_str(), info.metadata["match_id"].as_str()), ("NOT_ADDRESSED", m.id.as_str()));
     assert_eq!(node.log_head().await, head, "refused calls append nothing");
 
     let declined = node.matching_client().await.decline_match(answer(&m.id, &noord)).await.unwrap().into_inner();
@@ -160,6 +162,13 @@ async fn a_complex_request_gets_a_formal_lead_alone_or_with_informal_support() {
     let joint = p.proposals.iter().find(|p| !p.support_offer_id.is_empty()).expect("a joint proposal");
     assert_eq!(joint.support_offer_id, informal);
     assert!(joint.factors.iter().any(|f| f.name == "joint_support"));
+    // What a coordinator is shown is the arithmetic of the score.
+    for proposal in &p.proposals {
+        let weights: f64 = proposal.factors.iter().map(|f| f.weight).sum();
+        let sum: f64 = proposal.factors.iter().map(|f| f.value * f.weight).sum();
+        assert!((weights - 1.0).abs() < 1e-9, "weights add up to {weights}: {proposal:?}");
+        assert!((sum - proposal.score).abs() < 1e-9, "score {} is not Σ value × weight {sum}", proposal.score);
+    }
 
     let mut matching = node.matching_client().await;
     let pick = |offer_id: &str, lead: &str| pb::PickOfferRequest {
@@ -358,6 +367,13 @@ async fn a_withdrawn_request_ends_its_match_and_frees_the_place() {
     answer_match(&node, &m.id, &oost, true).await;
     let full = proposals(&node, &second).await;
     assert!(full.notes.iter().any(|n| n == "1 offer left out: has no room"), "{:?}", full.notes);
+    // The sociale kaart says the same: the place is taken.
+    let room = || async {
+        let search = pb::SearchOffersRequest { support_kind: "boodschappen".into(), ..Default::default() };
+        let hits = node.directory_client().await.search_offers(search).await.unwrap().into_inner().hits;
+        hits.into_iter().find(|h| h.offer.as_ref().is_some_and(|o| o.id == only)).unwrap().reasons.last().cloned()
+    };
+    assert_eq!(room().await.unwrap(), "no room: its one place is taken");
 
     // The intake follows the acceptance on its own; withdraw what it shows then.
     intake_status(&node, &first, pb::HelpRequestStatus::Matched).await;
@@ -376,4 +392,5 @@ async fn a_withdrawn_request_ends_its_match_and_frees_the_place() {
         [only.as_str()],
         "the place is free again"
     );
+    assert_eq!(room().await.unwrap(), "can take 1 more (0 of 1 places taken)");
 }

@@ -22,7 +22,7 @@ impl FromStr for EmailAddress {
     type Err = Invalid;
     fn from_str(s: &str) -> Result<Self, Invalid> {
         let s = s.trim();
-        let bad = || Invalid::new(format!("{s:?} is not an e-mail address (name@example.nl)"));
+        let bad = || Invalid::new(format!("{} is not an e-mail address (name@example.nl)", crate::error::shown(s)));
         let (local, domain) = s.split_once('@').ok_or_else(bad)?;
         let valid = !local.is_empty()
             && !domain.contains('@')

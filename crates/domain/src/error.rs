@@ -10,3 +10,13 @@ impl Invalid {
         Self(why.into())
     }
 }
+
+/// A value as an error message may show it: quoted, and cut after a short prefix, so a message
+/// never repeats a long input back to the caller.
+pub fn shown(s: &str) -> String {
+    const MAX: usize = 40;
+    match s.char_indices().nth(MAX) {
+        None => format!("{s:?}"),
+        Some((cut, _)) => format!("{:?}…", &s[..cut]),
+    }
+}

@@ -15,7 +15,7 @@ mod support;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use date::LocalDate;
 pub use email::EmailAddress;
-pub use error::Invalid;
+pub use error::{Invalid, shown};
 pub use phone::PhoneNumber;
 pub use postcode::{Postcode, Postcode4, PostcodeRange};
 pub use schedule::{SlotProblem, TimeOfDay, TimeSlot, Weekday, WeeklyHours};

@@ -25,7 +25,7 @@ impl FromStr for PhoneNumber {
     /// Accepts "06-12345678", "020 123 4567", "(020) 1234567", "+31 6 1234 5678", "0031612345678"
     /// and other countries in international form ("+32 ...").
     fn from_str(s: &str) -> Result<Self, Invalid> {
-        let bad = |why: &str| Invalid::new(format!("{s:?} is not a phone number: {why}"));
+        let bad = |why: &str| Invalid::new(format!("{} is not a phone number: {why}", crate::error::shown(s)));
         if !s.chars().all(|c| c.is_ascii_digit() || " -().+".contains(c)) {
             return Err(bad("only digits, spaces, '-', '(', ')' and a leading '+' are allowed"));
         }

@@ -42,7 +42,7 @@ impl FromStr for Postcode4 {
     fn from_str(s: &str) -> Result<Self, Invalid> {
         let s = s.trim();
         if s.len() != 4 || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(Invalid::new(format!("{s:?} is not a 4-digit postcode area")));
+            return Err(Invalid::new(format!("{} is not a 4-digit postcode area", crate::error::shown(s))));
         }
         Self::new(s.parse().expect("four digits"))
     }
@@ -65,7 +65,7 @@ impl FromStr for Postcode {
     /// Accepts "1234AB", "1234 AB" and lower case; stores the normal form.
     fn from_str(s: &str) -> Result<Self, Invalid> {
         let compact: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-        let bad = || Invalid::new(format!("{s:?} is not a Dutch postcode (1234 AB)"));
+        let bad = || Invalid::new(format!("{} is not a Dutch postcode (1234 AB)", crate::error::shown(s)));
         if compact.len() != 6 || !compact.is_ascii() {
             return Err(bad());
         }
@@ -76,7 +76,10 @@ impl FromStr for Postcode {
             return Err(bad());
         }
         if matches!(&letters, b"SA" | b"SD" | b"SS") {
-            return Err(Invalid::new(format!("{s:?}: postcodes with SA, SD or SS are not issued")));
+            return Err(Invalid::new(format!(
+                "{}: postcodes with SA, SD or SS are not issued",
+                crate::error::shown(s)
+            )));
         }
         Ok(Self { area, letters })
     }

@@ -47,7 +47,7 @@ impl FromStr for TimeOfDay {
     type Err = Invalid;
     /// "09:00", "9:30", "24:00".
     fn from_str(s: &str) -> Result<Self, Invalid> {
-        let bad = || Invalid::new(format!("{s:?} is not a time (HH:MM)"));
+        let bad = || Invalid::new(format!("{} is not a time (HH:MM)", crate::error::shown(s)));
         let (h, m) = s.split_once(':').ok_or_else(bad)?;
         if h.is_empty() || h.len() > 2 || m.len() != 2 {
             return Err(bad());
@@ -125,11 +125,16 @@ impl WeeklyHours {
         let mut slots = Vec::new();
         for (index, (day, start, end)) in raw.iter().enumerate() {
             let problem = |part, why| SlotProblem { index, part, why };
+            // Every part of a slot is checked, so a caller hears of all that is wrong with it.
             match (day, start.as_ref().parse::<TimeOfDay>(), end.as_ref().parse::<TimeOfDay>()) {
                 (Some(day), Ok(start), Ok(end)) => slots.push(TimeSlot { day: *day, start, end }),
-                (None, ..) => problems.push(problem("day", Invalid::new("must be a weekday, Monday to Sunday"))),
-                (_, Err(e), _) => problems.push(problem("start", e)),
-                (_, _, Err(e)) => problems.push(problem("end", e)),
+                (day, start, end) => {
+                    if day.is_none() {
+                        problems.push(problem("day", Invalid::new("must be a weekday, Monday to Sunday")));
+                    }
+                    problems.extend(start.err().map(|e| problem("start", e)));
+                    problems.extend(end.err().map(|e| problem("end", e)));
+                }
             }
         }
         if !problems.is_empty() {

@@ -114,7 +114,7 @@ impl FromStr for SupportFunction {
     fn from_str(s: &str) -> Result<Self, Invalid> {
         FUNCTIONS.iter().find(|(_, c)| *c == s).map(|(f, _)| *f).ok_or_else(|| {
             let known: Vec<&str> = FUNCTIONS.iter().map(|(_, c)| *c).collect();
-            Invalid::new(format!("unknown support function {s:?}; known: {}", known.join(", ")))
+            Invalid::new(format!("unknown support function {}; known: {}", crate::error::shown(s), known.join(", ")))
         })
     }
 }
@@ -124,7 +124,7 @@ impl FromStr for SupportKind {
     fn from_str(s: &str) -> Result<Self, Invalid> {
         KINDS.iter().find(|(_, c, _)| *c == s).map(|(k, ..)| *k).ok_or_else(|| {
             let known: Vec<&str> = KINDS.iter().map(|(_, c, _)| *c).collect();
-            Invalid::new(format!("unknown kind of support {s:?}; known: {}", known.join(", ")))
+            Invalid::new(format!("unknown kind of support {}; known: {}", crate::error::shown(s), known.join(", ")))
         })
     }
 }

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
-use crate::error::Result;
+use crate::error::{FieldViolation, Result};
 use crate::event::{Appended, ForkEvidence, Head, IngestOutcome, NewEvent, RemoteEvent, Snapshot, StoredEvent};
 use crate::ids::NodeId;
 use crate::verify::VerifyReport;
@@ -69,6 +69,11 @@ pub trait EventLog: Send + Sync + std::fmt::Debug + 'static {
 
     /// Appends to the own log, atomically: all events are stored or none. Returns once durable.
     async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>>;
+
+    /// What [`EventLog::append`] would refuse in `events` on their own (field by field, before
+    /// any stream is looked at), without appending: a caller that found problems of its own
+    /// names these too.
+    fn check(&self, events: &[NewEvent]) -> Vec<FieldViolation>;
 
     /// Events of `origin` from `from_seq` on, at most `limit`, up to the durable head.
     async fn read(&self, origin: NodeId, from_seq: u64, limit: usize) -> Result<Vec<StoredEvent>>;

@@ -35,10 +35,15 @@ pub use event::{
     Appended, Checkpoint, ExpectedVersion, ForkEvidence, Head, IngestOutcome, NewEvent, Payload, RemoteEvent, Snapshot,
     StoredEvent,
 };
-pub use header::{Audience, DecodeError, EventHeader, EventRef, header_hash, payload_hash};
+pub use header::{
+    Audience, DecodeError, EventHeader, EventRef, MAX_EVENT_ID_LEN, MAX_KIND_LEN, MAX_STREAM_LEN, header_hash,
+    payload_hash,
+};
 pub use identity::{NodeKey, verify_checkpoint};
 pub use ids::{Hash, NodeId};
 pub use local::{LocalLog, LogStats};
-pub use projection::{Feed, Projection, ProjectionHandle, ProjectionReader, start_projection, start_projection_of};
+pub use projection::{
+    Feed, Projection, ProjectionHandle, ProjectionReader, replay, start_projection, start_projection_of,
+};
 pub use reactor::{Reaction, TaskHandle, start_reactor, start_reactor_of, start_sweeper};
-pub use verify::{OriginSummary, Problem, ProblemKind, VerifyReport};
+pub use verify::{OriginSummary, Problem, ProblemKind, UnsignedTail, VerifyReport};

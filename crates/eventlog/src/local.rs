@@ -391,8 +391,12 @@ impl EventLog for LocalLog {
         self.shared.origin
     }
 
+    fn check(&self, events: &[NewEvent]) -> Vec<FieldViolation> {
+        crate::validate::check_batch(events, self.config.max_payload_bytes)
+    }
+
     async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>> {
-        let violations = crate::validate::check_batch(&events, self.config.max_payload_bytes);
+        let violations = self.check(&events);
         if !violations.is_empty() {
             return Err(Error::Invalid(violations));
         }

@@ -263,6 +263,17 @@ pub async fn start_projection_of<P: Projection + Default>(
     Ok(ProjectionHandle { state, origin, applied, stop: Some(stop), task })
 }
 
+/// A read model built from `events` in the order given, as a fresh projection on node `own`
+/// builds it: for tests that apply one store in several causal orders and compare the results.
+pub fn replay<'a, P: Projection + Default>(own: NodeId, events: impl IntoIterator<Item = &'a StoredEvent>) -> P {
+    let mut state = P::default();
+    state.started(own);
+    for event in events {
+        state.apply(event);
+    }
+    state
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,8 +30,6 @@ pub enum ProblemKind {
     BadSignature,
     /// A payload that does not match the header's salted hash.
     PayloadMismatch,
-    /// Events after the last checkpoint: nothing signed covers them.
-    Unsigned,
     /// The first event does not start from the zero hash.
     BadGenesis,
 }
@@ -44,7 +42,6 @@ impl std::fmt::Display for ProblemKind {
             ProblemKind::HashMismatch => f.write_str("header does not match the chain"),
             ProblemKind::BadSignature => f.write_str("checkpoint signature does not verify"),
             ProblemKind::PayloadMismatch => f.write_str("payload does not match its hash"),
-            ProblemKind::Unsigned => f.write_str("events not covered by a signed checkpoint"),
             ProblemKind::BadGenesis => f.write_str("first event does not start from the zero hash"),
         }
     }
@@ -69,10 +66,22 @@ pub struct OriginSummary {
     pub unverified: u64,
 }
 
+/// Events of an origin after its last checkpoint. No one was answered for them: they are the
+/// tail of a write a crash interrupted, and the log removes them when it opens. They are not
+/// damage, and not verified either (nothing signed covers them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnsignedTail {
+    pub origin: NodeId,
+    pub first: u64,
+    pub last: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct VerifyReport {
     pub origins: Vec<OriginSummary>,
     pub problems: Vec<Problem>,
+    /// Unacknowledged tails a crash left, which the next open removes.
+    pub unsigned_tails: Vec<UnsignedTail>,
     /// Origins with stored fork evidence, and the position of the fork.
     pub forks: Vec<(NodeId, u64)>,
 }
@@ -204,7 +213,7 @@ fn verify_origin(store: &dyn Store, origin: NodeId, report: &mut VerifyReport) -
     // Backward: trust flows down from good checkpoints through matching headers.
     let last_cp = checkpoints.keys().next_back().copied().unwrap_or(0);
     if last_cp < top {
-        problem(last_cp + 1, ProblemKind::Unsigned);
+        report.unsigned_tails.push(UnsignedTail { origin, first: last_cp + 1, last: top });
     }
     let mut expected: Option<Hash> = None;
     for seq in (1..=top.min(last_cp)).rev() {
@@ -386,7 +395,7 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_header_and_an_unsigned_tail_are_reported() {
+    fn a_missing_header_is_damage_and_an_unsigned_tail_is_not() {
         let log = LocalLog::memory(NodeKey::from_seed([3; 32]), LogConfig::default()).unwrap();
         let store = log.store();
         let origin = log.node_id();
@@ -398,6 +407,17 @@ mod tests {
         let report = verify_store(store.as_ref()).unwrap();
         let found: Vec<(u64, ProblemKind)> = report.problems.iter().map(|p| (p.seq, p.kind.clone())).collect();
         let missing = ProblemKind::Missing;
-        assert_eq!(found, [(1, missing.clone()), (2, missing.clone()), (3, missing), (4, ProblemKind::Unsigned)]);
+        assert_eq!(found, [(1, missing.clone()), (2, missing.clone()), (3, missing)]);
+        assert_eq!(report.unsigned_tails, [UnsignedTail { origin, first: 4, last: 6 }]);
+
+        // A tail alone, as a crash during a group commit leaves it, is no damage.
+        let log = LocalLog::memory(NodeKey::from_seed([4; 32]), LogConfig::default()).unwrap();
+        fill(&log, &[3, 3]);
+        let mut batch = WriteBatch::default();
+        batch.remove(Key::at(Key::CHECKPOINT, log.node_id(), 6));
+        log.store().apply(batch).unwrap();
+        let report = verify_store(log.store().as_ref()).unwrap();
+        assert!(report.is_ok(), "{:?}", report.problems);
+        assert_eq!(report.unsigned_tails.len(), 1);
     }
 }

@@ -80,11 +80,47 @@ impl NodeConfig {
             Some(path) => figment = figment.merge(Toml::file(path)),
             None => figment = figment.merge(Toml::file(DEFAULT_CONFIG_FILE)),
         }
-        // SAMENSPEL_CONFIG names the file itself, it is no setting.
-        figment = figment.merge(Env::prefixed("SAMENSPEL_").split("__").ignore(&["config"]));
+        // Only the config's own keys are read from the environment: other SAMENSPEL_* variables
+        // (the CLI's own, SAMENSPEL_CONFIG and SAMENSPEL_NODE, or a typo) are no settings.
+        let known = Self::setting_names();
+        for (name, _) in std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v))) {
+            let Some(key) = name.strip_prefix("SAMENSPEL_") else { continue };
+            if !known.contains(&key.to_ascii_lowercase()) && !CLI_VARIABLES.contains(&key) {
+                tracing::warn!(variable = %name, "environment variable is no setting; ignored");
+            }
+        }
+        figment = figment.merge(
+            Env::prefixed("SAMENSPEL_")
+                .filter(move |key| known.contains(&key.as_str().to_ascii_lowercase()))
+                .split("__"),
+        );
         figment.extract().map_err(|e| Error::Config(e.to_string()))
     }
+
+    /// Every setting's name as an environment variable spells it after `SAMENSPEL_`, lowercase:
+    /// `listen`, `log__max_payload_bytes`, … (a list such as `federation.peers` by its own name).
+    pub fn setting_names() -> std::collections::HashSet<String> {
+        fn walk(table: &toml::Table, at: &str, out: &mut std::collections::HashSet<String>) {
+            for (key, value) in table {
+                let name = if at.is_empty() { key.clone() } else { format!("{at}__{key}") };
+                match value {
+                    toml::Value::Table(inner) => walk(inner, &name, out),
+                    _ => {
+                        out.insert(name);
+                    }
+                }
+            }
+        }
+        let mut out = std::collections::HashSet::new();
+        if let Ok(defaults) = toml::Table::try_from(NodeConfig::default()) {
+            walk(&defaults, "", &mut out);
+        }
+        out
+    }
 }
+
+/// Variables the `samenspel` command reads itself (after `SAMENSPEL_`).
+const CLI_VARIABLES: [&str; 2] = ["CONFIG", "NODE"];
 
 #[cfg(test)]
 // figment's Jail returns its own large error type.
@@ -116,6 +152,22 @@ mod tests {
         assert_eq!(written, defaults, "deploy/samenspel.toml lists every setting with its default");
         figment::Jail::expect_with(|_| {
             assert_eq!(NodeConfig::load(Some(Path::new(sample))).unwrap(), NodeConfig::default());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn only_settings_are_read_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            // The CLI's own variables, and anything else that is no setting, leave the node be.
+            jail.set_env("SAMENSPEL_NODE", "http://127.0.0.1:7400");
+            jail.set_env("SAMENSPEL_CONFIG_DIR", "/etc/samenspel");
+            jail.set_env("SAMENSPEL_TYPO", "1");
+            jail.set_env("SAMENSPEL_LOG__MAX_PAYLOAD_BYTES", "2048");
+            jail.set_env("SAMENSPEL_MATCHING__ANSWER_TIMEOUT_SECS", "60");
+            let c = NodeConfig::load(None).unwrap();
+            assert_eq!((c.log.max_payload_bytes, c.matching.answer_timeout_secs), (2048, 60));
+            assert!(NodeConfig::setting_names().contains("federation__peers"));
             Ok(())
         });
     }

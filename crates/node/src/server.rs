@@ -21,6 +21,18 @@ use tonic::transport::server::TcpIncoming;
 use crate::config::{NodeConfig, StoreKind};
 use crate::error::{Error, Result};
 
+/// The services of the client port, as reflection lists them.
+const CLIENT_SERVICES: [&str; 8] = [
+    <EventLogServer<EventLogGrpc> as tonic::server::NamedService>::NAME,
+    <DirectoryServer<DirectoryGrpc> as tonic::server::NamedService>::NAME,
+    <IntakeServer<IntakeGrpc> as tonic::server::NamedService>::NAME,
+    <MatchingServer<MatchingGrpc> as tonic::server::NamedService>::NAME,
+    <FollowUpServer<FollowUpGrpc> as tonic::server::NamedService>::NAME,
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+];
+
 /// The node's listeners, bound before it starts (tests bind port 0 and read the address back).
 #[derive(Debug)]
 pub struct Listeners {
@@ -137,10 +149,13 @@ pub async fn serve(
     }
 
     let (health, health_service) = tonic_health::server::health_reporter();
+    // Reflection lists what this port serves: not the federation service, which only the
+    // federation port answers.
     let reflection = || {
-        tonic_reflection::server::Builder::configure()
+        let builder = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(samenspel_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+        CLIENT_SERVICES.iter().fold(builder, |b, name| b.with_service_name(*name))
     };
     let eventlog = EventLogGrpc::new(LogService::new(log.clone(), config.log_service.clone()))
         .into_server()

@@ -79,17 +79,17 @@ fn main() {
                 kind: Some(OrganisationKind::Vrijwilligersorganisatie),
                 ..RawFields::default()
             };
-            let org = service.create(org, "").await.unwrap();
+            let org = service.create(samenspel_kit::Check::new(), org, "").await.unwrap();
             let mut rng = StdRng::seed_from_u64(7);
             for _ in 0..n {
-                service.create_offer(&org.id, offer(&mut rng), "").await.unwrap();
+                service.create_offer(samenspel_kit::Check::new(), &org.id, offer(&mut rng), "").await.unwrap();
             }
             let mut times = Vec::with_capacity(2000);
             let mut hits = 0;
             for _ in 0..2000 {
                 let q = query(&mut rng);
                 let start = Instant::now();
-                hits += service.search(q, 20).unwrap().len();
+                hits += service.search(samenspel_kit::Check::new(), q, 20).unwrap().len();
                 times.push(start.elapsed());
             }
             times.sort();

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use futures::{Stream, StreamExt};
 
 use samenspel_eventlog::{FieldViolation, NodeId};
+use samenspel_kit::{Check, MAX_REQUEST_ID, MAX_TEXT};
 use samenspel_proto::v1 as pb;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -49,14 +50,33 @@ const KINDS: [(pb::OrganisationKind, OrganisationKind); 10] = [
     (pb::OrganisationKind::Buurtvereniging, OrganisationKind::Buurtvereniging),
 ];
 
-/// `Ok(None)` for UNSPECIFIED; an error for a number no kind has.
-fn kind_from_pb(value: i32, field: &str) -> Result<Option<OrganisationKind>, FieldViolation> {
-    match pb::OrganisationKind::try_from(value) {
-        Ok(pb::OrganisationKind::Unspecified) => Ok(None),
-        Ok(k) => Ok(KINDS.iter().find(|(p, _)| *p == k).map(|(_, d)| *d)),
-        Err(_) => Err(FieldViolation::new(field, format!("unknown organisation kind {value}"))),
+/// `None` for UNSPECIFIED; a number no kind has is named in `check`.
+fn kind_from_pb(check: &mut Check, value: i32, field: &str) -> Option<OrganisationKind> {
+    let kind = pb::OrganisationKind::try_from(value).ok().and_then(|k| KINDS.iter().find(|(p, _)| *p == k));
+    check.known(field, value, kind.map(|(_, d)| *d))
+}
+
+/// The problems of a request, or `Ok`.
+fn checked(check: Check) -> Result<(), Status> {
+    check.finish().map_err(|v| Status::from(Error::Invalid(v)))
+}
+
+/// A call about one entry: its id must be an id.
+fn entry_id(id: &str) -> Result<(), Status> {
+    let mut check = Check::new();
+    check.id("id", id);
+    checked(check)
+}
+
+/// A page of a list: the token from the previous page, when given, is an entry id.
+fn page(check: &mut Check, page_token: &str) {
+    if !page_token.is_empty() && !samenspel_kit::is_id(page_token) {
+        check.bad("page_token", "is not a token from a previous page");
     }
 }
+
+/// Most nodes a federated watch resumes from.
+const MAX_RESUME: usize = 1024;
 
 /// Export chunks stay well under any message limit.
 const EXPORT_CHUNK_BYTES: usize = 1024 * 1024;
@@ -117,20 +137,28 @@ async fn receive_and_import(
 ) -> Result<(), Status> {
     let limit = service.import_max_bytes();
     let mut options: Option<ImportOptions> = None;
+    let mut check = Check::new();
     let mut document = Vec::new();
     while let Some(message) = input.message().await? {
         if options.is_none() {
             let o = message.options.unwrap_or_default();
-            let default_kind =
-                kind_from_pb(o.default_kind, "options.default_kind").map_err(|v| Error::Invalid(vec![v]))?;
+            let default_kind = kind_from_pb(&mut check, o.default_kind, "options.default_kind");
             options = Some(ImportOptions { skip_invalid: o.skip_invalid, dry_run: o.dry_run, default_kind });
         }
         if document.len() + message.chunk.len() > limit {
             let why = format!("the document is larger than the limit of {limit} bytes");
-            return Err(Error::Invalid(vec![FieldViolation::new("chunk", why)]).into());
+            check.bad("chunk", why);
+            return checked(check);
         }
         document.extend_from_slice(&message.chunk);
     }
+    // Bad options and a document that is no HSDS document are named together.
+    if !check.is_ok()
+        && let Err(v) = crate::hsds::split_document(&document)
+    {
+        check.extend([v]);
+    }
+    checked(check)?;
     let options = options.unwrap_or_default();
     let progress_tx = tx.clone();
     // Progress is advisory: when the client reads slowly, updates are dropped, never awaited.
@@ -156,16 +184,19 @@ fn kind_pb(kind: OrganisationKind) -> pb::OrganisationKind {
     KINDS.iter().find(|(_, d)| *d == kind).map(|(p, _)| *p).expect("every kind has a protobuf value")
 }
 
-fn raw_fields(fields: Option<pb::OrganisationFields>) -> Result<RawFields, Error> {
-    let Some(f) = fields else { return Err(Error::Invalid(vec![FieldViolation::new("fields", "must be set")])) };
-    let kind = kind_from_pb(f.kind, "fields.kind").map_err(|v| Error::Invalid(vec![v]))?;
+fn raw_fields(check: &mut Check, fields: Option<pb::OrganisationFields>) -> RawFields {
+    let Some(f) = fields else {
+        check.bad("fields", "must be set");
+        return RawFields::default();
+    };
+    let kind = kind_from_pb(check, f.kind, "fields.kind");
     let address = f.address.map(|a| Address {
         street: a.street,
         house_number: a.house_number,
         postcode: a.postcode,
         city: a.city,
     });
-    Ok(RawFields { name: f.name, kind, address, website: f.website, description: f.description })
+    RawFields { name: f.name, kind, address, website: f.website, description: f.description }
 }
 
 fn weekday_from_pb(value: i32) -> Option<Weekday> {
@@ -181,14 +212,20 @@ fn weekday_from_pb(value: i32) -> Option<Weekday> {
     }
 }
 
-fn raw_contact(fields: Option<pb::ContactFields>) -> Result<RawContact, Error> {
-    let Some(f) = fields else { return Err(Error::Invalid(vec![FieldViolation::new("fields", "must be set")])) };
+fn raw_contact(check: &mut Check, fields: Option<pb::ContactFields>) -> RawContact {
+    let Some(f) = fields else {
+        check.bad("fields", "must be set");
+        return RawContact::default();
+    };
     let working_hours = f.working_hours.into_iter().map(|s| (weekday_from_pb(s.day), s.start, s.end)).collect();
-    Ok(RawContact { name: f.name, role: f.role, phone: f.phone, email: f.email, working_hours })
+    RawContact { name: f.name, role: f.role, phone: f.phone, email: f.email, working_hours }
 }
 
-fn raw_offer(fields: Option<pb::OfferFields>) -> Result<RawOffer, Error> {
-    let Some(f) = fields else { return Err(Error::Invalid(vec![FieldViolation::new("fields", "must be set")])) };
+fn raw_offer(check: &mut Check, fields: Option<pb::OfferFields>) -> RawOffer {
+    let Some(f) = fields else {
+        check.bad("fields", "must be set");
+        return RawOffer::default();
+    };
     let for_whom = f
         .for_whom
         .iter()
@@ -205,8 +242,9 @@ fn raw_offer(fields: Option<pb::OfferFields>) -> Result<RawOffer, Error> {
         Ok(pb::Complexity::High) => Some(MaxComplexity::High),
         Ok(pb::Complexity::Unspecified) | Err(_) => None,
     };
+    check.known("fields.max_complexity", f.max_complexity, max_complexity);
     let area = f.area.unwrap_or_default();
-    Ok(RawOffer {
+    RawOffer {
         title: f.title,
         description: f.description,
         functions: f.support_functions,
@@ -220,7 +258,7 @@ fn raw_offer(fields: Option<pb::OfferFields>) -> Result<RawOffer, Error> {
         capacity: f.capacity,
         max_complexity,
         cost: f.cost,
-    })
+    }
 }
 
 fn slots_pb(slots: &[Slot]) -> Vec<pb::TimeSlot> {
@@ -349,7 +387,10 @@ impl pb::directory_server::Directory for DirectoryGrpc {
         request: Request<pb::CreateOrganisationRequest>,
     ) -> Result<Response<pb::Organisation>, Status> {
         let r = request.into_inner();
-        let created = self.service.create(raw_fields(r.fields)?, &r.request_id).await?;
+        let mut check = Check::new();
+        check.ascii("request_id", &r.request_id, MAX_REQUEST_ID);
+        let fields = raw_fields(&mut check, r.fields);
+        let created = self.service.create(check, fields, &r.request_id).await?;
         Ok(Response::new(organisation_pb(created)))
     }
 
@@ -358,6 +399,7 @@ impl pb::directory_server::Directory for DirectoryGrpc {
         &self,
         request: Request<pb::GetOrganisationRequest>,
     ) -> Result<Response<pb::Organisation>, Status> {
+        entry_id(&request.get_ref().id)?;
         Ok(Response::new(organisation_pb(self.service.get(&request.get_ref().id)?)))
     }
 
@@ -367,7 +409,10 @@ impl pb::directory_server::Directory for DirectoryGrpc {
         request: Request<pb::ListOrganisationsRequest>,
     ) -> Result<Response<pb::ListOrganisationsResponse>, Status> {
         let r = request.into_inner();
-        let kind = kind_from_pb(r.kind, "kind").map_err(|v| Error::Invalid(vec![v]))?;
+        let mut check = Check::new();
+        let kind = kind_from_pb(&mut check, r.kind, "kind");
+        page(&mut check, &r.page_token);
+        checked(check)?;
         let (page, next_page_token) = self.service.list(r.page_size, &r.page_token, kind, r.include_archived)?;
         Ok(Response::new(pb::ListOrganisationsResponse {
             organisations: page.into_iter().map(organisation_pb).collect(),
@@ -381,7 +426,10 @@ impl pb::directory_server::Directory for DirectoryGrpc {
         request: Request<pb::UpdateOrganisationRequest>,
     ) -> Result<Response<pb::Organisation>, Status> {
         let r = request.into_inner();
-        let updated = self.service.update(&r.id, raw_fields(r.fields)?, r.expected_version).await?;
+        let mut check = Check::new();
+        check.id("id", &r.id);
+        let fields = raw_fields(&mut check, r.fields);
+        let updated = self.service.update(check, &r.id, fields, r.expected_version).await?;
         Ok(Response::new(organisation_pb(updated)))
     }
 
@@ -391,6 +439,7 @@ impl pb::directory_server::Directory for DirectoryGrpc {
         request: Request<pb::ArchiveOrganisationRequest>,
     ) -> Result<Response<pb::Organisation>, Status> {
         let r = request.into_inner();
+        entry_id(&r.id)?;
         Ok(Response::new(organisation_pb(self.service.archive(&r.id, r.expected_version).await?)))
     }
 
@@ -400,7 +449,11 @@ impl pb::directory_server::Directory for DirectoryGrpc {
         request: Request<pb::CreateContactPersonRequest>,
     ) -> Result<Response<pb::ContactPerson>, Status> {
         let r = request.into_inner();
-        let created = self.service.create_contact(&r.organisation_id, raw_contact(r.fields)?, &r.request_id).await?;
+        let mut check = Check::new();
+        check.id("organisation_id", &r.organisation_id);
+        check.ascii("request_id", &r.request_id, MAX_REQUEST_ID);
+        let fields = raw_contact(&mut check, r.fields);
+        let created = self.service.create_contact(check, &r.organisation_id, fields, &r.request_id).await?;
         Ok(Response::new(contact_pb(created)))
     }
 
@@ -409,6 +462,7 @@ impl pb::directory_server::Directory for DirectoryGrpc {
         &self,
         request: Request<pb::GetContactPersonRequest>,
     ) -> Result<Response<pb::ContactPerson>, Status> {
+        entry_id(&request.get_ref().id)?;
         Ok(Response::new(contact_pb(self.service.get_contact(&request.get_ref().id)?)))
     }
 
@@ -418,6 +472,10 @@ impl pb::directory_server::Directory for DirectoryGrpc {
         request: Request<pb::ListContactPersonsRequest>,
     ) -> Result<Response<pb::ListContactPersonsResponse>, Status> {
         let r = request.into_inner();
+        let mut check = Check::new();
+        check.optional_id("organisation_id", &r.organisation_id);
+        page(&mut check, &r.page_token);
+        checked(check)?;
         let (page, next_page_token) =
             self.service.list_contacts(r.page_size, &r.page_token, &r.organisation_id, r.include_archived)?;
         Ok(Response::new(pb::ListContactPersonsResponse {
@@ -432,7 +490,10 @@ impl pb::directory_server::Directory for DirectoryGrpc {
         request: Request<pb::UpdateContactPersonRequest>,
     ) -> Result<Response<pb::ContactPerson>, Status> {
         let r = request.into_inner();
-        let updated = self.service.update_contact(&r.id, raw_contact(r.fields)?, r.expected_version).await?;
+        let mut check = Check::new();
+        check.id("id", &r.id);
+        let fields = raw_contact(&mut check, r.fields);
+        let updated = self.service.update_contact(check, &r.id, fields, r.expected_version).await?;
         Ok(Response::new(contact_pb(updated)))
     }
 
@@ -442,6 +503,7 @@ impl pb::directory_server::Directory for DirectoryGrpc {
         request: Request<pb::ArchiveContactPersonRequest>,
     ) -> Result<Response<pb::ContactPerson>, Status> {
         let r = request.into_inner();
+        entry_id(&r.id)?;
         Ok(Response::new(contact_pb(self.service.archive_contact(&r.id, r.expected_version).await?)))
     }
 
@@ -451,6 +513,7 @@ impl pb::directory_server::Directory for DirectoryGrpc {
         request: Request<pb::VerifyRequest>,
     ) -> Result<Response<pb::Organisation>, Status> {
         let id = &request.get_ref().id;
+        entry_id(id)?;
         self.service.get(id)?;
         self.service.verify(id).await?;
         Ok(Response::new(organisation_pb(self.service.get(id)?)))
@@ -462,6 +525,7 @@ impl pb::directory_server::Directory for DirectoryGrpc {
         request: Request<pb::VerifyRequest>,
     ) -> Result<Response<pb::ContactPerson>, Status> {
         let id = &request.get_ref().id;
+        entry_id(id)?;
         self.service.get_contact(id)?;
         self.service.verify(id).await?;
         Ok(Response::new(contact_pb(self.service.get_contact(id)?)))
@@ -483,12 +547,17 @@ impl pb::directory_server::Directory for DirectoryGrpc {
     #[tracing::instrument(name = "directory.create_offer", skip_all)]
     async fn create_offer(&self, request: Request<pb::CreateOfferRequest>) -> Result<Response<pb::Offer>, Status> {
         let r = request.into_inner();
-        let created = self.service.create_offer(&r.organisation_id, raw_offer(r.fields)?, &r.request_id).await?;
+        let mut check = Check::new();
+        check.id("organisation_id", &r.organisation_id);
+        check.ascii("request_id", &r.request_id, MAX_REQUEST_ID);
+        let fields = raw_offer(&mut check, r.fields);
+        let created = self.service.create_offer(check, &r.organisation_id, fields, &r.request_id).await?;
         Ok(Response::new(offer_pb(created)))
     }
 
     #[tracing::instrument(name = "directory.get_offer", skip_all, fields(id = %request.get_ref().id))]
     async fn get_offer(&self, request: Request<pb::GetOfferRequest>) -> Result<Response<pb::Offer>, Status> {
+        entry_id(&request.get_ref().id)?;
         Ok(Response::new(offer_pb(self.service.get_offer(&request.get_ref().id)?)))
     }
 
@@ -498,6 +567,10 @@ impl pb::directory_server::Directory for DirectoryGrpc {
         request: Request<pb::ListOffersRequest>,
     ) -> Result<Response<pb::ListOffersResponse>, Status> {
         let r = request.into_inner();
+        let mut check = Check::new();
+        check.optional_id("organisation_id", &r.organisation_id);
+        page(&mut check, &r.page_token);
+        checked(check)?;
         let (page, next_page_token) =
             self.service.list_offers(r.page_size, &r.page_token, &r.organisation_id, r.include_archived)?;
         Ok(Response::new(pb::ListOffersResponse { offers: page.into_iter().map(offer_pb).collect(), next_page_token }))
@@ -506,13 +579,17 @@ impl pb::directory_server::Directory for DirectoryGrpc {
     #[tracing::instrument(name = "directory.update_offer", skip_all, fields(id = %request.get_ref().id))]
     async fn update_offer(&self, request: Request<pb::UpdateOfferRequest>) -> Result<Response<pb::Offer>, Status> {
         let r = request.into_inner();
-        let updated = self.service.update_offer(&r.id, raw_offer(r.fields)?, r.expected_version).await?;
+        let mut check = Check::new();
+        check.id("id", &r.id);
+        let fields = raw_offer(&mut check, r.fields);
+        let updated = self.service.update_offer(check, &r.id, fields, r.expected_version).await?;
         Ok(Response::new(offer_pb(updated)))
     }
 
     #[tracing::instrument(name = "directory.archive_offer", skip_all, fields(id = %request.get_ref().id))]
     async fn archive_offer(&self, request: Request<pb::ArchiveOfferRequest>) -> Result<Response<pb::Offer>, Status> {
         let r = request.into_inner();
+        entry_id(&r.id)?;
         Ok(Response::new(offer_pb(self.service.archive_offer(&r.id, r.expected_version).await?)))
     }
 
@@ -522,12 +599,25 @@ impl pb::directory_server::Directory for DirectoryGrpc {
         request: Request<pb::SearchOffersRequest>,
     ) -> Result<Response<pb::SearchOffersResponse>, Status> {
         let r = request.into_inner();
+        let mut check = Check::new();
         let formal = match pb::FormalFilter::try_from(r.formal) {
             Ok(pb::FormalFilter::Any) => None,
             Ok(pb::FormalFilter::Formal) => Some(true),
             Ok(pb::FormalFilter::Informal) => Some(false),
-            Err(_) => return Err(Error::Invalid(vec![FieldViolation::new("formal", "unknown filter")]).into()),
+            Err(_) => {
+                check.bad("formal", format!("unknown value {}", r.formal));
+                None
+            }
         };
+        for (field, value) in [
+            ("support_function", &r.support_function),
+            ("support_kind", &r.support_kind),
+            ("postcode", &r.postcode),
+            ("language", &r.language),
+            ("text", &r.text),
+        ] {
+            check.text(field, value, MAX_TEXT);
+        }
         let criteria = SearchCriteria {
             function: r.support_function,
             kind: r.support_kind,
@@ -536,7 +626,7 @@ impl pb::directory_server::Directory for DirectoryGrpc {
             text: r.text,
             formal,
         };
-        let hits = self.service.search(criteria, r.page_size)?;
+        let hits = self.service.search(check, criteria, r.page_size)?;
         Ok(Response::new(pb::SearchOffersResponse { hits: hits.into_iter().map(hit_pb).collect() }))
     }
 
@@ -545,29 +635,27 @@ impl pb::directory_server::Directory for DirectoryGrpc {
     #[tracing::instrument(name = "directory.watch", skip_all, fields(from = request.get_ref().from_position))]
     async fn watch(&self, request: Request<pb::WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
         let r = request.get_ref();
+        let mut check = Check::new();
+        check.list("resume", &r.resume, MAX_RESUME);
+        if !r.federation && !r.resume.is_empty() {
+            check.bad("resume", "resume positions per node go with federation: true");
+        }
+        let resume: Vec<(NodeId, u64)> = r
+            .resume
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| {
+                let node = NodeId::from_slice(&p.node);
+                if node.is_none() {
+                    check.bad(format!("resume[{i}].node"), "a node id is 32 bytes");
+                }
+                Some((node?, p.position))
+            })
+            .collect();
+        checked(check)?;
         let events = if r.federation {
-            let mut v = Vec::new();
-            let resume: Vec<(NodeId, u64)> = r
-                .resume
-                .iter()
-                .enumerate()
-                .filter_map(|(i, p)| {
-                    let node = NodeId::from_slice(&p.node);
-                    if node.is_none() {
-                        v.push(FieldViolation::new(format!("resume[{i}].node"), "a node id is 32 bytes"));
-                    }
-                    Some((node?, p.position))
-                })
-                .collect();
-            if !v.is_empty() {
-                return Err(Error::Invalid(v).into());
-            }
             self.service.watch_federation(r.from_position, &resume)?
         } else {
-            if !r.resume.is_empty() {
-                let why = "resume positions per node go with federation: true";
-                return Err(Error::Invalid(vec![FieldViolation::new("resume", why)]).into());
-            }
             self.service.watch(r.from_position)?
         };
         let service = self.service.clone();

@@ -27,3 +27,13 @@ pub use offer::{MaxComplexity, Offer, OfferFields, RawOffer, ServiceArea, Target
 pub use samenspel_proto::v1::directory_server::DirectoryServer;
 pub use search::Hit;
 pub use service::{Change, DirectoryService, Entry, SearchCriteria};
+
+/// The read model built from `events` in the order given, as JSON with sorted maps: for tests
+/// that replay one store in several causal orders and check that each gives the same state.
+#[doc(hidden)]
+pub fn replay_read_model(
+    own: samenspel_eventlog::NodeId,
+    events: &[std::sync::Arc<samenspel_eventlog::StoredEvent>],
+) -> serde_json::Value {
+    samenspel_kit::replay_json::<state::DirectoryState>(own, events)
+}

@@ -150,6 +150,9 @@ impl RawFields {
     }
 }
 
+/// Most time slots of a week's hours.
+pub(crate) const MAX_SLOTS: usize = 50;
+
 /// A time slot as stored: day 0 is Monday, times in minutes after midnight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Slot {
@@ -217,6 +220,9 @@ impl RawContact {
                 String::new()
             }),
         };
+        if self.working_hours.len() > MAX_SLOTS {
+            bad("working_hours".into(), format!("at most {MAX_SLOTS} slots"));
+        }
         let working_hours = weekly_slots(self.working_hours, &format!("{at}.working_hours"), violations);
         if violations.len() > before {
             return None;
@@ -298,7 +304,13 @@ mod tests {
         let fields: Vec<&str> = v.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(
             fields,
-            ["fields.phone", "fields.email", "fields.working_hours[0].day", "fields.working_hours[1].start"]
+            [
+                "fields.phone",
+                "fields.email",
+                "fields.working_hours[0].day",
+                "fields.working_hours[1].start",
+                "fields.working_hours[1].end"
+            ]
         );
 
         let overlapping = RawContact {

@@ -6,6 +6,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{MAX_DESCRIPTION, MAX_NAME, MAX_TEXT, Slot, weekly_slots};
 
+/// Most codes (support functions, kinds, target groups, languages) an offer lists.
+const MAX_CODES: usize = 20;
+/// Most postcode ranges of an offer's area.
+const MAX_RANGES: usize = 100;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TargetGroup {
@@ -108,6 +113,18 @@ impl RawOffer {
         if title.is_empty() || title.chars().count() > MAX_NAME {
             bad("title".into(), format!("must be 1 to {MAX_NAME} characters"));
         }
+        for (field, len, max) in [
+            ("support_functions", self.functions.len(), MAX_CODES),
+            ("support_kinds", self.kinds.len(), MAX_CODES),
+            ("for_whom", self.for_whom.len(), MAX_CODES),
+            ("area.postcode_ranges", self.ranges.len(), MAX_RANGES),
+            ("schedule", self.schedule.len(), crate::model::MAX_SLOTS),
+            ("languages", self.languages.len(), MAX_CODES),
+        ] {
+            if len > max {
+                bad(field.into(), format!("at most {max} items, got {len}"));
+            }
+        }
         if self.description.chars().count() > MAX_DESCRIPTION {
             bad("description".into(), format!("must be at most {MAX_DESCRIPTION} characters"));
         }
@@ -169,7 +186,10 @@ impl RawOffer {
             if is_language(&code) {
                 languages.push(code);
             } else {
-                bad(format!("languages[{i}]"), format!("{l:?} is not an ISO 639-1 code such as \"nl\""));
+                bad(
+                    format!("languages[{i}]"),
+                    format!("{} is not an ISO 639-1 code such as \"nl\"", samenspel_kit::shown(l)),
+                );
             }
         }
         languages.sort();

@@ -231,8 +231,9 @@ pub(crate) fn matches(offer: &Offer, q: &Query) -> bool {
         && (q.words.is_empty() || text_matches())
 }
 
-/// The score alone, without the words: cheap enough for every match.
-fn points(offer: &Offer, q: &Query) -> f64 {
+/// The score alone, without the words: cheap enough for every match. `taken` is how many of the
+/// offer's places matches hold.
+fn points(offer: &Offer, q: &Query, taken: u32) -> f64 {
     let mut score = 0.0;
     if q.kind.is_some() {
         score += 2.0;
@@ -244,21 +245,28 @@ fn points(offer: &Offer, q: &Query) -> f64 {
         score += 1.0 / (1.0 + f64::from(width).log10());
     }
     score += 0.5 * q.words.len() as f64;
-    if offer.fields.capacity == 0 {
+    if offer.fields.capacity <= taken {
         score -= 1.0;
     }
     score
 }
 
 /// Ranks matching offers, best first (ties by id), and explains the best `limit` of them.
-pub(crate) fn rank_matches<'a>(matching: impl Iterator<Item = &'a Offer>, q: &Query, limit: usize) -> Vec<Hit> {
-    let mut ranked: Vec<(f64, &Offer)> = matching.map(|o| (points(o, q), o)).collect();
+/// `taken` says how many places of an offer matches hold.
+pub(crate) fn rank_matches<'a>(
+    matching: impl Iterator<Item = &'a Offer>,
+    q: &Query,
+    limit: usize,
+    taken: impl Fn(&str) -> u32,
+) -> Vec<Hit> {
+    let mut ranked: Vec<(f64, &Offer)> = matching.map(|o| (points(o, q, taken(&o.id)), o)).collect();
     ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
-    ranked.into_iter().take(limit).map(|(_, o)| score(o, q)).collect()
+    ranked.into_iter().take(limit).map(|(_, o)| score(o, q, taken(&o.id))).collect()
 }
 
-/// The ranking: named factors that add up, each with a reason a coordinator can read.
-pub(crate) fn score(offer: &Offer, q: &Query) -> Hit {
+/// The ranking: named factors that add up, each with a reason a coordinator can read. Room is
+/// what is left of the capacity once the places matches hold (`taken`) are counted.
+pub(crate) fn score(offer: &Offer, q: &Query, taken: u32) -> Hit {
     let f = &offer.fields;
     let mut score = 0.0;
     let mut reasons = Vec::new();
@@ -289,11 +297,16 @@ pub(crate) fn score(offer: &Offer, q: &Query) -> Hit {
         score += 0.5 * q.words.len() as f64;
         reasons.push(format!("mentions {}", q.words.join(", ")));
     }
-    if f.capacity == 0 {
+    let free = f.capacity.saturating_sub(taken);
+    if free == 0 {
         score -= 1.0;
-        reasons.push("no capacity left".into());
+        reasons.push(match f.capacity {
+            0 => "no room: it offers no places".to_string(),
+            1 => "no room: its one place is taken".to_string(),
+            n => format!("no room: all {n} places taken"),
+        });
     } else {
-        reasons.push(format!("can take {} more", f.capacity));
+        reasons.push(format!("can take {free} more ({taken} of {} places taken)", f.capacity));
     }
     Hit { offer: offer.clone(), score, reasons }
 }

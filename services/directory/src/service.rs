@@ -9,6 +9,8 @@ use samenspel_eventlog::{
     ProjectionReader, StoredEvent, SubscribeFrom, Subscription, start_projection_of,
 };
 
+use samenspel_kit::Check;
+
 use crate::config::DirectoryConfig;
 use crate::error::Error;
 use crate::events::DirectoryEvent;
@@ -19,7 +21,6 @@ use crate::state::DirectoryState;
 
 /// The name the directory's snapshots are saved under.
 const PROJECTION: &str = "directory";
-const MAX_REQUEST_ID: usize = 128;
 
 #[derive(Debug)]
 pub struct DirectoryService {
@@ -99,15 +100,22 @@ impl DirectoryService {
         Ok((page, next))
     }
 
-    pub async fn create(&self, raw: RawFields, request_id: &str) -> Result<Organisation, Error> {
-        let fields = checked(Some(request_id), |v| raw.validate("fields", v))?;
+    /// `check` holds what the edge found wrong already; every problem is named at once.
+    pub async fn create(&self, check: Check, raw: RawFields, request_id: &str) -> Result<Organisation, Error> {
+        let fields = checked(check, |v| raw.validate("fields", v))?;
         let id = self.new_id("organisation", request_id)?;
         self.append_new(DirectoryEvent::OrganisationCreated { id: id.clone(), fields }, request_id).await?;
         self.get(&id)
     }
 
-    pub async fn update(&self, id: &str, raw: RawFields, expected_version: u64) -> Result<Organisation, Error> {
-        let fields = checked(None, |v| raw.validate("fields", v))?;
+    pub async fn update(
+        &self,
+        check: Check,
+        id: &str,
+        raw: RawFields,
+        expected_version: u64,
+    ) -> Result<Organisation, Error> {
+        let fields = checked(check, |v| raw.validate("fields", v))?;
         let actual = self.get(id)?.version;
         self.hosted_here(id)?;
         let event = DirectoryEvent::OrganisationUpdated { id: id.to_string(), fields };
@@ -127,11 +135,12 @@ impl DirectoryService {
 
     pub async fn create_contact(
         &self,
+        check: Check,
         organisation_id: &str,
         raw: RawContact,
         request_id: &str,
     ) -> Result<ContactPerson, Error> {
-        let fields = checked(Some(request_id), |v| raw.validate("fields", v))?;
+        let fields = checked(check, |v| raw.validate("fields", v))?;
         if self.get(organisation_id)?.archived {
             return Err(Error::Archived { what: "organisation", id: organisation_id.to_string() });
         }
@@ -145,11 +154,12 @@ impl DirectoryService {
 
     pub async fn update_contact(
         &self,
+        check: Check,
         id: &str,
         raw: RawContact,
         expected_version: u64,
     ) -> Result<ContactPerson, Error> {
-        let fields = checked(None, |v| raw.validate("fields", v))?;
+        let fields = checked(check, |v| raw.validate("fields", v))?;
         let actual = self.get_contact(id)?.version;
         self.hosted_here(id)?;
         let event = DirectoryEvent::ContactUpdated { id: id.to_string(), fields };
@@ -186,8 +196,14 @@ impl DirectoryService {
         Ok((page, next))
     }
 
-    pub async fn create_offer(&self, organisation_id: &str, raw: RawOffer, request_id: &str) -> Result<Offer, Error> {
-        let fields = checked(Some(request_id), |v| raw.validate("fields", v))?;
+    pub async fn create_offer(
+        &self,
+        check: Check,
+        organisation_id: &str,
+        raw: RawOffer,
+        request_id: &str,
+    ) -> Result<Offer, Error> {
+        let fields = checked(check, |v| raw.validate("fields", v))?;
         if self.get(organisation_id)?.archived {
             return Err(Error::Archived { what: "organisation", id: organisation_id.to_string() });
         }
@@ -199,8 +215,14 @@ impl DirectoryService {
         self.get_offer(&id)
     }
 
-    pub async fn update_offer(&self, id: &str, raw: RawOffer, expected_version: u64) -> Result<Offer, Error> {
-        let fields = checked(None, |v| raw.validate("fields", v))?;
+    pub async fn update_offer(
+        &self,
+        check: Check,
+        id: &str,
+        raw: RawOffer,
+        expected_version: u64,
+    ) -> Result<Offer, Error> {
+        let fields = checked(check, |v| raw.validate("fields", v))?;
         let actual = self.get_offer(id)?.version;
         self.hosted_here(id)?;
         self.append_change(id, DirectoryEvent::OfferUpdated { id: id.to_string(), fields }, expected_version, actual)
@@ -219,7 +241,7 @@ impl DirectoryService {
     }
 
     /// Offers that fit, best first. Criteria are checked like any input: a bad one is named.
-    pub fn search(&self, criteria: SearchCriteria, page_size: u32) -> Result<Vec<Hit>, Error> {
+    pub fn search(&self, mut check: Check, criteria: SearchCriteria, page_size: u32) -> Result<Vec<Hit>, Error> {
         let mut violations = Vec::new();
         let mut bad = |field: &str, why: String| violations.push(FieldViolation::new(field, why));
         let some = |s: String| Some(s.trim().to_string()).filter(|s| !s.is_empty());
@@ -244,9 +266,8 @@ impl DirectoryService {
             bad("language", "is not an ISO 639-1 code such as \"nl\"".into());
         }
         let query = Query { function, kind, area, language, words: words(&criteria.text), formal: criteria.formal };
-        if !violations.is_empty() {
-            return Err(Error::Invalid(violations));
-        }
+        check.push_all(&mut violations);
+        check.finish().map_err(Error::Invalid)?;
         let size = match page_size {
             0 => self.config.default_page_size,
             n => n.min(self.config.max_page_size),
@@ -409,26 +430,14 @@ pub struct SearchCriteria {
 }
 
 /// Runs a validation (and checks the request id of a create): the value, or every violation.
-fn checked<T>(
-    request_id: Option<&str>,
-    validate: impl FnOnce(&mut Vec<FieldViolation>) -> Option<T>,
-) -> Result<T, Error> {
+/// The value `validate` makes of a request's fields, or every problem: those it found and those
+/// the edge found before (`check`).
+fn checked<T>(mut check: Check, validate: impl FnOnce(&mut Vec<FieldViolation>) -> Option<T>) -> Result<T, Error> {
     let mut violations = Vec::new();
     let value = validate(&mut violations);
-    if let Some(request_id) = request_id {
-        check_request_id(request_id, &mut violations);
-    }
-    match value {
-        Some(value) if violations.is_empty() => Ok(value),
-        _ => Err(Error::Invalid(violations)),
-    }
-}
-
-fn check_request_id(request_id: &str, violations: &mut Vec<FieldViolation>) {
-    if request_id.len() > MAX_REQUEST_ID || !request_id.bytes().all(|b| b.is_ascii_graphic()) {
-        violations
-            .push(FieldViolation::new("request_id", format!("at most {MAX_REQUEST_ID} printable ascii characters")));
-    }
+    check.push_all(&mut violations);
+    check.finish().map_err(Error::Invalid)?;
+    value.ok_or_else(|| Error::Invalid(Vec::new()))
 }
 
 fn is_id(s: &str) -> bool {

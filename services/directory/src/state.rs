@@ -10,6 +10,10 @@ use crate::model::{ContactPerson, NodeIdHex, Organisation, OrganisationKind};
 use crate::offer::Offer;
 use crate::search::{self, Hit, OfferIndex, Query};
 
+/// Matching's events that hold and free an offer's places (read, as any reader of the log may).
+const CLAIMED: &str = "matching.offer.claimed";
+const RELEASED: &str = "matching.offer.released";
+
 /// Every organisation and contact person by id.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct DirectoryState {
@@ -18,6 +22,10 @@ pub(crate) struct DirectoryState {
     contacts: BTreeMap<String, ContactPerson>,
     #[serde(default)]
     offers: BTreeMap<String, Offer>,
+    /// Places of an offer that matches hold: matching's claims less its releases, as the node
+    /// hosting the offer wrote them.
+    #[serde(default)]
+    taken: BTreeMap<String, u32>,
     /// Rebuilt from `offers` on restore.
     #[serde(skip)]
     index: OfferIndex,
@@ -58,6 +66,28 @@ impl DirectoryState {
         self.offers.get(id)
     }
 
+    /// Places of the offer that matches hold.
+    pub(crate) fn taken(&self, offer_id: &str) -> u32 {
+        self.taken.get(offer_id).copied().unwrap_or(0)
+    }
+
+    /// Matching's claim on (or release of) a place of an offer; only its host's count.
+    fn apply_claim(&mut self, event: &StoredEvent) {
+        #[derive(Deserialize)]
+        struct Claim {
+            offer_id: String,
+        }
+        let h = &event.header;
+        let Some(Ok(claim)) = event.payload.as_ref().map(|p| serde_json::from_slice::<Claim>(&p.data)) else { return };
+        let hosted =
+            self.offers.get(&claim.offer_id).is_some_and(|o| self.host_of(&o.organisation_id) == Some(h.origin));
+        if !hosted {
+            return;
+        }
+        let taken = self.taken.entry(claim.offer_id).or_default();
+        *taken = if h.kind == CLAIMED { *taken + 1 } else { taken.saturating_sub(1) };
+    }
+
     pub(crate) fn list_offers(
         &self,
         after: Option<&str>,
@@ -74,13 +104,13 @@ impl DirectoryState {
     pub(crate) fn search(&self, q: &Query, limit: usize) -> Option<Vec<Hit>> {
         let ids = self.index.candidates(q)?;
         let matching = ids.into_iter().filter_map(|id| self.offers.get(id)).filter(|o| search::matches(o, q));
-        Some(search::rank_matches(matching, q, limit))
+        Some(search::rank_matches(matching, q, limit, |id| self.taken(id)))
     }
 
     /// The same search by looking at every offer: the definition the index must agree with.
     #[cfg(test)]
     pub(crate) fn search_by_scan(&self, q: &Query, limit: usize) -> Vec<Hit> {
-        search::rank_matches(self.offers.values().filter(|o| search::matches(o, q)), q, limit)
+        search::rank_matches(self.offers.values().filter(|o| search::matches(o, q)), q, limit, |id| self.taken(id))
     }
 
     pub(crate) fn put_offer(&mut self, offer: Offer) {
@@ -173,6 +203,9 @@ impl DirectoryState {
 impl Projection for DirectoryState {
     fn apply(&mut self, event: &StoredEvent) {
         let h = &event.header;
+        if h.kind == CLAIMED || h.kind == RELEASED {
+            return self.apply_claim(event);
+        }
         // Redacted payloads and other services' events are not the directory's concern.
         let Some(payload) = &event.payload else { return };
         let Some(decoded) = DirectoryEvent::decode(&h.kind, &payload.data) else { return };

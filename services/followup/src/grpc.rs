@@ -4,6 +4,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
+use samenspel_kit::{Check, MAX_NAME, MAX_TOKEN};
 use samenspel_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -53,6 +54,29 @@ const CATEGORIES: [(pb::ClosureCategory, ClosureCategory); 5] = [
     (pb::ClosureCategory::NoLongerNeeded, ClosureCategory::NoLongerNeeded),
     (pb::ClosureCategory::Other, ClosureCategory::Other),
 ];
+
+/// The problems of a request, or `Ok`.
+fn checked(check: Check) -> Result<(), Status> {
+    check.finish().map_err(|v| Status::from(Error::Invalid(v)))
+}
+
+/// A check-in's id: its match id, a dash and its step number ("…-2").
+fn check_in_id(check: &mut Check, field: &str, id: &str) {
+    let well_formed = id.rsplit_once('-').is_some_and(|(m, n)| {
+        samenspel_kit::is_id(m) && !n.is_empty() && n.len() <= 3 && n.bytes().all(|b| b.is_ascii_digit())
+    });
+    if id.is_empty() {
+        check.bad(field, "must be set");
+    } else if !well_formed {
+        check.bad(field, "is not a check-in id (a match id, '-' and a number)");
+    }
+}
+
+/// Whose check-ins a call is about: an organisation, and perhaps one person there.
+fn owner(check: &mut Check, organisation_id: &str, person: &str) {
+    check.id("organisation_id", organisation_id);
+    check.text("person", person, MAX_NAME);
+}
 
 /// The domain value of a protobuf enum number; `None` for unspecified or unknown numbers.
 fn from_pb<P: TryFrom<i32> + PartialEq + Copy, D: Copy>(table: &[(P, D)], v: i32) -> Option<D> {
@@ -196,9 +220,12 @@ fn notice_pb(n: Notice) -> pb::CheckInNotice {
 impl pb::follow_up_server::FollowUp for FollowUpGrpc {
     async fn list_due(&self, request: Request<pb::ListDueRequest>) -> Result<Response<pb::ListDueResponse>, Status> {
         let r = request.get_ref();
+        let mut check = Check::new();
+        owner(&mut check, &r.organisation_id, &r.person);
+        check.ascii("page_token", &r.page_token, MAX_TOKEN);
         let (due, next) = self
             .service
-            .list_due(&r.organisation_id, &r.person, r.include_upcoming, r.page_size, &r.page_token)
+            .list_due(check, &r.organisation_id, &r.person, r.include_upcoming, r.page_size, &r.page_token)
             .await?;
         Ok(Response::new(pb::ListDueResponse {
             check_ins: due.into_iter().map(check_in_pb).collect(),
@@ -210,7 +237,10 @@ impl pb::follow_up_server::FollowUp for FollowUpGrpc {
 
     async fn watch_due(&self, request: Request<pb::WatchDueRequest>) -> Result<Response<Self::WatchDueStream>, Status> {
         let r = request.into_inner();
-        let events = self.service.watch(&r.organisation_id, r.from_position)?;
+        let mut check = Check::new();
+        owner(&mut check, &r.organisation_id, &r.person);
+        checked(check)?;
+        let events = self.service.watch(r.from_position)?;
         let service = self.service.clone();
         let who = Arc::new((r.organisation_id, r.person));
         let notices = events
@@ -232,6 +262,9 @@ impl pb::follow_up_server::FollowUp for FollowUpGrpc {
     }
 
     async fn get_check_in(&self, request: Request<pb::GetCheckInRequest>) -> Result<Response<pb::CheckIn>, Status> {
+        let mut check = Check::new();
+        check_in_id(&mut check, "id", &request.get_ref().id);
+        checked(check)?;
         Ok(Response::new(check_in_pb(self.service.check_in(&request.get_ref().id).await?)))
     }
 
@@ -240,18 +273,23 @@ impl pb::follow_up_server::FollowUp for FollowUpGrpc {
         request: Request<pb::RecordOutcomeRequest>,
     ) -> Result<Response<pb::CheckIn>, Status> {
         let r = request.into_inner();
+        let mut check = Check::new();
+        check_in_id(&mut check, "check_in_id", &r.check_in_id);
         let raw = RawOutcome {
+            outcome: check.known("outcome", r.outcome, from_pb(&OUTCOMES, r.outcome)),
+            answered_by: check.known("answered_by", r.answered_by, from_pb(&RESPONDENTS, r.answered_by)),
             check_in_id: r.check_in_id,
-            outcome: from_pb(&OUTCOMES, r.outcome),
-            answered_by: from_pb(&RESPONDENTS, r.answered_by),
             notes: r.notes,
             recorded_by: r.recorded_by,
             contact_on: r.contact_on,
         };
-        Ok(Response::new(check_in_pb(self.service.record_outcome(raw).await?)))
+        Ok(Response::new(check_in_pb(self.service.record_outcome(check, raw).await?)))
     }
 
     async fn get_referral(&self, request: Request<pb::GetReferralRequest>) -> Result<Response<pb::Referral>, Status> {
+        let mut check = Check::new();
+        check.id("match_id", &request.get_ref().match_id);
+        checked(check)?;
         let referral = self.service.referral(&request.get_ref().match_id).await?;
         Ok(Response::new(referral_pb(referral)))
     }
@@ -261,14 +299,16 @@ impl pb::follow_up_server::FollowUp for FollowUpGrpc {
         request: Request<pb::RecordObservationRequest>,
     ) -> Result<Response<pb::Referral>, Status> {
         let r = request.into_inner();
+        let mut check = Check::new();
+        check.id("match_id", &r.match_id);
         let raw = RawObservation {
+            outcome: check.known("outcome", r.outcome, from_pb(&OUTCOMES, r.outcome)),
             match_id: r.match_id,
-            outcome: from_pb(&OUTCOMES, r.outcome),
             notes: r.notes,
             recorded_by: r.recorded_by,
             contact_on: r.contact_on,
         };
-        Ok(Response::new(referral_pb(self.service.record_observation(raw).await?)))
+        Ok(Response::new(referral_pb(self.service.record_observation(check, raw).await?)))
     }
 
     async fn close_referral(
@@ -276,8 +316,10 @@ impl pb::follow_up_server::FollowUp for FollowUpGrpc {
         request: Request<pb::CloseReferralRequest>,
     ) -> Result<Response<pb::Referral>, Status> {
         let r = request.get_ref();
-        let category = from_pb(&CATEGORIES, r.category);
-        let referral = self.service.close_referral(&r.match_id, category, &r.notes, &r.closed_by).await?;
+        let mut check = Check::new();
+        check.id("match_id", &r.match_id);
+        let category = check.known("category", r.category, from_pb(&CATEGORIES, r.category));
+        let referral = self.service.close_referral(check, &r.match_id, category, &r.notes, &r.closed_by).await?;
         Ok(Response::new(referral_pb(referral)))
     }
 

@@ -23,3 +23,13 @@ pub use grpc::FollowUpGrpc;
 pub use model::{Answer, CheckIn, CheckInState, ClosureCategory, Outcome, Referral, ReferralState, Respondent};
 pub use samenspel_proto::v1::follow_up_server::FollowUpServer;
 pub use service::FollowUpService;
+
+/// The read model built from `events` in the order given, as JSON with sorted maps: for tests
+/// that replay one store in several causal orders and check that each gives the same state.
+#[doc(hidden)]
+pub fn replay_read_model(
+    own: samenspel_eventlog::NodeId,
+    events: &[std::sync::Arc<samenspel_eventlog::StoredEvent>],
+) -> serde_json::Value {
+    samenspel_kit::replay_json::<state::FollowUpState>(own, events)
+}

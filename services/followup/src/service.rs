@@ -14,6 +14,8 @@ use samenspel_eventlog::{
     start_sweeper,
 };
 
+use samenspel_kit::Check;
+
 use crate::config::FollowUpConfig;
 use crate::coverage::{self, Row};
 use crate::error::Error;
@@ -207,31 +209,27 @@ impl FollowUpService {
 
     /// The check-ins of `organisation` (and `person`, if given) that are due, overdue or
     /// escalated — and upcoming ones too when asked — earliest first, a page at a time.
+    /// `check` holds what the edge found wrong with the ids already.
     pub async fn list_due(
         &self,
+        mut check: Check,
         organisation: &str,
         person: &str,
         include_upcoming: bool,
         page_size: u32,
         page_token: &str,
     ) -> Result<(Vec<(CheckIn, CheckInState)>, String), Error> {
-        let mut v = Vec::new();
-        if organisation.trim().is_empty() {
-            v.push(FieldViolation::new("organisation_id", "name the organisation whose check-ins to list"));
-        }
         let after = match page_token {
             "" => None,
             t => match t.split_once('/').and_then(|(due, id)| Some((due.parse::<i64>().ok()?, id.to_string()))) {
                 Some(after) => Some(after),
                 None => {
-                    v.push(FieldViolation::new("page_token", "is not a token from a previous page"));
+                    check.bad("page_token", "is not a token from a previous page");
                     None
                 }
             },
         };
-        if !v.is_empty() {
-            return Err(Error::Invalid(v));
-        }
+        check.finish().map_err(Error::Invalid)?;
         self.catch_up().await?;
         let size = match page_size {
             0 => self.config.default_page_size,
@@ -289,20 +287,20 @@ impl FollowUpService {
     /// answered by it.
     pub async fn record_observation(
         &self,
+        mut check: Check,
         raw: RawObservation,
     ) -> Result<(Referral, Vec<(CheckIn, CheckInState)>), Error> {
         let mut v = Vec::new();
         let match_id = raw.match_id.trim().to_string();
-        if match_id.is_empty() {
-            v.push(FieldViolation::new("match_id", "name the referral (its match id)"));
-        }
         if raw.outcome.is_none() {
             v.push(FieldViolation::new("outcome", "name the outcome: contact made, no contact yet, going well, …"));
         }
         let notes = text("notes", &raw.notes, MAX_NOTES, &mut v);
         let recorded_by = text("recorded_by", &raw.recorded_by, MAX_NAME, &mut v);
         let contact_on = contact_day(&raw.contact_on, &mut v);
-        let Some(outcome) = raw.outcome.filter(|_| v.is_empty()) else { return Err(Error::Invalid(v)) };
+        check.push_all(&mut v);
+        check.finish().map_err(Error::Invalid)?;
+        let Some(outcome) = raw.outcome else { return Err(Error::Invalid(Vec::new())) };
         self.catch_up().await?;
         let own = self.log.node_id().to_hex();
         // Every lost race is another observation recorded, so this ends; the bound only caps a
@@ -371,12 +369,9 @@ impl FollowUpService {
 
     /// Records the answer to a check-in. An answer that fails the referral also fails it, in the
     /// same append: matching and the intake follow from that event.
-    pub async fn record_outcome(&self, raw: RawOutcome) -> Result<(CheckIn, CheckInState), Error> {
+    pub async fn record_outcome(&self, mut check: Check, raw: RawOutcome) -> Result<(CheckIn, CheckInState), Error> {
         let mut v = Vec::new();
         let id = raw.check_in_id.trim().to_string();
-        if id.is_empty() {
-            v.push(FieldViolation::new("check_in_id", "name the check-in"));
-        }
         if raw.outcome.is_none() {
             v.push(FieldViolation::new("outcome", "name the outcome: contact made, no contact yet, going well, …"));
         }
@@ -389,12 +384,11 @@ impl FollowUpService {
         let notes = text("notes", &raw.notes, MAX_NOTES, &mut v);
         let recorded_by = text("recorded_by", &raw.recorded_by, MAX_NAME, &mut v);
         let contact_on = contact_day(&raw.contact_on, &mut v);
+        check.push_all(&mut v);
+        check.finish().map_err(Error::Invalid)?;
         let (Some(outcome), Some(answered_by)) = (raw.outcome, raw.answered_by) else {
-            return Err(Error::Invalid(v));
+            return Err(Error::Invalid(Vec::new()));
         };
-        if !v.is_empty() {
-            return Err(Error::Invalid(v));
-        }
         self.catch_up().await?;
         for _ in 0..TRIES {
             let now = self.clock.now_micros();
@@ -449,6 +443,7 @@ impl FollowUpService {
     /// Closes an active referral with an outcome category; the intake closes the request.
     pub async fn close_referral(
         &self,
+        mut check: Check,
         match_id: &str,
         category: Option<ClosureCategory>,
         notes: &str,
@@ -460,7 +455,9 @@ impl FollowUpService {
         }
         let notes = text("notes", notes, MAX_NOTES, &mut v);
         let closed_by = text("closed_by", closed_by, MAX_NAME, &mut v);
-        let Some(category) = category.filter(|_| v.is_empty()) else { return Err(Error::Invalid(v)) };
+        check.push_all(&mut v);
+        check.finish().map_err(Error::Invalid)?;
+        let Some(category) = category else { return Err(Error::Invalid(Vec::new())) };
         self.catch_up().await?;
         for _ in 0..TRIES {
             let (event, version) = {
@@ -605,7 +602,10 @@ impl FollowUpService {
         };
         let need = need.trim();
         if !need.is_empty() && need.parse::<SupportFunction>().is_err() && need.parse::<SupportKind>().is_err() {
-            v.push(FieldViolation::new("need", format!("{need:?} is no support function or kind")));
+            v.push(FieldViolation::new(
+                "need",
+                format!("{} is no support function or kind", samenspel_kit::shown(need)),
+            ));
         }
         let Some(range) = range.filter(|_| v.is_empty()) else { return Err(Error::Invalid(v)) };
         self.catch_up().await?;
@@ -614,11 +614,7 @@ impl FollowUpService {
     }
 
     /// The node's log from `from_position` on; turn each event into notices with `notices_at`.
-    pub fn watch(&self, organisation: &str, from_position: u64) -> Result<Subscription, Error> {
-        if organisation.trim().is_empty() {
-            let v = FieldViolation::new("organisation_id", "name the organisation to watch for");
-            return Err(Error::Invalid(vec![v]));
-        }
+    pub fn watch(&self, from_position: u64) -> Result<Subscription, Error> {
         Ok(self.log.subscribe(SubscribeFrom::origin(self.log.node_id(), from_position.max(1)))?)
     }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
 use samenspel_domain::{Complexity, Weekday};
-use samenspel_eventlog::FieldViolation;
+use samenspel_kit::{Check, MAX_REQUEST_ID, MAX_TEXT};
 use samenspel_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -145,8 +145,23 @@ fn person_pb(p: &Person) -> pb::Person {
     }
 }
 
-fn raw_request(fields: Option<pb::HelpRequestFields>) -> Result<RawRequest, Error> {
-    let Some(f) = fields else { return Err(Error::Invalid(vec![FieldViolation::new("fields", "must be set")])) };
+/// The request's fields as received; enum numbers the protocol does not know are named in
+/// `check` (the rest is checked by the model).
+fn raw_request(check: &mut Check, fields: Option<pb::HelpRequestFields>) -> RawRequest {
+    let Some(f) = fields else {
+        check.bad("fields", "must be set");
+        return RawRequest::default();
+    };
+    check.known("fields.asked_by", f.asked_by, asker_from_pb(f.asked_by));
+    check.known("fields.urgency", f.urgency, lookup(&URGENCIES, f.urgency));
+    for (i, s) in f.wanted_schedule.iter().enumerate() {
+        check.known(&format!("fields.wanted_schedule[{i}].day"), s.day, weekday_from_pb(s.day));
+    }
+    for (i, p) in f.involved.iter().enumerate() {
+        check.known(&format!("fields.involved[{i}].role"), p.role, lookup(&ROLES, p.role));
+        let role = &format!("fields.involved[{i}].mantelzorger_role");
+        check.known(role, p.mantelzorger_role, lookup(&MANTELZORGER_ROLES, p.mantelzorger_role));
+    }
     let assessed_complexity = match pb::Complexity::try_from(f.assessed_complexity) {
         Ok(pb::Complexity::Unspecified) => RawComplexity::NotGiven,
         Ok(pb::Complexity::Low) => RawComplexity::Given(Assessed::Low),
@@ -154,7 +169,7 @@ fn raw_request(fields: Option<pb::HelpRequestFields>) -> Result<RawRequest, Erro
         Ok(pb::Complexity::High) => RawComplexity::Given(Assessed::High),
         Err(_) => RawComplexity::Unknown(f.assessed_complexity),
     };
-    Ok(RawRequest {
+    RawRequest {
         asked_by: asker_from_pb(f.asked_by),
         asking_organisation_id: f.asking_organisation_id,
         client: raw_person(f.client),
@@ -176,7 +191,7 @@ fn raw_request(fields: Option<pb::HelpRequestFields>) -> Result<RawRequest, Erro
             })
             .collect(),
         assessed_complexity,
-    })
+    }
 }
 
 fn fields_pb(f: &RequestFields) -> pb::HelpRequestFields {
@@ -205,7 +220,12 @@ fn fields_pb(f: &RequestFields) -> pb::HelpRequestFields {
     }
 }
 
-fn raw_consent(c: pb::Consent) -> RawConsent {
+fn raw_consent(check: &mut Check, at: &str, c: pb::Consent) -> RawConsent {
+    for (i, s) in c.scopes.iter().enumerate() {
+        if let Some(pb::consent_scope::Scope::OrganisationKind(k)) = s.scope {
+            check.known(&format!("{at}.scopes[{i}].organisation_kind"), k, kind_code(k));
+        }
+    }
     RawConsent {
         scopes: c
             .scopes
@@ -301,8 +321,25 @@ fn change_pb(c: Change) -> pb::HelpRequestChange {
     pb::HelpRequestChange { position: c.position, kind: c.kind, help_request: Some(request_pb(c.request)) }
 }
 
+/// Most strain assessments one request takes.
+const MAX_STRAIN: usize = 20;
+
 fn reply(r: Result<HelpRequest, Error>) -> Result<Response<pb::HelpRequest>, Status> {
     Ok(Response::new(request_pb(r?)))
+}
+
+/// The problems of a request, or `Ok`.
+fn checked(check: Check) -> Result<(), Status> {
+    check.finish().map_err(|v| Status::from(Error::Invalid(v)))
+}
+
+/// The id of the request a call is about, and its reason where it has one.
+fn transition(r: &pb::TransitionRequest) -> Result<String, Status> {
+    let mut check = Check::new();
+    check.id("id", &r.id);
+    let reason = check.text("reason", &r.reason, MAX_TEXT);
+    checked(check)?;
+    Ok(reason)
 }
 
 #[tonic::async_trait]
@@ -312,20 +349,29 @@ impl pb::intake_server::Intake for IntakeGrpc {
         request: Request<pb::SubmitHelpRequestRequest>,
     ) -> Result<Response<pb::HelpRequest>, Status> {
         let r = request.into_inner();
+        let mut check = Check::new();
+        check.ascii("request_id", &r.request_id, MAX_REQUEST_ID);
+        check.list("strain", &r.strain, MAX_STRAIN);
+        let fields = raw_request(&mut check, r.fields);
+        let consent = r.consent.map(|c| raw_consent(&mut check, "consent", c));
         let submission = Submission {
-            fields: raw_request(r.fields)?,
-            consent: r.consent.map(raw_consent),
-            strain: r.strain.into_iter().map(|s| raw_strain(Some(s))).collect(),
+            fields,
+            consent,
+            strain: r.strain.into_iter().take(MAX_STRAIN).map(|s| raw_strain(Some(s))).collect(),
             request_id: r.request_id,
         };
-        reply(self.service.submit(submission).await)
+        reply(self.service.submit(check, submission).await)
     }
 
     async fn get_help_request(
         &self,
         request: Request<pb::GetHelpRequestRequest>,
     ) -> Result<Response<pb::HelpRequest>, Status> {
-        reply(self.service.get(&request.get_ref().id))
+        let r = request.get_ref();
+        let mut check = Check::new();
+        check.id("id", &r.id);
+        checked(check)?;
+        reply(self.service.get(&r.id))
     }
 
     async fn list_help_requests(
@@ -333,9 +379,18 @@ impl pb::intake_server::Intake for IntakeGrpc {
         request: Request<pb::ListHelpRequestsRequest>,
     ) -> Result<Response<pb::ListHelpRequestsResponse>, Status> {
         let r = request.into_inner();
+        let mut check = Check::new();
+        check.optional_id("page_token", &r.page_token);
         let statuses = r.statuses.iter().map(|s| lookup(&STATUSES, *s)).collect();
-        let filter =
-            IntakeService::filter(statuses, &r.need, &r.region, r.submitted_after_micros, r.submitted_before_micros)?;
+        let filter = IntakeService::filter(
+            &mut check,
+            statuses,
+            &r.need,
+            &r.region,
+            r.submitted_after_micros,
+            r.submitted_before_micros,
+        );
+        checked(check)?;
         let (page, next) = self.service.list(&filter, r.page_size, &r.page_token)?;
         let help_requests = page.into_iter().map(request_pb).collect();
         Ok(Response::new(pb::ListHelpRequestsResponse { help_requests, next_page_token: next }))
@@ -346,13 +401,17 @@ impl pb::intake_server::Intake for IntakeGrpc {
         request: Request<pb::AmendHelpRequestRequest>,
     ) -> Result<Response<pb::HelpRequest>, Status> {
         let r = request.into_inner();
-        reply(self.service.amend(&r.id, raw_request(r.fields)?, r.expected_version).await)
+        let mut check = Check::new();
+        check.id("id", &r.id);
+        let fields = raw_request(&mut check, r.fields);
+        reply(self.service.amend(check, &r.id, fields, r.expected_version).await)
     }
 
     async fn start_matching(
         &self,
         request: Request<pb::TransitionRequest>,
     ) -> Result<Response<pb::HelpRequest>, Status> {
+        transition(request.get_ref())?;
         reply(self.service.start_matching(&request.get_ref().id).await)
     }
 
@@ -361,6 +420,10 @@ impl pb::intake_server::Intake for IntakeGrpc {
         request: Request<pb::MarkMatchedRequest>,
     ) -> Result<Response<pb::HelpRequest>, Status> {
         let r = request.get_ref();
+        let mut check = Check::new();
+        check.id("id", &r.id);
+        check.id("offer_id", &r.offer_id);
+        checked(check)?;
         reply(self.service.mark_matched(&r.id, &r.offer_id).await)
     }
 
@@ -368,24 +431,24 @@ impl pb::intake_server::Intake for IntakeGrpc {
         &self,
         request: Request<pb::TransitionRequest>,
     ) -> Result<Response<pb::HelpRequest>, Status> {
-        let r = request.get_ref();
-        reply(self.service.reopen(&r.id, &r.reason).await)
+        let reason = transition(request.get_ref())?;
+        reply(self.service.reopen(&request.get_ref().id, &reason).await)
     }
 
     async fn close_help_request(
         &self,
         request: Request<pb::TransitionRequest>,
     ) -> Result<Response<pb::HelpRequest>, Status> {
-        let r = request.get_ref();
-        reply(self.service.close(&r.id, &r.reason).await)
+        let reason = transition(request.get_ref())?;
+        reply(self.service.close(&request.get_ref().id, &reason).await)
     }
 
     async fn withdraw_help_request(
         &self,
         request: Request<pb::TransitionRequest>,
     ) -> Result<Response<pb::HelpRequest>, Status> {
-        let r = request.get_ref();
-        reply(self.service.withdraw(&r.id, &r.reason).await)
+        let reason = transition(request.get_ref())?;
+        reply(self.service.withdraw(&request.get_ref().id, &reason).await)
     }
 
     async fn record_strain(
@@ -393,10 +456,12 @@ impl pb::intake_server::Intake for IntakeGrpc {
         request: Request<pb::RecordStrainRequest>,
     ) -> Result<Response<pb::HelpRequest>, Status> {
         let r = request.into_inner();
+        let mut check = Check::new();
+        check.id("id", &r.id);
         if r.assessment.is_none() {
-            return Err(Error::Invalid(vec![FieldViolation::new("assessment", "must be set")]).into());
+            check.bad("assessment", "must be set");
         }
-        reply(self.service.record_strain(&r.id, raw_strain(r.assessment)).await)
+        reply(self.service.record_strain(check, &r.id, raw_strain(r.assessment)).await)
     }
 
     async fn open_caregiver_request(
@@ -404,11 +469,17 @@ impl pb::intake_server::Intake for IntakeGrpc {
         request: Request<pb::OpenCaregiverRequestRequest>,
     ) -> Result<Response<pb::HelpRequest>, Status> {
         let r = request.into_inner();
-        let fields = raw_request(r.fields)?;
-        let consent = r.consent.map(raw_consent);
+        let mut check = Check::new();
+        check.id("from_id", &r.from_id);
+        check.ascii("request_id", &r.request_id, MAX_REQUEST_ID);
+        if !crate::model::is_subject_id(r.caregiver_subject_id.trim()) {
+            check.bad("caregiver_subject_id", "must be the subject id of one of the request's mantelzorgers");
+        }
+        let fields = raw_request(&mut check, r.fields);
+        let consent = r.consent.map(|c| raw_consent(&mut check, "consent", c));
         reply(
             self.service
-                .open_caregiver_request(&r.from_id, &r.caregiver_subject_id, fields, consent, &r.request_id)
+                .open_caregiver_request(check, &r.from_id, &r.caregiver_subject_id, fields, consent, &r.request_id)
                 .await,
         )
     }
@@ -418,18 +489,27 @@ impl pb::intake_server::Intake for IntakeGrpc {
         request: Request<pb::ChangeConsentRequest>,
     ) -> Result<Response<pb::HelpRequest>, Status> {
         let r = request.into_inner();
-        let Some(consent) = r.consent else {
-            let why = "must be set; use WithdrawConsent to withdraw it";
-            return Err(Error::Invalid(vec![FieldViolation::new("consent", why)]).into());
+        let mut check = Check::new();
+        check.id("id", &r.id);
+        let consent = match r.consent {
+            Some(consent) => raw_consent(&mut check, "consent", consent),
+            None => {
+                check.bad("consent", "must be set; use WithdrawConsent to withdraw it");
+                RawConsent::default()
+            }
         };
-        reply(self.service.change_consent(&r.id, raw_consent(consent)).await)
+        reply(self.service.change_consent(check, &r.id, consent).await)
     }
 
     async fn withdraw_consent(
         &self,
         request: Request<pb::WithdrawConsentRequest>,
     ) -> Result<Response<pb::HelpRequest>, Status> {
-        reply(self.service.withdraw_consent(&request.get_ref().id).await)
+        let r = request.get_ref();
+        let mut check = Check::new();
+        check.id("id", &r.id);
+        checked(check)?;
+        reply(self.service.withdraw_consent(&r.id).await)
     }
 
     async fn get_shareable_summary(
@@ -437,10 +517,17 @@ impl pb::intake_server::Intake for IntakeGrpc {
         request: Request<pb::GetShareableSummaryRequest>,
     ) -> Result<Response<pb::HelpRequestSummary>, Status> {
         let r = request.into_inner();
-        let Some(purpose) = lookup(&PURPOSES, r.purpose) else {
-            return Err(Error::Invalid(vec![FieldViolation::new("purpose", "must be set")]).into());
-        };
-        let kind = kind_code(r.organisation_kind).unwrap_or_default();
+        let mut check = Check::new();
+        check.id("id", &r.id);
+        check.optional_id("organisation_id", &r.organisation_id);
+        let kind = check.known("organisation_kind", r.organisation_kind, kind_code(r.organisation_kind));
+        let purpose = check.required("purpose", r.purpose, lookup(&PURPOSES, r.purpose));
+        if r.organisation_id.is_empty() && r.organisation_kind == 0 {
+            check.bad("organisation_id", "name the organisation, its kind, or both");
+        }
+        checked(check)?;
+        let Some(purpose) = purpose else { return Err(Status::internal("a checked purpose is set")) };
+        let kind = kind.unwrap_or_default();
         let summary = self.service.shareable_summary(&r.id, &r.organisation_id, &kind, purpose)?;
         Ok(Response::new(summary_pb(summary)))
     }

@@ -21,3 +21,13 @@ pub use model::{
 pub use samenspel_proto::v1::intake_server::IntakeServer;
 pub use service::{Change, IntakeService, Submission, Summary};
 pub use state::{HelpRequest, ListFilter, RequestStatus};
+
+/// The read model built from `events` in the order given, as JSON with sorted maps: for tests
+/// that replay one store in several causal orders and check that each gives the same state.
+#[doc(hidden)]
+pub fn replay_read_model(
+    own: samenspel_eventlog::NodeId,
+    events: &[std::sync::Arc<samenspel_eventlog::StoredEvent>],
+) -> serde_json::Value {
+    samenspel_kit::replay_json::<state::IntakeState>(own, events)
+}

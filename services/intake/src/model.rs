@@ -9,9 +9,12 @@ use serde::{Deserialize, Serialize};
 
 const MAX_NAME: usize = 200;
 const MAX_DESCRIPTION: usize = 4000;
-const MAX_TEXT: usize = 200;
 const MAX_SUBJECT_ID: usize = 64;
 const MAX_INVOLVED: usize = 50;
+/// Longest lists of need areas, languages, schedule slots, consent scopes and purposes.
+const MAX_CODES: usize = 20;
+const MAX_SLOTS: usize = 50;
+const MAX_SCOPES: usize = 50;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -169,6 +172,9 @@ pub enum RawComplexity {
     Unknown(i32),
 }
 
+/// What a field naming a directory entry must look like.
+const ID_WHY: &str = "is not an id (32 lowercase hexadecimal characters)";
+
 /// Pseudonymous subject ids: short, and only characters that cannot carry much.
 pub(crate) fn is_subject_id(s: &str) -> bool {
     !s.is_empty() && s.len() <= MAX_SUBJECT_ID && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
@@ -230,8 +236,8 @@ impl RawRequest {
             v.push(FieldViolation::new(field("asked_by"), "must be set: client, mantelzorger or professional"));
         }
         let asking_organisation_id = self.asking_organisation_id.trim().to_string();
-        if asking_organisation_id.len() > MAX_TEXT {
-            v.push(FieldViolation::new(field("asking_organisation_id"), format!("must be at most {MAX_TEXT} bytes")));
+        if !asking_organisation_id.is_empty() && !samenspel_kit::is_id(&asking_organisation_id) {
+            v.push(FieldViolation::new(field("asking_organisation_id"), ID_WHY));
         }
         if asked_by == Some(Asker::Professional) && asking_organisation_id.is_empty() {
             v.push(FieldViolation::new(
@@ -240,6 +246,16 @@ impl RawRequest {
             ));
         }
         let client = self.client.validate(&field("client"), true, make_id, v);
+        for (name, len, max) in [
+            ("support_functions", self.functions.len(), MAX_CODES),
+            ("support_kinds", self.kinds.len(), MAX_CODES),
+            ("languages", self.languages.len(), MAX_CODES),
+            ("wanted_schedule", self.wanted_schedule.len(), MAX_SLOTS),
+        ] {
+            if len > max {
+                v.push(FieldViolation::new(field(name), format!("at most {max} items, got {len}")));
+            }
+        }
         let mut functions = Vec::new();
         for (i, code) in self.functions.iter().enumerate() {
             match code.trim().parse::<SupportFunction>() {
@@ -293,7 +309,7 @@ impl RawRequest {
             if code.len() == 2 && code.bytes().all(|b| b.is_ascii_lowercase()) {
                 languages.push(code);
             } else {
-                let why = format!("{l:?} is not an ISO 639-1 code such as \"nl\"");
+                let why = format!("{} is not an ISO 639-1 code such as \"nl\"", samenspel_kit::shown(l));
                 v.push(FieldViolation::new(field(&format!("languages[{i}]")), why));
             }
         }
@@ -306,6 +322,10 @@ impl RawRequest {
         for (i, raw) in self.involved.into_iter().enumerate() {
             let at = field(&format!("involved[{i}]"));
             let person = raw.person.validate(&format!("{at}.person"), true, make_id, v);
+            let organisation_id = raw.organisation_id.trim().to_string();
+            if !organisation_id.is_empty() && !samenspel_kit::is_id(&organisation_id) {
+                v.push(FieldViolation::new(format!("{at}.organisation_id"), ID_WHY));
+            }
             match raw.role {
                 None => {
                     v.push(FieldViolation::new(format!("{at}.role"), "must be mantelzorger, volunteer or professional"))
@@ -316,11 +336,6 @@ impl RawRequest {
                         v.push(FieldViolation::new(format!("{at}.mantelzorger_role"), why));
                     }
                     let mantelzorger_role = raw.mantelzorger_role.filter(|_| role == InvolvedRole::Mantelzorger);
-                    let organisation_id = raw.organisation_id.trim().to_string();
-                    if organisation_id.len() > MAX_TEXT {
-                        let why = format!("must be at most {MAX_TEXT} bytes");
-                        v.push(FieldViolation::new(format!("{at}.organisation_id"), why));
-                    }
                     involved.push(Involved { person, role, mantelzorger_role, organisation_id });
                 }
             }
@@ -418,12 +433,17 @@ impl RawConsent {
         if self.scopes.is_empty() {
             v.push(FieldViolation::new(format!("{at}.scopes"), "consent needs a scope: which organisations or kinds"));
         }
+        if self.scopes.len() > MAX_SCOPES {
+            v.push(FieldViolation::new(format!("{at}.scopes"), format!("at most {MAX_SCOPES} scopes")));
+        }
+        if self.purposes.len() > MAX_CODES {
+            v.push(FieldViolation::new(format!("{at}.purposes"), format!("at most {MAX_CODES} purposes")));
+        }
         let mut scopes = Vec::new();
         for (i, s) in self.scopes.into_iter().enumerate() {
             match s {
-                Some(ConsentScope::Organisation(id)) if id.trim().is_empty() || id.len() > MAX_TEXT => {
-                    let why = format!("must be 1 to {MAX_TEXT} bytes");
-                    v.push(FieldViolation::new(format!("{at}.scopes[{i}].organisation_id"), why));
+                Some(ConsentScope::Organisation(id)) if !samenspel_kit::is_id(id.trim()) => {
+                    v.push(FieldViolation::new(format!("{at}.scopes[{i}].organisation_id"), ID_WHY));
                 }
                 Some(s) => scopes.push(s),
                 None => v.push(FieldViolation::new(format!("{at}.scopes[{i}]"), "name an organisation or a kind")),
@@ -520,7 +540,10 @@ impl RawStrain {
     pub fn validate(self, at: &str, fields: Option<&RequestFields>, v: &mut Vec<FieldViolation>) -> Option<Strain> {
         let before = v.len();
         let caregiver = self.caregiver_subject_id.trim().to_string();
-        if fields.is_some_and(|f| !f.is_caregiver(&caregiver)) {
+        if !is_subject_id(&caregiver) {
+            let why = format!("must be a subject id: 1 to {MAX_SUBJECT_ID} characters of A-Z, a-z, 0-9, '.', '_', '-'");
+            v.push(FieldViolation::new(format!("{at}.caregiver_subject_id"), why));
+        } else if fields.is_some_and(|f| !f.is_caregiver(&caregiver)) {
             let why = "must be the subject id of one of the request's mantelzorgers (involved, role mantelzorger)";
             v.push(FieldViolation::new(format!("{at}.caregiver_subject_id"), why));
         }

@@ -7,6 +7,7 @@ use samenspel_eventlog::{
     Audience, Error as LogError, EventLog, ExpectedVersion, FieldViolation, NewEvent, ProjectionHandle,
     ProjectionReader, StoredEvent, SubscribeFrom, Subscription, start_projection,
 };
+use samenspel_kit::Check;
 use std::sync::{Arc, Mutex};
 
 use crate::config::IntakeConfig;
@@ -17,8 +18,6 @@ use crate::state::{HelpRequest, IntakeState, ListFilter, RequestStatus};
 
 /// The name the intake's snapshots are saved under.
 const PROJECTION: &str = "intake";
-const MAX_REQUEST_ID: usize = 128;
-const MAX_REASON: usize = 1000;
 
 #[derive(Debug)]
 pub struct IntakeService {
@@ -62,25 +61,9 @@ pub struct Change {
     pub request: HelpRequest,
 }
 
-fn invalid(field: &str, why: impl Into<String>) -> Error {
-    Error::Invalid(vec![FieldViolation::new(field, why)])
-}
-
-fn check_request_id(request_id: &str, v: &mut Vec<FieldViolation>) {
-    if request_id.len() > MAX_REQUEST_ID || !request_id.bytes().all(|b| b.is_ascii_graphic()) {
-        v.push(FieldViolation::new("request_id", format!("at most {MAX_REQUEST_ID} printable ascii characters")));
-    }
-}
-
-fn check_reason(reason: &str) -> Result<String, Error> {
-    if reason.chars().count() > MAX_REASON {
-        return Err(invalid("reason", format!("must be at most {MAX_REASON} characters")));
-    }
-    Ok(reason.trim().to_string())
-}
-
-fn is_id(s: &str) -> bool {
-    s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+/// The problems of a request, or `Ok`.
+fn finish(check: Check) -> Result<(), Error> {
+    check.finish().map_err(Error::Invalid)
 }
 
 impl IntakeService {
@@ -122,9 +105,6 @@ impl IntakeService {
         page_size: u32,
         page_token: &str,
     ) -> Result<(Vec<HelpRequest>, String), Error> {
-        if !page_token.is_empty() && !is_id(page_token) {
-            return Err(invalid("page_token", "is not a token from a previous page"));
-        }
         let size = match page_size {
             0 => self.config.default_page_size,
             n => n.min(self.config.max_page_size),
@@ -135,20 +115,21 @@ impl IntakeService {
         Ok((page, next))
     }
 
-    /// A list filter from its parts as received; a bad part is named.
+    /// A list filter from its parts as received; a bad part is named in `check`.
     pub fn filter(
+        check: &mut Check,
         statuses: Vec<Option<RequestStatus>>,
         need: &str,
         region: &str,
         after: i64,
         before: i64,
-    ) -> Result<ListFilter, Error> {
-        let mut v = Vec::new();
+    ) -> ListFilter {
         let mut filter = ListFilter::default();
+        check.list("statuses", &statuses, 10);
         for (i, s) in statuses.into_iter().enumerate() {
             match s {
                 Some(s) => filter.statuses.push(s),
-                None => v.push(FieldViolation::new(format!("statuses[{i}]"), "unknown status")),
+                None => check.bad(format!("statuses[{i}]"), "unknown status"),
             }
         }
         let need = need.trim();
@@ -156,7 +137,7 @@ impl IntakeService {
             if need.parse::<samenspel_domain::SupportFunction>().is_err()
                 && need.parse::<samenspel_domain::SupportKind>().is_err()
             {
-                v.push(FieldViolation::new("need", format!("{need:?} is no support function or kind")));
+                check.bad("need", format!("{} is no support function or kind", samenspel_kit::shown(need)));
             }
             filter.need = Some(need.to_string());
         }
@@ -164,23 +145,20 @@ impl IntakeService {
         if !region.is_empty() {
             match region.parse::<PostcodeRange>() {
                 Ok(r) => filter.region = Some(r),
-                Err(e) => v.push(FieldViolation::new("region", e.to_string())),
+                Err(e) => check.bad("region", e.to_string()),
             }
         }
         filter.submitted_after_micros = Some(after).filter(|t| *t != 0);
         filter.submitted_before_micros = Some(before).filter(|t| *t != 0);
-        if !v.is_empty() {
-            return Err(Error::Invalid(v));
-        }
-        Ok(filter)
+        filter
     }
 
     /// Takes in a request for help. With a `request_id`, a retry returns the request it created.
-    pub async fn submit(&self, submission: Submission) -> Result<HelpRequest, Error> {
+    /// `check` holds what the edge found wrong already; every problem is named at once.
+    pub async fn submit(&self, mut check: Check, submission: Submission) -> Result<HelpRequest, Error> {
         let Submission { fields, consent, strain, request_id } = submission;
         let id = self.new_id(&request_id)?;
         let mut v = Vec::new();
-        check_request_id(&request_id, &mut v);
         let mut subjects = self.subject_ids(&id);
         let fields = fields.validate("fields", &mut subjects, &mut v);
         let consent = consent.and_then(|c| c.validate("consent", self.clock.now_micros(), &mut v));
@@ -193,7 +171,9 @@ impl IntakeService {
                 assessments.push(s);
             }
         }
-        let Some(fields) = fields.filter(|_| v.is_empty()) else { return Err(Error::Invalid(v)) };
+        check.push_all(&mut v);
+        finish(check)?;
+        let Some(fields) = fields else { return Err(Error::Invalid(Vec::new())) };
         let event = IntakeEvent::Submitted { id: id.clone(), fields, consent, strain: assessments, linked_from: None };
         self.append_new(&id, vec![(event, ExpectedVersion::Exact(0))], &request_id).await?;
         self.get(&id)
@@ -204,26 +184,15 @@ impl IntakeService {
     /// point at each other. Both events are appended at once.
     pub async fn open_caregiver_request(
         &self,
+        mut check: Check,
         from_id: &str,
         caregiver_subject_id: &str,
         mut fields: RawRequest,
         consent: Option<RawConsent>,
         request_id: &str,
     ) -> Result<HelpRequest, Error> {
-        let from = self.get(from_id)?;
-        let id = self.new_id(request_id)?;
-        if !request_id.is_empty()
-            && let Ok(existing) = self.get(&id)
-        {
-            return Ok(existing);
-        }
         let caregiver = caregiver_subject_id.trim();
         let mut v = Vec::new();
-        check_request_id(request_id, &mut v);
-        if !from.fields.is_caregiver(caregiver) {
-            let why = "must be the subject id of one of the request's mantelzorgers";
-            v.push(FieldViolation::new("caregiver_subject_id", why));
-        }
         if fields.client.subject_id.trim().is_empty() {
             fields.client.subject_id = caregiver.to_string();
         } else if fields.client.subject_id.trim() != caregiver {
@@ -233,10 +202,23 @@ impl IntakeService {
             ));
         }
         fields.asked_by = fields.asked_by.or(Some(crate::model::Asker::Mantelzorger));
+        let id = self.new_id(request_id)?;
         let mut subjects = self.subject_ids(&id);
         let fields = fields.validate("fields", &mut subjects, &mut v);
         let consent = consent.and_then(|c| c.validate("consent", self.clock.now_micros(), &mut v));
-        let Some(fields) = fields.filter(|_| v.is_empty()) else { return Err(Error::Invalid(v)) };
+        check.push_all(&mut v);
+        finish(check)?;
+        let from = self.get(from_id)?;
+        if !request_id.is_empty()
+            && let Ok(existing) = self.get(&id)
+        {
+            return Ok(existing);
+        }
+        if !from.fields.is_caregiver(caregiver) {
+            let why = "must be the subject id of one of the request's mantelzorgers";
+            return Err(Error::Invalid(vec![FieldViolation::new("caregiver_subject_id", why)]));
+        }
+        let Some(fields) = fields else { return Err(Error::Invalid(Vec::new())) };
         if !from.status.is_open() {
             return Err(Error::WrongState {
                 id: from.id,
@@ -258,13 +240,21 @@ impl IntakeService {
     }
 
     /// Replaces the fields of an open request, guarded by its version.
-    pub async fn amend(&self, id: &str, fields: RawRequest, expected_version: u64) -> Result<HelpRequest, Error> {
-        let current = self.get(id)?;
+    pub async fn amend(
+        &self,
+        mut check: Check,
+        id: &str,
+        fields: RawRequest,
+        expected_version: u64,
+    ) -> Result<HelpRequest, Error> {
         let mut v = Vec::new();
         // People given without a subject id get fresh ones; clients pass back the ids they hold.
         let mut subjects = self.subject_ids(&format!("{id}/{expected_version}"));
         let fields = fields.validate("fields", &mut subjects, &mut v);
-        let Some(fields) = fields.filter(|_| v.is_empty()) else { return Err(Error::Invalid(v)) };
+        check.push_all(&mut v);
+        finish(check)?;
+        let current = self.get(id)?;
+        let Some(fields) = fields else { return Err(Error::Invalid(Vec::new())) };
         if !current.status.is_open() {
             return Err(Error::WrongState { id: id.into(), state: current.status, action: "amended" });
         }
@@ -272,9 +262,12 @@ impl IntakeService {
     }
 
     /// Records a mantelzorger's strain on an open request.
-    pub async fn record_strain(&self, id: &str, raw: RawStrain) -> Result<HelpRequest, Error> {
-        let current = self.get(id)?;
+    pub async fn record_strain(&self, mut check: Check, id: &str, raw: RawStrain) -> Result<HelpRequest, Error> {
         let mut v = Vec::new();
+        let _ = raw.clone().validate("assessment", None, &mut v);
+        check.push_all(&mut v);
+        finish(check)?;
+        let current = self.get(id)?;
         let strain = raw.validate("assessment", Some(&current.fields), &mut v);
         let Some(strain) = strain.filter(|_| v.is_empty()) else { return Err(Error::Invalid(v)) };
         if !current.status.is_open() {
@@ -284,11 +277,13 @@ impl IntakeService {
         self.append_change(id, event, current.version, current.version).await
     }
 
-    pub async fn change_consent(&self, id: &str, raw: RawConsent) -> Result<HelpRequest, Error> {
-        let current = self.get(id)?;
+    pub async fn change_consent(&self, mut check: Check, id: &str, raw: RawConsent) -> Result<HelpRequest, Error> {
         let mut v = Vec::new();
         let consent = raw.validate("consent", self.clock.now_micros(), &mut v);
-        let Some(consent) = consent.filter(|_| v.is_empty()) else { return Err(Error::Invalid(v)) };
+        check.push_all(&mut v);
+        finish(check)?;
+        let current = self.get(id)?;
+        let Some(consent) = consent else { return Err(Error::Invalid(Vec::new())) };
         if !current.status.is_open() {
             return Err(Error::WrongState { id: id.into(), state: current.status, action: "given new consent" });
         }
@@ -316,29 +311,26 @@ impl IntakeService {
         .await
     }
 
+    /// Marks the request matched with `offer_id` (checked at the edge).
     pub async fn mark_matched(&self, id: &str, offer_id: &str) -> Result<HelpRequest, Error> {
-        let offer_id = offer_id.trim();
-        if offer_id.is_empty() || offer_id.len() > MAX_REQUEST_ID {
-            return Err(invalid("offer_id", "must name the offer in the directory"));
-        }
         let event = IntakeEvent::Matched { id: id.into(), offer_id: offer_id.into() };
         self.transition(id, &[RequestStatus::Matching], "marked matched", event).await
     }
 
     /// A match fell through: back to matching.
     pub async fn reopen(&self, id: &str, reason: &str) -> Result<HelpRequest, Error> {
-        let reason = check_reason(reason)?;
+        let reason = reason.to_string();
         self.transition(id, &[RequestStatus::Matched], "reopened", IntakeEvent::Reopened { id: id.into(), reason })
             .await
     }
 
     pub async fn close(&self, id: &str, reason: &str) -> Result<HelpRequest, Error> {
-        let reason = check_reason(reason)?;
+        let reason = reason.to_string();
         self.transition(id, &[RequestStatus::Matched], "closed", IntakeEvent::Closed { id: id.into(), reason }).await
     }
 
     pub async fn withdraw(&self, id: &str, reason: &str) -> Result<HelpRequest, Error> {
-        let reason = check_reason(reason)?;
+        let reason = reason.to_string();
         let open = [RequestStatus::Submitted, RequestStatus::Matching, RequestStatus::Matched];
         self.transition(id, &open, "withdrawn", IntakeEvent::Withdrawn { id: id.into(), reason }).await
     }
@@ -351,9 +343,6 @@ impl IntakeService {
         kind: &str,
         purpose: Purpose,
     ) -> Result<Summary, Error> {
-        if organisation.trim().is_empty() && kind.trim().is_empty() {
-            return Err(invalid("organisation_id", "name the organisation, its kind, or both"));
-        }
         let r = self.get(id)?;
         let refuse = |why| Error::NotShareable {
             id: id.into(),

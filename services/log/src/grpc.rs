@@ -4,9 +4,10 @@ use std::pin::Pin;
 
 use futures::{Stream, StreamExt};
 use samenspel_eventlog::{
-    Appended, Audience, Checkpoint, EventHeader, EventRef, ExpectedVersion, FieldViolation, Hash, NewEvent, NodeId,
-    Payload, StoredEvent, SubscribeFrom,
+    Appended, Audience, Checkpoint, EventHeader, EventRef, ExpectedVersion, FieldViolation, Hash, MAX_STREAM_LEN,
+    NewEvent, NodeId, Payload, StoredEvent, SubscribeFrom,
 };
+use samenspel_kit::Check;
 use samenspel_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -29,11 +30,25 @@ impl EventLogGrpc {
     }
 
     /// An empty origin means this node.
-    fn origin(&self, bytes: &[u8], field: &str) -> Result<NodeId, Error> {
+    fn origin(&self, check: &mut Check, bytes: &[u8]) -> NodeId {
         if bytes.is_empty() {
-            return Ok(self.service.log.node_id());
+            return self.service.log.node_id();
         }
-        node_id(bytes, field).map_err(|v| Error::Invalid(vec![v]))
+        node_id(bytes, "origin").map_err(|v| check.extend([v])).unwrap_or(NodeId([0; 32]))
+    }
+}
+
+/// The problems of a request, or `Ok`.
+fn checked(check: Check) -> Result<(), Status> {
+    check.finish().map_err(|v| Status::from(Error::Invalid(v)))
+}
+
+/// A stream name to read or follow: what an append would take.
+fn stream_name(check: &mut Check, stream: &str, required: bool) {
+    if required && stream.is_empty() {
+        check.bad("stream", "must not be empty");
+    } else if stream.len() > MAX_STREAM_LEN {
+        check.bad("stream", format!("must be at most {MAX_STREAM_LEN} bytes"));
     }
 }
 
@@ -60,14 +75,23 @@ fn new_event(e: pb::NewEvent, at: &str, violations: &mut Vec<FieldViolation>) ->
             Ok(pb::AudienceScope::Unspecified | pb::AudienceScope::Local) => Audience::Local,
             Ok(pb::AudienceScope::Federation) => Audience::Federation,
             Ok(pb::AudienceScope::Nodes) => {
-                let nodes = a.nodes.iter().enumerate().filter_map(|(i, n)| {
-                    node_id(n, &format!("{at}.audience.nodes[{i}]")).map_err(|v| violations.push(v)).ok()
+                // A bad node id is named here and kept in place, so the list is not mistaken for
+                // an empty one.
+                let nodes = a.nodes.iter().enumerate().map(|(i, n)| {
+                    node_id(n, &format!("{at}.audience.nodes[{i}]")).unwrap_or_else(|v| {
+                        violations.push(v);
+                        NodeId([0; 32])
+                    })
                 });
                 Audience::Nodes(nodes.collect())
             }
             Err(_) => {
                 violations
                     .push(FieldViolation::new(format!("{at}.audience.scope"), format!("unknown scope {}", a.scope)));
+                // The nodes named are checked all the same, so every problem is named at once.
+                for (i, n) in a.nodes.iter().enumerate() {
+                    violations.extend(node_id(n, &format!("{at}.audience.nodes[{i}]")).err());
+                }
                 Audience::Local
             }
         },
@@ -175,9 +199,11 @@ impl pb::event_log_server::EventLog for EventLogGrpc {
             .enumerate()
             .map(|(i, e)| new_event(e, &format!("events[{i}]"), &mut violations))
             .collect();
-        if !violations.is_empty() {
-            return Err(Error::Invalid(violations).into());
-        }
+        // What the log itself would refuse is named in the same answer.
+        let mut check = Check::new();
+        check.extend(violations);
+        check.extend(self.service.log.check(&events));
+        checked(check)?;
         let appended = self.service.log.append(events).await.map_err(Error::from)?;
         Ok(Response::new(pb::AppendResponse { positions: appended.into_iter().map(position_pb).collect() }))
     }
@@ -185,17 +211,19 @@ impl pb::event_log_server::EventLog for EventLogGrpc {
     #[tracing::instrument(name = "eventlog.read", skip_all, fields(from = request.get_ref().from_seq))]
     async fn read(&self, request: Request<pb::ReadRequest>) -> Result<Response<pb::ReadResponse>, Status> {
         let r = request.into_inner();
-        let origin = self.origin(&r.origin, "origin")?;
+        let mut check = Check::new();
+        let origin = self.origin(&mut check, &r.origin);
+        checked(check)?;
         Ok(Response::new(page_pb(self.service.read(origin, r.from_seq, r.page_size).await?)))
     }
 
     #[tracing::instrument(name = "eventlog.read_stream", skip_all, fields(stream = %request.get_ref().stream))]
     async fn read_stream(&self, request: Request<pb::ReadStreamRequest>) -> Result<Response<pb::ReadResponse>, Status> {
         let r = request.into_inner();
-        let origin = self.origin(&r.origin, "origin")?;
-        if r.stream.is_empty() {
-            return Err(Error::Invalid(vec![FieldViolation::new("stream", "must not be empty")]).into());
-        }
+        let mut check = Check::new();
+        let origin = self.origin(&mut check, &r.origin);
+        stream_name(&mut check, &r.stream, true);
+        checked(check)?;
         Ok(Response::new(page_pb(self.service.read_stream(origin, &r.stream, r.from_stream_seq, r.page_size).await?)))
     }
 
@@ -204,7 +232,10 @@ impl pb::event_log_server::EventLog for EventLogGrpc {
     #[tracing::instrument(name = "eventlog.subscribe", skip_all, fields(from = request.get_ref().from_position))]
     async fn subscribe(&self, request: Request<pb::SubscribeRequest>) -> Result<Response<EventStream>, Status> {
         let r = request.into_inner();
-        let origin = self.origin(&r.origin, "origin")?;
+        let mut check = Check::new();
+        let origin = self.origin(&mut check, &r.origin);
+        stream_name(&mut check, &r.stream, false);
+        checked(check)?;
         let from = match r.stream.is_empty() {
             true => SubscribeFrom::origin(origin, r.from_position),
             false => SubscribeFrom::stream(origin, r.stream, r.from_position),
@@ -216,7 +247,9 @@ impl pb::event_log_server::EventLog for EventLogGrpc {
 
     #[tracing::instrument(name = "eventlog.get_head", skip_all)]
     async fn get_head(&self, request: Request<pb::GetHeadRequest>) -> Result<Response<pb::GetHeadResponse>, Status> {
-        let origin = self.origin(&request.get_ref().origin, "origin")?;
+        let mut check = Check::new();
+        let origin = self.origin(&mut check, &request.get_ref().origin);
+        checked(check)?;
         let head = self.service.log.head(origin).await.map_err(Error::from)?;
         Ok(Response::new(pb::GetHeadResponse {
             origin: origin.0.to_vec(),

@@ -1,8 +1,8 @@
 //! The Matching service's error type and its one mapping to `tonic::Status`.
 
 use samenspel_eventlog::{Error as LogError, FieldViolation};
-use samenspel_status::{bad_request, not_found, precondition};
-use tonic::Status;
+use samenspel_status::{bad_request, error_info, not_found, precondition};
+use tonic::{Code, Status};
 
 use crate::model::MatchStatus;
 
@@ -47,7 +47,12 @@ impl From<Error> for Status {
             Error::AnswerElsewhere { match_id, .. } => {
                 precondition("ANSWER_ELSEWHERE", format!("match/{match_id}"), message)
             }
-            Error::NotAddressed { .. } => Status::permission_denied(message),
+            Error::NotAddressed { match_id, organisation_id } => error_info(
+                Code::PermissionDenied,
+                message,
+                "NOT_ADDRESSED",
+                vec![("match_id", match_id), ("organisation_id", organisation_id)],
+            ),
             Error::Log(LogError::Closed) => Status::unavailable(message),
             Error::Log(_) => {
                 tracing::error!(error = %message, "matching failure");

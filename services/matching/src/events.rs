@@ -43,6 +43,10 @@ pub(crate) enum MatchingEvent {
         /// minimal summary (no names, no contact details).
         #[serde(default)]
         summary: Option<Box<Summary>>,
+        /// The nodes hosting the match's offers (hex), so that a reader knows them without
+        /// having applied the sociale kaart first; empty in events from before.
+        #[serde(default)]
+        hosts: Vec<String>,
     },
     /// Names the offer too, so a reader of this event alone (the intake) knows the match.
     Accepted {

@@ -8,6 +8,8 @@ use samenspel_domain::Complexity;
 use samenspel_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
+use samenspel_kit::{Check, MAX_NAME, MAX_TEXT, MAX_TOKEN};
+
 use crate::error::Error;
 use crate::model::{Factor, Match, MatchStatus, Slot, Summary};
 use crate::service::{MatchChange, MatchingService, Proposal};
@@ -132,6 +134,20 @@ impl MatchingGrpc {
     }
 }
 
+/// The problems of a request, every field checked before anything is looked up.
+fn checked(check: Check) -> Result<(), Status> {
+    check.finish().map_err(|v| Status::from(Error::Invalid(v)))
+}
+
+/// A proposal's token: `hash:lead:support`, as `GetProposals` gives it.
+fn token(check: &mut Check, token: &str) {
+    if token.is_empty() {
+        check.bad("token", "must be set");
+    } else if !check.ascii("token", token, MAX_TOKEN) || token.split(':').count() != 3 {
+        check.bad("token", "is not a token from GetProposals");
+    }
+}
+
 #[tonic::async_trait]
 impl pb::matching_server::Matching for MatchingGrpc {
     async fn get_proposals(
@@ -139,6 +155,9 @@ impl pb::matching_server::Matching for MatchingGrpc {
         request: Request<pb::GetProposalsRequest>,
     ) -> Result<Response<pb::GetProposalsResponse>, Status> {
         let r = request.get_ref();
+        let mut check = Check::new();
+        check.id("request_id", &r.request_id);
+        checked(check)?;
         let p = self.service.proposals(&r.request_id, r.limit).await?;
         Ok(Response::new(pb::GetProposalsResponse {
             proposals: p.proposals.into_iter().map(proposal_pb).collect(),
@@ -152,27 +171,41 @@ impl pb::matching_server::Matching for MatchingGrpc {
         request: Request<pb::ConfirmProposalRequest>,
     ) -> Result<Response<pb::Match>, Status> {
         let r = request.get_ref();
-        self.reply(self.service.confirm(&r.request_id, &r.token, &r.confirmed_by).await)
+        let mut check = Check::new();
+        check.id("request_id", &r.request_id);
+        token(&mut check, &r.token);
+        let by = check.text("confirmed_by", &r.confirmed_by, MAX_NAME);
+        checked(check)?;
+        self.reply(self.service.confirm(&r.request_id, &r.token, &by).await)
     }
 
     async fn pick_offer(&self, request: Request<pb::PickOfferRequest>) -> Result<Response<pb::Match>, Status> {
         let r = request.get_ref();
-        let picked = self.service.pick(&r.request_id, &r.offer_id, &r.lead_offer_id, &r.reason, &r.confirmed_by).await;
+        let mut check = Check::new();
+        check.id("request_id", &r.request_id);
+        check.id("offer_id", &r.offer_id);
+        check.optional_id("lead_offer_id", &r.lead_offer_id);
+        let reason = check.required_text("reason", &r.reason, MAX_TEXT);
+        let by = check.text("confirmed_by", &r.confirmed_by, MAX_NAME);
+        checked(check)?;
+        let picked = self.service.pick(&r.request_id, &r.offer_id, &r.lead_offer_id, &reason, &by).await;
         self.reply(picked)
     }
 
     async fn accept_match(&self, request: Request<pb::AnswerMatchRequest>) -> Result<Response<pb::Match>, Status> {
-        let r = request.get_ref();
-        self.reply(self.service.answer(&r.match_id, &r.organisation_id, true, &r.reason).await)
+        self.answer(request.get_ref(), true).await
     }
 
     async fn decline_match(&self, request: Request<pb::AnswerMatchRequest>) -> Result<Response<pb::Match>, Status> {
-        let r = request.get_ref();
-        self.reply(self.service.answer(&r.match_id, &r.organisation_id, false, &r.reason).await)
+        self.answer(request.get_ref(), false).await
     }
 
     async fn get_match(&self, request: Request<pb::GetMatchRequest>) -> Result<Response<pb::Match>, Status> {
-        self.reply(self.service.get_match(&request.get_ref().match_id))
+        let r = request.get_ref();
+        let mut check = Check::new();
+        check.id("match_id", &r.match_id);
+        checked(check)?;
+        self.reply(self.service.get_match(&r.match_id))
     }
 
     async fn assign_backlog(
@@ -180,9 +213,16 @@ impl pb::matching_server::Matching for MatchingGrpc {
         request: Request<pb::AssignBacklogRequest>,
     ) -> Result<Response<pb::AssignBacklogResponse>, Status> {
         let region = request.get_ref().region.trim();
-        let range = region
-            .parse::<samenspel_domain::PostcodeRange>()
-            .map_err(|e| Error::Invalid(vec![samenspel_eventlog::FieldViolation::new("region", e.to_string())]))?;
+        let mut check = Check::new();
+        let range = match region.parse::<samenspel_domain::PostcodeRange>() {
+            Ok(range) => Some(range),
+            Err(e) => {
+                check.bad("region", e.to_string());
+                None
+            }
+        };
+        checked(check)?;
+        let Some(range) = range else { return Err(Status::internal("a checked region parses")) };
         let backlog = self.service.assign_backlog(range.from.get(), range.to.get()).await?;
         Ok(Response::new(pb::AssignBacklogResponse {
             assignments: backlog
@@ -203,10 +243,9 @@ impl pb::matching_server::Matching for MatchingGrpc {
         request: Request<pb::WatchMatchesRequest>,
     ) -> Result<Response<Self::WatchMatchesStream>, Status> {
         let r = request.into_inner();
-        if r.organisation_id.trim().is_empty() {
-            let v = samenspel_eventlog::FieldViolation::new("organisation_id", "name the organisation to watch for");
-            return Err(Error::Invalid(vec![v]).into());
-        }
+        let mut check = Check::new();
+        check.id("organisation_id", &r.organisation_id);
+        checked(check)?;
         let events = self.service.watch(r.from_position)?;
         let service = self.service.clone();
         let organisation = Arc::new(r.organisation_id);
@@ -220,5 +259,16 @@ impl pb::matching_server::Matching for MatchingGrpc {
             })
             .filter_map(|notice| async move { notice.map_err(Status::from).transpose() });
         Ok(Response::new(Box::pin(notices)))
+    }
+}
+
+impl MatchingGrpc {
+    async fn answer(&self, r: &pb::AnswerMatchRequest, accept: bool) -> Result<Response<pb::Match>, Status> {
+        let mut check = Check::new();
+        check.id("match_id", &r.match_id);
+        check.id("organisation_id", &r.organisation_id);
+        let reason = check.text("reason", &r.reason, MAX_TEXT);
+        checked(check)?;
+        self.reply(self.service.answer(&r.match_id, &r.organisation_id, accept, &reason).await)
     }
 }

@@ -93,6 +93,10 @@ pub struct Offer {
     pub archived: bool,
     /// The directory's version of the offer: a proposal is for one version.
     pub version: u64,
+    /// The directory event that made the offer as it is (origin hex, seq, hash hex): a match of
+    /// it on another node names that event as its cause, so every node applies the offer first.
+    #[serde(default)]
+    pub source: Option<(String, u64, String)>,
 }
 
 impl Offer {

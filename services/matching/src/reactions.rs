@@ -169,10 +169,14 @@ impl Follow {
                 return None;
             }
             let noticed = MatchingEvent::Noticed { match_id: m.id.clone(), kind: h.kind.clone() };
+            // It names what it notices, so a replay of this node's log in any causal order
+            // applies the owner's change first.
+            let cause = EventRef { origin: h.origin, seq: h.seq, hash: event.hash };
             let mut events = vec![
                 MatchingService::event_for(&noticed, 0, samenspel_eventlog::Audience::Local)
                     .expect(samenspel_eventlog::ExpectedVersion::Any)
-                    .with_id(id.clone()),
+                    .with_id(id.clone())
+                    .with_causes(vec![cause]),
             ];
             // The places this node claimed when it accepted are free once the match is over.
             if !m.status.is_active() && m.answer_sent == Some(true) {

@@ -152,17 +152,28 @@ pub(crate) fn score(request: &Request, c: &Candidate<'_>) -> (f64, Vec<Factor>) 
     (total, factors)
 }
 
-/// The factor a joint proposal adds for its informal support.
-pub(crate) fn joint_factor(support: &Candidate<'_>, support_score: f64) -> Factor {
-    Factor {
+/// The factors of a proposal, explained, and its score: their weighted sum. A joint proposal
+/// weighs the lead's factors by `LEAD_SHARE` and adds one factor, `joint_support`, whose value
+/// is the informal support's own score and whose weight is the rest; so its weights add up to 1
+/// and its score is Σ value × weight, as for any other proposal.
+pub(crate) fn explain(request: &Request, lead: &Candidate<'_>, support: Option<&Candidate<'_>>) -> (f64, Vec<Factor>) {
+    let (lead_score, mut factors) = score(request, lead);
+    let Some(support) = support else { return (lead_score, factors) };
+    let support_score = value(request, support);
+    for f in &mut factors {
+        f.weight *= LEAD_SHARE;
+    }
+    factors.push(Factor {
         name: "joint_support".into(),
         value: support_score,
         weight: 1.0 - LEAD_SHARE,
         explanation: format!(
-            "informal support by \"{}\" (score {support_score:.2}) beside the formal lead",
+            "informal support by \"{}\" beside the formal lead, its own score {support_score:.2}",
             support.offer.title
         ),
-    }
+    });
+    let total = factors.iter().map(|f| f.value * f.weight).sum();
+    (total, factors)
 }
 
 /// A proposal before it gets its token.
@@ -208,12 +219,10 @@ pub(crate) fn propose<'a>(request: &Request, fit: Vec<(Candidate<'a>, f64)>, lim
     ranked.truncate(limit);
     ranked
         .into_iter()
-        .map(|(lead, support, score)| {
-            let (_, mut factors) = self::score(request, &lead);
-            if let Some((s, support_score)) = support {
-                factors.push(joint_factor(&s, support_score));
-            }
-            Scored { lead, support: support.map(|(c, _)| c), score, factors }
+        .map(|(lead, support, _)| {
+            let support = support.map(|(c, _)| c);
+            let (score, factors) = explain(request, &lead, support.as_ref());
+            Scored { lead, support, score, factors }
         })
         .collect()
 }
@@ -250,6 +259,7 @@ mod tests {
             max_complexity: max,
             archived: false,
             version: 1,
+            source: None,
         }
     }
 
@@ -385,6 +395,24 @@ mod tests {
                 assert_eq!(shapes.len(), 2, "{shapes:?}");
                 assert!(shapes.iter().all(|(_, support)| support.is_none()));
             }
+        }
+        // Every proposal's score is the weighted sum of the factors it is explained with, and
+        // their weights add up to 1 — joint ones included.
+        let r = request(true);
+        let fit: Vec<_> = [
+            Candidate { offer: &informal, organisation: &volunteers, used: 1 },
+            Candidate { offer: &formal, organisation: &homecare, used: 0 },
+        ]
+        .into_iter()
+        .map(|c| (c, value(&r, &c)))
+        .collect();
+        let proposals = propose(&r, fit, 10);
+        assert!(proposals.iter().any(|p| p.support.is_some()));
+        for p in &proposals {
+            let weights: f64 = p.factors.iter().map(|f| f.weight).sum();
+            let sum: f64 = p.factors.iter().map(|f| f.value * f.weight).sum();
+            assert!((weights - 1.0).abs() < 1e-12, "weights add up to {weights}");
+            assert!((sum - p.score).abs() < 1e-12, "score {} against the sum of its factors {sum}", p.score);
         }
         // Only informal offers and a complex request: nothing is proposed.
         let r = request(true);

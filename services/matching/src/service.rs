@@ -22,7 +22,6 @@ use crate::scoring::{self, Candidate, Scored};
 use crate::state::MatchingState;
 
 const PROJECTION: &str = "matching";
-const MAX_TEXT: usize = 1000;
 
 /// A proposal as a coordinator sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,19 +90,6 @@ fn version_hash(request: &Request, lead: &crate::model::Offer, support: Option<&
         h.update(&offer.version.to_be_bytes());
     }
     hex::encode(&h.finalize().as_bytes()[..16])
-}
-
-fn text(field: &str, value: &str, required: bool) -> Result<String, Error> {
-    let value = value.trim();
-    if (required && value.is_empty()) || value.chars().count() > MAX_TEXT {
-        let why = if required {
-            format!("must be 1 to {MAX_TEXT} characters")
-        } else {
-            format!("at most {MAX_TEXT} characters")
-        };
-        return Err(Error::Invalid(vec![FieldViolation::new(field, why)]));
-    }
-    Ok(value.to_string())
 }
 
 impl MatchingService {
@@ -311,7 +297,7 @@ impl MatchingService {
     /// Confirms the proposal with `token`: stale when the request or an offer changed since; refused
     /// with the reason when an offer can no longer take it (no room, archived, declined before).
     pub async fn confirm(&self, request_id: &str, token: &str, by: &str) -> Result<Match, Error> {
-        let by = text("confirmed_by", by, false)?;
+        let by = by.to_string();
         self.catch_up().await?;
         let bad_token = || Error::Invalid(vec![FieldViolation::new("token", "is not a token from GetProposals")]);
         let mut parts = token.split(':');
@@ -349,15 +335,7 @@ impl MatchingService {
 
     /// A lead (with support, for a joint match) scored as a proposal is.
     fn scored<'a>(request: &Request, lead: Candidate<'a>, support: Option<Candidate<'a>>) -> Scored<'a> {
-        let (lead_score, mut factors) = scoring::score(request, &lead);
-        let score = match &support {
-            Some(s) => {
-                let (support_score, _) = scoring::score(request, s);
-                factors.push(scoring::joint_factor(s, support_score));
-                scoring::LEAD_SHARE * lead_score + (1.0 - scoring::LEAD_SHARE) * support_score
-            }
-            None => lead_score,
-        };
+        let (score, factors) = scoring::explain(request, &lead, support.as_ref());
         Scored { lead, support, score, factors }
     }
 
@@ -370,8 +348,7 @@ impl MatchingService {
         reason: &str,
         by: &str,
     ) -> Result<Match, Error> {
-        let reason = text("reason", reason, true)?;
-        let by = text("confirmed_by", by, false)?;
+        let (reason, by) = (reason.to_string(), by.to_string());
         self.catch_up().await?;
         let (events, match_id) = {
             let state = self.state.read();
@@ -428,6 +405,19 @@ impl MatchingService {
         let match_id = hex::encode(&h.finalize().as_bytes()[..16]);
         let offers: Vec<&Candidate<'_>> = std::iter::once(&s.lead).chain(s.support.as_ref()).collect();
         let remote = Self::remote_hosts(state, offers.iter().map(|c| c.offer.id.as_str()));
+        let mut hosts: Vec<String> = offers.iter().filter_map(|c| state.host_of_offer(&c.offer.id)).collect();
+        hosts.sort();
+        hosts.dedup();
+        // A node hosting an offer applies the confirmation only after the offer as it was
+        // confirmed, whatever order its log is replayed in.
+        let causes: Vec<EventRef> = offers
+            .iter()
+            .filter(|c| !Self::hosted_here(state, &c.offer.id))
+            .filter_map(|c| c.offer.source.as_ref())
+            .filter_map(|(origin, seq, hash)| {
+                Some(EventRef { origin: NodeId::from_hex(origin)?, seq: *seq, hash: Hash::from_hex(hash)? })
+            })
+            .collect();
         let confirmed = MatchingEvent::Confirmed {
             match_id: match_id.clone(),
             request_id: request.id.clone(),
@@ -443,8 +433,9 @@ impl MatchingService {
             at_micros: self.clock.now_micros(),
             // A node hosting an offer sees the consented summary, never names or contact details.
             summary: (!remote.is_empty()).then(|| Box::new(Summary::of(request))),
+            hosts,
         };
-        let mut events = vec![Self::event_for(&confirmed, version, Self::audience(&remote))];
+        let mut events = vec![Self::event_for(&confirmed, version, Self::audience(&remote)).with_causes(causes)];
         // An offer's places are claimed on the node hosting it: here for this node's own offers,
         // by the other node when it accepts.
         for c in offers.into_iter().filter(|c| Self::hosted_here(state, &c.offer.id)) {
@@ -490,7 +481,7 @@ impl MatchingService {
         accept: bool,
         reason: &str,
     ) -> Result<Match, Error> {
-        let reason = text("reason", reason, false)?;
+        let reason = reason.to_string();
         self.catch_up().await?;
         let (events, owned) = {
             let state = self.state.read();

@@ -97,6 +97,11 @@ fn set_fields(r: &mut Request, f: RequestFieldsIn) {
     r.assessed = f.assessed_complexity.as_deref().and_then(complexity);
 }
 
+/// Where an event is in its origin's log (origin hex, seq, hash hex), as a cause names it.
+fn source_of(stored: &StoredEvent) -> (String, u64, String) {
+    (stored.header.origin.to_hex(), stored.header.seq, stored.hash.to_hex())
+}
+
 /// The id at the end of a stream name ("intake/request/{id}").
 fn stream_id<'a>(stream: &'a str, prefix: &str) -> Option<&'a str> {
     stream.strip_prefix(prefix)
@@ -293,7 +298,7 @@ impl MatchingState {
         self.screens.set_used(h, *used);
     }
 
-    fn offer_from(id: String, organisation_id: String, f: OfferFieldsIn, version: u64) -> Offer {
+    fn offer_from(id: String, organisation_id: String, f: OfferFieldsIn, stored: &StoredEvent) -> Offer {
         Offer {
             id,
             organisation_id,
@@ -306,7 +311,8 @@ impl MatchingState {
             capacity: f.capacity,
             max_complexity: complexity(&f.max_complexity).unwrap_or(Complexity::Low),
             archived: false,
-            version,
+            version: stored.header.stream_seq,
+            source: Some(source_of(stored)),
         }
     }
 
@@ -342,7 +348,8 @@ impl MatchingState {
         }
     }
 
-    fn apply_directory(&mut self, event: DirectoryIn, version: u64, origin: NodeId) {
+    fn apply_directory(&mut self, event: DirectoryIn, stored: &StoredEvent) {
+        let (version, origin) = (stored.header.stream_seq, stored.header.origin);
         if !self.directory_allowed(origin, &event) {
             return;
         }
@@ -365,11 +372,11 @@ impl MatchingState {
                 self.rescreen_organisation(&id);
             }
             DirectoryIn::OfferCreated { id, organisation_id, fields } => {
-                self.put_offer(Self::offer_from(id, organisation_id, fields, version));
+                self.put_offer(Self::offer_from(id, organisation_id, fields, stored));
             }
             DirectoryIn::OfferUpdated { id, fields } => {
                 if let Some(old) = self.offers.get(&id) {
-                    let offer = Self::offer_from(id, old.organisation_id.clone(), fields, version);
+                    let offer = Self::offer_from(id, old.organisation_id.clone(), fields, stored);
                     self.put_offer(offer);
                 }
             }
@@ -377,6 +384,7 @@ impl MatchingState {
                 if let Some(o) = self.offers.get_mut(&id) {
                     o.archived = true;
                     o.version = version;
+                    o.source = Some(source_of(stored));
                 }
                 if let Some(h) = self.offers.find(&id) {
                     self.rescreen_offer(h);
@@ -471,15 +479,22 @@ impl MatchingState {
                 factors,
                 at_micros,
                 summary,
+                hosts,
             } => {
                 if own {
                     self.request_streams.insert(request_id.clone(), stream_seq);
                     self.active.insert(request_id.clone(), match_id.clone());
                 }
-                let mut hosts: Vec<String> = std::iter::once(&offer_id)
-                    .chain(support_offer_id.as_ref())
-                    .filter_map(|o| self.host_of_offer(o))
-                    .collect();
+                // The confirmation says where its offers are hosted; older ones did not, and
+                // then the sociale kaart as applied so far tells.
+                let mut hosts = if hosts.is_empty() {
+                    std::iter::once(&offer_id)
+                        .chain(support_offer_id.as_ref())
+                        .filter_map(|o| self.host_of_offer(o))
+                        .collect()
+                } else {
+                    hosts
+                };
                 hosts.sort();
                 hosts.dedup();
                 let m = Match {
@@ -641,7 +656,7 @@ impl Projection for MatchingState {
                 }
             } else {
                 match Input::decode(&h.kind, &payload.data) {
-                    Some(Ok(Input::Directory(e))) => self.apply_directory(e, h.stream_seq, h.origin),
+                    Some(Ok(Input::Directory(e))) => self.apply_directory(e, event),
                     // Contact details come from the owner of the match they are shared for.
                     Some(Ok(Input::Intake(IntakeIn::ContactShared { match_id, client }))) => {
                         if let Some(m) = self.matches.get_mut(&match_id).filter(|m| m.owner == h.origin.to_hex()) {
@@ -743,6 +758,7 @@ mod tests {
                 max_complexity: [Complexity::Low, Complexity::Medium, Complexity::High][max as usize],
                 archived,
                 version: 1,
+                source: None,
             };
             (org, offer, used)
         }
@@ -798,7 +814,7 @@ mod tests {
                 let junk = (0..62).map(|i| format!("junk{i}")).collect();
                 let filler = Offer { id: "filler".into(), organisation_id: "org0".into(), title: String::new(),
                     functions: vec![], kinds: junk, ranges: vec![(1000, 1000)], schedule: vec![], languages: vec![],
-                    capacity: 1, max_complexity: Complexity::High, archived: false, version: 1 };
+                    capacity: 1, max_complexity: Complexity::High, archived: false, version: 1, source: None };
                 state.put_offer(filler);
             }
             // org5 has offers but is never created: its offers are no candidates.
