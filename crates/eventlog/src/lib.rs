@@ -15,8 +15,6 @@ mod identity;
 mod ids;
 mod ingest;
 mod local;
-mod projection;
-mod reactor;
 mod recent;
 mod recover;
 mod store;
@@ -42,8 +40,4 @@ pub use header::{
 pub use identity::{NodeKey, verify_checkpoint};
 pub use ids::{Hash, NodeId};
 pub use local::{LocalLog, LogStats};
-pub use projection::{
-    Feed, Projection, ProjectionHandle, ProjectionReader, replay, start_projection, start_projection_of,
-};
-pub use reactor::{Reaction, TaskHandle, start_reactor, start_reactor_of, start_sweeper};
 pub use verify::{OriginSummary, Problem, ProblemKind, UnsignedTail, VerifyReport};

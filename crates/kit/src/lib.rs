@@ -1,8 +1,33 @@
 //! The plumbing every samenspel service shares, so that a rule that holds for all of them is
-//! written once: the checks of a request's fields before anything is looked up (`check`).
+//! written once: the checks of a request's fields before anything is looked up (`check`); the
+//! path from a decision to an event to a read model — read models kept from the log
+//! (`projection`, `feed`), reactions that answer every event (`reactor`), sweepers (`tasks`), a
+//! service's runtime that starts and stops them in order and writes by deciding on its read model
+//! (`runtime`); what a service event is (`events`); ids, paging and watch streams; and the rule
+//! that only an entry's host changes it (`hosts`).
 
 pub mod check;
+mod events;
+mod feed;
+mod hosts;
+mod ids;
+mod paging;
+mod projection;
+mod reactor;
 mod replay;
+mod runtime;
+mod tasks;
+mod watch;
 
 pub use check::{Check, ID_LEN, MAX_NAME, MAX_REQUEST_ID, MAX_TEXT, MAX_TOKEN, is_id, shown};
+pub use events::{SERVICE_KIND_PREFIXES, ServiceEvent};
+pub use feed::Feed;
+pub use hosts::Hosts;
+pub use ids::{derived_id, random_id};
+pub use paging::page_size;
+pub use projection::{Projection, ProjectionHandle, ProjectionReader, replay, start_projection};
+pub use reactor::{Reaction, may_pass, start_reactor};
 pub use replay::replay_json;
+pub use runtime::{DECIDE_TRIES, Decided, OTHERS_WAIT, Runtime, append_and_wait, decide_and_append};
+pub use tasks::{TaskHandle, start_sweeper};
+pub use watch::{WatchStream, watch_stream};

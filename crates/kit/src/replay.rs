@@ -3,11 +3,13 @@
 
 use std::sync::Arc;
 
-use samenspel_eventlog::{NodeId, Projection, StoredEvent};
+use samenspel_eventlog::{NodeId, StoredEvent};
+
+use crate::projection::Projection;
 
 /// The read model `P` of node `own` after `events` in the order given, as the JSON it saves
 /// (maps sorted, so two equal states compare equal).
 pub fn replay_json<P: Projection + Default>(own: NodeId, events: &[Arc<StoredEvent>]) -> serde_json::Value {
-    let state: P = samenspel_eventlog::replay(own, events.iter().map(|e| e.as_ref()));
+    let state: P = crate::projection::replay(own, events.iter().map(|e| e.as_ref()));
     serde_json::from_slice(&state.save()).expect("a read model saves as json")
 }

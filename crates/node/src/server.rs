@@ -161,7 +161,7 @@ pub async fn serve(
         .into_server()
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
-    let directory = Arc::new(DirectoryService::start(log.clone(), config.directory.clone()).await?);
+    let directory = Arc::new(DirectoryService::start(log.clone(), config.directory.clone(), clock.clone()).await?);
     let directory_server = DirectoryGrpc::new(directory.clone())
         .into_server()
         .max_decoding_message_size(limit)

@@ -1,10 +1,11 @@
 //! The statuses samenspel's services answer with, each carrying `google.rpc` details a client can
 //! act on. Every service keeps its own `impl From<Error> for Status` with one `match`; these build
-//! the statuses its arms return, so the same failure looks the same from every service.
+//! the statuses its arms return, so the same failure looks the same from every service — the
+//! event log's errors above all, which every service maps with [`log_status`].
 
 use std::collections::HashMap;
 
-use samenspel_eventlog::FieldViolation;
+use samenspel_eventlog::{Error as LogError, FieldViolation};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -43,6 +44,35 @@ pub fn not_found(what: &str, id: String, message: String) -> Status {
     Status::with_error_details(Code::NotFound, message, details)
 }
 
+/// The status of an event-log error, as every service answers it (`message` is what the caller
+/// reads: the service's own wording of the error). A failure of the store itself is logged here.
+pub fn log_status(e: LogError, message: String) -> Status {
+    match e {
+        LogError::Invalid(v) => bad_request(message, &v),
+        LogError::WrongExpectedVersion { stream, expected, actual } => error_info(
+            Code::Aborted,
+            message,
+            "WRONG_EXPECTED_VERSION",
+            vec![("stream", stream), ("expected", expected.to_string()), ("actual", actual.to_string())],
+        ),
+        LogError::EventIdReused { event_id, seq } => error_info(
+            Code::AlreadyExists,
+            message,
+            "EVENT_ID_REUSED",
+            vec![("event_id", event_id), ("seq", seq.to_string())],
+        ),
+        LogError::UnknownCause { origin, seq, .. } => precondition("UNKNOWN_CAUSE", format!("{origin}:{seq}"), message),
+        LogError::Refused { .. } => Status::invalid_argument(message),
+        LogError::Fork { .. } | LogError::OriginForked { .. } => Status::failed_precondition(message),
+        LogError::NotFound { .. } => Status::not_found(message),
+        LogError::Closed => Status::unavailable(message),
+        LogError::Key(_) | LogError::Storage(_) | LogError::Corrupt(_) | LogError::Io(_) => {
+            tracing::error!(error = %message, "event log failure");
+            Status::internal(message)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,5 +90,12 @@ mod tests {
             not_found("offer", "x".into(), "no offer".into()).get_details_resource_info().unwrap().resource_name,
             "x"
         );
+        let conflict = LogError::WrongExpectedVersion { stream: "s".into(), expected: 1, actual: 2 };
+        let s = log_status(conflict, "conflict".into());
+        assert_eq!((s.code(), s.get_details_error_info().unwrap().reason.as_str()), (Code::Aborted, "WRONG_EXPECTED_VERSION"));
+        let reused = log_status(LogError::EventIdReused { event_id: "e".into(), seq: 3 }, "reused".into());
+        assert_eq!(reused.code(), Code::AlreadyExists);
+        assert_eq!(log_status(LogError::Closed, "closed".into()).code(), Code::Unavailable);
+        assert_eq!(log_status(LogError::Storage("disk".into()), "disk".into()).code(), Code::Internal);
     }
 }

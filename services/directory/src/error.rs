@@ -1,7 +1,7 @@
 //! The Directory service's error type and its one mapping to `tonic::Status`.
 
 use samenspel_eventlog::{Error as LogError, FieldViolation};
-use samenspel_status::{bad_request, not_found, precondition, version_conflict};
+use samenspel_status::{log_status, bad_request, not_found, precondition, version_conflict};
 use tonic::Status;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,17 +26,13 @@ impl From<Error> for Status {
     fn from(e: Error) -> Self {
         let message = e.to_string();
         match e {
-            Error::Invalid(v) | Error::Log(LogError::Invalid(v)) => bad_request(message, &v),
+            Error::Invalid(v) => bad_request(message, &v),
             Error::NotFound { what, id } => not_found(what, id, message),
             Error::Archived { what, id } => precondition("ARCHIVED", format!("{what}/{id}"), message),
             Error::VersionConflict { id, expected, actual } => version_conflict(message, id, expected, actual),
             Error::RequestIdReused { .. } => Status::already_exists(message),
             Error::HostedElsewhere { id, .. } => precondition("HOSTED_ELSEWHERE", format!("entry/{id}"), message),
-            Error::Log(LogError::Closed) => Status::unavailable(message),
-            Error::Log(_) => {
-                tracing::error!(error = %message, "directory failure");
-                Status::internal(message)
-            }
+            Error::Log(e) => log_status(e, message),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The directory's events: their kinds, streams and payloads (JSON). Headers carry only the
 //! stream and kind; everything else is in the payload.
 
+use samenspel_eventlog::Audience;
+use samenspel_kit::ServiceEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{ContactFields, OrganisationFields};
@@ -16,7 +18,7 @@ pub(crate) const ENTRY_VERIFIED: &str = "directory.entry.verified";
 pub(crate) const OFFER_CREATED: &str = "directory.offer.created";
 pub(crate) const OFFER_UPDATED: &str = "directory.offer.updated";
 pub(crate) const OFFER_ARCHIVED: &str = "directory.offer.archived";
-const KINDS: [&str; 10] = [
+const KINDS: &[&str] = &[
     OFFER_CREATED,
     OFFER_UPDATED,
     OFFER_ARCHIVED,
@@ -83,8 +85,10 @@ pub(crate) enum DirectoryEvent {
     },
 }
 
-impl DirectoryEvent {
-    pub(crate) fn kind(&self) -> &'static str {
+impl ServiceEvent for DirectoryEvent {
+    const KINDS: &'static [&'static str] = KINDS;
+
+    fn kind(&self) -> &'static str {
         match self {
             Self::OrganisationCreated { .. } => ORGANISATION_CREATED,
             Self::OrganisationUpdated { .. } => ORGANISATION_UPDATED,
@@ -99,7 +103,7 @@ impl DirectoryEvent {
         }
     }
 
-    pub(crate) fn stream(&self) -> String {
+    fn stream(&self) -> String {
         match self {
             Self::OrganisationCreated { id, .. }
             | Self::OrganisationUpdated { id, .. }
@@ -114,6 +118,13 @@ impl DirectoryEvent {
         }
     }
 
+    /// The sociale kaart is shared with the whole federation.
+    fn audience(&self) -> Audience {
+        Audience::Federation
+    }
+}
+
+impl DirectoryEvent {
     /// The entry the event is about.
     pub(crate) fn id(&self) -> &str {
         match self {
@@ -128,14 +139,5 @@ impl DirectoryEvent {
             | Self::OfferUpdated { id, .. }
             | Self::OfferArchived { id } => id,
         }
-    }
-
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("directory events serialise")
-    }
-
-    /// The event in a payload of one of the directory's kinds; `None` for any other event.
-    pub(crate) fn decode(kind: &str, payload: &[u8]) -> Option<Result<Self, serde_json::Error>> {
-        KINDS.contains(&kind).then(|| serde_json::from_slice(payload))
     }
 }

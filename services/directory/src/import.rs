@@ -5,6 +5,8 @@ use std::collections::HashSet;
 
 use samenspel_eventlog::{Error as LogError, ExpectedVersion, FieldViolation, NewEvent};
 
+use samenspel_kit::ServiceEvent;
+
 use crate::error::Error;
 use crate::events::DirectoryEvent;
 use crate::hsds::{self, HsdsContact, HsdsOrganization, HsdsPage, HsdsService};
@@ -136,7 +138,8 @@ impl Plan<'_> {
         }
         let id = hsds::local_id(source_id.trim());
         if !self.seen.insert(id.clone()) {
-            violations.push(FieldViolation::new("id", format!("{source_id:?} appears more than once in the document")));
+            let why = format!("{} appears more than once in the document", samenspel_kit::shown(source_id));
+            violations.push(FieldViolation::new("id", why));
         }
         let s = self.state;
         let taken_by = [
@@ -148,13 +151,13 @@ impl Plan<'_> {
         .find(|(kind, taken)| *taken && *kind != entity);
         if let Some((other, _)) = taken_by {
             violations
-                .push(FieldViolation::new("id", format!("{source_id:?} is the id of a {other} in this directory")));
+                .push(FieldViolation::new("id", format!("{} is the id of a {other} in this directory", samenspel_kit::shown(source_id))));
         }
         id
     }
 
     fn push(&mut self, event: DirectoryEvent, expected: u64) {
-        self.events.push(DirectoryService::new_event(&event, ExpectedVersion::Exact(expected)));
+        self.events.push(event.to_new(ExpectedVersion::Exact(expected)));
     }
 
     fn organisation(&mut self, path: String, org: HsdsOrganization) {
@@ -332,10 +335,10 @@ impl DirectoryService {
         let rows = hsds::split_document(document).map_err(|v| Error::Invalid(vec![v]))?;
         let total = rows.len() as u64;
         let (events, mut report) = {
-            let state = self.state.read();
+            let state = self.runtime.read();
             let mut plan = Plan {
                 state: &state,
-                own: self.log.node_id(),
+                own: self.runtime.log().node_id(),
                 options,
                 events: Vec::new(),
                 report: ImportReport::default(),
@@ -361,7 +364,7 @@ impl DirectoryService {
             return Ok(report);
         }
         progress(ImportProgress::Writing { events: events.len() as u64 });
-        let appended = match self.log.append(events).await {
+        let appended = match self.runtime.append(events).await {
             Ok(appended) => appended,
             Err(LogError::WrongExpectedVersion { stream, expected, actual }) => {
                 let id = stream.rsplit('/').next().unwrap_or_default().to_string();
@@ -370,7 +373,6 @@ impl DirectoryService {
             Err(e) => return Err(e.into()),
         };
         let last = appended.last().map_or(0, |a| a.seq);
-        self.state.wait_for(last).await?;
         report.written = true;
         report.position = last;
         tracing::info!(
@@ -386,9 +388,9 @@ impl DirectoryService {
     /// offers, as one HSDS 3 JSON document (each node publishes its own part of the sociale kaart).
     pub fn export_hsds(&self) -> Vec<u8> {
         let contents: Vec<HsdsOrganization> = {
-            let state = self.state.read();
+            let state = self.runtime.read();
             state
-                .for_export(self.log.node_id())
+                .for_export(self.runtime.log().node_id())
                 .into_iter()
                 .map(|(org, contacts, offers)| hsds::export_organisation(org, &contacts, &offers))
                 .collect()

@@ -4,6 +4,7 @@
 //! Watch stream of changes; import and export in Open Referral HSDS 3 JSON.
 
 mod config;
+mod decide;
 mod error;
 mod events;
 mod grpc;

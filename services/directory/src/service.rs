@@ -1,17 +1,17 @@
 //! The directory's commands and queries: commands append events to the log and wait until the
 //! projection has applied them, so a caller reads its own writes; queries read the projection.
 
-use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
 
+use samenspel_domain::Clock;
 use samenspel_eventlog::{
-    Audience, Error as LogError, EventLog, ExpectedVersion, Feed, FieldViolation, NewEvent, NodeId, ProjectionHandle,
-    ProjectionReader, StoredEvent, SubscribeFrom, Subscription, start_projection_of,
+    Error as LogError, EventLog, FieldViolation, NewEvent, NodeId, StoredEvent, SubscribeFrom,
+    Subscription,
 };
-
-use samenspel_kit::Check;
+use samenspel_kit::{Check, Feed, Runtime, ServiceEvent, derived_id, is_id, page_size, random_id};
 
 use crate::config::DirectoryConfig;
+use crate::decide::{self, Entity};
 use crate::error::Error;
 use crate::events::DirectoryEvent;
 use crate::model::{ContactPerson, Organisation, OrganisationKind, RawContact, RawFields};
@@ -24,27 +24,23 @@ const PROJECTION: &str = "directory";
 
 #[derive(Debug)]
 pub struct DirectoryService {
-    pub(crate) log: Arc<dyn EventLog>,
+    pub(crate) runtime: Runtime<DirectoryState>,
     config: DirectoryConfig,
-    pub(crate) state: ProjectionReader<DirectoryState>,
-    projection: Mutex<Option<ProjectionHandle<DirectoryState>>>,
+    /// What freshness is measured against; the node's clock, so a test clock moves it too.
+    clock: Arc<dyn Clock>,
 }
 
 impl DirectoryService {
     /// Restores the directory from its last snapshot and follows the log from there.
-    pub async fn start(log: Arc<dyn EventLog>, config: DirectoryConfig) -> Result<Self, Error> {
-        let projection =
-            start_projection_of::<DirectoryState>(log.clone(), PROJECTION, config.snapshot_every, Feed::All).await?;
-        Ok(Self { log, config, state: projection.reader(), projection: Mutex::new(Some(projection)) })
+    pub async fn start(log: Arc<dyn EventLog>, config: DirectoryConfig, clock: Arc<dyn Clock>) -> Result<Self, Error> {
+        let runtime =
+            Runtime::<DirectoryState>::start(log, PROJECTION, config.snapshot_every, Feed::All).await?;
+        Ok(Self { runtime, config, clock })
     }
 
     /// Stops following the log and saves a snapshot; call it before the log closes.
     pub async fn stop(&self) -> Result<(), Error> {
-        let projection = self.projection.lock().expect("projection lock").take();
-        if let Some(p) = projection {
-            p.stop().await?;
-        }
-        Ok(())
+        Ok(self.runtime.stop().await?)
     }
 
     pub fn import_max_bytes(&self) -> usize {
@@ -52,25 +48,22 @@ impl DirectoryService {
     }
 
     pub fn get(&self, id: &str) -> Result<Organisation, Error> {
-        let found = self.state.read().organisation(id).cloned();
+        let found = self.runtime.read().organisation(id).cloned();
         found.ok_or_else(|| Error::NotFound { what: "organisation", id: id.to_string() })
     }
 
     pub fn get_contact(&self, id: &str) -> Result<ContactPerson, Error> {
-        let found = self.state.read().contact(id).cloned();
+        let found = self.runtime.read().contact(id).cloned();
         found.ok_or_else(|| Error::NotFound { what: "contact person", id: id.to_string() })
     }
 
     /// Page size within the configured bounds, and the id to continue after.
-    fn paging<'a>(&self, page_size: u32, page_token: &'a str) -> Result<(usize, Option<&'a str>), Error> {
+    fn paging<'a>(&self, page_size_asked: u32, page_token: &'a str) -> Result<(usize, Option<&'a str>), Error> {
         if !page_token.is_empty() && !is_id(page_token) {
             return Err(Error::Invalid(vec![FieldViolation::new("page_token", "is not a token from a previous page")]));
         }
-        let size = match page_size {
-            0 => self.config.default_page_size,
-            n => n.min(self.config.max_page_size),
-        };
-        Ok((size.max(1) as usize, Some(page_token).filter(|t| !t.is_empty())))
+        let size = page_size(page_size_asked, self.config.default_page_size, self.config.max_page_size);
+        Ok((size, Some(page_token).filter(|t| !t.is_empty())))
     }
 
     pub fn list(
@@ -81,7 +74,7 @@ impl DirectoryService {
         include_archived: bool,
     ) -> Result<(Vec<Organisation>, String), Error> {
         let (size, after) = self.paging(page_size, page_token)?;
-        let (page, more) = self.state.read().list(after, kind, include_archived, size);
+        let (page, more) = self.runtime.read().list(after, kind, include_archived, size);
         let next = if more { page.last().map(|o| o.id.clone()).unwrap_or_default() } else { String::new() };
         Ok((page, next))
     }
@@ -95,7 +88,7 @@ impl DirectoryService {
     ) -> Result<(Vec<ContactPerson>, String), Error> {
         let (size, after) = self.paging(page_size, page_token)?;
         let organisation = Some(organisation_id).filter(|o| !o.is_empty());
-        let (page, more) = self.state.read().list_contacts(after, organisation, include_archived, size);
+        let (page, more) = self.runtime.read().list_contacts(after, organisation, include_archived, size);
         let next = if more { page.last().map(|c| c.id.clone()).unwrap_or_default() } else { String::new() };
         Ok((page, next))
     }
@@ -104,7 +97,8 @@ impl DirectoryService {
     pub async fn create(&self, check: Check, raw: RawFields, request_id: &str) -> Result<Organisation, Error> {
         let fields = checked(check, |v| raw.validate("fields", v))?;
         let id = self.new_id("organisation", request_id)?;
-        self.append_new(DirectoryEvent::OrganisationCreated { id: id.clone(), fields }, request_id).await?;
+        let event = DirectoryEvent::OrganisationCreated { id: id.clone(), fields };
+        self.append_new(decide::created(event, request_id), request_id).await?;
         self.get(&id)
     }
 
@@ -116,20 +110,14 @@ impl DirectoryService {
         expected_version: u64,
     ) -> Result<Organisation, Error> {
         let fields = checked(check, |v| raw.validate("fields", v))?;
-        let actual = self.get(id)?.version;
-        self.hosted_here(id)?;
         let event = DirectoryEvent::OrganisationUpdated { id: id.to_string(), fields };
-        self.append_change(id, event, expected_version, actual).await?;
+        self.change(Entity::Organisation, id, event, expected_version).await?;
         self.get(id)
     }
 
     pub async fn archive(&self, id: &str, expected_version: u64) -> Result<Organisation, Error> {
-        let current = self.get(id)?;
-        self.hosted_here(id)?;
-        if !current.archived {
-            let event = DirectoryEvent::OrganisationArchived { id: id.to_string() };
-            self.append_change(id, event, expected_version, current.version).await?;
-        }
+        let event = DirectoryEvent::OrganisationArchived { id: id.to_string() };
+        self.change(Entity::Organisation, id, event, expected_version).await?;
         self.get(id)
     }
 
@@ -141,14 +129,10 @@ impl DirectoryService {
         request_id: &str,
     ) -> Result<ContactPerson, Error> {
         let fields = checked(check, |v| raw.validate("fields", v))?;
-        if self.get(organisation_id)?.archived {
-            return Err(Error::Archived { what: "organisation", id: organisation_id.to_string() });
-        }
-        self.hosted_here(organisation_id)?;
         let id = self.new_id("contact", request_id)?;
         let event =
             DirectoryEvent::ContactCreated { id: id.clone(), organisation_id: organisation_id.to_string(), fields };
-        self.append_new(event, request_id).await?;
+        self.new_entry(organisation_id, event, request_id).await?;
         self.get_contact(&id)
     }
 
@@ -160,25 +144,19 @@ impl DirectoryService {
         expected_version: u64,
     ) -> Result<ContactPerson, Error> {
         let fields = checked(check, |v| raw.validate("fields", v))?;
-        let actual = self.get_contact(id)?.version;
-        self.hosted_here(id)?;
         let event = DirectoryEvent::ContactUpdated { id: id.to_string(), fields };
-        self.append_change(id, event, expected_version, actual).await?;
+        self.change(Entity::Contact, id, event, expected_version).await?;
         self.get_contact(id)
     }
 
     pub async fn archive_contact(&self, id: &str, expected_version: u64) -> Result<ContactPerson, Error> {
-        let current = self.get_contact(id)?;
-        self.hosted_here(id)?;
-        if !current.archived {
-            let event = DirectoryEvent::ContactArchived { id: id.to_string() };
-            self.append_change(id, event, expected_version, current.version).await?;
-        }
+        let event = DirectoryEvent::ContactArchived { id: id.to_string() };
+        self.change(Entity::Contact, id, event, expected_version).await?;
         self.get_contact(id)
     }
 
     pub fn get_offer(&self, id: &str) -> Result<Offer, Error> {
-        let found = self.state.read().offer(id).cloned();
+        let found = self.runtime.read().offer(id).cloned();
         found.ok_or_else(|| Error::NotFound { what: "offer", id: id.to_string() })
     }
 
@@ -191,7 +169,7 @@ impl DirectoryService {
     ) -> Result<(Vec<Offer>, String), Error> {
         let (size, after) = self.paging(page_size, page_token)?;
         let organisation = Some(organisation_id).filter(|o| !o.is_empty());
-        let (page, more) = self.state.read().list_offers(after, organisation, include_archived, size);
+        let (page, more) = self.runtime.read().list_offers(after, organisation, include_archived, size);
         let next = if more { page.last().map(|o| o.id.clone()).unwrap_or_default() } else { String::new() };
         Ok((page, next))
     }
@@ -204,14 +182,10 @@ impl DirectoryService {
         request_id: &str,
     ) -> Result<Offer, Error> {
         let fields = checked(check, |v| raw.validate("fields", v))?;
-        if self.get(organisation_id)?.archived {
-            return Err(Error::Archived { what: "organisation", id: organisation_id.to_string() });
-        }
-        self.hosted_here(organisation_id)?;
         let id = self.new_id("offer", request_id)?;
         let event =
             DirectoryEvent::OfferCreated { id: id.clone(), organisation_id: organisation_id.to_string(), fields };
-        self.append_new(event, request_id).await?;
+        self.new_entry(organisation_id, event, request_id).await?;
         self.get_offer(&id)
     }
 
@@ -223,25 +197,19 @@ impl DirectoryService {
         expected_version: u64,
     ) -> Result<Offer, Error> {
         let fields = checked(check, |v| raw.validate("fields", v))?;
-        let actual = self.get_offer(id)?.version;
-        self.hosted_here(id)?;
-        self.append_change(id, DirectoryEvent::OfferUpdated { id: id.to_string(), fields }, expected_version, actual)
-            .await?;
+        let event = DirectoryEvent::OfferUpdated { id: id.to_string(), fields };
+        self.change(Entity::Offer, id, event, expected_version).await?;
         self.get_offer(id)
     }
 
     pub async fn archive_offer(&self, id: &str, expected_version: u64) -> Result<Offer, Error> {
-        let current = self.get_offer(id)?;
-        self.hosted_here(id)?;
-        if !current.archived {
-            let event = DirectoryEvent::OfferArchived { id: id.to_string() };
-            self.append_change(id, event, expected_version, current.version).await?;
-        }
+        let event = DirectoryEvent::OfferArchived { id: id.to_string() };
+        self.change(Entity::Offer, id, event, expected_version).await?;
         self.get_offer(id)
     }
 
     /// Offers that fit, best first. Criteria are checked like any input: a bad one is named.
-    pub fn search(&self, mut check: Check, criteria: SearchCriteria, page_size: u32) -> Result<Vec<Hit>, Error> {
+    pub fn search(&self, mut check: Check, criteria: SearchCriteria, page_size_asked: u32) -> Result<Vec<Hit>, Error> {
         let mut violations = Vec::new();
         let mut bad = |field: &str, why: String| violations.push(FieldViolation::new(field, why));
         let some = |s: String| Some(s.trim().to_string()).filter(|s| !s.is_empty());
@@ -268,11 +236,8 @@ impl DirectoryService {
         let query = Query { function, kind, area, language, words: words(&criteria.text), formal: criteria.formal };
         check.push_all(&mut violations);
         check.finish().map_err(Error::Invalid)?;
-        let size = match page_size {
-            0 => self.config.default_page_size,
-            n => n.min(self.config.max_page_size),
-        };
-        self.state.read().search(&query, size.max(1) as usize).ok_or_else(|| {
+        let size = page_size(page_size_asked, self.config.default_page_size, self.config.max_page_size);
+        self.runtime.read().search(&query, size).ok_or_else(|| {
             let why = "give a support function or kind, a postcode, a language or words to search for";
             Error::Invalid(vec![FieldViolation::new("support_function", why)])
         })
@@ -281,29 +246,30 @@ impl DirectoryService {
     /// The node's log from `from_position` on (catch-up, then live); turn each event into a
     /// change with [`DirectoryService::change_at`].
     pub fn watch(&self, from_position: u64) -> Result<Subscription, Error> {
-        Ok(self.log.subscribe(SubscribeFrom::origin(self.log.node_id(), from_position.max(1)))?)
+        let log = self.runtime.log();
+        Ok(log.subscribe(SubscribeFrom::origin(log.node_id(), from_position.max(1)))?)
     }
 
     /// Every node's log this node holds: its own from `from_position`, the others from their
     /// position in `resume` (their first event when not named), each event after its causes.
     pub fn watch_federation(&self, from_position: u64, resume: &[(NodeId, u64)]) -> Result<Subscription, Error> {
-        let own = self.log.node_id();
+        let own = self.runtime.log().node_id();
         let mut from: Vec<(NodeId, u64)> =
             resume.iter().filter(|(n, _)| *n != own).map(|(n, p)| (*n, (*p).max(1))).collect();
         from.push((own, from_position.max(1)));
-        Ok(self.log.subscribe_all(from)?)
+        Ok(self.runtime.log().subscribe_all(from)?)
     }
 
     /// The change an event made to the directory; `None` for events of other services.
     pub async fn change_at(&self, event: &StoredEvent) -> Result<Option<Change>, Error> {
         let h = &event.header;
-        let Some(Ok(decoded)) = event.payload.as_ref().and_then(|p| DirectoryEvent::decode(&h.kind, &p.data)) else {
+        let Some(Ok(decoded)) = DirectoryEvent::decode_stored(event) else {
             return Ok(None);
         };
         // The projection may be a step behind the subscription: let it catch up first.
-        self.state.wait_for_origin(h.origin, h.seq).await?;
+        self.runtime.reader().wait_for_origin(h.origin, h.seq).await?;
         let id = decoded.id();
-        let state = self.state.read();
+        let state = self.runtime.read();
         // An event about an entry another node hosts changed nothing (the projection ignored it).
         if state.host_of(id) != Some(h.origin) {
             return Ok(None);
@@ -319,84 +285,58 @@ impl DirectoryService {
 
     /// Records that someone checked the entry (an organisation or a contact person).
     pub async fn verify(&self, id: &str) -> Result<(), Error> {
-        let known = {
-            let state = self.state.read();
-            state.organisation(id).is_some() || state.contact(id).is_some()
-        };
-        if !known {
-            return Err(Error::NotFound { what: "entry", id: id.to_string() });
-        }
-        self.hosted_here(id)?;
-        let event = DirectoryEvent::EntryVerified { id: id.to_string() };
-        let appended = self.log.append(vec![Self::new_event(&event, ExpectedVersion::Any)]).await?;
-        Ok(self.state.wait_for(appended[0].seq).await?)
+        let own = self.runtime.log().node_id();
+        self.runtime.decide(|s| decide::verify(s, own, id)).await?;
+        Ok(())
     }
 
-    pub fn stale(&self, max_age_secs: u64, page_size: u32) -> (Vec<Organisation>, Vec<ContactPerson>) {
+    /// Organisations and contact persons not verified for `max_age_secs` (the configured
+    /// threshold when 0) by the node's clock, oldest first.
+    pub fn stale(&self, max_age_secs: u64, page_size_asked: u32) -> (Vec<Organisation>, Vec<ContactPerson>) {
         let max_age = if max_age_secs == 0 { self.config.stale_after_secs } else { max_age_secs };
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
+        let now = self.clock.now_micros();
         let cutoff = now.saturating_sub(i64::try_from(max_age).unwrap_or(i64::MAX).saturating_mul(1_000_000));
-        let size = match page_size {
-            0 => self.config.default_page_size,
-            n => n.min(self.config.max_page_size),
-        };
-        self.state.read().stale(cutoff, size.max(1) as usize)
+        let size = page_size(page_size_asked, self.config.default_page_size, self.config.max_page_size);
+        self.runtime.read().stale(cutoff, size)
     }
 
     /// A new entity's id; a retry must produce the same event, so one made for a request id is
     /// derived from it.
     fn new_id(&self, entity: &str, request_id: &str) -> Result<String, Error> {
         if request_id.is_empty() {
-            return random_id();
+            return Ok(random_id()?);
         }
-        let mut hasher = blake3::Hasher::new_derive_key("samenspel directory id v1");
-        hasher.update(self.log.node_id().as_bytes());
-        hasher.update(entity.as_bytes());
-        hasher.update(&[0]);
-        hasher.update(request_id.as_bytes());
-        Ok(hex::encode(&hasher.finalize().as_bytes()[..16]))
+        let node = self.runtime.log().node_id();
+        Ok(derived_id("samenspel directory id v1", &[node.as_bytes(), entity.as_bytes(), &[0], request_id.as_bytes()]))
     }
 
-    /// Appends the creation of a new stream and waits until the projection has it.
-    async fn append_new(&self, event: DirectoryEvent, request_id: &str) -> Result<(), Error> {
-        let mut new = Self::new_event(&event, ExpectedVersion::Exact(0));
-        if !request_id.is_empty() {
-            new = new.with_id(format!("{}/{request_id}", event.kind()));
-        }
-        match self.log.append(vec![new]).await {
-            Ok(appended) => Ok(self.state.wait_for(appended[0].seq).await?),
+    /// Appends the first event of a new entry and waits until the read model has it.
+    async fn append_new(&self, event: NewEvent, request_id: &str) -> Result<(), Error> {
+        match self.runtime.append(vec![event]).await {
+            Ok(_) => Ok(()),
             Err(LogError::EventIdReused { .. }) => Err(Error::RequestIdReused { request_id: request_id.to_string() }),
             Err(e) => Err(e.into()),
         }
     }
 
-    /// Appends a change guarded by the entity's version and waits until the projection has it.
-    async fn append_change(&self, id: &str, event: DirectoryEvent, expected: u64, actual: u64) -> Result<(), Error> {
-        if actual != expected {
-            return Err(Error::VersionConflict { id: id.to_string(), expected, actual });
-        }
-        match self.log.append(vec![Self::new_event(&event, ExpectedVersion::Exact(expected))]).await {
-            Ok(appended) => Ok(self.state.wait_for(appended[0].seq).await?),
-            Err(LogError::WrongExpectedVersion { actual, .. }) => {
-                Err(Error::VersionConflict { id: id.to_string(), expected, actual })
+    /// A new contact person or offer of `organisation_id` (see `decide::new_entry`).
+    async fn new_entry(&self, organisation_id: &str, event: DirectoryEvent, request_id: &str) -> Result<(), Error> {
+        let own = self.runtime.log().node_id();
+        let decided = self.runtime.decide(|s| decide::new_entry(s, own, organisation_id, event.clone(), request_id));
+        match decided.await {
+            Ok(_) => Ok(()),
+            Err(Error::Log(LogError::EventIdReused { .. })) => {
+                Err(Error::RequestIdReused { request_id: request_id.to_string() })
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         }
     }
 
-    /// Each node changes only the entries it hosts; another node's are changed there.
-    fn hosted_here(&self, id: &str) -> Result<(), Error> {
-        match self.state.read().host_of(id) {
-            Some(host) if host != self.log.node_id() => {
-                Err(Error::HostedElsewhere { id: id.to_string(), host: host.to_hex() })
-            }
-            _ => Ok(()),
-        }
-    }
-
-    pub(crate) fn new_event(event: &DirectoryEvent, expected: ExpectedVersion) -> NewEvent {
-        // The sociale kaart is shared with the whole federation.
-        NewEvent::new(event.stream(), event.kind(), event.encode()).expect(expected).with_audience(Audience::Federation)
+    /// A change of an entry at the version the caller read (see `decide::change`).
+    async fn change(&self, entity: Entity, id: &str, event: DirectoryEvent, expected: u64) -> Result<(), Error> {
+        let own = self.runtime.log().node_id();
+        self.runtime.decide(|s| decide::change(s, own, entity, id, event.clone(), expected)).await?;
+        Ok(())
     }
 }
 
@@ -440,12 +380,4 @@ fn checked<T>(mut check: Check, validate: impl FnOnce(&mut Vec<FieldViolation>) 
     value.ok_or_else(|| Error::Invalid(Vec::new()))
 }
 
-fn is_id(s: &str) -> bool {
-    s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-}
 
-fn random_id() -> Result<String, Error> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|e| Error::Log(LogError::Key(format!("no randomness: {e}"))))?;
-    Ok(hex::encode(bytes))
-}

@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use samenspel_eventlog::{NodeId, Projection, StoredEvent};
+use samenspel_eventlog::{NodeId, StoredEvent};
+use samenspel_kit::{Hosts, Projection, ServiceEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::events::DirectoryEvent;
@@ -26,6 +27,9 @@ pub(crate) struct DirectoryState {
     /// hosting the offer wrote them.
     #[serde(default)]
     taken: BTreeMap<String, u32>,
+    /// Who hosts which entry: only the host changes it. Rebuilt from the entries on restore.
+    #[serde(skip)]
+    hosts: Hosts,
     /// Rebuilt from `offers` on restore.
     #[serde(skip)]
     index: OfferIndex,
@@ -79,9 +83,7 @@ impl DirectoryState {
         }
         let h = &event.header;
         let Some(Ok(claim)) = event.payload.as_ref().map(|p| serde_json::from_slice::<Claim>(&p.data)) else { return };
-        let hosted =
-            self.offers.get(&claim.offer_id).is_some_and(|o| self.host_of(&o.organisation_id) == Some(h.origin));
-        if !hosted {
+        if !self.hosts.hosts_entry(&claim.offer_id, h.origin) {
             return;
         }
         let taken = self.taken.entry(claim.offer_id).or_default();
@@ -182,21 +184,20 @@ impl DirectoryState {
     /// The node that hosts an entry: an organisation's, or the organisation's of a contact person
     /// or an offer. Only that node changes the entry.
     pub(crate) fn host_of(&self, id: &str) -> Option<NodeId> {
-        let organisation = |org: &str| self.organisations.get(org).map(|o| o.hosting_node.0);
-        organisation(id)
-            .or_else(|| self.contacts.get(id).and_then(|c| organisation(&c.organisation_id)))
-            .or_else(|| self.offers.get(id).and_then(|o| organisation(&o.organisation_id)))
+        self.hosts.host_of(id)
     }
 
-    /// Whether `origin` may write `event`: each node writes only the entries it hosts.
-    fn allowed(&self, origin: NodeId, event: &DirectoryEvent) -> bool {
-        let host = match event {
-            DirectoryEvent::OrganisationCreated { id, .. } => return self.host_of(id).is_none_or(|h| h == origin),
-            DirectoryEvent::ContactCreated { organisation_id, .. }
-            | DirectoryEvent::OfferCreated { organisation_id, .. } => self.host_of(organisation_id),
-            other => self.host_of(other.id()),
-        };
-        host == Some(origin)
+    /// Whether `origin` may write `event` (and, for a new entry, notes who hosts it): each node
+    /// writes only the entries it hosts.
+    fn admit(&mut self, origin: NodeId, event: &DirectoryEvent) -> bool {
+        match event {
+            DirectoryEvent::OrganisationCreated { id, .. } => self.hosts.organisation_created(id, origin),
+            DirectoryEvent::ContactCreated { id, organisation_id, .. }
+            | DirectoryEvent::OfferCreated { id, organisation_id, .. } => {
+                self.hosts.entry_created(id, organisation_id, origin)
+            }
+            other => self.hosts.hosts(other.id(), origin),
+        }
     }
 }
 
@@ -216,7 +217,7 @@ impl Projection for DirectoryState {
                 return;
             }
         };
-        if !self.allowed(h.origin, &decoded) {
+        if !self.admit(h.origin, &decoded) {
             tracing::warn!(origin = %h.origin.short(), seq = h.seq, kind = %h.kind, "directory event about an entry another node hosts; ignored");
             return;
         }
@@ -336,6 +337,16 @@ impl Projection for DirectoryState {
         let mut state: DirectoryState = serde_json::from_slice(data).map_err(|e| e.to_string())?;
         for offer in state.offers.values() {
             state.index.insert(offer);
+        }
+        for o in state.organisations.values() {
+            state.hosts.organisation_created(&o.id, o.hosting_node.0);
+        }
+        let entries = state.contacts.values().map(|c| (&c.id, &c.organisation_id));
+        for (id, organisation) in entries.chain(state.offers.values().map(|o| (&o.id, &o.organisation_id))) {
+            let host = state.organisations.get(organisation).map(|o| o.hosting_node.0);
+            if let Some(host) = host {
+                state.hosts.entry_created(id, organisation, host);
+            }
         }
         Ok(state)
     }

@@ -1,7 +1,7 @@
 //! The FollowUp service's error type and its one mapping to `tonic::Status`.
 
 use samenspel_eventlog::{Error as LogError, FieldViolation};
-use samenspel_status::{bad_request, not_found, precondition};
+use samenspel_status::{log_status, bad_request, not_found, precondition};
 use tonic::Status;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +28,7 @@ impl From<Error> for Status {
     fn from(e: Error) -> Self {
         let message = e.to_string();
         match e {
-            Error::Invalid(v) | Error::Log(LogError::Invalid(v)) => bad_request(message, &v),
+            Error::Invalid(v) => bad_request(message, &v),
             Error::NotFound { what, id } => not_found(what, id, message),
             Error::UnknownCheckIn { id } => precondition("UNKNOWN_CHECK_IN", format!("check_in/{id}"), message),
             Error::CheckInClosed { id, .. } => precondition("CHECK_IN_CLOSED", format!("check_in/{id}"), message),
@@ -36,11 +36,11 @@ impl From<Error> for Status {
             Error::ObserveElsewhere { match_id, .. } => {
                 precondition("OBSERVE_ELSEWHERE", format!("referral/{match_id}"), message)
             }
-            Error::Log(LogError::Closed) => Status::unavailable(message),
-            Error::Config(_) | Error::Log(_) => {
+            Error::Config(_) => {
                 tracing::error!(error = %message, "follow-up failure");
                 Status::internal(message)
             }
+            Error::Log(e) => log_status(e, message),
         }
     }
 }

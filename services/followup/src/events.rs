@@ -3,6 +3,7 @@
 //! and names stay in payloads. The one exception: an observation of the receiving organisation
 //! (`followup/observed/{match id}` on its node) goes to the node that owns the referral.
 
+use samenspel_kit::ServiceEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Answer, ClosureCategory, Observation, Outcome};
@@ -16,7 +17,7 @@ pub(crate) const FAILED: &str = "followup.referral.failed";
 pub(crate) const CLOSED: &str = "followup.referral.closed";
 pub(crate) const OBSERVED: &str = "followup.observation.recorded";
 pub(crate) const OBSERVATION_RECEIVED: &str = "followup.observation.received";
-const KINDS: [&str; 9] = [SCHEDULED, DUE, OVERDUE, ESCALATED, ANSWERED, FAILED, CLOSED, OBSERVED, OBSERVATION_RECEIVED];
+const KINDS: &[&str] = &[SCHEDULED, DUE, OVERDUE, ESCALATED, ANSWERED, FAILED, CLOSED, OBSERVED, OBSERVATION_RECEIVED];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Scheduled {
@@ -88,8 +89,10 @@ pub(crate) enum FollowUpEvent {
     },
 }
 
-impl FollowUpEvent {
-    pub(crate) fn kind(&self) -> &'static str {
+impl ServiceEvent for FollowUpEvent {
+    const KINDS: &'static [&'static str] = KINDS;
+
+    fn kind(&self) -> &'static str {
         match self {
             Self::CheckinsScheduled { .. } => SCHEDULED,
             Self::CheckinDue { .. } => DUE,
@@ -103,6 +106,15 @@ impl FollowUpEvent {
         }
     }
 
+    fn stream(&self) -> String {
+        match self {
+            Self::ObservationRecorded { match_id, .. } => observed_stream(match_id),
+            _ => stream(self.match_id()),
+        }
+    }
+}
+
+impl FollowUpEvent {
     pub(crate) fn match_id(&self) -> &str {
         match self {
             Self::CheckinsScheduled { match_id, .. }
@@ -115,21 +127,6 @@ impl FollowUpEvent {
             | Self::ObservationRecorded { match_id, .. }
             | Self::ObservationReceived { match_id, .. } => match_id,
         }
-    }
-
-    pub(crate) fn stream(&self) -> String {
-        match self {
-            Self::ObservationRecorded { match_id, .. } => observed_stream(match_id),
-            _ => stream(self.match_id()),
-        }
-    }
-
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("follow-up events serialise")
-    }
-
-    pub(crate) fn decode(kind: &str, payload: &[u8]) -> Option<Result<Self, serde_json::Error>> {
-        KINDS.contains(&kind).then(|| serde_json::from_slice(payload))
     }
 }
 

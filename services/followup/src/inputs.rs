@@ -115,6 +115,10 @@ pub(crate) struct OfferFieldsIn {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub(crate) enum DirectoryIn {
+    /// Names its host (the node that wrote it) for the host rule.
+    OrganisationCreated {
+        id: String,
+    },
     OrganisationArchived {
         id: String,
     },

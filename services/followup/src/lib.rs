@@ -7,6 +7,7 @@
 
 mod config;
 mod coverage;
+mod decide;
 mod error;
 mod evaluation;
 mod events;

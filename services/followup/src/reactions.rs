@@ -6,37 +6,26 @@
 //!
 //! The same reaction takes in the observations the node hosting the receiving organisation sends
 //! about this node's referrals — only from that node, and each once (its event id names the
-//! origin and position it came from).
+//! origin and position it came from). Both are decided in `decide.rs`.
 
 use std::sync::Arc;
 
-use samenspel_domain::LocalDate;
-use samenspel_eventlog::{
-    Error as LogError, EventLog, ExpectedVersion, Feed, ProjectionReader, Reaction, StoredEvent, TaskHandle,
-    start_reactor_of,
-};
+use samenspel_eventlog::{Error as LogError, EventLog, StoredEvent};
+use samenspel_kit::{Decided, ProjectionReader, Reaction, ServiceEvent, decide_and_append};
 
 use crate::config::FollowUpConfig;
-use crate::events::{self, FollowUpEvent, Scheduled};
-use crate::model::ReferralState;
-use crate::service::FollowUpService;
+use crate::decide;
+use crate::events::{self, FollowUpEvent};
 use crate::state::FollowUpState;
 
 /// The name the position of the reaction is saved under.
-const CURSOR: &str = "followup.reactions";
+pub(crate) const CURSOR: &str = "followup.reactions";
 
-pub(crate) async fn start(
-    log: Arc<dyn EventLog>,
-    state: ProjectionReader<FollowUpState>,
-    config: FollowUpConfig,
-) -> Result<TaskHandle, LogError> {
-    start_reactor_of(log.clone(), CURSOR, Arc::new(Schedule { log, state, config }), Feed::All).await
-}
-
-struct Schedule {
-    log: Arc<dyn EventLog>,
-    state: ProjectionReader<FollowUpState>,
-    config: FollowUpConfig,
+/// Follows every origin's events: this node's accepted matches, other nodes' observations.
+pub(crate) struct Schedule {
+    pub log: Arc<dyn EventLog>,
+    pub state: ProjectionReader<FollowUpState>,
+    pub config: FollowUpConfig,
 }
 
 #[derive(serde::Deserialize)]
@@ -60,42 +49,12 @@ impl Reaction for Schedule {
             return Ok(());
         };
         self.state.wait_for(h.seq).await?;
-        let (event, version) = {
-            let state = self.state.read();
-            let Some(r) = state.referral(&accepted.match_id) else { return Ok(()) };
-            if r.state != ReferralState::Active || !r.check_ins.is_empty() {
-                return Ok(());
-            }
-            let day = LocalDate::of_micros(r.accepted_micros);
-            let check_ins = self
-                .config
-                .plan
-                .iter()
-                .enumerate()
-                .map(|(i, step)| Scheduled {
-                    id: format!("{}-{}", r.id, i + 1),
-                    step: step.step.clone(),
-                    question: step.question.clone(),
-                    due_micros: day.plus_days(i64::from(step.after_days)).start_micros(),
-                })
-                .collect();
-            let event = FollowUpEvent::CheckinsScheduled {
-                match_id: r.id.clone(),
-                request_id: r.request_id.clone(),
-                owner_organisation_id: FollowUpService::referring(&self.config, r),
-                owner_person: r.confirmed_by.clone(),
-                check_ins,
-            };
-            (event, state.stream_version(&r.id))
-        };
-        let new = FollowUpService::new_event(&event, ExpectedVersion::Exact(version)).with_id(format!(
-            "{}/{}",
-            event.kind(),
-            event.match_id()
-        ));
-        let appended = self.log.append(vec![new]).await?;
-        tracing::info!(match_id = %event.match_id(), "check-ins scheduled");
-        self.state.wait_for(appended[0].seq).await
+        let decided = |s: &FollowUpState| Ok::<_, LogError>(decide::schedule(s, &self.config, &accepted.match_id));
+        let (_, appended) = decide_and_append(self.log.as_ref(), &self.state, decided).await?;
+        if !appended.is_empty() {
+            tracing::info!(match_id = %accepted.match_id, "check-ins scheduled");
+        }
+        Ok(())
     }
 }
 
@@ -104,40 +63,25 @@ impl Schedule {
     /// the referral's offer and the observation says so; anything else is refused with a warning.
     async fn take_in(&self, event: &StoredEvent) -> Result<(), LogError> {
         let h = &event.header;
-        let Some(payload) = &event.payload else { return Ok(()) };
         let from = h.origin.to_hex();
-        let Some(Ok(FollowUpEvent::ObservationRecorded { match_id, owner_node, observation })) =
-            FollowUpEvent::decode(&h.kind, &payload.data)
-        else {
+        let Some(Ok(observed)) = FollowUpEvent::decode_stored(event) else {
             tracing::warn!(origin = %from, seq = h.seq, "observation refused: it does not decode");
             return Ok(());
         };
         self.state.wait_for_origin(h.origin, h.seq).await?;
         let own = self.log.node_id().to_hex();
-        let refused = {
-            let state = self.state.read();
-            match state.referral(&match_id) {
-                _ if owner_node != own => Some("it is for another node"),
-                None => Some("no such referral here"),
-                Some(r) if r.accepted_micros == 0 => Some("the referral was never accepted"),
-                Some(r) if state.host_of(&r.offer_id) != Some(from.as_str()) => {
-                    Some("its node does not host the referral's offer")
-                }
-                Some(r) if observation.node != from || observation.organisation_id != r.receiving_organisation_id => {
-                    Some("it names another node or organisation than the receiving one")
-                }
-                Some(_) => None,
+        let match_id = observed.match_id().to_string();
+        let decided = |s: &FollowUpState| match decide::take_in(s, &own, event, observed.clone()) {
+            Ok(decided) => Ok::<_, LogError>(decided),
+            Err(why) => {
+                tracing::warn!(origin = %from, seq = h.seq, match_id = %match_id, why, "observation refused");
+                Ok(Decided::nothing(()))
             }
         };
-        if let Some(why) = refused {
-            tracing::warn!(origin = %from, seq = h.seq, match_id = %match_id, why, "observation refused");
-            return Ok(());
+        let (_, appended) = decide_and_append(self.log.as_ref(), &self.state, decided).await?;
+        if !appended.is_empty() {
+            tracing::info!(match_id = %match_id, origin = %from, "observation received");
         }
-        let received = FollowUpEvent::ObservationReceived { match_id, observation };
-        let id = format!("{}/{from}/{}", events::OBSERVATION_RECEIVED, h.seq);
-        let new = FollowUpService::new_event(&received, ExpectedVersion::Any).with_id(id);
-        let appended = self.log.append(vec![new]).await?;
-        tracing::info!(match_id = %received.match_id(), origin = %from, "observation received");
-        self.state.wait_for(appended[0].seq).await
+        Ok(())
     }
 }

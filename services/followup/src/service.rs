@@ -4,37 +4,26 @@
 //! reaction that schedules check-ins for accepted matches (`reactions.rs`) and the sweeper that
 //! announces what became due, overdue or escalated.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use samenspel_domain::{Clock, LocalDate, PostcodeRange, SupportFunction, SupportKind};
-use samenspel_eventlog::{
-    Audience, Error as LogError, EventLog, EventRef, ExpectedVersion, Feed, FieldViolation, Hash, NewEvent, NodeId,
-    ProjectionHandle, ProjectionReader, StoredEvent, SubscribeFrom, Subscription, TaskHandle, start_projection_of,
-    start_sweeper,
-};
-
-use samenspel_kit::Check;
+use samenspel_eventlog::{EventLog, FieldViolation, StoredEvent, SubscribeFrom, Subscription};
+use samenspel_kit::{Check, Feed, Runtime, ServiceEvent, page_size};
 
 use crate::config::FollowUpConfig;
 use crate::coverage::{self, Row};
+use crate::decide;
 use crate::error::Error;
 use crate::evaluation::{self, Evaluation};
 use crate::events::FollowUpEvent;
-use crate::model::{
-    Answer, CheckIn, CheckInState, ClosureCategory, Observation, Outcome, Referral, ReferralState, Respondent,
-};
+use crate::model::{CheckIn, CheckInState, ClosureCategory, Observation, Outcome, Referral, ReferralState, Respondent};
+use crate::reactions::{CURSOR, Schedule};
 use crate::state::FollowUpState;
 
 const PROJECTION: &str = "followup";
 const MAX_NOTES: usize = 2000;
 const MAX_NAME: usize = 200;
-/// Tries of a command whose append lost a race with the sweeper's announcements.
-const TRIES: usize = 3;
-/// Longest wait for other nodes' stored events to be applied (they may wait for their causes).
-const OTHERS_WAIT: Duration = Duration::from_millis(200);
-/// Tries of an observation whose number was taken by a concurrent one.
-const OBSERVATION_TRIES: usize = 16;
 
 /// An answer to a check-in as received: `None` for an enum left unspecified.
 #[derive(Debug, Clone, Default)]
@@ -71,13 +60,9 @@ pub struct Notice {
 
 #[derive(Debug)]
 pub struct FollowUpService {
-    log: Arc<dyn EventLog>,
+    runtime: Runtime<FollowUpState>,
     config: FollowUpConfig,
     clock: Arc<dyn Clock>,
-    state: ProjectionReader<FollowUpState>,
-    projection: Mutex<Option<ProjectionHandle<FollowUpState>>>,
-    reactions: Mutex<Option<TaskHandle>>,
-    sweeper: Mutex<Option<TaskHandle>>,
 }
 
 fn text(field: &str, value: &str, max: usize, v: &mut Vec<FieldViolation>) -> String {
@@ -102,42 +87,6 @@ fn contact_day(value: &str, v: &mut Vec<FieldViolation>) -> Option<LocalDate> {
     }
 }
 
-/// A day of first contact lies between the referral and today.
-fn check_contact_day(day: Option<LocalDate>, now: i64, confirmed_micros: i64) -> Result<(), Error> {
-    let Some(day) = day else { return Ok(()) };
-    let why = if day > LocalDate::of_micros(now) {
-        "lies in the future"
-    } else if day < LocalDate::of_micros(confirmed_micros) {
-        "lies before the referral was made"
-    } else {
-        return Ok(());
-    };
-    Err(Error::Invalid(vec![FieldViolation::new("contact_on", why)]))
-}
-
-fn state_name(s: CheckInState) -> &'static str {
-    match s {
-        CheckInState::Upcoming => "upcoming",
-        CheckInState::Due => "due",
-        CheckInState::Overdue => "overdue",
-        CheckInState::Escalated => "escalated",
-        CheckInState::Answered => "answered already",
-        CheckInState::Cancelled => "cancelled",
-    }
-}
-
-pub(crate) fn referral_state_name(s: ReferralState) -> &'static str {
-    match s {
-        ReferralState::Offered => "offered, not accepted yet",
-        ReferralState::Active => "active",
-        ReferralState::Declined => "declined",
-        ReferralState::Expired => "expired unanswered",
-        ReferralState::Failed => "failed",
-        ReferralState::Closed => "closed",
-        ReferralState::Ended => "ended with its request",
-    }
-}
-
 impl FollowUpService {
     /// Restores the follow-up from its snapshot, follows the log, and starts the reaction that
     /// schedules check-ins and the sweeper.
@@ -150,57 +99,31 @@ impl FollowUpService {
         if !problems.is_empty() {
             return Err(Error::Config(problems));
         }
-        let projection =
-            start_projection_of::<FollowUpState>(log.clone(), PROJECTION, config.snapshot_every, Feed::All).await?;
-        let reactions = crate::reactions::start(log.clone(), projection.reader(), config.clone()).await?;
-        let service = Arc::new(Self {
-            log,
-            config,
-            clock,
-            state: projection.reader(),
-            projection: Mutex::new(Some(projection)),
-            reactions: Mutex::new(Some(reactions)),
-            sweeper: Mutex::new(None),
-        });
+        let runtime =
+            Runtime::<FollowUpState>::start(log.clone(), PROJECTION, config.snapshot_every, Feed::All).await?;
+        let schedule = Schedule { log, state: runtime.reader(), config: config.clone() };
+        runtime.react(CURSOR, Arc::new(schedule), Feed::All).await?;
+        let service = Arc::new(Self { runtime, config, clock });
         let every = Duration::from_millis(service.config.sweep_interval_millis.max(10));
-        let sweeper = start_sweeper(&service, every, "announcing due check-ins", |s| async move { s.sweep().await });
-        *service.sweeper.lock().expect("sweeper lock") = Some(sweeper);
+        service.runtime.sweep(&service, every, "announcing due check-ins", |s| async move { s.sweep().await });
         Ok(service)
     }
 
     /// Stops the sweeper, the reaction and the projection (saving a snapshot); call it before the
     /// log closes.
     pub async fn stop(&self) -> Result<(), Error> {
-        let sweeper = self.sweeper.lock().expect("sweeper lock").take();
-        if let Some(sweeper) = sweeper {
-            sweeper.stop().await;
-        }
-        let reactions = self.reactions.lock().expect("reactions lock").take();
-        if let Some(reactions) = reactions {
-            reactions.stop().await;
-        }
-        let projection = self.projection.lock().expect("projection lock").take();
-        if let Some(p) = projection {
-            p.stop().await?;
-        }
-        Ok(())
+        Ok(self.runtime.stop().await?)
     }
 
     /// Waits until the read model has every event the log held when called, so a referral
     /// accepted a moment ago is found — here, or on the node hosting the receiving organisation
     /// once the owner's acceptance has arrived.
     async fn catch_up(&self) -> Result<(), Error> {
-        let own = self.log.node_id();
-        self.state.wait_for(self.log.head(own).await?.seq).await?;
-        // Other nodes' events may wait for their causes: waiting for them is best effort.
-        let others: Vec<(NodeId, u64)> =
-            self.log.origins().await?.into_iter().filter(|(o, _)| *o != own).map(|(o, h)| (o, h.seq)).collect();
-        let _ = tokio::time::timeout(OTHERS_WAIT, self.state.wait_for_all(&others)).await;
-        Ok(())
+        Ok(self.runtime.catch_up().await?)
     }
 
     fn state_of(&self, c: &CheckIn, now: i64) -> CheckInState {
-        c.state(now, self.config.overdue_after_hours, self.config.escalate_after_hours)
+        decide::state_of(&self.config, c, now)
     }
 
     pub fn now_micros(&self) -> i64 {
@@ -216,7 +139,7 @@ impl FollowUpService {
         organisation: &str,
         person: &str,
         include_upcoming: bool,
-        page_size: u32,
+        page_size_asked: u32,
         page_token: &str,
     ) -> Result<(Vec<(CheckIn, CheckInState)>, String), Error> {
         let after = match page_token {
@@ -231,14 +154,10 @@ impl FollowUpService {
         };
         check.finish().map_err(Error::Invalid)?;
         self.catch_up().await?;
-        let size = match page_size {
-            0 => self.config.default_page_size,
-            n => n.min(self.config.max_page_size),
-        }
-        .max(1) as usize;
+        let size = page_size(page_size_asked, self.config.default_page_size, self.config.max_page_size);
         let now = self.clock.now_micros();
         let (organisation, person) = (organisation.trim(), person.trim());
-        let state = self.state.read();
+        let state = self.runtime.read();
         let mut due: Vec<(CheckIn, CheckInState)> = state
             .check_ins()
             .filter(|c| c.owner_organisation_id == organisation && (person.is_empty() || c.owner_person == person))
@@ -259,7 +178,7 @@ impl FollowUpService {
 
     pub async fn check_in(&self, id: &str) -> Result<(CheckIn, CheckInState), Error> {
         self.catch_up().await?;
-        let found = self.state.read().check_in(id).cloned();
+        let found = self.runtime.read().check_in(id).cloned();
         let c = found.ok_or_else(|| Error::NotFound { what: "check-in", id: id.into() })?;
         let state = self.state_of(&c, self.clock.now_micros());
         Ok((c, state))
@@ -271,12 +190,12 @@ impl FollowUpService {
     pub async fn referral(&self, id: &str) -> Result<(Referral, Vec<(CheckIn, CheckInState)>), Error> {
         self.catch_up().await?;
         let now = self.clock.now_micros();
-        let state = self.state.read();
+        let state = self.runtime.read();
         let mut r =
             state.any_referral(id).cloned().ok_or_else(|| Error::NotFound { what: "referral", id: id.into() })?;
         let check_ins = state.check_ins_of(&r).map(|c| (c.clone(), self.state_of(c, now))).collect();
         if r.owner_node.is_empty() {
-            r.referring_organisation_id = Self::referring(&self.config, &r);
+            r.referring_organisation_id = decide::referring(&self.config.home_organisation_id, &r);
         }
         Ok((r, check_ins))
     }
@@ -302,69 +221,13 @@ impl FollowUpService {
         check.finish().map_err(Error::Invalid)?;
         let Some(outcome) = raw.outcome else { return Err(Error::Invalid(Vec::new())) };
         self.catch_up().await?;
-        let own = self.log.node_id().to_hex();
-        // Every lost race is another observation recorded, so this ends; the bound only caps a
-        // burst of many at once.
-        for _ in 0..OBSERVATION_TRIES {
-            let now = self.clock.now_micros();
-            let (event, version, audience, cause) = {
-                let state = self.state.read();
-                let r = state
-                    .any_referral(&match_id)
-                    .ok_or_else(|| Error::NotFound { what: "referral", id: match_id.clone() })?;
-                let host = state.host_of(&r.offer_id).unwrap_or(&own);
-                if host != own {
-                    return Err(Error::ObserveElsewhere { match_id: match_id.clone(), node: host.to_string() });
-                }
-                if r.state != ReferralState::Active {
-                    return Err(Error::NotActive {
-                        id: match_id.clone(),
-                        state: referral_state_name(r.state),
-                        action: "only an accepted referral is observed",
-                    });
-                }
-                check_contact_day(contact_on, now, r.confirmed_micros)?;
-                let version = state.observed_version(&match_id);
-                let observation = Observation {
-                    id: format!("{match_id}/observation/{}", version + 1),
-                    organisation_id: r.receiving_organisation_id.clone(),
-                    node: own.clone(),
-                    outcome,
-                    notes: notes.clone(),
-                    recorded_by: recorded_by.clone(),
-                    contact_on: contact_on.map(|d| d.to_string()),
-                    recorded_micros: now,
-                };
-                let cause = state.accepted_at(&match_id).and_then(|(origin, seq, hash)| {
-                    Some(EventRef { origin: NodeId::from_hex(origin)?, seq: *seq, hash: Hash::from_hex(hash)? })
-                });
-                // Only the owner gets it; this node's own referral keeps it here.
-                let audience = match NodeId::from_hex(&r.owner_node) {
-                    Some(owner) => Audience::Nodes(vec![owner]),
-                    None => Audience::Local,
-                };
-                let event = FollowUpEvent::ObservationRecorded {
-                    match_id: match_id.clone(),
-                    owner_node: r.owner_node.clone(),
-                    observation,
-                };
-                (event, version, audience, cause)
-            };
-            let new = Self::new_event(&event, ExpectedVersion::Exact(version))
-                .with_audience(audience)
-                .with_causes(cause.into_iter().collect());
-            match self.log.append(vec![new]).await {
-                Ok(appended) => {
-                    self.state.wait_for(appended.last().map_or(0, |a| a.seq)).await?;
-                    tracing::info!(match_id = %match_id, ?outcome, "observation recorded");
-                    return self.referral(&match_id).await;
-                }
-                // Another observation of the same referral won the race: number it after that one.
-                Err(LogError::WrongExpectedVersion { .. }) => self.catch_up().await?,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Error::Log(LogError::Storage("observations kept arriving while recording this one; try again".into())))
+        let own = self.runtime.log().node_id().to_hex();
+        let now = self.clock.now_micros();
+        // A racing observation of the same referral took the number: decided again, numbered after it.
+        let decided = |s: &FollowUpState| decide::observe(s, &own, &match_id, outcome, &notes, &recorded_by, contact_on, now);
+        self.runtime.decide(decided).await?;
+        tracing::info!(match_id = %match_id, ?outcome, "observation recorded");
+        self.referral(&match_id).await
     }
 
     /// Records the answer to a check-in. An answer that fails the referral also fails it, in the
@@ -390,54 +253,14 @@ impl FollowUpService {
             return Err(Error::Invalid(Vec::new()));
         };
         self.catch_up().await?;
-        for _ in 0..TRIES {
-            let now = self.clock.now_micros();
-            let (events, version) = {
-                let state = self.state.read();
-                let c = state.check_in(&id).ok_or_else(|| Error::UnknownCheckIn { id: id.clone() })?;
-                let referral = state.referral(&c.match_id).ok_or_else(|| Error::UnknownCheckIn { id: id.clone() })?;
-                if !c.is_open() || referral.state != ReferralState::Active {
-                    let why = if c.is_open() {
-                        "closed: its referral is no longer active"
-                    } else {
-                        state_name(self.state_of(c, now))
-                    };
-                    return Err(Error::CheckInClosed { id, state: why });
-                }
-                check_contact_day(contact_on, now, referral.confirmed_micros)?;
-                let answer = Answer {
-                    outcome,
-                    answered_by,
-                    notes: notes.clone(),
-                    recorded_by: recorded_by.clone(),
-                    contact_on: contact_on.map(|d| d.to_string()),
-                    recorded_micros: now,
-                };
-                let mut events = vec![FollowUpEvent::CheckinAnswered {
-                    match_id: c.match_id.clone(),
-                    check_in_id: id.clone(),
-                    answer,
-                }];
-                if outcome.fails() {
-                    events.push(FollowUpEvent::ReferralFailed {
-                        match_id: c.match_id.clone(),
-                        request_id: referral.request_id.clone(),
-                        offer_id: referral.offer_id.clone(),
-                        check_in_id: id.clone(),
-                        outcome,
-                        at_micros: now,
-                    });
-                }
-                (events, state.stream_version(&c.match_id))
-            };
-            if self.append(&events, version).await? {
-                if outcome.fails() {
-                    tracing::info!(check_in = %id, ?outcome, "referral failed: the request goes back to matching");
-                }
-                return self.check_in(&id).await;
-            }
+        let now = self.clock.now_micros();
+        let config = &self.config;
+        let decided =
+            |s: &FollowUpState| decide::answer(s, config, &id, outcome, answered_by, &notes, &recorded_by, contact_on, now);
+        if self.runtime.decide(decided).await?.0 {
+            tracing::info!(check_in = %id, ?outcome, "referral failed: the request goes back to matching");
         }
-        Err(Error::Log(LogError::Storage("the check-in kept changing while answering it; try again".into())))
+        self.check_in(&id).await
     }
 
     /// Closes an active referral with an outcome category; the intake closes the request.
@@ -459,101 +282,32 @@ impl FollowUpService {
         check.finish().map_err(Error::Invalid)?;
         let Some(category) = category else { return Err(Error::Invalid(Vec::new())) };
         self.catch_up().await?;
-        for _ in 0..TRIES {
-            let (event, version) = {
-                let state = self.state.read();
-                let r = state
-                    .referral(match_id)
-                    .ok_or_else(|| Error::NotFound { what: "referral", id: match_id.into() })?;
-                if r.state != ReferralState::Active {
-                    let state = referral_state_name(r.state);
-                    return Err(Error::NotActive {
-                        id: match_id.into(),
-                        state,
-                        action: "only an active referral is closed",
-                    });
-                }
-                let event = FollowUpEvent::ReferralClosed {
-                    match_id: r.id.clone(),
-                    request_id: r.request_id.clone(),
-                    category,
-                    notes: notes.clone(),
-                    closed_by: closed_by.clone(),
-                    at_micros: self.clock.now_micros(),
-                };
-                (event, state.stream_version(match_id))
-            };
-            if self.append(&[event], version).await? {
-                return self.referral(match_id).await;
-            }
-        }
-        Err(Error::Log(LogError::Storage("the referral kept changing while closing it; try again".into())))
-    }
-
-    /// Appends `events` on a referral's stream at `version` and waits until they are applied;
-    /// `false` when the stream moved meanwhile (decide again).
-    async fn append(&self, events: &[FollowUpEvent], version: u64) -> Result<bool, Error> {
-        let batch = events
-            .iter()
-            .enumerate()
-            .map(|(i, e)| Self::new_event(e, ExpectedVersion::Exact(version + i as u64)))
-            .collect();
-        match self.log.append(batch).await {
-            Ok(appended) => {
-                self.state.wait_for(appended.last().map_or(0, |a| a.seq)).await?;
-                Ok(true)
-            }
-            Err(LogError::WrongExpectedVersion { .. }) => {
-                self.catch_up().await?;
-                Ok(false)
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    pub(crate) fn new_event(event: &FollowUpEvent, expected: ExpectedVersion) -> NewEvent {
-        NewEvent::new(event.stream(), event.kind(), event.encode()).expect(expected).with_audience(Audience::Local)
+        let now = self.clock.now_micros();
+        self.runtime.decide(|s| decide::close(s, match_id, category, &notes, &closed_by, now)).await?;
+        self.referral(match_id).await
     }
 
     /// Appends the announcements of check-ins that became due, overdue or escalated since the
     /// last sweep; returns how many were made.
     pub async fn sweep(&self) -> Result<usize, Error> {
         let now = self.clock.now_micros();
-        let pending: Vec<(CheckIn, u8, u64)> = {
-            let state = self.state.read();
+        let pending: Vec<String> = {
+            let state = self.runtime.read();
             state
                 .check_ins()
-                .filter(|c| {
-                    c.is_open() && state.referral(&c.match_id).is_some_and(|r| r.state == ReferralState::Active)
-                })
-                .filter_map(|c| {
-                    let level = match self.state_of(c, now) {
-                        CheckInState::Due => 1,
-                        CheckInState::Overdue => 2,
-                        CheckInState::Escalated => 3,
-                        _ => 0,
-                    };
-                    (level > c.announced).then(|| (c.clone(), level, state.stream_version(&c.match_id)))
-                })
+                .filter(|c| c.is_open() && self.state_of(c, now) != CheckInState::Upcoming)
+                .map(|c| c.id.clone())
                 .collect()
         };
         let mut made = 0;
-        for (c, level, version) in pending {
-            let (m, id) = (c.match_id.clone(), c.id.clone());
-            let events: Vec<FollowUpEvent> = (c.announced + 1..=level)
-                .map(|l| match l {
-                    1 => FollowUpEvent::CheckinDue { match_id: m.clone(), check_in_id: id.clone() },
-                    2 => FollowUpEvent::CheckinOverdue { match_id: m.clone(), check_in_id: id.clone() },
-                    _ => FollowUpEvent::CheckinEscalated { match_id: m.clone(), check_in_id: id.clone() },
-                })
-                .collect();
-            // Lost to an answer or another announcement: the next sweep decides again.
-            if self.append(&events, version).await? {
-                if level == 3 {
-                    tracing::warn!(check_in = %id, organisation = %c.owner_organisation_id, "check-in escalated: overdue past the grace period");
-                }
-                made += events.len();
+        for id in pending {
+            // Decided on the check-in as it is by then: an answer or another sweep may have come first.
+            let decided = |s: &FollowUpState| Ok::<_, Error>(decide::announce(s, &self.config, &id, now));
+            let (level, appended) = self.runtime.decide(decided).await?;
+            if level == 3 {
+                tracing::warn!(check_in = %id, "check-in escalated: overdue past the grace period");
             }
+            made += appended.len();
         }
         Ok(made)
     }
@@ -583,7 +337,7 @@ impl FollowUpService {
             return Err(Error::Invalid(v));
         }
         self.catch_up().await?;
-        Ok(evaluation::evaluate(&self.state.read(), from, to, &self.config.home_organisation_id))
+        Ok(evaluation::evaluate(&self.runtime.read(), from, to, &self.config.home_organisation_id))
     }
 
     /// Open demand against offers per area and need in `region`, and totals per need.
@@ -610,12 +364,13 @@ impl FollowUpService {
         let Some(range) = range.filter(|_| v.is_empty()) else { return Err(Error::Invalid(v)) };
         self.catch_up().await?;
         let need = Some(need).filter(|n| !n.is_empty());
-        Ok(coverage::coverage(&self.state.read(), range.from.get(), range.to.get(), need))
+        Ok(coverage::coverage(&self.runtime.read(), range.from.get(), range.to.get(), need))
     }
 
     /// The node's log from `from_position` on; turn each event into notices with `notices_at`.
     pub fn watch(&self, from_position: u64) -> Result<Subscription, Error> {
-        Ok(self.log.subscribe(SubscribeFrom::origin(self.log.node_id(), from_position.max(1)))?)
+        let log = self.runtime.log();
+        Ok(log.subscribe(SubscribeFrom::origin(log.node_id(), from_position.max(1)))?)
     }
 
     /// The check-ins of `organisation` (and `person`) an event changed, as they are now.
@@ -626,12 +381,12 @@ impl FollowUpService {
         person: &str,
     ) -> Result<Vec<Notice>, Error> {
         let h = &event.header;
-        let Some(Ok(decoded)) = event.payload.as_ref().and_then(|p| FollowUpEvent::decode(&h.kind, &p.data)) else {
+        let Some(Ok(decoded)) = FollowUpEvent::decode_stored(event) else {
             return Ok(Vec::new());
         };
-        self.state.wait_for(h.seq).await?;
+        self.runtime.reader().wait_for(h.seq).await?;
         let now = self.clock.now_micros();
-        let state = self.state.read();
+        let state = self.runtime.read();
         let mine = |c: &&CheckIn| {
             c.owner_organisation_id == organisation.trim()
                 && (person.trim().is_empty() || c.owner_person == person.trim())
@@ -676,15 +431,5 @@ impl FollowUpService {
                 observation: observation.clone(),
             })
             .collect())
-    }
-
-    /// The referring organisation of a referral: its request's asking organisation, or this
-    /// node's own.
-    pub(crate) fn referring(config: &FollowUpConfig, r: &Referral) -> String {
-        if r.referring_organisation_id.is_empty() {
-            config.home_organisation_id.clone()
-        } else {
-            r.referring_organisation_id.clone()
-        }
     }
 }

@@ -6,7 +6,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use samenspel_domain::Postcode;
-use samenspel_eventlog::{NodeId, Projection, StoredEvent};
+use samenspel_eventlog::{NodeId, StoredEvent};
+use samenspel_kit::{Hosts, Projection, ServiceEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::events::FollowUpEvent;
@@ -53,6 +54,10 @@ pub(crate) struct FollowUpState {
     requests: HashMap<String, RequestInfo>,
     offers: BTreeMap<String, OfferInfo>,
     archived_organisations: HashSet<String>,
+    /// Who hosts which organisation and offer: only the host changes them (rebuilt from `offers`
+    /// when a snapshot from before lacks it).
+    #[serde(default)]
+    hosts: Hosts,
     /// Places of an offer held by matches (matching's claims less its releases).
     used: HashMap<String, u32>,
     /// Versions of the follow-up's own streams, per referral.
@@ -88,8 +93,8 @@ impl FollowUpState {
     }
 
     /// The node hosting an offer (hex), as the sociale kaart says.
-    pub(crate) fn host_of(&self, offer_id: &str) -> Option<&str> {
-        self.offers.get(offer_id).map(|o| o.host.as_str())
+    pub(crate) fn host_of(&self, offer_id: &str) -> Option<String> {
+        self.hosts.host_of(offer_id).map(|h| h.to_hex())
     }
 
     pub(crate) fn referrals(&self) -> impl Iterator<Item = &Referral> {
@@ -364,9 +369,9 @@ impl FollowUpState {
         }
     }
 
+    /// The sociale kaart's offers, as their hosts write them (the host rule, `Hosts`).
     fn apply_directory(&mut self, event: DirectoryIn, origin: NodeId) {
         let host = origin.to_hex();
-        let hosted = |s: &Self, id: &str| s.offers.get(id).is_some_and(|o| o.host.is_empty() || o.host == host);
         let offer = |organisation_id: String, f: OfferFieldsIn| OfferInfo {
             host: host.clone(),
             organisation_id,
@@ -377,25 +382,32 @@ impl FollowUpState {
             archived: false,
         };
         match event {
-            DirectoryIn::OrganisationArchived { id } => {
+            DirectoryIn::OrganisationCreated { id } => {
+                self.hosts.organisation_created(&id, origin);
+            }
+            DirectoryIn::OrganisationArchived { id } if self.hosts.hosts_organisation(&id, origin) => {
                 self.archived_organisations.insert(id);
             }
-            DirectoryIn::OfferCreated { id, organisation_id, fields } => {
+            DirectoryIn::OfferCreated { id, organisation_id, fields }
+                if self.hosts.entry_created(&id, &organisation_id, origin) =>
+            {
                 self.offers.entry(id).or_insert_with(|| offer(organisation_id, fields));
             }
-            DirectoryIn::OfferUpdated { id, fields } => {
-                if hosted(self, &id)
-                    && let Some(o) = self.offers.get_mut(&id)
-                {
+            DirectoryIn::OfferUpdated { id, fields } if self.hosts.hosts_entry(&id, origin) => {
+                if let Some(o) = self.offers.get_mut(&id) {
                     *o = offer(o.organisation_id.clone(), fields);
                 }
             }
-            DirectoryIn::OfferArchived { id } => {
-                if hosted(self, &id)
-                    && let Some(o) = self.offers.get_mut(&id)
-                {
+            DirectoryIn::OfferArchived { id } if self.hosts.hosts_entry(&id, origin) => {
+                if let Some(o) = self.offers.get_mut(&id) {
                     o.archived = true;
                 }
+            }
+            DirectoryIn::OrganisationArchived { .. }
+            | DirectoryIn::OfferCreated { .. }
+            | DirectoryIn::OfferUpdated { .. }
+            | DirectoryIn::OfferArchived { .. } => {
+                tracing::warn!(origin = %origin.short(), "directory event about an entry another node hosts; ignored");
             }
             DirectoryIn::Other => {}
         }
@@ -424,8 +436,12 @@ impl Projection for FollowUpState {
             return;
         }
         match Input::decode(&h.kind, &payload.data) {
+            // Places are claimed and freed on the node hosting the offer; no other node's count.
             Some(Ok(Input::Matching(e @ (MatchingIn::Claimed { .. } | MatchingIn::Released { .. })))) => {
-                self.apply_matching(e, h.time_micros)
+                let (MatchingIn::Claimed { offer_id } | MatchingIn::Released { offer_id }) = &e else { return };
+                if self.hosts.hosts_entry(offer_id, h.origin) {
+                    self.apply_matching(e, h.time_micros)
+                }
             }
             Some(Ok(Input::Matching(e))) if own => self.apply_matching(e, h.time_micros),
             Some(Ok(Input::Matching(e))) => self.apply_received(e, event),
@@ -446,6 +462,16 @@ impl Projection for FollowUpState {
     }
 
     fn restore(data: &[u8]) -> Result<Self, String> {
-        serde_json::from_slice(data).map_err(|e| e.to_string())
+        let mut state: Self = serde_json::from_slice(data).map_err(|e| e.to_string())?;
+        if state.hosts == Hosts::default() {
+            // A snapshot from before the host index: each offer knows its host.
+            for (id, o) in &state.offers {
+                if let Some(host) = NodeId::from_hex(&o.host) {
+                    state.hosts.organisation_created(&o.organisation_id, host);
+                    state.hosts.entry_created(id, &o.organisation_id, host);
+                }
+            }
+        }
+        Ok(state)
     }
 }

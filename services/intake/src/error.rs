@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use samenspel_eventlog::{Error as LogError, FieldViolation};
-use samenspel_status::{DOMAIN, bad_request, not_found, precondition, version_conflict};
+use samenspel_status::{log_status, DOMAIN, bad_request, not_found, precondition, version_conflict};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -31,7 +31,7 @@ impl From<Error> for Status {
     fn from(e: Error) -> Self {
         let message = e.to_string();
         match e {
-            Error::Invalid(v) | Error::Log(LogError::Invalid(v)) => bad_request(message, &v),
+            Error::Invalid(v) => bad_request(message, &v),
             Error::NotFound { id } => not_found("help request", id, message),
             Error::WrongState { id, state, action } => {
                 // Both details: the precondition for any client, the state as metadata for ours.
@@ -45,11 +45,7 @@ impl From<Error> for Status {
             Error::NotShareable { id, .. } => precondition("CONSENT", format!("help_request/{id}"), message),
             Error::VersionConflict { id, expected, actual } => version_conflict(message, id, expected, actual),
             Error::RequestIdReused { .. } => Status::already_exists(message),
-            Error::Log(LogError::Closed) => Status::unavailable(message),
-            Error::Log(_) => {
-                tracing::error!(error = %message, "intake failure");
-                Status::internal(message)
-            }
+            Error::Log(e) => log_status(e, message),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! stream (`intake/request/{id}`, an opaque id) and the kind; everything personal is in the payload,
 //! and the payload stays on this node (audience: local).
 
+use samenspel_kit::ServiceEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Consent, RequestFields, Strain};
@@ -18,7 +19,7 @@ pub(crate) const REOPENED: &str = "intake.request.reopened";
 pub(crate) const CLOSED: &str = "intake.request.closed";
 pub(crate) const WITHDRAWN: &str = "intake.request.withdrawn";
 pub(crate) const CONTACT_SHARED: &str = "intake.request.contact_shared";
-const KINDS: [&str; 12] = [
+const KINDS: &[&str] = &[
     CONTACT_SHARED,
     SUBMITTED,
     AMENDED,
@@ -103,8 +104,10 @@ pub(crate) struct SharedContact {
     pub email: String,
 }
 
-impl IntakeEvent {
-    pub(crate) fn kind(&self) -> &'static str {
+impl ServiceEvent for IntakeEvent {
+    const KINDS: &'static [&'static str] = KINDS;
+
+    fn kind(&self) -> &'static str {
         match self {
             Self::Submitted { .. } => SUBMITTED,
             Self::Amended { .. } => AMENDED,
@@ -121,6 +124,12 @@ impl IntakeEvent {
         }
     }
 
+    fn stream(&self) -> String {
+        stream(self.id())
+    }
+}
+
+impl IntakeEvent {
     /// The request the event is about.
     pub(crate) fn id(&self) -> &str {
         match self {
@@ -137,19 +146,6 @@ impl IntakeEvent {
             | Self::Withdrawn { id, .. }
             | Self::ContactShared { id, .. } => id,
         }
-    }
-
-    pub(crate) fn stream(&self) -> String {
-        stream(self.id())
-    }
-
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("intake events serialise")
-    }
-
-    /// The event in a payload of one of the intake's kinds; `None` for any other event.
-    pub(crate) fn decode(kind: &str, payload: &[u8]) -> Option<Result<Self, serde_json::Error>> {
-        KINDS.contains(&kind).then(|| serde_json::from_slice(payload))
     }
 }
 

@@ -3,9 +3,11 @@
 //! log; the lifecycle of a request belongs to this node, and personal data is only in payloads.
 
 mod config;
+mod decide;
 mod error;
 mod events;
 mod grpc;
+mod inputs;
 mod model;
 mod reactions;
 mod service;

@@ -1,19 +1,20 @@
-//! The intake's commands and queries: commands check input and state, append events and wait until
-//! the projection has applied them (a caller reads its own writes); queries read the projection.
-//! Alongside, the request's lifecycle follows matching's events (`reactions.rs`).
+//! The intake's commands and queries: commands check input, decide on the read model
+//! (`decide.rs`), append with the request's version and wait until the read model has it (a
+//! caller reads its own writes); queries read the read model. Alongside, the request's lifecycle
+//! follows matching's events (`reactions.rs`).
+
+use std::sync::Arc;
 
 use samenspel_domain::{Clock, Postcode, PostcodeRange};
-use samenspel_eventlog::{
-    Audience, Error as LogError, EventLog, ExpectedVersion, FieldViolation, NewEvent, ProjectionHandle,
-    ProjectionReader, StoredEvent, SubscribeFrom, Subscription, start_projection,
-};
-use samenspel_kit::Check;
-use std::sync::{Arc, Mutex};
+use samenspel_eventlog::{Error as LogError, EventLog, ExpectedVersion, FieldViolation, StoredEvent, SubscribeFrom, Subscription};
+use samenspel_kit::{Check, Decided, Feed, Runtime, ServiceEvent, derived_id, page_size, random_id};
 
 use crate::config::IntakeConfig;
+use crate::decide;
 use crate::error::Error;
 use crate::events::IntakeEvent;
 use crate::model::{Purpose, RawConsent, RawRequest, RawStrain, Slot, Urgency};
+use crate::reactions::{CURSOR, Follow};
 use crate::state::{HelpRequest, IntakeState, ListFilter, RequestStatus};
 
 /// The name the intake's snapshots are saved under.
@@ -21,13 +22,10 @@ const PROJECTION: &str = "intake";
 
 #[derive(Debug)]
 pub struct IntakeService {
-    log: Arc<dyn EventLog>,
+    runtime: Runtime<IntakeState>,
     config: IntakeConfig,
     /// What consent is checked against; the node's clock, so a test clock moves it too.
     clock: Arc<dyn Clock>,
-    state: ProjectionReader<IntakeState>,
-    projection: Mutex<Option<ProjectionHandle<IntakeState>>>,
-    reactions: Mutex<Option<samenspel_eventlog::TaskHandle>>,
 }
 
 /// A submission as received.
@@ -69,48 +67,30 @@ fn finish(check: Check) -> Result<(), Error> {
 impl IntakeService {
     /// Restores the intake from its last snapshot and follows the log from there.
     pub async fn start(log: Arc<dyn EventLog>, config: IntakeConfig, clock: Arc<dyn Clock>) -> Result<Self, Error> {
-        let projection = start_projection::<IntakeState>(log.clone(), PROJECTION, config.snapshot_every).await?;
-        let reactions = crate::reactions::start(log.clone(), projection.reader()).await?;
-        Ok(Self {
-            log,
-            config,
-            clock,
-            state: projection.reader(),
-            projection: Mutex::new(Some(projection)),
-            reactions: Mutex::new(Some(reactions)),
-        })
+        let runtime = Runtime::<IntakeState>::start(log.clone(), PROJECTION, config.snapshot_every, Feed::Own).await?;
+        runtime.react(CURSOR, Arc::new(Follow { log, state: runtime.reader() }), Feed::Own).await?;
+        Ok(Self { runtime, config, clock })
     }
 
     /// Stops following the log and saves a snapshot; call it before the log closes.
     pub async fn stop(&self) -> Result<(), Error> {
-        let reactions = self.reactions.lock().expect("reactions lock").take();
-        if let Some(reactions) = reactions {
-            reactions.stop().await;
-        }
-        let projection = self.projection.lock().expect("projection lock").take();
-        if let Some(p) = projection {
-            p.stop().await?;
-        }
-        Ok(())
+        Ok(self.runtime.stop().await?)
     }
 
     pub fn get(&self, id: &str) -> Result<HelpRequest, Error> {
-        let found = self.state.read().get(id).cloned();
+        let found = self.runtime.read().get(id).cloned();
         found.ok_or_else(|| Error::NotFound { id: id.to_string() })
     }
 
     pub fn list(
         &self,
         filter: &ListFilter,
-        page_size: u32,
+        page_size_asked: u32,
         page_token: &str,
     ) -> Result<(Vec<HelpRequest>, String), Error> {
-        let size = match page_size {
-            0 => self.config.default_page_size,
-            n => n.min(self.config.max_page_size),
-        };
+        let size = page_size(page_size_asked, self.config.default_page_size, self.config.max_page_size);
         let after = Some(page_token).filter(|t| !t.is_empty());
-        let (page, more) = self.state.read().list(after, filter, size.max(1) as usize);
+        let (page, more) = self.runtime.read().list(after, filter, size);
         let next = if more { page.last().map(|r| r.id.clone()).unwrap_or_default() } else { String::new() };
         Ok((page, next))
     }
@@ -253,12 +233,9 @@ impl IntakeService {
         let fields = fields.validate("fields", &mut subjects, &mut v);
         check.push_all(&mut v);
         finish(check)?;
-        let current = self.get(id)?;
         let Some(fields) = fields else { return Err(Error::Invalid(Vec::new())) };
-        if !current.status.is_open() {
-            return Err(Error::WrongState { id: id.into(), state: current.status, action: "amended" });
-        }
-        self.append_change(id, IntakeEvent::Amended { id: id.into(), fields }, expected_version, current.version).await
+        let event = IntakeEvent::Amended { id: id.into(), fields };
+        self.write(id, |s| decide::open_change(s, id, "amended", event.clone(), Some(expected_version))).await
     }
 
     /// Records a mantelzorger's strain on an open request.
@@ -270,11 +247,8 @@ impl IntakeService {
         let current = self.get(id)?;
         let strain = raw.validate("assessment", Some(&current.fields), &mut v);
         let Some(strain) = strain.filter(|_| v.is_empty()) else { return Err(Error::Invalid(v)) };
-        if !current.status.is_open() {
-            return Err(Error::WrongState { id: id.into(), state: current.status, action: "assessed" });
-        }
         let event = IntakeEvent::StrainRecorded { id: id.into(), strain };
-        self.append_change(id, event, current.version, current.version).await
+        self.write(id, |s| decide::open_change(s, id, "assessed", event.clone(), Some(current.version))).await
     }
 
     pub async fn change_consent(&self, mut check: Check, id: &str, raw: RawConsent) -> Result<HelpRequest, Error> {
@@ -282,23 +256,21 @@ impl IntakeService {
         let consent = raw.validate("consent", self.clock.now_micros(), &mut v);
         check.push_all(&mut v);
         finish(check)?;
-        let current = self.get(id)?;
         let Some(consent) = consent else { return Err(Error::Invalid(Vec::new())) };
-        if !current.status.is_open() {
-            return Err(Error::WrongState { id: id.into(), state: current.status, action: "given new consent" });
-        }
         let event = IntakeEvent::ConsentChanged { id: id.into(), consent };
-        self.append_change(id, event, current.version, current.version).await
+        self.write(id, |s| decide::open_change(s, id, "given new consent", event.clone(), None)).await
     }
 
     /// Withdraws consent: from now on nothing of the request is shared. Always allowed.
     pub async fn withdraw_consent(&self, id: &str) -> Result<HelpRequest, Error> {
-        let current = self.get(id)?;
-        if current.consent_withdrawn || current.consent.is_none() {
-            return Ok(current);
-        }
-        let event = IntakeEvent::ConsentWithdrawn { id: id.into() };
-        self.append_change(id, event, current.version, current.version).await
+        self.write(id, |s| {
+            let current = s.get(id).ok_or_else(|| Error::NotFound { id: id.into() })?;
+            if current.consent_withdrawn || current.consent.is_none() {
+                return Ok(Decided::nothing(()));
+            }
+            decide::change(s, id, IntakeEvent::ConsentWithdrawn { id: id.into() }, current.version)
+        })
+        .await
     }
 
     pub async fn start_matching(&self, id: &str) -> Result<HelpRequest, Error> {
@@ -375,22 +347,23 @@ impl IntakeService {
 
     /// The node's log from `from_position` on; turn each event into a change with `change_at`.
     pub fn watch(&self, from_position: u64) -> Result<Subscription, Error> {
-        Ok(self.log.subscribe(SubscribeFrom::origin(self.log.node_id(), from_position.max(1)))?)
+        let log = self.runtime.log();
+        Ok(log.subscribe(SubscribeFrom::origin(log.node_id(), from_position.max(1)))?)
     }
 
     /// The change an event made to a request; `None` for events of other services.
     pub async fn change_at(&self, event: &StoredEvent) -> Result<Option<Change>, Error> {
         let h = &event.header;
-        let Some(Ok(decoded)) = event.payload.as_ref().and_then(|p| IntakeEvent::decode(&h.kind, &p.data)) else {
+        let Some(Ok(decoded)) = IntakeEvent::decode_stored(event) else {
             return Ok(None);
         };
-        self.state.wait_for(h.seq).await?;
-        let request = self.state.read().get(decoded.id()).cloned();
+        self.runtime.reader().wait_for(h.seq).await?;
+        let request = self.runtime.read().get(decoded.id()).cloned();
         Ok(request.map(|request| Change { position: h.seq, kind: h.kind.clone(), request }))
     }
 
-    /// A step of the lifecycle, allowed only from `from`; guarded by the version read, so of two
-    /// racing steps one fails.
+    /// A step of the lifecycle, allowed only from `from`; guarded by the version it was decided
+    /// on, so of two racing steps one is taken and the other decided again on what won.
     async fn transition(
         &self,
         id: &str,
@@ -398,32 +371,34 @@ impl IntakeService {
         action: &'static str,
         event: IntakeEvent,
     ) -> Result<HelpRequest, Error> {
-        let current = self.get(id)?;
-        if !from.contains(&current.status) {
-            return Err(Error::WrongState { id: id.into(), state: current.status, action });
-        }
-        self.append_change(id, event, current.version, current.version).await
+        self.write(id, |s| decide::step(s, id, from, action, event.clone())).await
+    }
+
+    /// Decides on the read model and appends the decision; answers with the request as it is
+    /// then. A version the caller gave that is no longer the request's is `VersionConflict`.
+    async fn write(
+        &self,
+        id: &str,
+        decide: impl FnMut(&IntakeState) -> Result<Decided<()>, Error>,
+    ) -> Result<HelpRequest, Error> {
+        self.runtime.decide(decide).await?;
+        self.get(id)
     }
 
     /// A new request's id; a retry must produce the same events, so one made for a request id is
     /// derived from it.
     fn new_id(&self, request_id: &str) -> Result<String, Error> {
         if request_id.is_empty() {
-            let mut bytes = [0u8; 16];
-            getrandom::fill(&mut bytes).map_err(|e| Error::Log(LogError::Key(format!("no randomness: {e}"))))?;
-            return Ok(hex::encode(bytes));
+            return Ok(random_id()?);
         }
-        let mut hasher = blake3::Hasher::new_derive_key("samenspel intake id v1");
-        hasher.update(self.log.node_id().as_bytes());
-        hasher.update(request_id.as_bytes());
-        Ok(hex::encode(&hasher.finalize().as_bytes()[..16]))
+        Ok(derived_id("samenspel intake id v1", &[self.runtime.log().node_id().as_bytes(), request_id.as_bytes()]))
     }
 
     /// Makes pseudonymous subject ids for people given without one, derived from `seed` so a
     /// retried submit produces the same ids.
     fn subject_ids(&self, seed: &str) -> impl FnMut() -> String + use<> {
         let mut hasher = blake3::Hasher::new_derive_key("samenspel subject id v1");
-        hasher.update(self.log.node_id().as_bytes());
+        hasher.update(self.runtime.log().node_id().as_bytes());
         hasher.update(seed.as_bytes());
         let mut reader = hasher.finalize_xof();
         move || {
@@ -431,11 +406,6 @@ impl IntakeService {
             reader.fill(&mut bytes);
             format!("s-{}", hex::encode(bytes))
         }
-    }
-
-    pub(crate) fn new_event(event: &IntakeEvent, expected: ExpectedVersion) -> NewEvent {
-        // Personal data stays on this node until federation shares a consented summary.
-        NewEvent::new(event.stream(), event.kind(), event.encode()).expect(expected).with_audience(Audience::Local)
     }
 
     /// Appends the events that create request `id` in one write and waits until the projection
@@ -450,12 +420,12 @@ impl IntakeService {
         let batch = events
             .iter()
             .map(|(e, expected)| {
-                let new = Self::new_event(e, *expected);
+                let new = decide::new_event(e, *expected);
                 if request_id.is_empty() { new } else { new.with_id(format!("{}/{id}", e.kind())) }
             })
             .collect();
-        match self.log.append(batch).await {
-            Ok(appended) => Ok(self.state.wait_for(appended.last().map_or(0, |a| a.seq)).await?),
+        match self.runtime.append(batch).await {
+            Ok(_) => Ok(()),
             Err(LogError::EventIdReused { .. }) => Err(Error::RequestIdReused { request_id: request_id.into() }),
             Err(LogError::WrongExpectedVersion { stream, expected, actual }) => {
                 let id = stream.rsplit('/').next().unwrap_or_default().to_string();
@@ -463,26 +433,5 @@ impl IntakeService {
             }
             Err(e) => Err(e.into()),
         }
-    }
-
-    /// Appends a change guarded by the request's version and waits until the projection has it.
-    async fn append_change(
-        &self,
-        id: &str,
-        event: IntakeEvent,
-        expected: u64,
-        actual: u64,
-    ) -> Result<HelpRequest, Error> {
-        if actual != expected {
-            return Err(Error::VersionConflict { id: id.to_string(), expected, actual });
-        }
-        match self.log.append(vec![Self::new_event(&event, ExpectedVersion::Exact(expected))]).await {
-            Ok(appended) => self.state.wait_for(appended[0].seq).await?,
-            Err(LogError::WrongExpectedVersion { actual, .. }) => {
-                return Err(Error::VersionConflict { id: id.to_string(), expected, actual });
-            }
-            Err(e) => return Err(e.into()),
-        }
-        self.get(id)
     }
 }

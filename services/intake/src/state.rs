@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use samenspel_domain::{Complexity, PostcodeRange};
-use samenspel_eventlog::{Projection, StoredEvent};
+use samenspel_eventlog::StoredEvent;
+use samenspel_kit::{Projection, ServiceEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::events::IntakeEvent;

@@ -1,7 +1,7 @@
 //! The Matching service's error type and its one mapping to `tonic::Status`.
 
 use samenspel_eventlog::{Error as LogError, FieldViolation};
-use samenspel_status::{bad_request, error_info, not_found, precondition};
+use samenspel_status::{log_status, bad_request, error_info, not_found, precondition};
 use tonic::{Code, Status};
 
 use crate::model::MatchStatus;
@@ -34,7 +34,7 @@ impl From<Error> for Status {
     fn from(e: Error) -> Self {
         let message = e.to_string();
         match e {
-            Error::Invalid(v) | Error::Log(LogError::Invalid(v)) => bad_request(message, &v),
+            Error::Invalid(v) => bad_request(message, &v),
             Error::NotFound { what, id } => not_found(what, id, message),
             Error::NotOpen { id, .. } => precondition("NOT_OPEN", format!("request/{id}"), message),
             Error::StaleProposal { request_id } => {
@@ -53,11 +53,7 @@ impl From<Error> for Status {
                 "NOT_ADDRESSED",
                 vec![("match_id", match_id), ("organisation_id", organisation_id)],
             ),
-            Error::Log(LogError::Closed) => Status::unavailable(message),
-            Error::Log(_) => {
-                tracing::error!(error = %message, "matching failure");
-                Status::internal(message)
-            }
+            Error::Log(e) => log_status(e, message),
         }
     }
 }

@@ -4,6 +4,8 @@
 //! can be given out twice. The node that took a request in owns its matches; a unit of an offer's
 //! capacity is claimed on the node that hosts the offer.
 
+use samenspel_eventlog::Audience;
+use samenspel_kit::ServiceEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Factor, Summary};
@@ -18,8 +20,7 @@ pub(crate) const CLAIMED: &str = "matching.offer.claimed";
 pub(crate) const RELEASED: &str = "matching.offer.released";
 pub(crate) const ANSWER_GIVEN: &str = "matching.answer.given";
 pub(crate) const NOTICED: &str = "matching.match.noticed";
-const KINDS: [&str; 10] =
-    [CONFIRMED, ACCEPTED, DECLINED, EXPIRED, FAILED, ENDED, CLAIMED, RELEASED, ANSWER_GIVEN, NOTICED];
+const KINDS: &[&str] = &[CONFIRMED, ACCEPTED, DECLINED, EXPIRED, FAILED, ENDED, CLAIMED, RELEASED, ANSWER_GIVEN, NOTICED];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -92,8 +93,10 @@ pub(crate) enum MatchingEvent {
     Noticed { match_id: String, kind: String },
 }
 
-impl MatchingEvent {
-    pub(crate) fn kind(&self) -> &'static str {
+impl ServiceEvent for MatchingEvent {
+    const KINDS: &'static [&'static str] = KINDS;
+
+    fn kind(&self) -> &'static str {
         match self {
             Self::Confirmed { .. } => CONFIRMED,
             Self::Accepted { .. } => ACCEPTED,
@@ -108,7 +111,7 @@ impl MatchingEvent {
         }
     }
 
-    pub(crate) fn stream(&self) -> String {
+    fn stream(&self) -> String {
         match self {
             Self::Confirmed { request_id, .. }
             | Self::Accepted { request_id, .. }
@@ -122,6 +125,18 @@ impl MatchingEvent {
         }
     }
 
+    /// A match's events stay here unless their writer names the nodes hosting its offers;
+    /// claims and releases go to every node, since they say only how full an offer is and every
+    /// node proposes it.
+    fn audience(&self) -> Audience {
+        match self {
+            Self::Claimed { .. } | Self::Released { .. } => Audience::Federation,
+            _ => Audience::Local,
+        }
+    }
+}
+
+impl MatchingEvent {
     /// The match the event is about.
     pub(crate) fn match_id(&self) -> &str {
         match self {
@@ -138,13 +153,6 @@ impl MatchingEvent {
         }
     }
 
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("matching events serialise")
-    }
-
-    pub(crate) fn decode(kind: &str, payload: &[u8]) -> Option<Result<Self, serde_json::Error>> {
-        KINDS.contains(&kind).then(|| serde_json::from_slice(payload))
-    }
 }
 
 pub(crate) fn request_stream(request_id: &str) -> String {

@@ -207,3 +207,25 @@ impl Input {
         }
     }
 }
+
+/// The kinds of the follow-up's and the intake's events that end a match.
+pub(crate) const ENDING: [&str; 4] =
+    ["followup.referral.failed", "followup.referral.closed", "intake.request.closed", "intake.request.withdrawn"];
+
+/// The fields of the follow-up's and the intake's events that end a match.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum Ended {
+    ReferralFailed {
+        match_id: String,
+        outcome: String,
+    },
+    ReferralClosed {
+        match_id: String,
+        category: String,
+    },
+    #[serde(rename = "closed")]
+    RequestClosed { id: String },
+    #[serde(rename = "withdrawn")]
+    RequestWithdrawn { id: String },
+}

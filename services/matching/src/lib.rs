@@ -5,6 +5,7 @@
 
 mod assign;
 mod config;
+mod decide;
 mod error;
 mod events;
 mod grpc;

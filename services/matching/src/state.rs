@@ -5,7 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use samenspel_domain::{Complexity, Postcode};
-use samenspel_eventlog::{NodeId, Projection, StoredEvent};
+use samenspel_eventlog::{NodeId, StoredEvent};
+use samenspel_kit::{Projection, ServiceEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::events::MatchingEvent;

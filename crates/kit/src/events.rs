@@ -1,0 +1,44 @@
+//! What a service's own events have in common: a kind, a stream, an audience, and a JSON
+//! payload; each service's `events.rs` implements [`ServiceEvent`] for its event enum.
+
+use samenspel_eventlog::{Audience, ExpectedVersion, NewEvent, StoredEvent};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// The kinds the services write. The raw log takes none of them from a client: a service's
+/// events are written by the service, after its rules.
+pub const SERVICE_KIND_PREFIXES: [&str; 4] = ["directory.", "intake.", "matching.", "followup."];
+
+/// A service's own event.
+pub trait ServiceEvent: Serialize + DeserializeOwned + Sized {
+    /// Every kind of the service's events.
+    const KINDS: &'static [&'static str];
+
+    fn kind(&self) -> &'static str;
+
+    fn stream(&self) -> String;
+
+    /// Who may see its payload when its writer says nothing else: this node only.
+    fn audience(&self) -> Audience {
+        Audience::Local
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a service event serialises")
+    }
+
+    /// The event of `kind` in `payload`; `None` when `kind` is not one of this service's.
+    fn decode(kind: &str, payload: &[u8]) -> Option<Result<Self, serde_json::Error>> {
+        Self::KINDS.contains(&kind).then(|| serde_json::from_slice(payload))
+    }
+
+    /// The event a stored one holds, if it is one of this service's and its payload is here.
+    fn decode_stored(event: &StoredEvent) -> Option<Result<Self, serde_json::Error>> {
+        Self::decode(&event.header.kind, &event.payload.as_ref()?.data)
+    }
+
+    /// The event to append, on its stream at `expected`, for its audience.
+    fn to_new(&self, expected: ExpectedVersion) -> NewEvent {
+        NewEvent::new(self.stream(), self.kind(), self.encode()).expect(expected).with_audience(self.audience())
+    }
+}
