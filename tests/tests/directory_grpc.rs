@@ -267,14 +267,17 @@ async fn the_smoelenboek_knows_who_works_where_and_when() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn entries_nobody_checked_for_too_long_are_listed_as_stale() {
-    let node = TestNode::start().await;
+async fn entries_nobody_checked_for_too_long_are_listed_as_stale_by_the_nodes_clock() {
+    const DAY: std::time::Duration = std::time::Duration::from_secs(86_400);
+    let clock = std::sync::Arc::new(samenspel_domain::ManualClock::at(1_796_112_000_000_000));
+    let node = TestNode::start_with_clock(clock.clone(), |_| {}).await;
     let mut dir = node.directory_client().await;
     let org = dir
         .create_organisation(create(fields("Steunpunt", pb::OrganisationKind::Mantelzorgsteunpunt), ""))
         .await
         .unwrap()
         .into_inner();
+    clock.advance(std::time::Duration::from_secs(60));
     let anna = dir
         .create_contact_person(pb::CreateContactPersonRequest {
             organisation_id: org.id.clone(),
@@ -284,25 +287,34 @@ async fn entries_nobody_checked_for_too_long_are_listed_as_stale() {
         .await
         .unwrap()
         .into_inner();
+    assert_eq!(org.last_verified_micros, 1_796_112_000_000_000, "stamped by the node's clock");
     let fresh = dir.list_stale(pb::ListStaleRequest::default()).await.unwrap().into_inner();
     assert!(fresh.organisations.is_empty() && fresh.contact_persons.is_empty(), "new entries are fresh for six months");
 
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let stale = dir.list_stale(pb::ListStaleRequest { max_age_seconds: 1, page_size: 10 }).await.unwrap().into_inner();
-    assert_eq!(stale.organisations, vec![org.clone()]);
-    assert_eq!(stale.contact_persons, vec![anna.clone()]);
+    // Past the freshness threshold (183 days) both are stale, oldest first, a page at a time.
+    clock.advance(200 * DAY);
+    let stale = |page_token: String| pb::ListStaleRequest { max_age_seconds: 0, page_size: 1, page_token };
+    let first = dir.list_stale(stale(String::new())).await.unwrap().into_inner();
+    assert_eq!((first.organisations, first.contact_persons.len()), (vec![org.clone()], 0));
+    assert!(!first.next_page_token.is_empty());
+    let second = dir.list_stale(stale(first.next_page_token)).await.unwrap().into_inner();
+    assert_eq!((second.organisations.len(), second.contact_persons), (0, vec![anna.clone()]));
+    assert!(second.next_page_token.is_empty(), "the last page");
+    let bad = dir.list_stale(stale("12/not-an-id".into())).await.unwrap_err();
+    assert_eq!(bad.get_details_bad_request().unwrap().field_violations[0].field, "page_token");
 
     let verified = dir.verify_organisation(pb::VerifyRequest { id: org.id.clone() }).await.unwrap().into_inner();
-    assert!(verified.last_verified_micros > org.last_verified_micros);
+    assert_eq!(verified.last_verified_micros, samenspel_domain::Clock::now_micros(clock.as_ref()));
     assert_eq!(verified.version, org.version, "verifying changes no version, so it never conflicts with an edit");
-    let stale = dir.list_stale(pb::ListStaleRequest { max_age_seconds: 1, page_size: 10 }).await.unwrap().into_inner();
+    let all = pb::ListStaleRequest { page_size: 10, ..Default::default() };
+    let stale = dir.list_stale(all.clone()).await.unwrap().into_inner();
     assert!(stale.organisations.is_empty());
     assert_eq!(stale.contact_persons.len(), 1);
 
     let status = dir.verify_contact_person(pb::VerifyRequest { id: org.id.clone() }).await.unwrap_err();
     assert_eq!(status.code(), Code::NotFound, "an organisation id is no contact person");
     dir.verify_contact_person(pb::VerifyRequest { id: anna.id.clone() }).await.unwrap();
-    let stale = dir.list_stale(pb::ListStaleRequest { max_age_seconds: 1, page_size: 10 }).await.unwrap().into_inner();
+    let stale = dir.list_stale(all).await.unwrap().into_inner();
     assert!(stale.contact_persons.is_empty());
 }
 

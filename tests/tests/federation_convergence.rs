@@ -166,7 +166,7 @@ type Copy = BTreeMap<Vec<u8>, Vec<(Vec<u8>, Option<Vec<u8>>)>>;
 async fn logs(node: &TestNode) -> Copy {
     let mut client = node.log_client().await.max_decoding_message_size(256 * 1024 * 1024);
     let mut out = BTreeMap::new();
-    for o in client.list_origins(pb::ListOriginsRequest {}).await.unwrap().into_inner().origins {
+    for o in client.list_origins(pb::ListOriginsRequest::default()).await.unwrap().into_inner().origins {
         let mut events = Vec::new();
         let mut from = 1;
         loop {
@@ -184,7 +184,8 @@ async fn logs(node: &TestNode) -> Copy {
 }
 
 async fn heads(node: &TestNode) -> BTreeMap<Vec<u8>, u64> {
-    let origins = node.log_client().await.list_origins(pb::ListOriginsRequest {}).await.unwrap().into_inner().origins;
+    let origins =
+        node.log_client().await.list_origins(pb::ListOriginsRequest::default()).await.unwrap().into_inner().origins;
     origins.into_iter().map(|o| (o.origin, o.seq)).collect()
 }
 
@@ -418,7 +419,7 @@ async fn nodes_converge_after_random_work_partitions_and_a_crash() {
         }
     }
     for node in nodes {
-        let report = node.log_client().await.list_forks(pb::ListForksRequest {}).await.unwrap().into_inner();
+        let report = node.log_client().await.list_forks(pb::ListForksRequest::default()).await.unwrap().into_inner();
         assert!(report.forks.is_empty());
     }
 }

@@ -288,13 +288,14 @@ async fn forged_and_forked_events_from_a_peer_are_refused_and_reported() {
     // Honest: all of it.
     *fake.serves.lock().unwrap() = honest.clone();
     replicated(node, fake_id, 3).await;
-    let forks = node.log_client().await.list_forks(pb::ListForksRequest {}).await.unwrap().into_inner().forks;
+    let forks = node.log_client().await.list_forks(pb::ListForksRequest::default()).await.unwrap().into_inner().forks;
     assert!(forks.is_empty());
 
     // Forked: the same key signs other events at the same positions, and more.
     *fake.serves.lock().unwrap() = signed_log(fake_key.clone(), &["uno", "dos", "tres", "cuatro"]).await;
     let forks = eventually("the fork is reported", || async {
-        let forks = node.log_client().await.list_forks(pb::ListForksRequest {}).await.unwrap().into_inner().forks;
+        let forks =
+            node.log_client().await.list_forks(pb::ListForksRequest::default()).await.unwrap().into_inner().forks;
         (!forks.is_empty()).then_some(forks)
     })
     .await;
@@ -329,7 +330,8 @@ async fn a_node_restored_from_an_old_backup_takes_its_events_back_before_it_appe
     let next = append(&node0, events(1, "after the restore")).await;
     assert_eq!(next, head + 1);
     replicated(&nodes[0], ids[0], next).await;
-    let forks = nodes[0].log_client().await.list_forks(pb::ListForksRequest {}).await.unwrap().into_inner().forks;
+    let forks =
+        nodes[0].log_client().await.list_forks(pb::ListForksRequest::default()).await.unwrap().into_inner().forks;
     assert!(forks.is_empty(), "the restored node did not fork itself");
 }
 

@@ -41,7 +41,7 @@ async fn organisations(node: &TestNode) -> Vec<String> {
 async fn logs(node: &TestNode) -> Vec<(Vec<u8>, Vec<Vec<u8>>)> {
     let mut client = node.log_client().await;
     let mut out = Vec::new();
-    let mut origins = client.list_origins(pb::ListOriginsRequest {}).await.unwrap().into_inner().origins;
+    let mut origins = client.list_origins(pb::ListOriginsRequest::default()).await.unwrap().into_inner().origins;
     origins.sort_by(|a, b| a.origin.cmp(&b.origin));
     for o in origins {
         let mut headers = Vec::new();
@@ -460,4 +460,73 @@ async fn one_nodes_directory_watch_follows_the_whole_federations_sociale_kaart()
     };
     let refused = v.directory_client().await.watch(bad).await.unwrap_err();
     assert_eq!(refused.get_details_bad_request().unwrap().field_violations[0].field, "resume[0].node");
+}
+
+/// What a node's read models make of the sociale kaart: its directory lists the offers, its
+/// coverage counts them, its matching proposes them.
+async fn kaart_counts(node: &TestNode, request: &str) -> (usize, u32, usize) {
+    let list = pb::ListOffersRequest { page_size: 100, ..Default::default() };
+    let listed = node.directory_client().await.list_offers(list).await.unwrap().into_inner().offers.len();
+    let coverage = pb::GetCoverageRequest { region: "6411".into(), need: "boodschappen".into() };
+    let c = node.followup_client().await.get_coverage(coverage).await.unwrap().into_inner();
+    let offers = c.totals.iter().find(|t| t.need == "boodschappen").map_or(0, |t| t.offers);
+    let proposed = proposals(node, request).await.proposals.len();
+    (listed, offers, proposed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offer_written_by_a_node_that_does_not_host_its_organisation_counts_nowhere() {
+    let clock = Arc::new(ManualClock::at(START));
+    let nodes = TestNode::cluster(2, clock, |_, _| {}).await;
+    let (w, v) = (&nodes[0], &nodes[1]);
+    let wijkteam = organisation(w, "Wijkteam Centrum", pb::OrganisationKind::SociaalWijkteam, "6411 AA").await;
+    let oost = organisation(v, "Vrijwilligers Oost", pb::OrganisationKind::Vrijwilligersorganisatie, "6411 AB").await;
+    offer(v, &oost, "Boodschappen Oost", "6400-6419", 2, pb::Complexity::Low).await;
+    let request =
+        referred_request_for(w, &wijkteam, "6411 AB", &[pb::OrganisationKind::Vrijwilligersorganisatie]).await;
+    let honest = eventually("node V's offer on node W", || async {
+        let counts = kaart_counts(w, &request).await;
+        (counts == (1, 1, 1)).then_some(counts)
+    })
+    .await;
+
+    // Node W signs an offer for node V's organisation: no read model of W or V takes it in.
+    let forged_id = "f".repeat(32);
+    let payload = serde_json::json!({
+        "type": "offer_created", "id": forged_id, "organisation_id": oost,
+        "fields": {"title": "Vervalst", "description": "", "functions": [], "kinds": ["boodschappen"], "for_whom": [],
+                   "area": {"ranges": [[6400, 6419]], "municipality": "", "wijk": ""}, "schedule": [], "languages": [],
+                   "capacity": 9, "max_complexity": "low", "cost": ""}
+    });
+    let forged = pb::NewEvent {
+        stream: format!("directory/offer/{forged_id}"),
+        kind: "directory.offer.created".into(),
+        payload: serde_json::to_vec(&payload).unwrap(),
+        audience: Some(pb::Audience { scope: pb::AudienceScope::Federation.into(), nodes: vec![] }),
+        ..Default::default()
+    };
+    let at = w.log_client().await.append(pb::AppendRequest { events: vec![forged] }).await.unwrap().into_inner();
+    let at = at.positions[0].seq;
+    let later = organisation(w, "Huisartsenpraktijk Zuid", pb::OrganisationKind::Huisarts, "6411 EF").await;
+    for node in [w, v] {
+        eventually("the later organisation applied", || async {
+            let request = pb::GetOrganisationRequest { id: later.clone() };
+            node.directory_client().await.get_organisation(request).await.ok()
+        })
+        .await;
+        assert!(node.head_of(w.node_id()).await > at);
+    }
+    assert_eq!(kaart_counts(w, &request).await, honest, "node W's read models ignore its own forged offer");
+    let coverage = pb::GetCoverageRequest { region: "6411".into(), need: "boodschappen".into() };
+    let on_v = v.followup_client().await.get_coverage(coverage).await.unwrap().into_inner();
+    assert_eq!(on_v.totals.iter().find(|t| t.need == "boodschappen").map(|t| t.offers), Some(1), "nor node V's");
+
+    // Origins page like every other list: one at a time, in origin order.
+    let mut client = v.log_client().await;
+    let page = |page_token: String| pb::ListOriginsRequest { page_size: 1, page_token };
+    let first = client.list_origins(page(String::new())).await.unwrap().into_inner();
+    let second = client.list_origins(page(first.next_page_token.clone())).await.unwrap().into_inner();
+    assert_eq!((first.origins.len(), second.origins.len()), (1, 1));
+    assert!(first.origins[0].origin < second.origins[0].origin);
+    assert!(!first.next_page_token.is_empty() && second.next_page_token.is_empty());
 }

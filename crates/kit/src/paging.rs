@@ -9,7 +9,6 @@ pub fn page_size(requested: u32, default: u32, max: u32) -> usize {
     .max(1) as usize
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

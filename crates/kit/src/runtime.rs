@@ -59,12 +59,7 @@ pub struct Runtime<P> {
 
 impl<P: Projection + Default> Runtime<P> {
     /// Restores the read model `name` from its snapshot and follows `feed` from there.
-    pub async fn start(
-        log: Arc<dyn EventLog>,
-        name: &str,
-        snapshot_every: u64,
-        feed: Feed,
-    ) -> Result<Self, LogError> {
+    pub async fn start(log: Arc<dyn EventLog>, name: &str, snapshot_every: u64, feed: Feed) -> Result<Self, LogError> {
         let projection = start_projection::<P>(log.clone(), name, snapshot_every, feed).await?;
         let state = projection.reader();
         let tasks = Tasks { projection: Some(projection), reactions: Vec::new(), sweepers: Vec::new() };

@@ -10,9 +10,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use samenspel_eventlog::{
-    Appended, Error, EventLog, ExpectedVersion, FieldViolation, ForkEvidence, Head, IngestOutcome, LocalLog,
-    LogConfig, NewEvent, NodeId, NodeKey, RemoteEvent, Result, Snapshot, StoredEvent, SubscribeFrom, Subscription,
-    VerifyReport,
+    Appended, Error, EventLog, ExpectedVersion, FieldViolation, ForkEvidence, Head, IngestOutcome, LocalLog, LogConfig,
+    NewEvent, NodeId, NodeKey, RemoteEvent, Result, Snapshot, StoredEvent, SubscribeFrom, Subscription, VerifyReport,
 };
 use samenspel_kit::{Decided, Feed, Projection, ProjectionReader, Reaction, Runtime, decide_and_append};
 
@@ -37,7 +36,7 @@ impl EventLog for Faulty {
     async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>> {
         let n = self.appends.fetch_add(1, Ordering::Relaxed) + 1;
         let answering = events.iter().any(|e| e.kind == "test.answered");
-        if answering && n % self.fail_every == 0 {
+        if answering && n.is_multiple_of(self.fail_every) {
             self.failed.fetch_add(1, Ordering::Relaxed);
             return Err(Error::Storage("injected: the disk said no".into()));
         }
@@ -113,10 +112,8 @@ impl Projection for Answers {
         let text = String::from_utf8(data.to_vec()).map_err(|e| e.to_string())?;
         let mut lines = text.lines();
         let version = lines.next().unwrap_or("0").parse().map_err(|_| "version")?;
-        let answered = lines
-            .filter_map(|l| l.split_once('='))
-            .map(|(q, n)| (q.to_string(), n.parse().unwrap_or(0)))
-            .collect();
+        let answered =
+            lines.filter_map(|l| l.split_once('=')).map(|(q, n)| (q.to_string(), n.parse().unwrap_or(0))).collect();
         Ok(Answers { version, answered })
     }
 }

@@ -92,7 +92,10 @@ mod tests {
         );
         let conflict = LogError::WrongExpectedVersion { stream: "s".into(), expected: 1, actual: 2 };
         let s = log_status(conflict, "conflict".into());
-        assert_eq!((s.code(), s.get_details_error_info().unwrap().reason.as_str()), (Code::Aborted, "WRONG_EXPECTED_VERSION"));
+        assert_eq!(
+            (s.code(), s.get_details_error_info().unwrap().reason.as_str()),
+            (Code::Aborted, "WRONG_EXPECTED_VERSION")
+        );
         let reused = log_status(LogError::EventIdReused { event_id: "e".into(), seq: 3 }, "reused".into());
         assert_eq!(reused.code(), Code::AlreadyExists);
         assert_eq!(log_status(LogError::Closed, "closed".into()).code(), Code::Unavailable);

@@ -73,7 +73,8 @@ fn main() {
             let log: Arc<dyn EventLog> =
                 Arc::new(LocalLog::memory(NodeKey::generate().unwrap(), LogConfig::default()).unwrap());
             let config = DirectoryConfig { snapshot_every: u64::MAX, ..DirectoryConfig::default() };
-            let service = DirectoryService::start(log.clone(), config, Arc::new(samenspel_domain::SystemClock)).await.unwrap();
+            let service =
+                DirectoryService::start(log.clone(), config, Arc::new(samenspel_domain::SystemClock)).await.unwrap();
             let org = RawFields {
                 name: "Vrijwilligers".into(),
                 kind: Some(OrganisationKind::Vrijwilligersorganisatie),

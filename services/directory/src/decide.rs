@@ -61,7 +61,9 @@ pub(crate) fn change(
     hosted_here(state, own, id)?;
     let archiving = matches!(
         event,
-        DirectoryEvent::OrganisationArchived { .. } | DirectoryEvent::ContactArchived { .. } | DirectoryEvent::OfferArchived { .. }
+        DirectoryEvent::OrganisationArchived { .. }
+            | DirectoryEvent::ContactArchived { .. }
+            | DirectoryEvent::OfferArchived { .. }
     );
     if archiving && archived {
         return Ok(Decided::nothing(()));
@@ -99,11 +101,11 @@ pub(crate) fn created(event: DirectoryEvent, request_id: &str) -> samenspel_even
 }
 
 /// Someone checked an organisation or a contact person (on its host).
-pub(crate) fn verify(state: &DirectoryState, own: NodeId, id: &str) -> Result<Decided<()>, Error> {
+pub(crate) fn verify(state: &DirectoryState, own: NodeId, id: &str, now: i64) -> Result<Decided<()>, Error> {
     if state.organisation(id).is_none() && state.contact(id).is_none() {
         return Err(Error::NotFound { what: "entry", id: id.to_string() });
     }
     hosted_here(state, own, id)?;
-    let event = DirectoryEvent::EntryVerified { id: id.to_string() };
+    let event = DirectoryEvent::EntryVerified { id: id.to_string(), at_micros: now };
     Ok(Decided::new(vec![event.to_new(ExpectedVersion::Any)], ()))
 }

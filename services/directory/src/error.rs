@@ -1,7 +1,7 @@
 //! The Directory service's error type and its one mapping to `tonic::Status`.
 
 use samenspel_eventlog::{Error as LogError, FieldViolation};
-use samenspel_status::{log_status, bad_request, not_found, precondition, version_conflict};
+use samenspel_status::{bad_request, log_status, not_found, precondition, version_conflict};
 use tonic::Status;
 
 #[derive(Debug, thiserror::Error)]

@@ -31,6 +31,10 @@ const KINDS: &[&str] = &[
     ENTRY_VERIFIED,
 ];
 
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
 fn organisation_stream(id: &str) -> String {
     format!("directory/organisation/{id}")
 }
@@ -46,10 +50,16 @@ pub(crate) enum DirectoryEvent {
     OrganisationCreated {
         id: String,
         fields: OrganisationFields,
+        /// When, by the directory's clock (0 in events from before: the log's time counts).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        at_micros: i64,
     },
     OrganisationUpdated {
         id: String,
         fields: OrganisationFields,
+        /// When, by the directory's clock (0 in events from before: the log's time counts).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        at_micros: i64,
     },
     OrganisationArchived {
         id: String,
@@ -58,10 +68,16 @@ pub(crate) enum DirectoryEvent {
         id: String,
         organisation_id: String,
         fields: ContactFields,
+        /// When, by the directory's clock (0 in events from before: the log's time counts).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        at_micros: i64,
     },
     ContactUpdated {
         id: String,
         fields: ContactFields,
+        /// When, by the directory's clock (0 in events from before: the log's time counts).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        at_micros: i64,
     },
     ContactArchived {
         id: String,
@@ -70,6 +86,9 @@ pub(crate) enum DirectoryEvent {
     /// not change the entry's version under someone who is editing it.
     EntryVerified {
         id: String,
+        /// When, by the directory's clock (0 in events from before: the log's time counts).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        at_micros: i64,
     },
     OfferCreated {
         id: String,
@@ -111,7 +130,7 @@ impl ServiceEvent for DirectoryEvent {
             Self::ContactCreated { id, .. } | Self::ContactUpdated { id, .. } | Self::ContactArchived { id } => {
                 contact_stream(id)
             }
-            Self::EntryVerified { id } => format!("directory/verification/{id}"),
+            Self::EntryVerified { id, .. } => format!("directory/verification/{id}"),
             Self::OfferCreated { id, .. } | Self::OfferUpdated { id, .. } | Self::OfferArchived { id } => {
                 format!("directory/offer/{id}")
             }
@@ -125,6 +144,23 @@ impl ServiceEvent for DirectoryEvent {
 }
 
 impl DirectoryEvent {
+    /// Whether two creations make the same entry: the same kind, organisation and fields (when
+    /// they were made does not count).
+    pub(crate) fn same_create(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::OrganisationCreated { fields: a, .. }, Self::OrganisationCreated { fields: b, .. }) => a == b,
+            (
+                Self::ContactCreated { organisation_id: o, fields: a, .. },
+                Self::ContactCreated { organisation_id: p, fields: b, .. },
+            ) => o == p && a == b,
+            (
+                Self::OfferCreated { organisation_id: o, fields: a, .. },
+                Self::OfferCreated { organisation_id: p, fields: b, .. },
+            ) => o == p && a == b,
+            _ => false,
+        }
+    }
+
     /// The entry the event is about.
     pub(crate) fn id(&self) -> &str {
         match self {
@@ -134,7 +170,7 @@ impl DirectoryEvent {
             | Self::ContactCreated { id, .. }
             | Self::ContactUpdated { id, .. }
             | Self::ContactArchived { id }
-            | Self::EntryVerified { id }
+            | Self::EntryVerified { id, .. }
             | Self::OfferCreated { id, .. }
             | Self::OfferUpdated { id, .. }
             | Self::OfferArchived { id } => id,

@@ -3,10 +3,10 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
-use futures::{Stream, StreamExt};
+use futures::Stream;
 
 use samenspel_eventlog::{FieldViolation, NodeId};
-use samenspel_kit::{Check, MAX_REQUEST_ID, MAX_TEXT};
+use samenspel_kit::{Check, MAX_REQUEST_ID, MAX_TEXT, watch_stream};
 use samenspel_proto::v1 as pb;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -537,10 +537,15 @@ impl pb::directory_server::Directory for DirectoryGrpc {
         request: Request<pb::ListStaleRequest>,
     ) -> Result<Response<pb::ListStaleResponse>, Status> {
         let r = request.into_inner();
-        let (organisations, contacts) = self.service.stale(r.max_age_seconds, r.page_size);
+        let mut check = Check::new();
+        check.ascii("page_token", &r.page_token, samenspel_kit::MAX_TOKEN);
+        checked(check)?;
+        let (organisations, contacts, next_page_token) =
+            self.service.stale(r.max_age_seconds, r.page_size, &r.page_token)?;
         Ok(Response::new(pb::ListStaleResponse {
             organisations: organisations.into_iter().map(organisation_pb).collect(),
             contact_persons: contacts.into_iter().map(contact_pb).collect(),
+            next_page_token,
         }))
     }
 
@@ -630,7 +635,7 @@ impl pb::directory_server::Directory for DirectoryGrpc {
         Ok(Response::new(pb::SearchOffersResponse { hits: hits.into_iter().map(hit_pb).collect() }))
     }
 
-    type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::DirectoryChange, Status>> + Send>>;
+    type WatchStream = samenspel_kit::WatchStream<pb::DirectoryChange>;
 
     #[tracing::instrument(name = "directory.watch", skip_all, fields(from = request.get_ref().from_position))]
     async fn watch(&self, request: Request<pb::WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
@@ -659,16 +664,10 @@ impl pb::directory_server::Directory for DirectoryGrpc {
             self.service.watch(r.from_position)?
         };
         let service = self.service.clone();
-        let changes = events
-            .then(move |event| {
-                let service = service.clone();
-                async move {
-                    let event = event.map_err(Error::from)?;
-                    Ok::<_, Error>(service.change_at(&event).await?.map(change_pb))
-                }
-            })
-            .filter_map(|change| async move { change.map_err(Status::from).transpose() });
-        Ok(Response::new(Box::pin(changes)))
+        Ok(Response::new(watch_stream(events, move |event| {
+            let service = service.clone();
+            async move { Ok(service.change_at(&event).await?.map(change_pb).into_iter().collect()) }
+        })))
     }
 
     type ImportHsdsStream = Pin<Box<dyn Stream<Item = Result<pb::ImportHsdsResponse, Status>> + Send>>;

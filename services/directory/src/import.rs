@@ -94,6 +94,8 @@ struct Plan<'a> {
     /// This node: it changes only the entries it hosts.
     own: samenspel_eventlog::NodeId,
     options: &'a ImportOptions,
+    /// The node's clock when the import began: when its entries were created or updated.
+    now: i64,
     events: Vec<NewEvent>,
     report: ImportReport,
     seen: HashSet<String>,
@@ -150,8 +152,10 @@ impl Plan<'_> {
         .into_iter()
         .find(|(kind, taken)| *taken && *kind != entity);
         if let Some((other, _)) = taken_by {
-            violations
-                .push(FieldViolation::new("id", format!("{} is the id of a {other} in this directory", samenspel_kit::shown(source_id))));
+            violations.push(FieldViolation::new(
+                "id",
+                format!("{} is the id of a {other} in this directory", samenspel_kit::shown(source_id)),
+            ));
         }
         id
     }
@@ -190,13 +194,13 @@ impl Plan<'_> {
         match existing {
             None => {
                 self.report.organisations.created += 1;
-                self.push(DirectoryEvent::OrganisationCreated { id: id.clone(), fields }, 0);
+                self.push(DirectoryEvent::OrganisationCreated { id: id.clone(), fields, at_micros: self.now }, 0);
             }
             Some(o) if o.fields == fields => self.report.organisations.unchanged += 1,
             Some(o) => {
                 self.report.organisations.updated += 1;
                 let version = o.version;
-                self.push(DirectoryEvent::OrganisationUpdated { id: id.clone(), fields }, version);
+                self.push(DirectoryEvent::OrganisationUpdated { id: id.clone(), fields, at_micros: self.now }, version);
             }
         }
         for (j, c) in org.contacts.iter().enumerate() {
@@ -254,13 +258,13 @@ impl Plan<'_> {
             None => {
                 self.report.contacts.created += 1;
                 let organisation_id = org_id.to_string();
-                self.push(DirectoryEvent::ContactCreated { id, organisation_id, fields }, 0);
+                self.push(DirectoryEvent::ContactCreated { id, organisation_id, fields, at_micros: self.now }, 0);
             }
             Some(c) if c.fields == fields => self.report.contacts.unchanged += 1,
             Some(c) => {
                 self.report.contacts.updated += 1;
                 let version = c.version;
-                self.push(DirectoryEvent::ContactUpdated { id, fields }, version);
+                self.push(DirectoryEvent::ContactUpdated { id, fields, at_micros: self.now }, version);
             }
         }
     }
@@ -340,6 +344,7 @@ impl DirectoryService {
                 state: &state,
                 own: self.runtime.log().node_id(),
                 options,
+                now: self.clock.now_micros(),
                 events: Vec::new(),
                 report: ImportReport::default(),
                 seen: HashSet::new(),

@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use samenspel_domain::Clock;
 use samenspel_eventlog::{
-    Error as LogError, EventLog, FieldViolation, NewEvent, NodeId, StoredEvent, SubscribeFrom,
-    Subscription,
+    Error as LogError, EventLog, FieldViolation, NewEvent, NodeId, StoredEvent, SubscribeFrom, Subscription,
 };
 use samenspel_kit::{Check, Feed, Runtime, ServiceEvent, derived_id, is_id, page_size, random_id};
 
@@ -27,14 +26,13 @@ pub struct DirectoryService {
     pub(crate) runtime: Runtime<DirectoryState>,
     config: DirectoryConfig,
     /// What freshness is measured against; the node's clock, so a test clock moves it too.
-    clock: Arc<dyn Clock>,
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
 impl DirectoryService {
     /// Restores the directory from its last snapshot and follows the log from there.
     pub async fn start(log: Arc<dyn EventLog>, config: DirectoryConfig, clock: Arc<dyn Clock>) -> Result<Self, Error> {
-        let runtime =
-            Runtime::<DirectoryState>::start(log, PROJECTION, config.snapshot_every, Feed::All).await?;
+        let runtime = Runtime::<DirectoryState>::start(log, PROJECTION, config.snapshot_every, Feed::All).await?;
         Ok(Self { runtime, config, clock })
     }
 
@@ -97,8 +95,10 @@ impl DirectoryService {
     pub async fn create(&self, check: Check, raw: RawFields, request_id: &str) -> Result<Organisation, Error> {
         let fields = checked(check, |v| raw.validate("fields", v))?;
         let id = self.new_id("organisation", request_id)?;
-        let event = DirectoryEvent::OrganisationCreated { id: id.clone(), fields };
-        self.append_new(decide::created(event, request_id), request_id).await?;
+        let event = DirectoryEvent::OrganisationCreated { id: id.clone(), fields, at_micros: self.clock.now_micros() };
+        if !self.retried(request_id, &event).await? {
+            self.append_new(decide::created(event.clone(), request_id), request_id, &event).await?;
+        }
         self.get(&id)
     }
 
@@ -110,7 +110,8 @@ impl DirectoryService {
         expected_version: u64,
     ) -> Result<Organisation, Error> {
         let fields = checked(check, |v| raw.validate("fields", v))?;
-        let event = DirectoryEvent::OrganisationUpdated { id: id.to_string(), fields };
+        let event =
+            DirectoryEvent::OrganisationUpdated { id: id.to_string(), fields, at_micros: self.clock.now_micros() };
         self.change(Entity::Organisation, id, event, expected_version).await?;
         self.get(id)
     }
@@ -130,8 +131,12 @@ impl DirectoryService {
     ) -> Result<ContactPerson, Error> {
         let fields = checked(check, |v| raw.validate("fields", v))?;
         let id = self.new_id("contact", request_id)?;
-        let event =
-            DirectoryEvent::ContactCreated { id: id.clone(), organisation_id: organisation_id.to_string(), fields };
+        let event = DirectoryEvent::ContactCreated {
+            id: id.clone(),
+            organisation_id: organisation_id.to_string(),
+            fields,
+            at_micros: self.clock.now_micros(),
+        };
         self.new_entry(organisation_id, event, request_id).await?;
         self.get_contact(&id)
     }
@@ -144,7 +149,7 @@ impl DirectoryService {
         expected_version: u64,
     ) -> Result<ContactPerson, Error> {
         let fields = checked(check, |v| raw.validate("fields", v))?;
-        let event = DirectoryEvent::ContactUpdated { id: id.to_string(), fields };
+        let event = DirectoryEvent::ContactUpdated { id: id.to_string(), fields, at_micros: self.clock.now_micros() };
         self.change(Entity::Contact, id, event, expected_version).await?;
         self.get_contact(id)
     }
@@ -285,19 +290,33 @@ impl DirectoryService {
 
     /// Records that someone checked the entry (an organisation or a contact person).
     pub async fn verify(&self, id: &str) -> Result<(), Error> {
-        let own = self.runtime.log().node_id();
-        self.runtime.decide(|s| decide::verify(s, own, id)).await?;
+        let (own, now) = (self.runtime.log().node_id(), self.clock.now_micros());
+        self.runtime.decide(|s| decide::verify(s, own, id, now)).await?;
         Ok(())
     }
 
     /// Organisations and contact persons not verified for `max_age_secs` (the configured
-    /// threshold when 0) by the node's clock, oldest first.
-    pub fn stale(&self, max_age_secs: u64, page_size_asked: u32) -> (Vec<Organisation>, Vec<ContactPerson>) {
+    /// threshold when 0) by the node's clock, oldest first, a page at a time; with the token of
+    /// the next page when one follows.
+    pub fn stale(
+        &self,
+        max_age_secs: u64,
+        page_size_asked: u32,
+        page_token: &str,
+    ) -> Result<(Vec<Organisation>, Vec<ContactPerson>, String), Error> {
+        let after = match page_token {
+            "" => None,
+            t => Some(stale_token(t).ok_or_else(|| {
+                Error::Invalid(vec![FieldViolation::new("page_token", "is not a token from a previous page")])
+            })?),
+        };
         let max_age = if max_age_secs == 0 { self.config.stale_after_secs } else { max_age_secs };
         let now = self.clock.now_micros();
         let cutoff = now.saturating_sub(i64::try_from(max_age).unwrap_or(i64::MAX).saturating_mul(1_000_000));
         let size = page_size(page_size_asked, self.config.default_page_size, self.config.max_page_size);
-        self.runtime.read().stale(cutoff, size)
+        let (organisations, contacts, next) = self.runtime.read().stale(cutoff, after, size);
+        let next = next.map(|(micros, id)| format!("{micros}/{id}")).unwrap_or_default();
+        Ok((organisations, contacts, next))
     }
 
     /// A new entity's id; a retry must produce the same event, so one made for a request id is
@@ -310,21 +329,48 @@ impl DirectoryService {
         Ok(derived_id("samenspel directory id v1", &[node.as_bytes(), entity.as_bytes(), &[0], request_id.as_bytes()]))
     }
 
-    /// Appends the first event of a new entry and waits until the read model has it.
-    async fn append_new(&self, event: NewEvent, request_id: &str) -> Result<(), Error> {
-        match self.runtime.append(vec![event]).await {
+    /// Whether a create with `request_id` was made before: its entry's first event, made for the
+    /// same request id, holds the same fields (a retry: nothing to append). The same request id
+    /// with other fields is `RequestIdReused`. A retry is recognised however the entry changed
+    /// since, and whatever the clock says now.
+    async fn retried(&self, request_id: &str, event: &DirectoryEvent) -> Result<bool, Error> {
+        if request_id.is_empty() {
+            return Ok(false);
+        }
+        let log = self.runtime.log();
+        let first = log.read_stream(log.node_id(), &event.stream(), 1, 1).await?;
+        let Some(first) = first.first() else { return Ok(false) };
+        match DirectoryEvent::decode_stored(first) {
+            Some(Ok(earlier)) if earlier.same_create(event) => {
+                self.runtime.reader().wait_for(first.header.seq).await?;
+                Ok(true)
+            }
+            _ => Err(Error::RequestIdReused { request_id: request_id.to_string() }),
+        }
+    }
+
+    /// Appends the first event of a new entry and waits until the read model has it; a
+    /// concurrent retry that got there first is taken for this one.
+    async fn append_new(&self, new: NewEvent, request_id: &str, event: &DirectoryEvent) -> Result<(), Error> {
+        match self.runtime.append(vec![new]).await {
             Ok(_) => Ok(()),
+            Err(LogError::EventIdReused { .. }) if self.retried(request_id, event).await? => Ok(()),
             Err(LogError::EventIdReused { .. }) => Err(Error::RequestIdReused { request_id: request_id.to_string() }),
             Err(e) => Err(e.into()),
         }
     }
 
-    /// A new contact person or offer of `organisation_id` (see `decide::new_entry`).
+    /// A new contact person or offer of `organisation_id` (see `decide::new_entry`), unless it is
+    /// a retry of one made before.
     async fn new_entry(&self, organisation_id: &str, event: DirectoryEvent, request_id: &str) -> Result<(), Error> {
+        if self.retried(request_id, &event).await? {
+            return Ok(());
+        }
         let own = self.runtime.log().node_id();
         let decided = self.runtime.decide(|s| decide::new_entry(s, own, organisation_id, event.clone(), request_id));
         match decided.await {
             Ok(_) => Ok(()),
+            Err(Error::Log(LogError::EventIdReused { .. })) if self.retried(request_id, &event).await? => Ok(()),
             Err(Error::Log(LogError::EventIdReused { .. })) => {
                 Err(Error::RequestIdReused { request_id: request_id.to_string() })
             }
@@ -370,6 +416,12 @@ pub struct SearchCriteria {
 }
 
 /// Runs a validation (and checks the request id of a create): the value, or every violation.
+/// A page token of ListStale: the last entry's verification time and id.
+fn stale_token(token: &str) -> Option<(i64, String)> {
+    let (micros, id) = token.split_once('/')?;
+    Some((micros.parse().ok()?, id.to_string())).filter(|(_, id)| is_id(id))
+}
+
 /// The value `validate` makes of a request's fields, or every problem: those it found and those
 /// the edge found before (`check`).
 fn checked<T>(mut check: Check, validate: impl FnOnce(&mut Vec<FieldViolation>) -> Option<T>) -> Result<T, Error> {
@@ -379,5 +431,3 @@ fn checked<T>(mut check: Check, validate: impl FnOnce(&mut Vec<FieldViolation>) 
     check.finish().map_err(Error::Invalid)?;
     value.ok_or_else(|| Error::Invalid(Vec::new()))
 }
-
-

@@ -123,22 +123,40 @@ impl DirectoryState {
         self.offers.insert(offer.id.clone(), offer);
     }
 
-    /// Entries not archived and last verified before `cutoff_micros`, oldest first, at most
-    /// `limit` of each kind.
-    pub(crate) fn stale(&self, cutoff_micros: i64, limit: usize) -> (Vec<Organisation>, Vec<ContactPerson>) {
-        let mut organisations: Vec<Organisation> = self
+    /// Entries not archived and last verified before `cutoff_micros`, oldest first (ties by id),
+    /// after the entry at `after` (its last verification and id), at most `limit` of them
+    /// together; and where the next page starts, when one follows.
+    pub(crate) fn stale(
+        &self,
+        cutoff_micros: i64,
+        after: Option<(i64, String)>,
+        limit: usize,
+    ) -> (Vec<Organisation>, Vec<ContactPerson>, Option<(i64, String)>) {
+        let organisations = self
             .organisations
             .values()
             .filter(|o| !o.archived && o.last_verified_micros < cutoff_micros)
-            .cloned()
-            .collect();
-        organisations.sort_by_key(|o| (o.last_verified_micros, o.id.clone()));
-        organisations.truncate(limit);
-        let mut contacts: Vec<ContactPerson> =
-            self.contacts.values().filter(|c| !c.archived && c.last_verified_micros < cutoff_micros).cloned().collect();
-        contacts.sort_by_key(|c| (c.last_verified_micros, c.id.clone()));
-        contacts.truncate(limit);
-        (organisations, contacts)
+            .map(|o| ((o.last_verified_micros, o.id.clone()), true));
+        let contacts = self
+            .contacts
+            .values()
+            .filter(|c| !c.archived && c.last_verified_micros < cutoff_micros)
+            .map(|c| ((c.last_verified_micros, c.id.clone()), false));
+        let mut stale: Vec<((i64, String), bool)> = organisations.chain(contacts).collect();
+        stale.sort();
+        stale.retain(|(key, _)| after.as_ref().is_none_or(|a| key > a));
+        let more = stale.len() > limit;
+        stale.truncate(limit);
+        let next = if more { stale.last().map(|(key, _)| key.clone()) } else { None };
+        let (mut out_organisations, mut out_contacts) = (Vec::new(), Vec::new());
+        for ((_, id), organisation) in stale {
+            if organisation {
+                out_organisations.extend(self.organisations.get(&id).cloned());
+            } else {
+                out_contacts.extend(self.contacts.get(&id).cloned());
+            }
+        }
+        (out_organisations, out_contacts, next)
     }
 
     /// The organisations `host` hosts that are not archived, each with its contact persons and
@@ -222,20 +240,22 @@ impl Projection for DirectoryState {
             return;
         }
         match decoded {
-            DirectoryEvent::OrganisationCreated { id, fields } => {
+            DirectoryEvent::OrganisationCreated { id, fields, at_micros } => {
+                let at = if at_micros > 0 { at_micros } else { h.time_micros };
                 let organisation = Organisation {
                     id: id.clone(),
                     fields,
                     hosting_node: NodeIdHex(h.origin),
                     version: h.stream_seq,
                     archived: false,
-                    created_micros: h.time_micros,
-                    updated_micros: h.time_micros,
-                    last_verified_micros: h.time_micros,
+                    created_micros: at,
+                    updated_micros: at,
+                    last_verified_micros: at,
                 };
                 self.organisations.insert(id, organisation);
             }
-            DirectoryEvent::OrganisationUpdated { id, fields } => {
+            DirectoryEvent::OrganisationUpdated { id, fields, at_micros } => {
+                let at = if at_micros > 0 { at_micros } else { h.time_micros };
                 let formal = fields.kind.is_formal();
                 // Only a change between formal and informal care touches the offers.
                 let was_formal = self.organisations.get(&id).map(|o| o.fields.kind.is_formal());
@@ -254,8 +274,8 @@ impl Projection for DirectoryState {
                 if let Some(o) = self.organisations.get_mut(&id) {
                     o.fields = fields;
                     o.version = h.stream_seq;
-                    o.updated_micros = h.time_micros;
-                    o.last_verified_micros = h.time_micros;
+                    o.updated_micros = at;
+                    o.last_verified_micros = at;
                 }
             }
             DirectoryEvent::OrganisationArchived { id } => {
@@ -265,32 +285,35 @@ impl Projection for DirectoryState {
                     o.updated_micros = h.time_micros;
                 }
             }
-            DirectoryEvent::ContactCreated { id, organisation_id, fields } => {
+            DirectoryEvent::ContactCreated { id, organisation_id, fields, at_micros } => {
+                let at = if at_micros > 0 { at_micros } else { h.time_micros };
                 let contact = ContactPerson {
                     id: id.clone(),
                     organisation_id,
                     fields,
                     version: h.stream_seq,
                     archived: false,
-                    created_micros: h.time_micros,
-                    updated_micros: h.time_micros,
-                    last_verified_micros: h.time_micros,
+                    created_micros: at,
+                    updated_micros: at,
+                    last_verified_micros: at,
                 };
                 self.contacts.insert(id, contact);
             }
-            DirectoryEvent::ContactUpdated { id, fields } => {
+            DirectoryEvent::ContactUpdated { id, fields, at_micros } => {
+                let at = if at_micros > 0 { at_micros } else { h.time_micros };
                 if let Some(c) = self.contacts.get_mut(&id) {
                     c.fields = fields;
                     c.version = h.stream_seq;
-                    c.updated_micros = h.time_micros;
-                    c.last_verified_micros = h.time_micros;
+                    c.updated_micros = at;
+                    c.last_verified_micros = at;
                 }
             }
-            DirectoryEvent::EntryVerified { id } => {
+            DirectoryEvent::EntryVerified { id, at_micros } => {
+                let at = if at_micros > 0 { at_micros } else { h.time_micros };
                 if let Some(o) = self.organisations.get_mut(&id) {
-                    o.last_verified_micros = h.time_micros;
+                    o.last_verified_micros = at;
                 } else if let Some(c) = self.contacts.get_mut(&id) {
-                    c.last_verified_micros = h.time_micros;
+                    c.last_verified_micros = at;
                 }
             }
             DirectoryEvent::OfferCreated { id, organisation_id, fields } => {

@@ -11,7 +11,9 @@ use samenspel_kit::{Decided, ServiceEvent};
 use crate::config::FollowUpConfig;
 use crate::error::Error;
 use crate::events::{FollowUpEvent, OBSERVATION_RECEIVED, Scheduled};
-use crate::model::{Answer, CheckIn, CheckInState, ClosureCategory, Observation, Outcome, Referral, ReferralState, Respondent};
+use crate::model::{
+    Answer, CheckIn, CheckInState, ClosureCategory, Observation, Outcome, Referral, ReferralState, Respondent,
+};
 use crate::state::FollowUpState;
 
 /// The referring organisation of a referral: its request's asking organisation, or this node's
@@ -93,9 +95,11 @@ pub(crate) fn schedule(state: &FollowUpState, config: &FollowUpConfig, match_id:
         owner_person: r.confirmed_by.clone(),
         check_ins,
     };
-    let new = event
-        .to_new(ExpectedVersion::Exact(state.stream_version(&r.id)))
-        .with_id(format!("{}/{}", event.kind(), event.match_id()));
+    let new = event.to_new(ExpectedVersion::Exact(state.stream_version(&r.id))).with_id(format!(
+        "{}/{}",
+        event.kind(),
+        event.match_id()
+    ));
     Decided::new(vec![new], ())
 }
 
@@ -178,10 +182,8 @@ pub(crate) fn observe(
     };
     let event =
         FollowUpEvent::ObservationRecorded { match_id: match_id.into(), owner_node: r.owner_node.clone(), observation };
-    let new = event
-        .to_new(ExpectedVersion::Exact(version))
-        .with_audience(audience)
-        .with_causes(cause.into_iter().collect());
+    let new =
+        event.to_new(ExpectedVersion::Exact(version)).with_audience(audience).with_causes(cause.into_iter().collect());
     Ok(Decided::new(vec![new], ()))
 }
 
@@ -202,7 +204,8 @@ pub(crate) fn answer(
     let c = state.check_in(id).ok_or_else(|| Error::UnknownCheckIn { id: id.into() })?;
     let referral = state.referral(&c.match_id).ok_or_else(|| Error::UnknownCheckIn { id: id.into() })?;
     if !c.is_open() || referral.state != ReferralState::Active {
-        let why = if c.is_open() { "closed: its referral is no longer active" } else { state_name(state_of(config, c, now)) };
+        let why =
+            if c.is_open() { "closed: its referral is no longer active" } else { state_name(state_of(config, c, now)) };
         return Err(Error::CheckInClosed { id: id.into(), state: why });
     }
     check_contact_day(contact_on, now, referral.confirmed_micros)?;
@@ -214,7 +217,8 @@ pub(crate) fn answer(
         contact_on: contact_on.map(|d| d.to_string()),
         recorded_micros: now,
     };
-    let mut events = vec![FollowUpEvent::CheckinAnswered { match_id: c.match_id.clone(), check_in_id: id.into(), answer }];
+    let mut events =
+        vec![FollowUpEvent::CheckinAnswered { match_id: c.match_id.clone(), check_in_id: id.into(), answer }];
     if outcome.fails() {
         events.push(FollowUpEvent::ReferralFailed {
             match_id: c.match_id.clone(),

@@ -1,7 +1,7 @@
 //! The FollowUp service's error type and its one mapping to `tonic::Status`.
 
 use samenspel_eventlog::{Error as LogError, FieldViolation};
-use samenspel_status::{log_status, bad_request, not_found, precondition};
+use samenspel_status::{bad_request, log_status, not_found, precondition};
 use tonic::Status;
 
 #[derive(Debug, thiserror::Error)]

@@ -1,10 +1,8 @@
 //! The tonic implementation of `samenspel.v1.FollowUp`, and the protobuf ↔ domain conversions.
 
-use std::pin::Pin;
 use std::sync::Arc;
 
-use futures::{Stream, StreamExt};
-use samenspel_kit::{Check, MAX_NAME, MAX_TOKEN};
+use samenspel_kit::{Check, MAX_NAME, MAX_TOKEN, WatchStream, watch_stream};
 use samenspel_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -233,7 +231,7 @@ impl pb::follow_up_server::FollowUp for FollowUpGrpc {
         }))
     }
 
-    type WatchDueStream = Pin<Box<dyn Stream<Item = Result<pb::CheckInNotice, Status>> + Send>>;
+    type WatchDueStream = WatchStream<pb::CheckInNotice>;
 
     async fn watch_due(&self, request: Request<pb::WatchDueRequest>) -> Result<Response<Self::WatchDueStream>, Status> {
         let r = request.into_inner();
@@ -243,22 +241,13 @@ impl pb::follow_up_server::FollowUp for FollowUpGrpc {
         let events = self.service.watch(r.from_position)?;
         let service = self.service.clone();
         let who = Arc::new((r.organisation_id, r.person));
-        let notices = events
-            .then(move |event| {
-                let (service, who) = (service.clone(), who.clone());
-                async move {
-                    let event = event.map_err(Error::from)?;
-                    service.notices_at(&event, &who.0, &who.1).await
-                }
-            })
-            .flat_map(|notices| {
-                let items: Vec<Result<pb::CheckInNotice, Status>> = match notices {
-                    Ok(n) => n.into_iter().map(|n| Ok(notice_pb(n))).collect(),
-                    Err(e) => vec![Err(Status::from(e))],
-                };
-                futures::stream::iter(items)
-            });
-        Ok(Response::new(Box::pin(notices)))
+        Ok(Response::new(watch_stream(events, move |event| {
+            let (service, who) = (service.clone(), who.clone());
+            async move {
+                let notices = service.notices_at(&event, &who.0, &who.1).await?;
+                Ok(notices.into_iter().map(notice_pb).collect())
+            }
+        })))
     }
 
     async fn get_check_in(&self, request: Request<pb::GetCheckInRequest>) -> Result<Response<pb::CheckIn>, Status> {

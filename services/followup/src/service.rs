@@ -224,7 +224,8 @@ impl FollowUpService {
         let own = self.runtime.log().node_id().to_hex();
         let now = self.clock.now_micros();
         // A racing observation of the same referral took the number: decided again, numbered after it.
-        let decided = |s: &FollowUpState| decide::observe(s, &own, &match_id, outcome, &notes, &recorded_by, contact_on, now);
+        let decided =
+            |s: &FollowUpState| decide::observe(s, &own, &match_id, outcome, &notes, &recorded_by, contact_on, now);
         self.runtime.decide(decided).await?;
         tracing::info!(match_id = %match_id, ?outcome, "observation recorded");
         self.referral(&match_id).await
@@ -255,8 +256,9 @@ impl FollowUpService {
         self.catch_up().await?;
         let now = self.clock.now_micros();
         let config = &self.config;
-        let decided =
-            |s: &FollowUpState| decide::answer(s, config, &id, outcome, answered_by, &notes, &recorded_by, contact_on, now);
+        let decided = |s: &FollowUpState| {
+            decide::answer(s, config, &id, outcome, answered_by, &notes, &recorded_by, contact_on, now)
+        };
         if self.runtime.decide(decided).await?.0 {
             tracing::info!(check_in = %id, ?outcome, "referral failed: the request goes back to matching");
         }

@@ -67,7 +67,8 @@ pub(crate) fn follow(state: &IntakeState, answered: &Answered) -> Decided<()> {
     let id = request_id.to_string();
     let status = current.status;
     let mut steps = Vec::new();
-    if matches!(answered, Answered::Confirmed { .. } | Answered::Accepted { .. }) && status == RequestStatus::Submitted {
+    if matches!(answered, Answered::Confirmed { .. } | Answered::Accepted { .. }) && status == RequestStatus::Submitted
+    {
         steps.push(IntakeEvent::MatchingStarted { id: id.clone() });
     }
     match answered {
@@ -91,7 +92,8 @@ pub(crate) fn follow(state: &IntakeState, answered: &Answered) -> Decided<()> {
         && !current.contact_shared_for(match_id)
     {
         let client = &current.fields.client;
-        let client = SharedContact { name: client.name.clone(), phone: client.phone.clone(), email: client.email.clone() };
+        let client =
+            SharedContact { name: client.name.clone(), phone: client.phone.clone(), email: client.email.clone() };
         shared_with = nodes.iter().filter_map(|n| NodeId::from_hex(n)).collect();
         let (match_id, nodes) = (match_id.to_string(), nodes.clone());
         steps.push(IntakeEvent::ContactShared { id, match_id, client, nodes });

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use samenspel_eventlog::{Error as LogError, FieldViolation};
-use samenspel_status::{log_status, DOMAIN, bad_request, not_found, precondition, version_conflict};
+use samenspel_status::{DOMAIN, bad_request, log_status, not_found, precondition, version_conflict};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 

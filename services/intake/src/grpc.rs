@@ -1,11 +1,9 @@
 //! The tonic implementation of `samenspel.v1.Intake`, and the protobuf ↔ domain conversions.
 
-use std::pin::Pin;
 use std::sync::Arc;
 
-use futures::{Stream, StreamExt};
 use samenspel_domain::{Complexity, Weekday};
-use samenspel_kit::{Check, MAX_REQUEST_ID, MAX_TEXT};
+use samenspel_kit::{Check, MAX_REQUEST_ID, MAX_TEXT, WatchStream, watch_stream};
 use samenspel_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -532,7 +530,7 @@ impl pb::intake_server::Intake for IntakeGrpc {
         Ok(Response::new(summary_pb(summary)))
     }
 
-    type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::HelpRequestChange, Status>> + Send>>;
+    type WatchStream = WatchStream<pb::HelpRequestChange>;
 
     async fn watch(
         &self,
@@ -540,15 +538,9 @@ impl pb::intake_server::Intake for IntakeGrpc {
     ) -> Result<Response<Self::WatchStream>, Status> {
         let events = self.service.watch(request.get_ref().from_position)?;
         let service = self.service.clone();
-        let changes = events
-            .then(move |event| {
-                let service = service.clone();
-                async move {
-                    let event = event.map_err(Error::from)?;
-                    Ok::<_, Error>(service.change_at(&event).await?.map(change_pb))
-                }
-            })
-            .filter_map(|change| async move { change.map_err(Status::from).transpose() });
-        Ok(Response::new(Box::pin(changes)))
+        Ok(Response::new(watch_stream(events, move |event| {
+            let service = service.clone();
+            async move { Ok(service.change_at(&event).await?.map(change_pb).into_iter().collect()) }
+        })))
     }
 }

@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use samenspel_domain::{Clock, Postcode, PostcodeRange};
-use samenspel_eventlog::{Error as LogError, EventLog, ExpectedVersion, FieldViolation, StoredEvent, SubscribeFrom, Subscription};
+use samenspel_eventlog::{
+    Error as LogError, EventLog, ExpectedVersion, FieldViolation, StoredEvent, SubscribeFrom, Subscription,
+};
 use samenspel_kit::{Check, Decided, Feed, Runtime, ServiceEvent, derived_id, page_size, random_id};
 
 use crate::config::IntakeConfig;

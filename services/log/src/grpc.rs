@@ -38,6 +38,40 @@ impl EventLogGrpc {
     }
 }
 
+/// The origin a page of origins or forks starts after: a page token is the last one's hex id.
+fn origin_token(token: &str) -> Result<Option<NodeId>, Status> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let mut check = Check::new();
+    let origin = NodeId::from_hex(token);
+    if origin.is_none() {
+        check.bad("page_token", "is not a token from a previous page");
+    }
+    checked(check)?;
+    Ok(origin)
+}
+
+impl EventLogGrpc {
+    /// One page of `items` in origin order after `after`, and the next page's token.
+    fn page<T>(
+        &self,
+        mut items: Vec<T>,
+        origin: impl Fn(&T) -> NodeId,
+        after: Option<NodeId>,
+        size: u32,
+    ) -> (Vec<T>, String) {
+        let size =
+            samenspel_kit::page_size(size, self.service.config.default_page_size, self.service.config.max_page_size);
+        items.sort_by_key(|i| origin(i));
+        items.retain(|i| after.is_none_or(|a| origin(i) > a));
+        let more = items.len() > size;
+        items.truncate(size);
+        let next = if more { items.last().map(|i| origin(i).to_hex()).unwrap_or_default() } else { String::new() };
+        (items, next)
+    }
+}
+
 /// The problems of a request, or `Ok`.
 fn checked(check: Check) -> Result<(), Status> {
     check.finish().map_err(|v| Status::from(Error::Invalid(v)))
@@ -261,12 +295,15 @@ impl pb::event_log_server::EventLog for EventLogGrpc {
 
     async fn list_origins(
         &self,
-        _request: Request<pb::ListOriginsRequest>,
+        request: Request<pb::ListOriginsRequest>,
     ) -> Result<Response<pb::ListOriginsResponse>, Status> {
+        let r = request.into_inner();
+        let after = origin_token(&r.page_token)?;
         let node_id = self.service.log.node_id().0.to_vec();
         let origins = self.service.log.origins().await.map_err(Error::from)?;
+        let (page, next_page_token) = self.page(origins, |(o, _)| *o, after, r.page_size);
         Ok(Response::new(pb::ListOriginsResponse {
-            origins: origins
+            origins: page
                 .into_iter()
                 .map(|(origin, head)| pb::GetHeadResponse {
                     origin: origin.0.to_vec(),
@@ -275,16 +312,20 @@ impl pb::event_log_server::EventLog for EventLogGrpc {
                     node_id: node_id.clone(),
                 })
                 .collect(),
+            next_page_token,
         }))
     }
 
     async fn list_forks(
         &self,
-        _request: Request<pb::ListForksRequest>,
+        request: Request<pb::ListForksRequest>,
     ) -> Result<Response<pb::ListForksResponse>, Status> {
+        let r = request.into_inner();
+        let after = origin_token(&r.page_token)?;
         let forks = self.service.log.forks().await.map_err(Error::from)?;
+        let (page, next_page_token) = self.page(forks, |f| f.origin, after, r.page_size);
         Ok(Response::new(pb::ListForksResponse {
-            forks: forks
+            forks: page
                 .into_iter()
                 .map(|f| pb::Fork {
                     proven: f.proves_fork(),
@@ -299,6 +340,7 @@ impl pb::event_log_server::EventLog for EventLogGrpc {
                     }),
                 })
                 .collect(),
+            next_page_token,
         }))
     }
 }

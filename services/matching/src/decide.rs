@@ -65,7 +65,8 @@ pub(crate) fn confirm(
     by: &str,
     now: i64,
 ) -> Result<Decided<String>, Error> {
-    let bad_token = || Error::Invalid(vec![samenspel_eventlog::FieldViolation::new("token", "is not a token from GetProposals")]);
+    let bad_token =
+        || Error::Invalid(vec![samenspel_eventlog::FieldViolation::new("token", "is not a token from GetProposals")]);
     let mut parts = token.split(':');
     let (Some(hash), Some(lead_id), Some(support_id), None) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
@@ -379,8 +380,11 @@ pub(crate) fn hosted_here(state: &MatchingState, offer_id: &str) -> bool {
 /// The other nodes hosting one of `offers`.
 pub(crate) fn remote_hosts<'a>(state: &MatchingState, offers: impl Iterator<Item = &'a str>) -> Vec<NodeId> {
     let own = state.own_hex();
-    let mut nodes: Vec<NodeId> =
-        offers.filter_map(|o| state.host_of_offer(o)).filter(|h| *h != own).filter_map(|h| NodeId::from_hex(&h)).collect();
+    let mut nodes: Vec<NodeId> = offers
+        .filter_map(|o| state.host_of_offer(o))
+        .filter(|h| *h != own)
+        .filter_map(|h| NodeId::from_hex(&h))
+        .collect();
     nodes.sort();
     nodes.dedup();
     nodes

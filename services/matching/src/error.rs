@@ -1,7 +1,7 @@
 //! The Matching service's error type and its one mapping to `tonic::Status`.
 
 use samenspel_eventlog::{Error as LogError, FieldViolation};
-use samenspel_status::{log_status, bad_request, error_info, not_found, precondition};
+use samenspel_status::{bad_request, error_info, log_status, not_found, precondition};
 use tonic::{Code, Status};
 
 use crate::model::MatchStatus;

@@ -20,7 +20,8 @@ pub(crate) const CLAIMED: &str = "matching.offer.claimed";
 pub(crate) const RELEASED: &str = "matching.offer.released";
 pub(crate) const ANSWER_GIVEN: &str = "matching.answer.given";
 pub(crate) const NOTICED: &str = "matching.match.noticed";
-const KINDS: &[&str] = &[CONFIRMED, ACCEPTED, DECLINED, EXPIRED, FAILED, ENDED, CLAIMED, RELEASED, ANSWER_GIVEN, NOTICED];
+const KINDS: &[&str] =
+    &[CONFIRMED, ACCEPTED, DECLINED, EXPIRED, FAILED, ENDED, CLAIMED, RELEASED, ANSWER_GIVEN, NOTICED];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -152,7 +153,6 @@ impl MatchingEvent {
             | Self::Noticed { match_id, .. } => match_id,
         }
     }
-
 }
 
 pub(crate) fn request_stream(request_id: &str) -> String {

@@ -1,14 +1,12 @@
 //! The tonic implementation of `samenspel.v1.Matching`, and the protobuf ↔ domain conversions.
 
-use std::pin::Pin;
 use std::sync::Arc;
 
-use futures::{Stream, StreamExt};
 use samenspel_domain::Complexity;
 use samenspel_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
-use samenspel_kit::{Check, MAX_NAME, MAX_TEXT, MAX_TOKEN};
+use samenspel_kit::{Check, MAX_NAME, MAX_TEXT, MAX_TOKEN, WatchStream, watch_stream};
 
 use crate::error::Error;
 use crate::model::{Factor, Match, MatchStatus, Slot, Summary};
@@ -236,7 +234,7 @@ impl pb::matching_server::Matching for MatchingGrpc {
         }))
     }
 
-    type WatchMatchesStream = Pin<Box<dyn Stream<Item = Result<pb::MatchNotice, Status>> + Send>>;
+    type WatchMatchesStream = WatchStream<pb::MatchNotice>;
 
     async fn watch_matches(
         &self,
@@ -249,16 +247,10 @@ impl pb::matching_server::Matching for MatchingGrpc {
         let events = self.service.watch(r.from_position)?;
         let service = self.service.clone();
         let organisation = Arc::new(r.organisation_id);
-        let notices = events
-            .then(move |event| {
-                let (service, organisation) = (service.clone(), organisation.clone());
-                async move {
-                    let event = event.map_err(Error::from)?;
-                    Ok::<_, Error>(service.change_at(&event, &organisation).await?.map(notice_pb))
-                }
-            })
-            .filter_map(|notice| async move { notice.map_err(Status::from).transpose() });
-        Ok(Response::new(Box::pin(notices)))
+        Ok(Response::new(watch_stream(events, move |event| {
+            let (service, organisation) = (service.clone(), organisation.clone());
+            async move { Ok(service.change_at(&event, &organisation).await?.map(notice_pb).into_iter().collect()) }
+        })))
     }
 }
 

@@ -225,7 +225,11 @@ pub(crate) enum Ended {
         category: String,
     },
     #[serde(rename = "closed")]
-    RequestClosed { id: String },
+    RequestClosed {
+        id: String,
+    },
     #[serde(rename = "withdrawn")]
-    RequestWithdrawn { id: String },
+    RequestWithdrawn {
+        id: String,
+    },
 }

@@ -216,8 +216,7 @@ impl MatchingService {
             return Ok(Proposals { proposals: Vec::new(), complexity: request.complexity(), notes });
         }
         let scored = score_all(&state, &request, self.clock.now_micros(), &mut notes);
-        let proposals =
-            scoring::propose(&request, scored, limit).into_iter().map(|s| proposal(&request, s)).collect();
+        let proposals = scoring::propose(&request, scored, limit).into_iter().map(|s| proposal(&request, s)).collect();
         Ok(Proposals { proposals, complexity: request.complexity(), notes })
     }
 

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use samenspel_domain::{Complexity, Postcode};
 use samenspel_eventlog::{NodeId, StoredEvent};
-use samenspel_kit::{Projection, ServiceEvent};
+use samenspel_kit::{Hosts, Projection, ServiceEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::events::MatchingEvent;
@@ -36,6 +36,10 @@ pub(crate) struct MatchingState {
     used: HashMap<String, u32>,
     /// Organisations that helped a client (by subject id) before: accepted matches.
     helped: HashMap<String, BTreeSet<String>>,
+    /// Who hosts which organisation and offer: only the host changes them. Rebuilt from the
+    /// organisations and offers when a snapshot from before lacks it.
+    #[serde(default)]
+    hosts: Hosts,
     /// Versions of matching's own streams, per request and per offer.
     request_streams: HashMap<String, u64>,
     offer_streams: HashMap<String, u64>,
@@ -333,17 +337,18 @@ impl MatchingState {
         self.own.map(|o| o.to_hex()).unwrap_or_default()
     }
 
-    /// Each node writes only the entries it hosts, as the directory applies them.
-    fn directory_allowed(&self, origin: NodeId, event: &DirectoryIn) -> bool {
-        let host = |org: &str| self.organisations.get(org).map(|o| o.node.clone());
-        let hex = origin.to_hex();
-        let allowed = |node: Option<String>| node.is_some_and(|n| n.is_empty() || n == hex);
+    /// Each node writes only the entries it hosts, as the directory applies them (`Hosts`).
+    fn admit(&mut self, origin: NodeId, event: &DirectoryIn) -> bool {
         match event {
-            DirectoryIn::OrganisationCreated { id, .. } => host(id).is_none_or(|n| n.is_empty() || n == hex),
-            DirectoryIn::OrganisationUpdated { id, .. } | DirectoryIn::OrganisationArchived { id } => allowed(host(id)),
-            DirectoryIn::OfferCreated { organisation_id, .. } => allowed(host(organisation_id)),
+            DirectoryIn::OrganisationCreated { id, .. } => self.hosts.organisation_created(id, origin),
+            DirectoryIn::OrganisationUpdated { id, .. } | DirectoryIn::OrganisationArchived { id } => {
+                self.hosts.hosts_organisation(id, origin)
+            }
+            DirectoryIn::OfferCreated { id, organisation_id, .. } => {
+                self.hosts.entry_created(id, organisation_id, origin)
+            }
             DirectoryIn::OfferUpdated { id, .. } | DirectoryIn::OfferArchived { id } => {
-                allowed(self.offers.get(id).and_then(|o| host(&o.organisation_id)))
+                self.hosts.hosts_entry(id, origin)
             }
             DirectoryIn::Other => true,
         }
@@ -351,7 +356,7 @@ impl MatchingState {
 
     fn apply_directory(&mut self, event: DirectoryIn, stored: &StoredEvent) {
         let (version, origin) = (stored.header.stream_seq, stored.header.origin);
-        if !self.directory_allowed(origin, &event) {
+        if !self.admit(origin, &event) {
             return;
         }
         match event {
@@ -584,8 +589,9 @@ impl MatchingState {
                     at(at_micros),
                 );
             }
+            // Places are claimed and freed on the node hosting the offer; no other node's count.
             MatchingEvent::Claimed { offer_id, .. } | MatchingEvent::Released { offer_id, .. }
-                if self.host_of_offer(&offer_id).is_some_and(|host| host != h.origin.to_hex()) => {}
+                if !self.hosts.hosts_entry(&offer_id, h.origin) => {}
             MatchingEvent::Claimed { offer_id, .. } => {
                 if own {
                     self.offer_streams.insert(offer_id.clone(), stream_seq);
@@ -694,6 +700,21 @@ impl Projection for MatchingState {
 
     fn restore(data: &[u8]) -> Result<Self, String> {
         let mut state: MatchingState = serde_json::from_slice(data).map_err(|e| e.to_string())?;
+        if state.hosts == Hosts::default() {
+            // A snapshot from before the host index: each organisation knows its node.
+            for (_, o) in state.organisations.iter() {
+                if let Some(node) = NodeId::from_hex(&o.node) {
+                    state.hosts.organisation_created(&o.id, node);
+                }
+            }
+            for (_, offer) in state.offers.iter() {
+                if let Some(node) =
+                    state.organisations.get(&offer.organisation_id).and_then(|o| NodeId::from_hex(&o.node))
+                {
+                    state.hosts.entry_created(&offer.id, &offer.organisation_id, node);
+                }
+            }
+        }
         let organisations: Vec<String> = state.organisations.iter().map(|(_, o)| o.id.clone()).collect();
         for id in organisations {
             state.rescreen_organisation(&id);
