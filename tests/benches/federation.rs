@@ -201,7 +201,7 @@ async fn catchup() {
     let took = started.elapsed().as_secs_f64();
     let verify_started = Instant::now();
     let (config, _dir) = fresh.stop().await;
-    let report = samenspel::verify_data_dir(&config.data_dir).unwrap();
+    let report = samenspel_node::verify_data_dir(&config.data_dir).unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
     println!(
         "catch-up   a fresh node pulled and verified {total} events in {took:.1} s: {:.0} ev/s ({:.2}x the origin's append rate); its store verifies ({:.1} s)",

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use samenspel::NodeConfig;
 use samenspel_domain::{Clock, SystemClock};
 use samenspel_federation::PeerConfig;
+use samenspel_node::NodeConfig;
 use samenspel_proto::v1::directory_client::DirectoryClient;
 use samenspel_proto::v1::event_log_client::EventLogClient;
 use samenspel_proto::v1::follow_up_client::FollowUpClient;
@@ -50,7 +50,7 @@ pub struct TestNode {
     pub addr: SocketAddr,
     pub config: NodeConfig,
     shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<samenspel::Result<()>>>,
+    task: Option<JoinHandle<samenspel_node::Result<()>>>,
     dir: Arc<TempDir>,
     clock: Arc<dyn Clock>,
 }
@@ -98,8 +98,8 @@ impl TestNode {
         let shutdown = async {
             let _ = rx.await;
         };
-        let listeners = samenspel::Listeners { api, federation };
-        let task = tokio::spawn(samenspel::run_with_clock(config.clone(), listeners, shutdown, clock.clone()));
+        let listeners = samenspel_node::Listeners { api, federation };
+        let task = tokio::spawn(samenspel_node::run_with_clock(config.clone(), listeners, shutdown, clock.clone()));
         let node = Self { addr, config, shutdown: Some(tx), task: Some(task), dir, clock };
         node.wait_healthy().await;
         node

@@ -144,28 +144,6 @@ pub struct ForkEvidence {
     pub checkpoint: Checkpoint,
 }
 
-impl ForkEvidence {
-    /// True when the evidence proves the fork by itself: both headers are at `(origin, seq)`,
-    /// they differ, and the other one is chained to a valid signature of the origin.
-    pub fn proves_fork(&self) -> bool {
-        let at = |b: &[u8]| EventHeader::decode(b).is_ok_and(|h| h.origin == self.origin && h.seq == self.seq);
-        let Some(first) = self.theirs.first() else { return false };
-        let chained = self
-            .theirs
-            .windows(2)
-            .all(|w| EventHeader::decode(&w[1]).is_ok_and(|h| h.prev_hash == crate::header::header_hash(&w[0])));
-        let last = self.theirs.last().map(|b| crate::header::header_hash(b));
-        at(&self.ours)
-            && at(first)
-            && self.ours != *first
-            && chained
-            && last == Some(self.checkpoint.head_hash)
-            && self.checkpoint.origin == self.origin
-            && self.checkpoint.seq == self.seq + self.theirs.len() as u64 - 1
-            && crate::identity::verify_checkpoint(&self.checkpoint)
-    }
-}
-
 /// A read model's saved state and the log position, per origin, that it includes.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Snapshot {

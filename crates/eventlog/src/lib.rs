@@ -17,6 +17,7 @@ mod ingest;
 mod local;
 mod recent;
 mod recover;
+mod shared;
 mod store;
 mod stream_index;
 mod validate;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use crate::codec::{decode_checkpoint, decode_headers, decode_payloads};
 use crate::error::Result;
-use crate::event::Head;
+use crate::event::{ForkEvidence, Head};
 use crate::header::{EventHeader, header_hash, payload_hash};
 use crate::identity::verify_checkpoint;
 use crate::ids::{Hash, NodeId};
@@ -243,6 +243,27 @@ fn verify_origin(store: &dyn Store, origin: NodeId, report: &mut VerifyReport) -
     report.problems.extend(problems);
     report.origins.push(summary);
     Ok(())
+}
+
+/// Fork evidence checks itself here, beside the checks of stored logs.
+impl ForkEvidence {
+    /// True when the evidence proves the fork by itself: both headers are at `(origin, seq)`,
+    /// they differ, and the other one is chained to a valid signature of the origin.
+    pub fn proves_fork(&self) -> bool {
+        let at = |b: &[u8]| EventHeader::decode(b).is_ok_and(|h| h.origin == self.origin && h.seq == self.seq);
+        let Some(first) = self.theirs.first() else { return false };
+        let chained =
+            self.theirs.windows(2).all(|w| EventHeader::decode(&w[1]).is_ok_and(|h| h.prev_hash == header_hash(&w[0])));
+        let last = self.theirs.last().map(|b| header_hash(b));
+        at(&self.ours)
+            && at(first)
+            && self.ours != *first
+            && chained
+            && last == Some(self.checkpoint.head_hash)
+            && self.checkpoint.origin == self.origin
+            && self.checkpoint.seq == self.seq + self.theirs.len() as u64 - 1
+            && verify_checkpoint(&self.checkpoint)
+    }
 }
 
 #[cfg(test)]

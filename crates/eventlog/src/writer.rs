@@ -19,7 +19,7 @@ use crate::header::{EventHeader, EventRef, header_hash, payload_hash};
 use crate::identity::NodeKey;
 use crate::ids::{Hash, NodeId};
 use crate::ingest::{CheckedBatch, refused};
-use crate::local::Shared;
+use crate::shared::Shared;
 use crate::store::{Key, WriteBatch};
 use crate::stream_index::{self, StagedIndex};
 

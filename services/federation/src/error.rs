@@ -1,7 +1,7 @@
 //! The Federation service's error type and its one mapping to `tonic::Status`.
 
 use samenspel_eventlog::{Error as LogError, FieldViolation};
-use samenspel_status::bad_request;
+use samenspel_status::{bad_request, log_status};
 use tonic::Status;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,11 +26,11 @@ impl From<Error> for Status {
         match e {
             Error::Invalid(v) => bad_request(message, &v),
             Error::UnknownPeer => Status::unauthenticated(message),
-            Error::Log(LogError::Closed) => Status::unavailable(message),
-            Error::Config(_) | Error::Tls(_) | Error::Peer { .. } | Error::Log(_) => {
+            Error::Config(_) | Error::Tls(_) | Error::Peer { .. } => {
                 tracing::error!(error = %message, "federation failure");
                 Status::internal(message)
             }
+            Error::Log(e) => log_status(e, message),
         }
     }
 }

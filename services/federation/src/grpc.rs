@@ -15,7 +15,7 @@ use tonic::{Request, Response, Status};
 use tonic_tls::rustls::SslConnectInfo;
 
 use crate::error::Error;
-use crate::replicator::Peer;
+use crate::peer::Peer;
 use crate::service::FederationService;
 use crate::tls::{NodeTls, node_id_of};
 

@@ -6,6 +6,7 @@
 mod config;
 mod error;
 mod grpc;
+mod peer;
 mod replicator;
 mod service;
 mod tls;
@@ -13,7 +14,8 @@ mod tls;
 pub use config::{FederationConfig, PeerConfig};
 pub use error::Error;
 pub use grpc::{FederationGrpc, PeerClient};
-pub use replicator::{Peer, Replicator, restore_own_head};
+pub use peer::Peer;
+pub use replicator::{Replicator, restore_own_head};
 pub use samenspel_proto::v1::federation_server::FederationServer;
 pub use service::{FederationService, for_caller, may_see};
 pub use tls::{NodeTls, node_id_of};

@@ -171,7 +171,7 @@ async fn a_payload_reaches_only_the_nodes_in_its_audience() {
     assert!(!contains(&bytes[2], "MARKER-FOR-NODE-1-ONLY") && !contains(&bytes[2], "MARKER-FOR-NODE-0-ONLY"));
     assert!(contains(&bytes[1], "MARKER-FOR-NODE-1-ONLY") && !contains(&bytes[1], "MARKER-FOR-NODE-0-ONLY"));
     for (config, _) in &stopped {
-        let report = samenspel::verify_data_dir(&config.data_dir).unwrap();
+        let report = samenspel_node::verify_data_dir(&config.data_dir).unwrap();
         assert!(report.is_ok(), "{:?}", report.problems);
     }
 }

@@ -321,7 +321,7 @@ async fn a_restarted_node_keeps_its_identity_and_events() {
     let next = client.append(append(vec![event("s", "after")])).await.unwrap().into_inner().positions[0].clone();
     assert_eq!(next.seq, 21);
     let (config, _dir) = node.stop().await;
-    let report = samenspel::verify_data_dir(&config.data_dir).unwrap();
+    let report = samenspel_node::verify_data_dir(&config.data_dir).unwrap();
     assert!(report.is_ok(), "{report:?}");
     assert_eq!(report.origins[0].events, 21);
 }

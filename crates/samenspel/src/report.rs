@@ -1,16 +1,8 @@
-//! `samenspel verify`: checks a store on disk and renders what it found for a person.
+//! `samenspel verify`: what the check of a store found, rendered for a person.
 
 use std::fmt::Write;
-use std::path::Path;
 
-use samenspel_eventlog::{LocalLog, VerifyReport};
-
-use crate::error::Result;
-
-/// Verifies the store in `data_dir` (chains and signatures of every origin).
-pub fn verify_data_dir(data_dir: &Path) -> Result<VerifyReport> {
-    Ok(LocalLog::verify_dir(data_dir)?)
-}
+use samenspel_eventlog::VerifyReport;
 
 /// A summary per origin, every problem, and a verdict on the last line.
 pub fn render(report: &VerifyReport) -> String {

@@ -2,13 +2,14 @@
 
 mod directory_cli;
 mod peers_cli;
+mod report;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use samenspel::{NodeConfig, StoreKind};
+use samenspel_node::{NodeConfig, StoreKind};
 use tracing_subscriber::EnvFilter;
 
 // Every event passes through many short-lived buffers on several threads (decoding, TLS, each read
@@ -77,7 +78,7 @@ enum PeerCommand {
         #[arg(long, default_value = "")]
         name: String,
         /// The config file to change (made if missing).
-        #[arg(long, env = "SAMENSPEL_CONFIG", default_value = samenspel::config::DEFAULT_CONFIG_FILE)]
+        #[arg(long, env = "SAMENSPEL_CONFIG", default_value = samenspel_node::config::DEFAULT_CONFIG_FILE)]
         config: PathBuf,
     },
 }
@@ -149,8 +150,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async {
-                let listeners = samenspel::Listeners::bind(&config).await?;
-                samenspel::run(config, listeners, shutdown_signal()).await?;
+                let listeners = samenspel_node::Listeners::bind(&config).await?;
+                samenspel_node::run(config, listeners, shutdown_signal()).await?;
                 anyhow::Ok(())
             })?;
             Ok(ExitCode::SUCCESS)
@@ -164,8 +165,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify { data } => {
-            let report = samenspel::verify_data_dir(&data)?;
-            print!("{}", samenspel::render_report(&report));
+            let report = samenspel_node::verify_data_dir(&data)?;
+            print!("{}", report::render(&report));
             Ok(if report.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Directory { command } => {

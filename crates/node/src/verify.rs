@@ -1,0 +1,12 @@
+//! Verification of a stopped node's store on disk.
+
+use std::path::Path;
+
+use samenspel_eventlog::{LocalLog, VerifyReport};
+
+use crate::error::Result;
+
+/// Verifies the store in `data_dir` (chains and signatures of every origin).
+pub fn verify_data_dir(data_dir: &Path) -> Result<VerifyReport> {
+    Ok(LocalLog::verify_dir(data_dir)?)
+}
