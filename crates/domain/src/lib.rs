@@ -18,6 +18,6 @@ pub use email::EmailAddress;
 pub use error::{Invalid, shown};
 pub use phone::PhoneNumber;
 pub use postcode::{Postcode, Postcode4, PostcodeRange};
-pub use schedule::{SlotProblem, TimeOfDay, TimeSlot, Weekday, WeeklyHours};
+pub use schedule::{Slot, SlotProblem, TimeOfDay, TimeSlot, Weekday, WeeklyHours, overlap_minutes, total_minutes};
 pub use strain::{CaregiverStrainIndex, Complexity, EdizPlus};
 pub use support::{SupportFunction, SupportKind};

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::Invalid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -68,6 +70,43 @@ pub struct TimeSlot {
     pub day: Weekday,
     pub start: TimeOfDay,
     pub end: TimeOfDay,
+}
+
+/// A time slot as the services store it in events and read models: day 0 (Monday) to 6, minutes
+/// after midnight. Made from a checked [`TimeSlot`]; read back as it was stored. (Matching's read
+/// models of before named the minutes `start` and `end`; those still read.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Slot {
+    pub day: u8,
+    #[serde(alias = "start")]
+    pub start_minutes: u16,
+    #[serde(alias = "end")]
+    pub end_minutes: u16,
+}
+
+impl From<TimeSlot> for Slot {
+    fn from(s: TimeSlot) -> Self {
+        Slot { day: s.day.index(), start_minutes: s.start.minutes(), end_minutes: s.end.minutes() }
+    }
+}
+
+/// Minutes per week both lists of slots cover.
+pub fn overlap_minutes(a: &[Slot], b: &[Slot]) -> u32 {
+    let mut total = 0;
+    for x in a {
+        for y in b.iter().filter(|y| y.day == x.day) {
+            let (start, end) = (x.start_minutes.max(y.start_minutes), x.end_minutes.min(y.end_minutes));
+            if start < end {
+                total += u32::from(end - start);
+            }
+        }
+    }
+    total
+}
+
+/// Minutes per week the slots cover.
+pub fn total_minutes(slots: &[Slot]) -> u32 {
+    slots.iter().map(|s| u32::from(s.end_minutes.saturating_sub(s.start_minutes))).sum()
 }
 
 /// A problem with one slot as received: its index, the part that is wrong (`"day"`, `"start"`,
@@ -145,6 +184,11 @@ impl WeeklyHours {
 
     pub fn slots(&self) -> &[TimeSlot] {
         &self.slots
+    }
+
+    /// The slots as the services store them.
+    pub fn stored(&self) -> Vec<Slot> {
+        self.slots.iter().map(|s| Slot::from(*s)).collect()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -154,12 +154,7 @@ impl RawFields {
 pub(crate) const MAX_SLOTS: usize = 50;
 
 /// A time slot as stored: day 0 is Monday, times in minutes after midnight.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Slot {
-    pub day: u8,
-    pub start_minutes: u16,
-    pub end_minutes: u16,
-}
+pub use samenspel_domain::Slot;
 
 /// What a client sets on a contact person (smoelenboek entry).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -239,13 +234,7 @@ pub(crate) fn weekly_slots(
     violations: &mut Vec<FieldViolation>,
 ) -> Option<Vec<Slot>> {
     match WeeklyHours::parse(&raw) {
-        Ok(hours) => Some(
-            hours
-                .slots()
-                .iter()
-                .map(|s| Slot { day: s.day.index(), start_minutes: s.start.minutes(), end_minutes: s.end.minutes() })
-                .collect(),
-        ),
+        Ok(hours) => Some(hours.stored()),
         Err(problems) => {
             violations.extend(problems.iter().map(|p| FieldViolation::new(p.field(field), p.why.to_string())));
             None

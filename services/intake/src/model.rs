@@ -90,12 +90,7 @@ pub struct Involved {
 }
 
 /// A time slot as stored: day 0 is Monday, times in minutes after midnight.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Slot {
-    pub day: u8,
-    pub start_minutes: u16,
-    pub end_minutes: u16,
-}
+pub use samenspel_domain::Slot;
 
 /// What the one who asks tells: checked and normalised.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -292,11 +287,7 @@ impl RawRequest {
         };
         let urgency = self.urgency.unwrap_or(Urgency::Normal);
         let wanted_schedule = match WeeklyHours::parse(&self.wanted_schedule) {
-            Ok(hours) => hours
-                .slots()
-                .iter()
-                .map(|s| Slot { day: s.day.index(), start_minutes: s.start.minutes(), end_minutes: s.end.minutes() })
-                .collect(),
+            Ok(hours) => hours.stored(),
             Err(problems) => {
                 let at = field("wanted_schedule");
                 v.extend(problems.iter().map(|p| FieldViolation::new(p.field(&at), p.why.to_string())));

@@ -63,7 +63,10 @@ fn proposal_pb(p: Proposal) -> pb::Proposal {
 
 fn slots_pb(slots: &[Slot]) -> Vec<pb::TimeSlot> {
     let hhmm = |m: u16| format!("{:02}:{:02}", m / 60, m % 60);
-    slots.iter().map(|s| pb::TimeSlot { day: i32::from(s.day) + 1, start: hhmm(s.start), end: hhmm(s.end) }).collect()
+    slots
+        .iter()
+        .map(|s| pb::TimeSlot { day: i32::from(s.day) + 1, start: hhmm(s.start_minutes), end: hhmm(s.end_minutes) })
+        .collect()
 }
 
 /// What the receiving organisation may know of the request: no names, no contact details.

@@ -4,13 +4,8 @@
 
 use serde::Deserialize;
 
-/// A time slot as the producers store it: day 0 is Monday, minutes after midnight.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub(crate) struct SlotIn {
-    pub day: u8,
-    pub start_minutes: u16,
-    pub end_minutes: u16,
-}
+/// A time slot as the producers store it (the domain's stored form).
+pub(crate) use samenspel_domain::Slot as SlotIn;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub(crate) struct AddressIn {

@@ -31,31 +31,7 @@ mod optional_complexity {
     }
 }
 
-/// A time slot: day 0 is Monday, minutes after midnight.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Slot {
-    pub day: u8,
-    pub start: u16,
-    pub end: u16,
-}
-
-/// Minutes per week both lists of slots cover.
-pub(crate) fn overlap_minutes(a: &[Slot], b: &[Slot]) -> u32 {
-    let mut total = 0;
-    for x in a {
-        for y in b.iter().filter(|y| y.day == x.day) {
-            let (start, end) = (x.start.max(y.start), x.end.min(y.end));
-            if start < end {
-                total += u32::from(end - start);
-            }
-        }
-    }
-    total
-}
-
-pub(crate) fn total_minutes(slots: &[Slot]) -> u32 {
-    slots.iter().map(|s| u32::from(s.end.saturating_sub(s.start))).sum()
-}
+pub use samenspel_domain::{Slot, overlap_minutes, total_minutes};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Organisation {

@@ -253,7 +253,7 @@ mod tests {
             functions: vec!["praktische-hulp".into()],
             kinds: kinds.iter().map(|k| k.to_string()).collect(),
             ranges: vec![range],
-            schedule: vec![Slot { day: 1, start: 600, end: 720 }],
+            schedule: vec![Slot { day: 1, start_minutes: 600, end_minutes: 720 }],
             languages: vec![],
             capacity,
             max_complexity: max,
@@ -271,7 +271,7 @@ mod tests {
             kinds: vec!["boodschappen".into(), "vervoer".into()],
             area: 6411,
             urgency: "normal".into(),
-            wanted: vec![Slot { day: 1, start: 600, end: 660 }],
+            wanted: vec![Slot { day: 1, start_minutes: 600, end_minutes: 660 }],
             languages: vec!["nl".into()],
             assessed: None,
             strain: vec![Strain {
@@ -319,7 +319,7 @@ mod tests {
             ),
             (
                 "schedule",
-                Offer { schedule: vec![Slot { day: 4, start: 600, end: 720 }], ..good.clone() },
+                Offer { schedule: vec![Slot { day: 4, start_minutes: 600, end_minutes: 720 }], ..good.clone() },
                 &volunteers,
                 0,
                 Some("is not available when help is wanted"),

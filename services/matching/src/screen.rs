@@ -133,7 +133,7 @@ impl Screens {
         for (to, from) in ranges.iter_mut().zip(&offer.ranges) {
             *to = *from;
         }
-        let mut slots = [Slot { day: 0, start: 0, end: 0 }; INLINE_SLOTS];
+        let mut slots = [Slot { day: 0, start_minutes: 0, end_minutes: 0 }; INLINE_SLOTS];
         for (to, from) in slots.iter_mut().zip(&offer.schedule) {
             *to = *from;
         }

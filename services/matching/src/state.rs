@@ -59,7 +59,7 @@ pub(crate) struct MatchingState {
 }
 
 fn slots(s: &[SlotIn]) -> Vec<Slot> {
-    s.iter().map(|s| Slot { day: s.day, start: s.start_minutes, end: s.end_minutes }).collect()
+    s.to_vec()
 }
 
 fn complexity(code: &str) -> Option<Complexity> {
@@ -747,8 +747,8 @@ mod tests {
         proptest::collection::vec(
             (0u8..3, 0u16..46, 1u16..8).prop_map(|(day, start, len)| Slot {
                 day,
-                start: start * 30,
-                end: (start * 30 + len * 30).min(1440),
+                start_minutes: start * 30,
+                end_minutes: (start * 30 + len * 30).min(1440),
             }),
             0..5,
         )
