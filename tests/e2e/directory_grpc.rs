@@ -517,15 +517,16 @@ async fn watch_streams_every_change_and_resumes_from_a_position() {
             "directory.organisation.updated"
         ]
     );
+    // In log order; the access records of the contact person's reads lie between them.
     let positions: Vec<u64> = changes.iter().map(|c| c.position).collect();
-    assert_eq!(positions, [1, 2, 3, 4]);
+    assert!(positions[0] == 1 && positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
     assert!(
         matches!(&changes[2].entry, Some(pb::directory_change::Entry::Offer(o)) if o.fields.as_ref().unwrap().title == "Respijt")
     );
 
-    // A client that saw position 2 resumes after it and misses nothing.
+    // A client that saw the second change resumes after it and misses nothing.
     let resumed: Vec<pb::DirectoryChange> = dir
-        .watch(pb::WatchRequest { from_position: 3, ..Default::default() })
+        .watch(pb::WatchRequest { from_position: positions[1] + 1, ..Default::default() })
         .await
         .unwrap()
         .into_inner()

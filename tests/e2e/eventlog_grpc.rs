@@ -44,7 +44,11 @@ async fn append_read_and_verify_what_comes_back() {
         client.read(pb::ReadRequest { from_seq: 1, page_size: 2, ..Default::default() }).await.unwrap().into_inner();
     assert_eq!((page.events.len(), page.next_position, page.head_seq), (2, 3, 3));
     let rest = client.read(pb::ReadRequest { from_seq: 3, ..Default::default() }).await.unwrap().into_inner();
-    assert_eq!((rest.events.len(), rest.next_position), (1, 0));
+    // The first read handed out payloads: its access record follows, the node's own event.
+    assert_eq!((rest.events.len(), rest.next_position), (2, 0));
+    let recorded = rest.events[1].header.as_ref().unwrap();
+    assert_eq!((recorded.seq, recorded.kind.as_str(), recorded.stream_seq), (4, "access.recorded", 1));
+    let rest = pb::ReadResponse { events: rest.events[..1].to_vec(), ..rest };
 
     let mut prev = Hash::ZERO;
     for e in page.events.iter().chain(&rest.events) {
@@ -252,7 +256,8 @@ async fn health_and_reflection_are_served() {
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
     let node = TestNode::start().await;
-    let mut client = ServerReflectionClient::new(node.channel().await);
+    // Health and reflection are open: no credential.
+    let mut client = ServerReflectionClient::new(node.plain_channel().await);
     let request = ServerReflectionRequest {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),
@@ -269,6 +274,7 @@ async fn health_and_reflection_are_served() {
         "grpc.health.v1.Health",
         "grpc.reflection.v1.ServerReflection",
         "grpc.reflection.v1alpha.ServerReflection",
+        "samenspel.v1.Audit",
         "samenspel.v1.Directory",
         "samenspel.v1.EventLog",
         "samenspel.v1.FollowUp",
@@ -281,7 +287,7 @@ async fn health_and_reflection_are_served() {
         let status = raw::unary_at(node.channel().await, &format!("/{name}/NoSuchMethod"), Vec::new()).await;
         assert_eq!(status.unwrap_err().code(), Code::Unimplemented, "{name} has no such method");
         let health = tonic_health::pb::HealthCheckRequest { service: name.clone() };
-        let serving = HealthClient::new(node.channel().await).check(health).await.unwrap().into_inner();
+        let serving = HealthClient::new(node.plain_channel().await).check(health).await.unwrap().into_inner();
         assert_eq!(serving.status, ServingStatus::Serving as i32, "{name} is served here");
     }
     // Older clients ask v1alpha.
@@ -291,7 +297,7 @@ async fn health_and_reflection_are_served() {
     };
     let request =
         AlphaRequest { host: String::new(), message_request: Some(AlphaMessage::ListServices(String::new())) };
-    let mut alpha = Alpha::new(node.channel().await);
+    let mut alpha = Alpha::new(node.plain_channel().await);
     assert!(
         alpha
             .server_reflection_info(tokio_stream::once(request))

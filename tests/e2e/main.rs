@@ -2,6 +2,8 @@
 //! as a federation behind fault-injecting proxies), called over gRPC as clients would. One binary
 //! links the node once instead of once per file.
 
+mod access_log;
+mod client_tls;
 mod directory_grpc;
 mod directory_hsds;
 mod eventlog_grpc;
@@ -12,3 +14,4 @@ mod followup_grpc;
 mod input_bounds;
 mod intake_grpc;
 mod matching_grpc;
+mod roles;

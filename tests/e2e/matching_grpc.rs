@@ -50,14 +50,20 @@ async fn propose_confirm_accept_and_a_decline_rematches_without_that_offer() {
     let summary = m.request.as_ref().unwrap();
     assert_eq!((summary.postcode_area.as_str(), summary.support_kinds.len()), ("6411", 1), "a summary, no names");
     assert!(proposals(&node, &request).await.proposals.is_empty(), "a matched request gets no proposals");
-    let head = node.log_head().await;
+    let written = node.written().await.len();
     let twice = confirm(&node, &request, &first.proposals[1].token).await.unwrap_err();
     assert_eq!((twice.code(), precondition_type(&twice).as_str()), (Code::FailedPrecondition, "NOT_OPEN"));
     let wrong = node.matching_client().await.accept_match(answer(&m.id, &oost)).await.unwrap_err();
     assert_eq!(wrong.code(), Code::PermissionDenied);
     let info = wrong.get_details_error_info().expect("an ErrorInfo says why");
     assert_eq!((info.reason.as_str(), info.metadata["match_id"].as_str()), ("NOT_ADDRESSED", m.id.as_str()));
-    assert_eq!(node.log_head().await, head, "refused calls append nothing");
+    assert_eq!(node.written().await.len(), written, "refused calls append nothing");
+    let refusal = node.access_records().await.pop().unwrap();
+    assert_eq!(
+        (refusal.rpc.as_str(), refusal.data),
+        ("/samenspel.v1.Matching/AcceptMatch", samenspel_kit::DataKind::MatchContact)
+    );
+    assert!(matches!(refusal.outcome, samenspel_kit::Outcome::Denied { .. }), "the refusal is on record");
 
     let declined = node.matching_client().await.decline_match(answer(&m.id, &noord)).await.unwrap().into_inner();
     assert_eq!(declined.status(), pb::MatchStatus::Declined);
@@ -225,9 +231,10 @@ async fn a_volunteer_platform_resumes_its_match_stream_without_loss_or_duplicate
     let their_offer = offer(&node, &theirs, "Thuiszorg boodschappen", "6411", 10, pb::Complexity::Low).await;
     let watch = |from: u64| {
         let ours = ours.clone();
-        let node_url = node.url();
+        let (node_url, admin) = (node.url(), node.admin_secret().to_string());
         async move {
-            let mut client = pb::matching_client::MatchingClient::connect(node_url).await.unwrap();
+            let mut client =
+                pb::matching_client::MatchingClient::new(samenspel_e2e::connect_with(node_url, admin).await);
             client
                 .watch_matches(pb::WatchMatchesRequest { organisation_id: ours, from_position: from })
                 .await
@@ -320,9 +327,10 @@ async fn racing_confirmations_never_match_a_request_twice_or_overbook_an_offer()
     let org = organisation(&node, "Vrijwilligers", pb::OrganisationKind::Vrijwilligersorganisatie, "6411 AA").await;
     let confirm_both = |a: (String, String), b: (String, String)| {
         let spawn = |(request, token): (String, String)| {
-            let url = node.url();
+            let (url, admin) = (node.url(), node.admin_secret().to_string());
             tokio::spawn(async move {
-                let mut client = pb::matching_client::MatchingClient::connect(url).await.unwrap();
+                let mut client =
+                    pb::matching_client::MatchingClient::new(samenspel_e2e::connect_with(url, admin).await);
                 let r = pb::ConfirmProposalRequest { request_id: request, token, confirmed_by: String::new() };
                 client.confirm_proposal(r).await
             })

@@ -1,5 +1,7 @@
 //! Test harness: start samenspel nodes in-process on `127.0.0.1:0`, each with its own data dir
-//! and a shutdown handle, wait until they report healthy, and talk to them over gRPC.
+//! and a shutdown handle, wait until they report healthy, and talk to them over gRPC — as the
+//! node's admin by default (a credential issued in its data dir before it starts), or in any
+//! role (`channel_as`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,8 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use samenspel_domain::{Clock, SystemClock};
+use samenspel_eventlog::{Appended, EventLog, NewEvent, StoredEvent};
 use samenspel_federation::PeerConfig;
 use samenspel_node::NodeConfig;
+use samenspel_node::credentials::CredentialFile;
+use samenspel_proto::v1::audit_client::AuditClient;
 use samenspel_proto::v1::directory_client::DirectoryClient;
 use samenspel_proto::v1::event_log_client::EventLogClient;
 use samenspel_proto::v1::follow_up_client::FollowUpClient;
@@ -20,9 +25,12 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
+
+pub use auth::{Authed, Bearer, Role};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
+pub mod auth;
 pub mod proxy;
 pub mod raw;
 pub mod replay;
@@ -53,6 +61,12 @@ pub struct TestNode {
     task: Option<JoinHandle<samenspel_node::Result<()>>>,
     dir: Arc<TempDir>,
     clock: Arc<dyn Clock>,
+    /// The node's log, as its operator holds it (for a rogue node's writes past its services).
+    log: Arc<dyn EventLog>,
+    /// The secret of the admin credential the harness issued in the node's data dir.
+    admin: String,
+    /// With TLS on the client port: the CA that signed the node's certificate (for `localhost`).
+    tls_ca: Option<Vec<u8>>,
 }
 
 impl TestNode {
@@ -94,13 +108,26 @@ impl TestNode {
     ) -> Self {
         let api = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = api.local_addr().expect("local addr");
+        let admin = admin_secret(&config, &dir, clock.as_ref());
         let (tx, rx) = oneshot::channel::<()>();
         let shutdown = async {
             let _ = rx.await;
         };
         let listeners = samenspel_node::Listeners { api, federation };
-        let task = tokio::spawn(samenspel_node::run_with_clock(config.clone(), listeners, shutdown, clock.clone()));
-        let node = Self { addr, config, shutdown: Some(tx), task: Some(task), dir, clock };
+        // As `samenspel_node::run_with_clock` does, with the log kept here too.
+        let (log, key) = samenspel_node::open_log(&config).expect("open the node's log");
+        let task = {
+            let (config, log, clock) = (config.clone(), log.clone(), clock.clone());
+            tokio::spawn(async move {
+                let served = samenspel_node::serve(&config, log.clone(), &key, listeners, shutdown, clock).await;
+                let closed = log.close().await;
+                served?;
+                closed?;
+                Ok(())
+            })
+        };
+        let tls_ca = tls_ca_of(&config);
+        let node = Self { addr, config, shutdown: Some(tx), task: Some(task), dir, clock, log, admin, tls_ca };
         node.wait_healthy().await;
         node
     }
@@ -142,6 +169,59 @@ impl TestNode {
         futures::future::join_all(starting).await
     }
 
+    /// Appends to the node's log past its services, signed with its key: what a rogue node's
+    /// operator could write with a build of their own. Its peers must not take it as real.
+    pub async fn rogue_append(&self, events: Vec<NewEvent>) -> Vec<Appended> {
+        self.log.append(events).await.expect("rogue append")
+    }
+
+    /// The node's own events other than its access records, read past the API (so that the look
+    /// leaves no access record of its own): what its services and clients wrote.
+    pub async fn written(&self) -> Vec<StoredEvent> {
+        let mut all = self.log.read(self.log.node_id(), 1, usize::MAX).await.expect("read the own log");
+        all.retain(|e| e.header.kind != samenspel_kit::ACCESS_RECORDED);
+        all
+    }
+
+    /// The header bytes of every origin's log this node holds, in origin order, read past the
+    /// API (a read through it leaves an access record, so the node's own log would never settle).
+    pub async fn logs(&self) -> Vec<(samenspel_eventlog::NodeId, Vec<Vec<u8>>)> {
+        let mut origins = self.log.origins().await.expect("origins");
+        origins.sort_by_key(|(o, _)| *o);
+        let mut out = Vec::new();
+        for (origin, _) in origins {
+            let events = self.log.read(origin, 1, usize::MAX).await.expect("read a log");
+            out.push((origin, events.into_iter().map(|e| e.header_bytes).collect()));
+        }
+        out
+    }
+
+    /// The node's access records, oldest first, read past the API.
+    pub async fn access_records(&self) -> Vec<samenspel_kit::AccessRecord> {
+        let all = self.log.read(self.log.node_id(), 1, usize::MAX).await.expect("read the own log");
+        all.iter().filter_map(samenspel_kit::AccessRecord::of).collect()
+    }
+
+    /// Issues a credential of `role` for `organisation` in the node's data dir (taken by the
+    /// running node within a second); returns its id and secret.
+    pub fn issue(&self, role: Role, organisation: Option<&str>) -> (String, String) {
+        let file = CredentialFile::in_dir(&self.config.data_dir);
+        let (c, secret) = file
+            .issue(organisation.map(str::to_string), role, "test", None, self.clock.now_micros())
+            .expect("issue a credential");
+        (c.id, secret)
+    }
+
+    /// Revokes credential `id`.
+    pub fn revoke(&self, id: &str) {
+        CredentialFile::in_dir(&self.config.data_dir).revoke(id, self.clock.now_micros()).expect("revoke");
+    }
+
+    /// The admin credential's secret.
+    pub fn admin_secret(&self) -> &str {
+        &self.admin
+    }
+
     /// This node's id.
     pub fn node_id(&self) -> samenspel_eventlog::NodeId {
         samenspel_eventlog::NodeKey::load_or_create(&self.config.data_dir.join("node.key")).expect("key").node_id()
@@ -157,7 +237,7 @@ impl TestNode {
     async fn wait_healthy(&self) {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if let Ok(channel) = Channel::from_shared(self.url()).expect("url").connect().await {
+            if let Ok(channel) = self.endpoint(None).connect().await {
                 let request = HealthCheckRequest { service: "samenspel.v1.EventLog".into() };
                 if let Ok(r) = HealthClient::new(channel).check(request).await
                     && r.into_inner().status == ServingStatus::Serving as i32
@@ -177,35 +257,71 @@ impl TestNode {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls_ca.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The node's client port, over TLS when it serves TLS, presenting `identity` (a client
+    /// certificate and its key, PEM) when given.
+    pub fn endpoint(&self, identity: Option<(&[u8], &[u8])>) -> tonic::transport::Endpoint {
+        let endpoint = Channel::from_shared(self.url()).expect("url");
+        let Some(ca) = &self.tls_ca else { return endpoint };
+        let mut tls = tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(ca))
+            .domain_name("localhost");
+        if let Some((cert, key)) = identity {
+            tls = tls.identity(tonic::transport::Identity::from_pem(cert, key));
+        }
+        endpoint.tls_config(tls).expect("tls settings")
     }
 
     pub fn data_dir(&self) -> PathBuf {
         self.config.data_dir.clone()
     }
 
-    pub async fn channel(&self) -> Channel {
-        Channel::from_shared(self.url()).expect("url").connect().await.expect("connect")
+    /// A channel without any credential.
+    pub async fn plain_channel(&self) -> Channel {
+        self.endpoint(None).connect().await.expect("connect")
     }
 
-    pub async fn log_client(&self) -> EventLogClient<Channel> {
+    /// A channel whose calls carry the admin credential and purpose `care`.
+    pub async fn channel(&self) -> Authed {
+        self.channel_with(&self.admin).await
+    }
+
+    /// A channel whose calls carry the credential `secret` and purpose `care`.
+    pub async fn channel_with(&self, secret: &str) -> Authed {
+        Authed::new(self.plain_channel().await, Bearer::new(secret, Some("care")))
+    }
+
+    /// A channel of a fresh credential of `role` for `organisation`.
+    pub async fn channel_as(&self, role: Role, organisation: Option<&str>) -> Authed {
+        let (_, secret) = self.issue(role, organisation);
+        self.channel_with(&secret).await
+    }
+
+    pub async fn log_client(&self) -> EventLogClient<Authed> {
         EventLogClient::new(self.channel().await).max_decoding_message_size(64 * 1024 * 1024)
     }
 
-    pub async fn directory_client(&self) -> DirectoryClient<Channel> {
+    pub async fn directory_client(&self) -> DirectoryClient<Authed> {
         DirectoryClient::new(self.channel().await)
     }
 
-    pub async fn intake_client(&self) -> IntakeClient<Channel> {
+    pub async fn intake_client(&self) -> IntakeClient<Authed> {
         IntakeClient::new(self.channel().await)
     }
 
-    pub async fn matching_client(&self) -> MatchingClient<Channel> {
+    pub async fn matching_client(&self) -> MatchingClient<Authed> {
         MatchingClient::new(self.channel().await)
     }
 
-    pub async fn followup_client(&self) -> FollowUpClient<Channel> {
+    pub async fn followup_client(&self) -> FollowUpClient<Authed> {
         FollowUpClient::new(self.channel().await)
+    }
+
+    pub async fn audit_client(&self) -> AuditClient<Authed> {
+        AuditClient::new(self.channel().await)
     }
 
     /// Graceful stop: in-flight calls finish, the log is flushed and closed.
@@ -249,6 +365,35 @@ impl TestNode {
     pub fn clock(&self) -> Arc<dyn Clock> {
         self.clock.clone()
     }
+}
+
+/// A channel to the node at `url` whose calls carry `secret` and purpose `care` (for tasks that
+/// outlive a borrow of the node).
+pub async fn connect_with(url: String, secret: String) -> Authed {
+    let channel = Channel::from_shared(url).expect("url").connect().await.expect("connect");
+    Authed::new(channel, Bearer::new(&secret, Some("care")))
+}
+
+/// The CA a TLS node's certificate is trusted by in tests: the file beside its certificate,
+/// `ca.pem`.
+fn tls_ca_of(config: &NodeConfig) -> Option<Vec<u8>> {
+    let cert = std::path::Path::new(config.api.tls_cert.trim());
+    (!config.api.tls_cert.trim().is_empty())
+        .then(|| std::fs::read(cert.with_file_name("ca.pem")).expect("ca.pem beside the node's certificate"))
+}
+
+/// The admin secret of the node in `dir`: issued on its first start, kept beside its data dir.
+fn admin_secret(config: &NodeConfig, dir: &TempDir, clock: &dyn Clock) -> String {
+    let kept =
+        dir.path().join(format!("{}.admin", config.data_dir.file_name().and_then(|n| n.to_str()).unwrap_or("node")));
+    if let Ok(secret) = std::fs::read_to_string(&kept) {
+        return secret;
+    }
+    let file = CredentialFile::in_dir(&config.data_dir);
+    let (_, secret) =
+        file.issue(None, Role::Admin, "test harness", None, clock.now_micros()).expect("issue the admin credential");
+    std::fs::write(&kept, &secret).expect("keep the admin secret");
+    secret
 }
 
 impl Drop for TestNode {

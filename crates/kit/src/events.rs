@@ -5,9 +5,9 @@ use samenspel_eventlog::{Audience, ExpectedVersion, NewEvent, StoredEvent};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// The kinds the services write. The raw log takes none of them from a client: a service's
-/// events are written by the service, after its rules.
-pub const SERVICE_KIND_PREFIXES: [&str; 4] = ["directory.", "intake.", "matching.", "followup."];
+/// The kinds the services write (and the access log's). The raw log takes none of them from a
+/// client: a service's events are written by the service, after its rules.
+pub const SERVICE_KIND_PREFIXES: [&str; 5] = ["directory.", "intake.", "matching.", "followup.", "access."];
 
 /// A service's own event.
 pub trait ServiceEvent: Serialize + DeserializeOwned + Sized {

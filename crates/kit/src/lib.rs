@@ -3,9 +3,12 @@
 //! path from a decision to an event to a read model — read models kept from the log
 //! (`projection`, `feed`), reactions that answer every event (`reactor`), sweepers (`tasks`), a
 //! service's runtime that starts and stops them in order and writes by deciding on its read model
-//! (`runtime`); what a service event is (`events`); ids, paging and watch streams; and the rule
-//! that only an entry's host changes it (`hosts`).
+//! (`runtime`); what a service event is (`events`); ids, paging and watch streams; the rule
+//! that only an entry's host changes it (`hosts`); and who may call what — the role matrix
+//! (`auth`), a call's session (`session`) and the access log of personal-data reads (`access`).
 
+mod access;
+mod auth;
 pub mod check;
 mod events;
 mod feed;
@@ -16,9 +19,14 @@ mod projection;
 mod reactor;
 mod replay;
 mod runtime;
+mod session;
 mod tasks;
 mod watch;
 
+pub use access::{ACCESS_RECORDED, AccessLog, AccessRecord, Outcome, access_stream};
+pub use auth::{
+    Accessed, CLIENT_SERVICES, Caller, DataKind, MATRIX, PURPOSES, Role, Rule, Scope, is_open, matrix_table, rule_of,
+};
 pub use check::{Check, ID_LEN, MAX_NAME, MAX_REQUEST_ID, MAX_TEXT, MAX_TOKEN, is_id, shown};
 pub use events::{SERVICE_KIND_PREFIXES, ServiceEvent};
 pub use feed::Feed;
@@ -29,5 +37,6 @@ pub use projection::{Projection, ProjectionHandle, ProjectionReader, replay, sta
 pub use reactor::{Reaction, may_pass, start_reactor};
 pub use replay::replay_json;
 pub use runtime::{DECIDE_TRIES, Decided, OTHERS_WAIT, Runtime, append_and_wait, decide_and_append};
+pub use session::{Session, Validity, accessed};
 pub use tasks::{TaskHandle, start_sweeper};
-pub use watch::{WatchStream, watch_stream};
+pub use watch::{WatchStream, Watched, watch_stream};

@@ -50,6 +50,39 @@ pub struct NodeConfig {
     pub matching: MatchingConfig,
     pub followup: FollowUpConfig,
     pub federation: FederationConfig,
+    pub api: ApiConfig,
+    pub access: samenspel_audit::AccessConfig,
+}
+
+/// The client port: TLS, and the callers known by their TLS client certificates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// PEM file of the server's certificate chain; empty: plaintext, which a node serves on a
+    /// loopback address only (unless `allow_plaintext`).
+    pub tls_cert: String,
+    /// PEM file of the server certificate's private key.
+    pub tls_key: String,
+    /// PEM file of the certificate authorities whose client certificates identify callers
+    /// (PKIoverheid, UZI); empty: callers use bearer credentials only.
+    pub client_ca: String,
+    /// Serve plaintext on a non-loopback address, as behind a proxy that terminates TLS.
+    pub allow_plaintext: bool,
+    /// Callers known by a verified client certificate.
+    pub clients: Vec<ApiClientConfig>,
+}
+
+/// A caller known by its TLS client certificate: by its sha256 fingerprint, or its subject.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiClientConfig {
+    /// sha256 of the certificate (DER), hex (colons and a `sha256:` prefix allowed).
+    pub fingerprint: String,
+    /// The subject distinguished name, as `CN=…, O=…, C=NL`.
+    pub subject: String,
+    /// The organisation it acts for (a directory id).
+    pub organisation: String,
+    pub role: String,
 }
 
 impl Default for NodeConfig {
@@ -67,6 +100,8 @@ impl Default for NodeConfig {
             matching: MatchingConfig::default(),
             followup: FollowUpConfig::default(),
             federation: FederationConfig::default(),
+            api: ApiConfig::default(),
+            access: samenspel_audit::AccessConfig::default(),
         }
     }
 }
@@ -120,7 +155,7 @@ impl NodeConfig {
 }
 
 /// Variables the `samenspel` command reads itself (after `SAMENSPEL_`).
-const CLI_VARIABLES: [&str; 2] = ["CONFIG", "NODE"];
+const CLI_VARIABLES: [&str; 4] = ["CONFIG", "NODE", "CREDENTIAL", "CA"];
 
 #[cfg(test)]
 // figment's Jail returns its own large error type.

@@ -1,12 +1,16 @@
 //! The samenspel node: opens the event log and serves every service on one gRPC port. The
 //! `samenspel` binary (its CLI) wraps this library; tests start nodes in-process through [`run`].
 
+pub mod authn;
 pub mod config;
+pub mod credentials;
+mod edge;
 mod error;
 mod server;
+mod tls;
 mod verify;
 
-pub use config::{NodeConfig, StoreKind};
+pub use config::{ApiClientConfig, ApiConfig, NodeConfig, StoreKind};
 pub use error::{Error, Result};
 pub use server::{Listeners, open_log, run, run_with_clock, serve};
 pub use verify::verify_data_dir;

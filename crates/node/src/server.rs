@@ -1,16 +1,19 @@
-//! Runs every service of a node on one gRPC port, with health and reflection, and federation on
-//! its own port behind mutual TLS.
+//! Runs every service of a node on one gRPC port, with health and reflection, behind the edge
+//! (authentication, the role matrix, the access log) and TLS; and federation on its own port
+//! behind mutual TLS.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use samenspel_audit::{AuditGrpc, AuditServer, AuditService};
 use samenspel_directory::{DirectoryGrpc, DirectoryServer, DirectoryService};
 use samenspel_domain::{Clock, SystemClock};
 use samenspel_eventlog::{EventLog, LocalLog, NodeKey};
 use samenspel_federation::{FederationGrpc, FederationService, NodeTls, Peer, Replicator, restore_own_head};
 use samenspel_followup::{FollowUpGrpc, FollowUpServer, FollowUpService};
 use samenspel_intake::{IntakeGrpc, IntakeServer, IntakeService};
+use samenspel_kit::AccessLog;
 use samenspel_log_service::{EventLogGrpc, EventLogServer, LogService};
 use samenspel_matching::{MatchingGrpc, MatchingServer, MatchingService};
 use tokio::net::TcpListener;
@@ -18,16 +21,20 @@ use tokio::sync::watch;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
+use crate::authn::Authenticator;
 use crate::config::{NodeConfig, StoreKind};
+use crate::credentials::CredentialFile;
+use crate::edge::Edge;
 use crate::error::{Error, Result};
 
 /// The services of the client port, as reflection lists them.
-const CLIENT_SERVICES: [&str; 8] = [
+const CLIENT_SERVICES: [&str; 9] = [
     <EventLogServer<EventLogGrpc> as tonic::server::NamedService>::NAME,
     <DirectoryServer<DirectoryGrpc> as tonic::server::NamedService>::NAME,
     <IntakeServer<IntakeGrpc> as tonic::server::NamedService>::NAME,
     <MatchingServer<MatchingGrpc> as tonic::server::NamedService>::NAME,
     <FollowUpServer<FollowUpGrpc> as tonic::server::NamedService>::NAME,
+    <AuditServer<AuditGrpc> as tonic::server::NamedService>::NAME,
     "grpc.health.v1.Health",
     "grpc.reflection.v1.ServerReflection",
     "grpc.reflection.v1alpha.ServerReflection",
@@ -109,6 +116,18 @@ pub async fn serve(
     clock: Arc<dyn Clock>,
 ) -> Result<()> {
     let peers = Peer::from_config(&config.federation.peers, log.node_id())?;
+    let api_addr = listeners.api.local_addr()?;
+    let api_tls = crate::tls::server_config(&config.api, api_addr)?;
+    let auth =
+        Arc::new(Authenticator::new(CredentialFile::in_dir(&config.data_dir), &config.api.clients, clock.clone())?);
+    if !auth.has_any() {
+        tracing::warn!(
+            data = %config.data_dir.display(),
+            "no credentials issued yet: every call is refused until one is; issue the first with \
+             `samenspel credentials issue --data <data dir> --role admin` (it prints the secret once), \
+             then call with `authorization: Bearer <secret>`"
+        );
+    }
     let tls = Arc::new(NodeTls::new(key)?);
     let limit = config.max_message_bytes;
     let (stop, stopping) = watch::channel(false);
@@ -179,6 +198,9 @@ pub async fn serve(
         .into_server()
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
+    let audit = AuditService::start(log.clone(), config.access.clone(), clock.clone());
+    let audit_server = AuditGrpc::new(audit.clone()).into_server().max_encoding_message_size(limit);
+    health.set_serving::<AuditServer<AuditGrpc>>().await;
     health.set_serving::<EventLogServer<EventLogGrpc>>().await;
     health.set_serving::<FollowUpServer<FollowUpGrpc>>().await;
     health.set_serving::<MatchingServer<MatchingGrpc>>().await;
@@ -187,9 +209,14 @@ pub async fn serve(
 
     let replicator = Replicator::start(log.clone(), tls.clone(), peers, &config.federation);
 
-    tracing::info!(node = %log.node_id(), addr = %listeners.api.local_addr()?, "node serving");
-    let server = Server::builder()
+    tracing::info!(node = %log.node_id(), addr = %api_addr, tls = api_tls.is_some(), "node serving");
+    // Every call goes through the edge: who calls, may that role call this, the purpose, the
+    // access record of what personal data went out.
+    let credentials_watch = auth.watch_file(stopping.clone());
+    let edge = Edge::new(auth, AccessLog::new(log.clone(), clock.clone()));
+    let router = Server::builder()
         .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
+        .layer(edge)
         .add_service(health_service)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)
@@ -198,7 +225,17 @@ pub async fn serve(
         .add_service(intake_server)
         .add_service(matching_server)
         .add_service(followup_server)
-        .serve_with_incoming_shutdown(incoming(listeners.api), until_stopped(stopping.clone()));
+        .add_service(audit_server);
+    let server: std::pin::Pin<Box<dyn Future<Output = std::result::Result<(), tonic::transport::Error>> + Send>> =
+        match api_tls {
+            Some(tls) => {
+                let tls_incoming = tonic_tls::rustls::TlsIncoming::new(incoming(listeners.api), tls);
+                Box::pin(router.serve_with_incoming_shutdown(tls_incoming, until_stopped(stopping.clone())))
+            }
+            None => {
+                Box::pin(router.serve_with_incoming_shutdown(incoming(listeners.api), until_stopped(stopping.clone())))
+            }
+        };
     let (served, ()) = tokio::join!(with_grace(server, stopping, grace, "api"), signalled);
     let federation_served = match federation {
         Some(task) => task.await.map_err(|e| Error::Config(format!("federation server task: {e}")))?,
@@ -210,6 +247,8 @@ pub async fn serve(
     let intake_stopped = intake.stop().await;
     let matching_stopped = matching.stop().await;
     let followup_stopped = followup.stop().await;
+    audit.stop().await;
+    let _ = credentials_watch.await;
     tracing::info!("node stopped serving");
     served?;
     federation_served?;

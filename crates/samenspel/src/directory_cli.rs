@@ -13,23 +13,22 @@ use samenspel_proto::v1::directory_client::DirectoryClient;
 use tokio_stream::StreamExt;
 use tonic_types::StatusExt;
 
+use crate::client::{NodeArgs, NodeChannel};
+
 /// The document goes to the node in pieces of this size.
 const CHUNK_BYTES: usize = 256 * 1024;
 
 /// Options of `samenspel directory import`.
 #[derive(Debug)]
 pub struct ImportArgs {
-    pub node: String,
+    pub node: NodeArgs,
     pub skip_invalid: bool,
     pub dry_run: bool,
     pub default_kind: pb::OrganisationKind,
 }
 
-async fn connect(node: &str) -> anyhow::Result<DirectoryClient<tonic::transport::Channel>> {
-    let client = DirectoryClient::connect(node.to_string())
-        .await
-        .with_context(|| format!("cannot reach the node at {node}; is `samenspel node` running?"))?;
-    Ok(client.max_decoding_message_size(64 * 1024 * 1024))
+async fn connect(node: &NodeArgs) -> anyhow::Result<DirectoryClient<NodeChannel>> {
+    Ok(DirectoryClient::new(node.connect().await?).max_decoding_message_size(64 * 1024 * 1024))
 }
 
 fn bar(len: u64, template: &str) -> ProgressBar {
@@ -157,7 +156,7 @@ pub fn render_report(file: &Path, r: &pb::ImportReport, dry_run: bool) -> String
 }
 
 /// Writes the node's directory as HSDS JSON to `out`, or to stdout.
-pub async fn export(node: &str, out: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub async fn export(node: &NodeArgs, out: Option<&Path>) -> anyhow::Result<ExitCode> {
     let mut client = connect(node).await?;
     let mut chunks = client.export_hsds(pb::ExportHsdsRequest {}).await.map_err(status_error)?.into_inner();
     let mut document = Vec::new();

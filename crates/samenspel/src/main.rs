@@ -1,5 +1,7 @@
 //! The `samenspel` command: run a node, verify a store, import and export the sociale kaart.
 
+mod client;
+mod credentials_cli;
 mod directory_cli;
 mod peers_cli;
 mod report;
@@ -62,6 +64,47 @@ enum Command {
         #[command(subcommand)]
         command: PeerCommand,
     },
+    /// The credentials callers present (`authorization: Bearer <secret>`): issue, list, revoke.
+    /// Works with the node stopped or running; a running node takes a change within a second.
+    Credentials {
+        #[command(subcommand)]
+        command: CredentialsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CredentialsCommand {
+    /// Issue a credential: prints its secret once, alone on the last line; only its hash is kept.
+    Issue {
+        /// Data directory of the node.
+        #[arg(long, default_value = "./samenspel-data")]
+        data: PathBuf,
+        /// The organisation (its directory id) the holder acts for; not for admin and auditor.
+        #[arg(long)]
+        organisation: Option<String>,
+        /// intake_worker, coordinator, volunteer_platform, followup_worker, directory_editor,
+        /// auditor or admin.
+        #[arg(long)]
+        role: String,
+        /// When it stops working: 90d, 12h, or a day (2027-03-01). Default: never.
+        #[arg(long)]
+        expires: Option<String>,
+        /// What or who it is for.
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// List the credentials: id, role, organisation, whether valid. Never a secret.
+    List {
+        #[arg(long, default_value = "./samenspel-data")]
+        data: PathBuf,
+    },
+    /// Revoke a credential by its id; calls with it are refused and its open streams end.
+    Revoke {
+        #[arg(long, default_value = "./samenspel-data")]
+        data: PathBuf,
+        /// The credential's id, as `credentials list` shows it.
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,9 +133,8 @@ enum DirectoryCommand {
     Import {
         /// The document: one organization, an array of them, or a page with "contents".
         file: PathBuf,
-        /// The node's gRPC address.
-        #[arg(long, env = "SAMENSPEL_NODE", default_value = DEFAULT_NODE)]
-        node: String,
+        #[command(flatten)]
+        node: client::NodeArgs,
         /// Write the rows that are fine and report the others.
         #[arg(long)]
         skip_invalid: bool,
@@ -105,17 +147,13 @@ enum DirectoryCommand {
     },
     /// Write the node's directory as one HSDS 3 JSON document.
     Export {
-        /// The node's gRPC address.
-        #[arg(long, env = "SAMENSPEL_NODE", default_value = DEFAULT_NODE)]
-        node: String,
+        #[command(flatten)]
+        node: client::NodeArgs,
         /// The file to write (default: standard output).
         #[arg(long, short)]
         out: Option<PathBuf>,
     },
 }
-
-/// Where `samenspel node` listens by default.
-const DEFAULT_NODE: &str = "http://127.0.0.1:7400";
 
 fn parse_kind(text: &str) -> Result<samenspel_proto::v1::OrganisationKind, String> {
     let name = format!("ORGANISATION_KIND_{}", text.trim().to_ascii_uppercase().replace('-', "_"));
@@ -162,6 +200,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Peer { command: PeerCommand::Add { id, address, name, config } } => {
             peers_cli::add(&config, &id, &address, &name)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Credentials { command } => {
+            match command {
+                CredentialsCommand::Issue { data, organisation, role, expires, label } => {
+                    credentials_cli::issue(&data, organisation.as_deref(), &role, expires.as_deref(), &label)?
+                }
+                CredentialsCommand::List { data } => credentials_cli::list(&data)?,
+                CredentialsCommand::Revoke { data, id } => credentials_cli::revoke(&data, &id)?,
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify { data } => {

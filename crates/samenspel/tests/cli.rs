@@ -10,8 +10,53 @@ use samenspel_proto::v1::event_log_client::EventLogClient;
 
 const BIN: &str = env!("CARGO_BIN_EXE_samenspel");
 
+/// Issues a credential with `samenspel credentials issue`; returns its secret (the last line).
+fn issue(data: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new(BIN).args(["credentials", "issue", "--data"]).arg(data).args(args).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().lines().last().unwrap().to_string()
+}
+
+/// An admin credential for the node in `data`.
+fn admin(data: &std::path::Path) -> String {
+    issue(data, &["--role", "admin", "--label", "test"])
+}
+
+/// A channel whose calls carry a credential and a purpose.
+type Authed = tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Bearer>;
+
+#[derive(Clone)]
+struct Bearer(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut r: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        r.metadata_mut().insert("authorization", self.0.clone());
+        if !r.metadata().contains_key("purpose") {
+            r.metadata_mut().insert("purpose", "support".parse().unwrap());
+        }
+        Ok(r)
+    }
+}
+
+/// A channel to the node at `addr` whose calls carry `secret`.
+async fn authed(addr: &str, secret: &str) -> Authed {
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+    Authed::new(channel, Bearer(format!("Bearer {secret}").parse().unwrap()))
+}
+
+/// A log client of the node at `addr` whose calls carry `secret`.
+async fn log_client(addr: &str, secret: &str) -> EventLogClient<Authed> {
+    EventLogClient::new(authed(addr, secret).await)
+}
+
 /// Starts `samenspel node` on a free port; returns the child and its address.
 fn start_node(data: &std::path::Path) -> (std::process::Child, String) {
+    let (child, addr, _) = start_node_saying(data);
+    (child, addr)
+}
+
+/// [`start_node`], and what the node logged before it said where it listens.
+fn start_node_saying(data: &std::path::Path) -> (std::process::Child, String, Vec<String>) {
     let mut child = Command::new(BIN)
         .args(["node", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
@@ -23,14 +68,18 @@ fn start_node(data: &std::path::Path) -> (std::process::Child, String) {
     let stderr = BufReader::new(child.stderr.take().unwrap());
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        let mut before = Vec::new();
         for line in stderr.lines().map_while(Result::ok) {
             if let Some(addr) = line.split("addr=").nth(1) {
-                let _ = tx.send(addr.split_whitespace().next().unwrap_or_default().to_string());
+                let addr = addr.split_whitespace().next().unwrap_or_default().to_string();
+                let _ = tx.send((addr, std::mem::take(&mut before)));
+            } else {
+                before.push(line);
             }
         }
     });
-    let addr = rx.recv_timeout(Duration::from_secs(30)).expect("the node did not report its address");
-    (child, addr)
+    let (addr, before) = rx.recv_timeout(Duration::from_secs(30)).expect("the node did not report its address");
+    (child, addr, before)
 }
 
 fn verify(data: &std::path::Path) -> (Option<i32>, String) {
@@ -42,8 +91,9 @@ fn verify(data: &std::path::Path) -> (Option<i32>, String) {
 async fn sigterm_flushes_and_the_store_verifies_until_it_is_damaged() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    let secret = admin(&data);
     let (mut child, addr) = start_node(&data);
-    let mut client = EventLogClient::connect(format!("http://{addr}")).await.unwrap();
+    let mut client = log_client(&addr, &secret).await;
     for i in 0..30 {
         let event = pb::NewEvent {
             stream: format!("s{}", i % 3),
@@ -61,7 +111,7 @@ async fn sigterm_flushes_and_the_store_verifies_until_it_is_damaged() {
 
     let (code, out) = verify(&data);
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("events 30"), "{out}");
+    assert!(out.contains("events 30"), "only the appends: none of them was a read, nothing else is on record: {out}");
     assert!(out.lines().last().unwrap().starts_with("ok:"), "{out}");
 
     samenspel_eventlog::conformance::damage_header_on_disk(&data, 17).unwrap();
@@ -83,8 +133,9 @@ fn verify_without_a_store_is_an_error() {
 async fn an_open_subscription_does_not_keep_the_node_from_stopping() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    let secret = admin(&data);
     let (mut child, addr) = start_node(&data);
-    let mut client = EventLogClient::connect(format!("http://{addr}")).await.unwrap();
+    let mut client = log_client(&addr, &secret).await;
     let event = pb::NewEvent { stream: "s".into(), kind: "test.noted".into(), ..Default::default() };
     client.append(pb::AppendRequest { events: vec![event] }).await.unwrap();
     // A volunteer platform following the log: this call never ends by itself.
@@ -101,7 +152,11 @@ async fn an_open_subscription_does_not_keep_the_node_from_stopping() {
 }
 
 fn samenspel(args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(BIN).args(args).output().unwrap();
+    samenspel_with(args, &[])
+}
+
+fn samenspel_with(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let out = Command::new(BIN).args(args).envs(env.iter().copied()).output().unwrap();
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -112,8 +167,10 @@ fn samenspel(args: &[&str]) -> (Option<i32>, String, String) {
 #[tokio::test]
 async fn the_sociale_kaart_is_imported_and_exported_as_hsds_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
+    let secret = admin(&dir.path().join("data"));
     let (mut child, addr) = start_node(&dir.path().join("data"));
     let node = format!("http://{addr}");
+    let samenspel = |args: &[&str]| samenspel_with(args, &[("SAMENSPEL_CREDENTIAL", secret.as_str())]);
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/examples/sociale-kaart.hsds.json");
 
     let (code, out, err) = samenspel(&["directory", "import", example, "--node", &node]);
@@ -183,4 +240,147 @@ fn keys_prints_the_node_id_and_peer_add_writes_the_config() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--id"));
     assert_eq!(std::fs::read_to_string(&config).unwrap(), written, "a refused call writes nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_are_issued_listed_and_revoked_while_the_node_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut child, addr, said) = start_node_saying(&data);
+    assert!(
+        said.iter().any(|l| l.contains("samenspel credentials issue --data <data dir> --role admin")),
+        "a first start says how to get in: {said:?}"
+    );
+    let ask = |secret: String| {
+        let addr = addr.clone();
+        async move { log_client(&addr, &secret).await.list_origins(pb::ListOriginsRequest::default()).await }
+    };
+    let refused = ask(format!("samenspel_c0000000000000000_{}", "0".repeat(64))).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "no anonymous mode, not even on loopback");
+
+    // Issued while the node runs: taken within a second.
+    let out = Command::new(BIN)
+        .args(["credentials", "issue", "--role", "admin", "--label", "beheer", "--expires", "90d", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let secret = stdout.lines().last().unwrap().to_string();
+    assert!(secret.starts_with("samenspel_c") && !secret.contains(' '), "the secret alone on the last line: {stdout}");
+    assert_eq!(stdout.matches(&secret).count(), 1, "shown once");
+    let stored = std::fs::read_to_string(data.join("credentials.json")).unwrap();
+    assert!(!stored.contains(&secret[28..]), "only its hash is stored");
+    let started = std::time::Instant::now();
+    while ask(secret.clone()).await.is_err() {
+        assert!(started.elapsed() < Duration::from_secs(3), "the running node takes a new credential");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let id = secret.split('_').nth(1).unwrap().to_string();
+
+    let (code, listed, _) = samenspel(&["credentials", "list", "--data", data.to_str().unwrap()]);
+    assert_eq!(code, Some(0));
+    assert!(listed.contains(&id) && listed.contains("role admin") && listed.contains("label \"beheer\""), "{listed}");
+    assert!(!listed.contains(&secret[28..]), "never a secret");
+    let (code, _, err) =
+        samenspel(&["credentials", "issue", "--role", "coordinator", "--data", data.to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--organisation"), "{err}");
+    let (code, _, err) = samenspel(&["credentials", "issue", "--role", "superuser", "--data", data.to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("unknown role"), "{err}");
+
+    // Revoked while the node runs: refused within a second, no restart.
+    let (code, out, _) = samenspel(&["credentials", "revoke", "--data", data.to_str().unwrap(), &id]);
+    assert_eq!(code, Some(0), "{out}");
+    let started = std::time::Instant::now();
+    loop {
+        match ask(secret.clone()).await {
+            Err(s) if s.code() == tonic::Code::Unauthenticated => break,
+            _ => assert!(started.elapsed() < Duration::from_secs(3), "the running node refuses a revoked credential"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, listed, _) = samenspel(&["credentials", "list", "--data", data.to_str().unwrap()]);
+    assert!(listed.contains("revoked"), "{listed}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// An answered read of personal data has a durable access record: the node killed with SIGKILL
+/// while sixteen clients read, again and again, loses the record of no read it answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_answered_read_loses_its_access_record_when_the_node_is_killed() {
+    use samenspel_proto::v1::audit_client::AuditClient;
+    use samenspel_proto::v1::intake_client::IntakeClient;
+    use std::collections::BTreeSet;
+    use std::sync::{Arc, Mutex};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let secret = admin(&data);
+    let auditor = issue(&data, &["--role", "auditor"]);
+    let (mut child, mut addr) = start_node(&data);
+    let fields = pb::HelpRequestFields {
+        asked_by: pb::Asker::Client.into(),
+        client: Some(pb::Person { name: "Mevrouw Bakker".into(), ..Default::default() }),
+        support_kinds: vec!["boodschappen".into()],
+        postcode: "6411 AB".into(),
+        ..Default::default()
+    };
+    let submit = pb::SubmitHelpRequestRequest { fields: Some(fields), ..Default::default() };
+    let id = IntakeClient::new(authed(&addr, &secret).await).submit_help_request(submit).await.unwrap().into_inner().id;
+    let answered: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+    for round in 0..5 {
+        let mut readers = Vec::new();
+        for reader in 0..16 {
+            let (addr, secret, id, answered) = (addr.clone(), secret.clone(), id.clone(), answered.clone());
+            readers.push(tokio::spawn(async move {
+                let mut intake = IntakeClient::new(authed(&addr, &secret).await);
+                for n in 0.. {
+                    let user = format!("reader-{round}-{reader}-{n}");
+                    let mut request = tonic::Request::new(pb::GetHelpRequestRequest { id: id.clone() });
+                    request.metadata_mut().insert("user", user.parse().unwrap());
+                    match intake.get_help_request(request).await {
+                        Ok(_) => answered.lock().unwrap().insert(user),
+                        Err(_) => return,
+                    };
+                }
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(300 + 50 * round)).await;
+        child.kill().unwrap();
+        child.wait().unwrap();
+        for r in readers {
+            r.await.unwrap();
+        }
+        (child, addr) = start_node(&data);
+        // Every answered read is on record.
+        let mut audit = AuditClient::new(authed(&addr, &auditor).await);
+        let mut recorded = BTreeSet::new();
+        let mut token = String::new();
+        loop {
+            let mut request = tonic::Request::new(pb::ListAccessRequest {
+                subject: format!("request/{id}"),
+                page_size: 1000,
+                page_token: token,
+                ..Default::default()
+            });
+            request.metadata_mut().insert("purpose", "audit".parse().unwrap());
+            let page = audit.list_access(request).await.unwrap().into_inner();
+            recorded.extend(page.entries.into_iter().map(|e| e.user));
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            token = page.next_page_token;
+        }
+        let answered = answered.lock().unwrap().clone();
+        assert!(answered.len() > 16 * (round as usize + 1), "round {round}: reads were answered ({})", answered.len());
+        let lost: Vec<&String> = answered.difference(&recorded).collect();
+        assert!(lost.is_empty(), "round {round}: answered without a durable record: {lost:?}");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (code, out) = verify(&data);
+    assert_eq!(code, Some(0), "{out}");
 }

@@ -16,7 +16,23 @@ use samenspel_proto::v1::directory_client::DirectoryClient;
 use samenspel_proto::v1::follow_up_client::FollowUpClient;
 use samenspel_proto::v1::intake_client::IntakeClient;
 use samenspel_proto::v1::matching_client::MatchingClient;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
+
+/// A channel whose calls carry the node admin's credential (issued with `samenspel credentials
+/// issue` before the node first starts) and a purpose.
+type Authed = InterceptedService<Channel, Admin>;
+
+#[derive(Clone)]
+struct Admin(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl tonic::service::Interceptor for Admin {
+    fn call(&mut self, mut r: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        r.metadata_mut().insert("authorization", self.0.clone());
+        r.metadata_mut().insert("purpose", "care".parse().unwrap());
+        Ok(r)
+    }
+}
 
 const BIN: &str = env!("CARGO_BIN_EXE_samenspel");
 
@@ -26,6 +42,8 @@ struct Node {
     data: PathBuf,
     api: u16,
     child: Option<Child>,
+    /// The admin credential's secret.
+    secret: String,
 }
 
 fn free_port() -> u16 {
@@ -73,14 +91,15 @@ impl Node {
         }
     }
 
-    async fn channel(&self) -> Channel {
+    async fn channel(&self) -> Authed {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(channel) = Channel::from_shared(self.url()).unwrap().connect().await {
                 let health = tonic_health::pb::HealthCheckRequest { service: "samenspel.v1.Matching".into() };
                 let mut client = tonic_health::pb::health_client::HealthClient::new(channel.clone());
                 if client.check(health).await.is_ok_and(|r| r.into_inner().status == 1) {
-                    return channel;
+                    let bearer = format!("Bearer {}", self.secret).parse().unwrap();
+                    return InterceptedService::new(channel, Admin(bearer));
                 }
             }
             assert!(Instant::now() < deadline, "node at {} did not become healthy", self.url());
@@ -110,7 +129,9 @@ fn federation(dir: &Path) -> Vec<Node> {
         );
         std::fs::write(&config, text).unwrap();
         peers.push((name, id, federation));
-        nodes.push(Node { config, data, api, child: None });
+        let issued = run(&["credentials", "issue", "--role", "admin", "--data", data.to_str().unwrap()]);
+        let secret = issued.lines().last().unwrap().to_string();
+        nodes.push(Node { config, data, api, child: None, secret });
     }
     for (i, node) in nodes.iter().enumerate() {
         for (j, (name, id, port)) in peers.iter().enumerate() {
@@ -135,7 +156,7 @@ async fn eventually<T, F: Future<Output = Option<T>>>(what: &str, mut check: imp
     }
 }
 
-async fn organisation(channel: &Channel, name: &str, kind: pb::OrganisationKind) -> String {
+async fn organisation(channel: &Authed, name: &str, kind: pb::OrganisationKind) -> String {
     let fields = pb::OrganisationFields {
         name: name.into(),
         kind: kind.into(),
@@ -146,7 +167,7 @@ async fn organisation(channel: &Channel, name: &str, kind: pb::OrganisationKind)
     DirectoryClient::new(channel.clone()).create_organisation(request).await.unwrap().into_inner().id
 }
 
-async fn offer(channel: &Channel, organisation: &str, title: &str, capacity: u32) -> String {
+async fn offer(channel: &Authed, organisation: &str, title: &str, capacity: u32) -> String {
     let fields = pb::OfferFields {
         title: title.into(),
         support_kinds: vec!["boodschappen".into()],
@@ -163,13 +184,13 @@ async fn offer(channel: &Channel, organisation: &str, title: &str, capacity: u32
     DirectoryClient::new(channel.clone()).create_offer(request).await.unwrap().into_inner().id
 }
 
-async fn get_match(channel: &Channel, id: &str) -> Option<pb::Match> {
+async fn get_match(channel: &Authed, id: &str) -> Option<pb::Match> {
     let request = pb::GetMatchRequest { match_id: id.into() };
     MatchingClient::new(channel.clone()).get_match(request).await.ok().map(|m| m.into_inner())
 }
 
 /// The kinds of the notices about `match_id` on `organisation`'s match stream, until `last`.
-async fn notices_until(channel: &Channel, organisation: &str, match_id: &str, last: &str) -> Vec<String> {
+async fn notices_until(channel: &Authed, organisation: &str, match_id: &str, last: &str) -> Vec<String> {
     let watch = pb::WatchMatchesRequest { organisation_id: organisation.into(), from_position: 1 };
     let mut stream = MatchingClient::new(channel.clone()).watch_matches(watch).await.unwrap().into_inner();
     let mut kinds = Vec::new();
@@ -190,7 +211,7 @@ async fn notices_until(channel: &Channel, organisation: &str, match_id: &str, la
 }
 
 /// What the sociale kaart says of the room of an offer: its last search reason.
-async fn room(channel: &Channel, offer: &str) -> Option<String> {
+async fn room(channel: &Authed, offer: &str) -> Option<String> {
     let search = pb::SearchOffersRequest { support_kind: "boodschappen".into(), ..Default::default() };
     let hits = DirectoryClient::new(channel.clone()).search_offers(search).await.ok()?.into_inner().hits;
     hits.into_iter().find(|h| h.offer.as_ref().is_some_and(|o| o.id == offer))?.reasons.last().cloned()

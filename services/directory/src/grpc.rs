@@ -6,7 +6,7 @@ use std::sync::Arc;
 use futures::Stream;
 
 use samenspel_eventlog::{FieldViolation, NodeId};
-use samenspel_kit::{Check, MAX_REQUEST_ID, MAX_TEXT, watch_stream};
+use samenspel_kit::{Check, MAX_REQUEST_ID, MAX_TEXT, Session, accessed, watch_stream};
 use samenspel_proto::v1 as pb;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -379,6 +379,17 @@ fn organisation_pb(o: Organisation) -> pb::Organisation {
     }
 }
 
+/// A contact person as answered, marked for the access log.
+fn contact_reply(c: ContactPerson) -> Response<pb::ContactPerson> {
+    let subject = c.subject();
+    accessed(Response::new(contact_pb(c)), vec![subject])
+}
+
+/// `Ok` when the caller may keep `organisation`'s entries (a directory editor: its own only).
+fn keeps<T>(request: &Request<T>, organisation: &str) -> Result<(), Status> {
+    Session::of(request)?.for_organisation(organisation)
+}
+
 #[tonic::async_trait]
 impl pb::directory_server::Directory for DirectoryGrpc {
     #[tracing::instrument(name = "directory.create_organisation", skip_all)]
@@ -425,9 +436,12 @@ impl pb::directory_server::Directory for DirectoryGrpc {
         &self,
         request: Request<pb::UpdateOrganisationRequest>,
     ) -> Result<Response<pb::Organisation>, Status> {
-        let r = request.into_inner();
         let mut check = Check::new();
-        check.id("id", &r.id);
+        check.id("id", &request.get_ref().id);
+        if check.is_ok() {
+            keeps(&request, &request.get_ref().id)?;
+        }
+        let r = request.into_inner();
         let fields = raw_fields(&mut check, r.fields);
         let updated = self.service.update(check, &r.id, fields, r.expected_version).await?;
         Ok(Response::new(organisation_pb(updated)))
@@ -438,8 +452,9 @@ impl pb::directory_server::Directory for DirectoryGrpc {
         &self,
         request: Request<pb::ArchiveOrganisationRequest>,
     ) -> Result<Response<pb::Organisation>, Status> {
+        entry_id(&request.get_ref().id)?;
+        keeps(&request, &request.get_ref().id)?;
         let r = request.into_inner();
-        entry_id(&r.id)?;
         Ok(Response::new(organisation_pb(self.service.archive(&r.id, r.expected_version).await?)))
     }
 
@@ -448,13 +463,16 @@ impl pb::directory_server::Directory for DirectoryGrpc {
         &self,
         request: Request<pb::CreateContactPersonRequest>,
     ) -> Result<Response<pb::ContactPerson>, Status> {
-        let r = request.into_inner();
         let mut check = Check::new();
-        check.id("organisation_id", &r.organisation_id);
+        check.id("organisation_id", &request.get_ref().organisation_id);
+        if check.is_ok() {
+            keeps(&request, &request.get_ref().organisation_id)?;
+        }
+        let r = request.into_inner();
         check.ascii("request_id", &r.request_id, MAX_REQUEST_ID);
         let fields = raw_contact(&mut check, r.fields);
         let created = self.service.create_contact(check, &r.organisation_id, fields, &r.request_id).await?;
-        Ok(Response::new(contact_pb(created)))
+        Ok(contact_reply(created))
     }
 
     #[tracing::instrument(name = "directory.get_contact_person", skip_all, fields(id = %request.get_ref().id))]
@@ -463,7 +481,7 @@ impl pb::directory_server::Directory for DirectoryGrpc {
         request: Request<pb::GetContactPersonRequest>,
     ) -> Result<Response<pb::ContactPerson>, Status> {
         entry_id(&request.get_ref().id)?;
-        Ok(Response::new(contact_pb(self.service.get_contact(&request.get_ref().id)?)))
+        Ok(contact_reply(self.service.get_contact(&request.get_ref().id)?))
     }
 
     #[tracing::instrument(name = "directory.list_contact_persons", skip_all)]
@@ -478,10 +496,12 @@ impl pb::directory_server::Directory for DirectoryGrpc {
         checked(check)?;
         let (page, next_page_token) =
             self.service.list_contacts(r.page_size, &r.page_token, &r.organisation_id, r.include_archived)?;
-        Ok(Response::new(pb::ListContactPersonsResponse {
+        let subjects = page.iter().map(ContactPerson::subject).collect();
+        let answer = pb::ListContactPersonsResponse {
             contact_persons: page.into_iter().map(contact_pb).collect(),
             next_page_token,
-        }))
+        };
+        Ok(accessed(Response::new(answer), subjects))
     }
 
     #[tracing::instrument(name = "directory.update_contact_person", skip_all, fields(id = %request.get_ref().id))]
@@ -489,12 +509,18 @@ impl pb::directory_server::Directory for DirectoryGrpc {
         &self,
         request: Request<pb::UpdateContactPersonRequest>,
     ) -> Result<Response<pb::ContactPerson>, Status> {
-        let r = request.into_inner();
         let mut check = Check::new();
-        check.id("id", &r.id);
+        check.id("id", &request.get_ref().id);
+        // An entry that does not exist is the service's NOT_FOUND, after every field is checked.
+        if check.is_ok()
+            && let Ok(entry) = self.service.get_contact(&request.get_ref().id)
+        {
+            keeps(&request, &entry.organisation_id)?;
+        }
+        let r = request.into_inner();
         let fields = raw_contact(&mut check, r.fields);
         let updated = self.service.update_contact(check, &r.id, fields, r.expected_version).await?;
-        Ok(Response::new(contact_pb(updated)))
+        Ok(contact_reply(updated))
     }
 
     #[tracing::instrument(name = "directory.archive_contact_person", skip_all, fields(id = %request.get_ref().id))]
@@ -502,9 +528,10 @@ impl pb::directory_server::Directory for DirectoryGrpc {
         &self,
         request: Request<pb::ArchiveContactPersonRequest>,
     ) -> Result<Response<pb::ContactPerson>, Status> {
+        entry_id(&request.get_ref().id)?;
+        keeps(&request, &self.service.get_contact(&request.get_ref().id)?.organisation_id)?;
         let r = request.into_inner();
-        entry_id(&r.id)?;
-        Ok(Response::new(contact_pb(self.service.archive_contact(&r.id, r.expected_version).await?)))
+        Ok(contact_reply(self.service.archive_contact(&r.id, r.expected_version).await?))
     }
 
     #[tracing::instrument(name = "directory.verify_organisation", skip_all, fields(id = %request.get_ref().id))]
@@ -515,6 +542,7 @@ impl pb::directory_server::Directory for DirectoryGrpc {
         let id = &request.get_ref().id;
         entry_id(id)?;
         self.service.get(id)?;
+        keeps(&request, id)?;
         self.service.verify(id).await?;
         Ok(Response::new(organisation_pb(self.service.get(id)?)))
     }
@@ -526,9 +554,9 @@ impl pb::directory_server::Directory for DirectoryGrpc {
     ) -> Result<Response<pb::ContactPerson>, Status> {
         let id = &request.get_ref().id;
         entry_id(id)?;
-        self.service.get_contact(id)?;
+        keeps(&request, &self.service.get_contact(id)?.organisation_id)?;
         self.service.verify(id).await?;
-        Ok(Response::new(contact_pb(self.service.get_contact(id)?)))
+        Ok(contact_reply(self.service.get_contact(id)?))
     }
 
     #[tracing::instrument(name = "directory.list_stale", skip_all)]
@@ -542,18 +570,23 @@ impl pb::directory_server::Directory for DirectoryGrpc {
         checked(check)?;
         let (organisations, contacts, next_page_token) =
             self.service.stale(r.max_age_seconds, r.page_size, &r.page_token)?;
-        Ok(Response::new(pb::ListStaleResponse {
+        let subjects = contacts.iter().map(ContactPerson::subject).collect();
+        let answer = pb::ListStaleResponse {
             organisations: organisations.into_iter().map(organisation_pb).collect(),
             contact_persons: contacts.into_iter().map(contact_pb).collect(),
             next_page_token,
-        }))
+        };
+        Ok(accessed(Response::new(answer), subjects))
     }
 
     #[tracing::instrument(name = "directory.create_offer", skip_all)]
     async fn create_offer(&self, request: Request<pb::CreateOfferRequest>) -> Result<Response<pb::Offer>, Status> {
-        let r = request.into_inner();
         let mut check = Check::new();
-        check.id("organisation_id", &r.organisation_id);
+        check.id("organisation_id", &request.get_ref().organisation_id);
+        if check.is_ok() {
+            keeps(&request, &request.get_ref().organisation_id)?;
+        }
+        let r = request.into_inner();
         check.ascii("request_id", &r.request_id, MAX_REQUEST_ID);
         let fields = raw_offer(&mut check, r.fields);
         let created = self.service.create_offer(check, &r.organisation_id, fields, &r.request_id).await?;
@@ -583,9 +616,15 @@ impl pb::directory_server::Directory for DirectoryGrpc {
 
     #[tracing::instrument(name = "directory.update_offer", skip_all, fields(id = %request.get_ref().id))]
     async fn update_offer(&self, request: Request<pb::UpdateOfferRequest>) -> Result<Response<pb::Offer>, Status> {
-        let r = request.into_inner();
         let mut check = Check::new();
-        check.id("id", &r.id);
+        check.id("id", &request.get_ref().id);
+        // An entry that does not exist is the service's NOT_FOUND, after every field is checked.
+        if check.is_ok()
+            && let Ok(entry) = self.service.get_offer(&request.get_ref().id)
+        {
+            keeps(&request, &entry.organisation_id)?;
+        }
+        let r = request.into_inner();
         let fields = raw_offer(&mut check, r.fields);
         let updated = self.service.update_offer(check, &r.id, fields, r.expected_version).await?;
         Ok(Response::new(offer_pb(updated)))
@@ -593,8 +632,9 @@ impl pb::directory_server::Directory for DirectoryGrpc {
 
     #[tracing::instrument(name = "directory.archive_offer", skip_all, fields(id = %request.get_ref().id))]
     async fn archive_offer(&self, request: Request<pb::ArchiveOfferRequest>) -> Result<Response<pb::Offer>, Status> {
+        entry_id(&request.get_ref().id)?;
+        keeps(&request, &self.service.get_offer(&request.get_ref().id)?.organisation_id)?;
         let r = request.into_inner();
-        entry_id(&r.id)?;
         Ok(Response::new(offer_pb(self.service.archive_offer(&r.id, r.expected_version).await?)))
     }
 
@@ -663,10 +703,18 @@ impl pb::directory_server::Directory for DirectoryGrpc {
         } else {
             self.service.watch(r.from_position)?
         };
+        let session = Session::of(&request)?;
         let service = self.service.clone();
-        Ok(Response::new(watch_stream(events, move |event| {
+        Ok(Response::new(watch_stream(events, Some(session), move |event| {
             let service = service.clone();
-            async move { Ok(service.change_at(&event).await?.map(change_pb).into_iter().collect()) }
+            async move {
+                let Some(change) = service.change_at(&event).await? else { return Ok(Vec::new()) };
+                let subjects = match &change.entry {
+                    Entry::Contact(c) => vec![c.subject()],
+                    _ => Vec::new(),
+                };
+                Ok(vec![(change_pb(change), subjects)])
+            }
         })))
     }
 
@@ -695,11 +743,13 @@ impl pb::directory_server::Directory for DirectoryGrpc {
     ) -> Result<Response<Self::ExportHsdsStream>, Status> {
         let service = self.service.clone();
         // A large directory takes a while to write out; keep it off the async workers.
-        let document = tokio::task::spawn_blocking(move || service.export_hsds())
+        let (document, subjects) = tokio::task::spawn_blocking(move || service.export_hsds())
             .await
             .map_err(|e| Status::internal(format!("export failed: {e}")))?;
         let chunks: Vec<Result<pb::HsdsChunk, Status>> =
             document.chunks(EXPORT_CHUNK_BYTES).map(|c| Ok(pb::HsdsChunk { data: c.to_vec() })).collect();
-        Ok(Response::new(Box::pin(futures::stream::iter(chunks))))
+        // The whole document is recorded before its first chunk goes out.
+        let chunks: Self::ExportHsdsStream = Box::pin(futures::stream::iter(chunks));
+        Ok(accessed(Response::new(chunks), subjects))
     }
 }

@@ -390,14 +390,19 @@ impl DirectoryService {
     }
 
     /// The organisations this node hosts that are not archived, with their contact persons and
-    /// offers, as one HSDS 3 JSON document (each node publishes its own part of the sociale kaart).
-    pub fn export_hsds(&self) -> Vec<u8> {
+    /// offers, as one HSDS 3 JSON document (each node publishes its own part of the sociale kaart),
+    /// and the access-log subjects of the contact persons in it.
+    pub fn export_hsds(&self) -> (Vec<u8>, Vec<String>) {
+        let mut subjects = Vec::new();
         let contents: Vec<HsdsOrganization> = {
             let state = self.runtime.read();
             state
                 .for_export(self.runtime.log().node_id())
                 .into_iter()
-                .map(|(org, contacts, offers)| hsds::export_organisation(org, &contacts, &offers))
+                .map(|(org, contacts, offers)| {
+                    subjects.extend(contacts.iter().map(|c| c.subject()));
+                    hsds::export_organisation(org, &contacts, &offers)
+                })
                 .collect()
         };
         let page = HsdsPage {
@@ -412,6 +417,6 @@ impl DirectoryService {
         };
         let mut out = serde_json::to_vec(&page).expect("hsds export serialises");
         out.push(b'\n');
-        out
+        (out, subjects)
     }
 }

@@ -179,6 +179,13 @@ pub struct ContactPerson {
     pub last_verified_micros: i64,
 }
 
+impl ContactPerson {
+    /// The access-log subject of this contact person (`contact/{id}`): an id, never the name.
+    pub fn subject(&self) -> String {
+        format!("contact/{}", self.id)
+    }
+}
+
 /// A contact person's fields as received.
 #[derive(Debug, Clone, Default)]
 pub struct RawContact {

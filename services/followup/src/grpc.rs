@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use samenspel_kit::{Check, MAX_NAME, MAX_TOKEN, WatchStream, watch_stream};
+use samenspel_kit::{Check, MAX_NAME, MAX_TOKEN, Session, WatchStream, accessed, watch_stream};
 use samenspel_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -214,6 +214,24 @@ fn notice_pb(n: Notice) -> pb::CheckInNotice {
     }
 }
 
+/// The access-log subject of a referral or check-in: its request (`request/{id}`), whose client's
+/// situation its answers and notes describe.
+fn subject(request_id: &str) -> String {
+    format!("request/{request_id}")
+}
+
+/// A referral as answered, marked for the access log.
+fn referral_reply(referral: (Referral, Vec<(CheckIn, CheckInState)>)) -> Response<pb::Referral> {
+    let subjects = vec![subject(&referral.0.request_id)];
+    accessed(Response::new(referral_pb(referral)), subjects)
+}
+
+/// A check-in as answered, marked for the access log.
+fn check_in_reply(check_in: (CheckIn, CheckInState)) -> Response<pb::CheckIn> {
+    let subjects = vec![subject(&check_in.0.request_id)];
+    accessed(Response::new(check_in_pb(check_in)), subjects)
+}
+
 #[tonic::async_trait]
 impl pb::follow_up_server::FollowUp for FollowUpGrpc {
     async fn list_due(&self, request: Request<pb::ListDueRequest>) -> Result<Response<pb::ListDueResponse>, Status> {
@@ -225,15 +243,16 @@ impl pb::follow_up_server::FollowUp for FollowUpGrpc {
             .service
             .list_due(check, &r.organisation_id, &r.person, r.include_upcoming, r.page_size, &r.page_token)
             .await?;
-        Ok(Response::new(pb::ListDueResponse {
-            check_ins: due.into_iter().map(check_in_pb).collect(),
-            next_page_token: next,
-        }))
+        let subjects = due.iter().map(|(c, _)| subject(&c.request_id)).collect();
+        let answer =
+            pb::ListDueResponse { check_ins: due.into_iter().map(check_in_pb).collect(), next_page_token: next };
+        Ok(accessed(Response::new(answer), subjects))
     }
 
     type WatchDueStream = WatchStream<pb::CheckInNotice>;
 
     async fn watch_due(&self, request: Request<pb::WatchDueRequest>) -> Result<Response<Self::WatchDueStream>, Status> {
+        let session = Session::of(&request)?;
         let r = request.into_inner();
         let mut check = Check::new();
         owner(&mut check, &r.organisation_id, &r.person);
@@ -241,11 +260,15 @@ impl pb::follow_up_server::FollowUp for FollowUpGrpc {
         let events = self.service.watch(r.from_position)?;
         let service = self.service.clone();
         let who = Arc::new((r.organisation_id, r.person));
-        Ok(Response::new(watch_stream(events, move |event| {
+        Ok(Response::new(watch_stream(events, Some(session), move |event| {
             let (service, who) = (service.clone(), who.clone());
             async move {
                 let notices = service.notices_at(&event, &who.0, &who.1).await?;
-                Ok(notices.into_iter().map(notice_pb).collect())
+                Ok(notices
+                    .into_iter()
+                    .map(|n| (vec![subject(&n.check_in.request_id)], n))
+                    .map(|(s, n)| (notice_pb(n), s))
+                    .collect())
             }
         })))
     }
@@ -254,7 +277,7 @@ impl pb::follow_up_server::FollowUp for FollowUpGrpc {
         let mut check = Check::new();
         check_in_id(&mut check, "id", &request.get_ref().id);
         checked(check)?;
-        Ok(Response::new(check_in_pb(self.service.check_in(&request.get_ref().id).await?)))
+        Ok(check_in_reply(self.service.check_in(&request.get_ref().id).await?))
     }
 
     async fn record_outcome(
@@ -272,7 +295,7 @@ impl pb::follow_up_server::FollowUp for FollowUpGrpc {
             recorded_by: r.recorded_by,
             contact_on: r.contact_on,
         };
-        Ok(Response::new(check_in_pb(self.service.record_outcome(check, raw).await?)))
+        Ok(check_in_reply(self.service.record_outcome(check, raw).await?))
     }
 
     async fn get_referral(&self, request: Request<pb::GetReferralRequest>) -> Result<Response<pb::Referral>, Status> {
@@ -280,16 +303,25 @@ impl pb::follow_up_server::FollowUp for FollowUpGrpc {
         check.id("match_id", &request.get_ref().match_id);
         checked(check)?;
         let referral = self.service.referral(&request.get_ref().match_id).await?;
-        Ok(Response::new(referral_pb(referral)))
+        // A volunteer platform reads only the referrals it receives.
+        Session::of(&request)?.for_organisation(&referral.0.receiving_organisation_id)?;
+        Ok(referral_reply(referral))
     }
 
     async fn record_observation(
         &self,
         request: Request<pb::RecordObservationRequest>,
     ) -> Result<Response<pb::Referral>, Status> {
-        let r = request.into_inner();
         let mut check = Check::new();
-        check.id("match_id", &r.match_id);
+        check.id("match_id", &request.get_ref().match_id);
+        // A volunteer platform observes only the referrals it receives; an unknown referral is
+        // the service's NOT_FOUND, after every field is checked.
+        if check.is_ok()
+            && let Ok((referral, _)) = self.service.referral(&request.get_ref().match_id).await
+        {
+            Session::of(&request)?.for_organisation(&referral.receiving_organisation_id)?;
+        }
+        let r = request.into_inner();
         let raw = RawObservation {
             outcome: check.known("outcome", r.outcome, from_pb(&OUTCOMES, r.outcome)),
             match_id: r.match_id,
@@ -297,7 +329,7 @@ impl pb::follow_up_server::FollowUp for FollowUpGrpc {
             recorded_by: r.recorded_by,
             contact_on: r.contact_on,
         };
-        Ok(Response::new(referral_pb(self.service.record_observation(check, raw).await?)))
+        Ok(referral_reply(self.service.record_observation(check, raw).await?))
     }
 
     async fn close_referral(
@@ -309,7 +341,7 @@ impl pb::follow_up_server::FollowUp for FollowUpGrpc {
         check.id("match_id", &r.match_id);
         let category = check.known("category", r.category, from_pb(&CATEGORIES, r.category));
         let referral = self.service.close_referral(check, &r.match_id, category, &r.notes, &r.closed_by).await?;
-        Ok(Response::new(referral_pb(referral)))
+        Ok(referral_reply(referral))
     }
 
     async fn get_evaluation(

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use samenspel_domain::{Complexity, Weekday};
-use samenspel_kit::{Check, MAX_REQUEST_ID, MAX_TEXT, WatchStream, watch_stream};
+use samenspel_kit::{Check, MAX_REQUEST_ID, MAX_TEXT, Session, WatchStream, accessed, watch_stream};
 use samenspel_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -322,8 +322,11 @@ fn change_pb(c: Change) -> pb::HelpRequestChange {
 /// Most strain assessments one request takes.
 const MAX_STRAIN: usize = 20;
 
+/// A help request as answered, marked with the subjects whose data it holds (the access log).
 fn reply(r: Result<HelpRequest, Error>) -> Result<Response<pb::HelpRequest>, Status> {
-    Ok(Response::new(request_pb(r?)))
+    let request = r?;
+    let subjects = request.subjects();
+    Ok(accessed(Response::new(request_pb(request)), subjects))
 }
 
 /// The problems of a request, or `Ok`.
@@ -390,8 +393,9 @@ impl pb::intake_server::Intake for IntakeGrpc {
         );
         checked(check)?;
         let (page, next) = self.service.list(&filter, r.page_size, &r.page_token)?;
+        let subjects = page.iter().flat_map(HelpRequest::subjects).collect();
         let help_requests = page.into_iter().map(request_pb).collect();
-        Ok(Response::new(pb::ListHelpRequestsResponse { help_requests, next_page_token: next }))
+        Ok(accessed(Response::new(pb::ListHelpRequestsResponse { help_requests, next_page_token: next }), subjects))
     }
 
     async fn amend_help_request(
@@ -536,11 +540,15 @@ impl pb::intake_server::Intake for IntakeGrpc {
         &self,
         request: Request<pb::WatchHelpRequestsRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
+        let session = Session::of(&request)?;
         let events = self.service.watch(request.get_ref().from_position)?;
         let service = self.service.clone();
-        Ok(Response::new(watch_stream(events, move |event| {
+        Ok(Response::new(watch_stream(events, Some(session), move |event| {
             let service = service.clone();
-            async move { Ok(service.change_at(&event).await?.map(change_pb).into_iter().collect()) }
+            async move {
+                let change = service.change_at(&event).await?;
+                Ok(change.map(|c| (c.request.subjects(), c)).map(|(s, c)| (change_pb(c), s)).into_iter().collect())
+            }
         })))
     }
 }

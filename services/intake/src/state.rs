@@ -66,6 +66,16 @@ pub struct HelpRequest {
 }
 
 impl HelpRequest {
+    /// The pseudonymous subjects whose personal data this request holds, as an access record
+    /// names them: the request itself (`request/{id}`; a subject id has no `/`) and the subject id
+    /// of every person in it.
+    pub fn subjects(&self) -> Vec<String> {
+        let people = std::iter::once(&self.fields.client).chain(self.fields.involved.iter().map(|i| &i.person));
+        std::iter::once(format!("request/{}", self.id))
+            .chain(people.filter(|p| !p.subject_id.is_empty()).map(|p| p.subject_id.clone()))
+            .collect()
+    }
+
     /// Whether the contact details went out for `match_id` already.
     pub fn contact_shared_for(&self, match_id: &str) -> bool {
         self.contact_shared.iter().any(|(m, _)| m == match_id)

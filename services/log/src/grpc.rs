@@ -2,12 +2,12 @@
 
 use std::pin::Pin;
 
-use futures::{Stream, StreamExt};
+use futures::Stream;
 use samenspel_eventlog::{
     Appended, Audience, Checkpoint, EventHeader, EventRef, ExpectedVersion, FieldViolation, Hash, MAX_STREAM_LEN,
     NewEvent, NodeId, Payload, StoredEvent, SubscribeFrom,
 };
-use samenspel_kit::Check;
+use samenspel_kit::{Check, SERVICE_KIND_PREFIXES, Session, accessed, watch_stream};
 use samenspel_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -95,8 +95,19 @@ fn hash(bytes: &[u8], field: &str) -> Result<Hash, FieldViolation> {
     Hash::from_slice(bytes).ok_or_else(|| FieldViolation::new(field, format!("must be 32 bytes, got {}", bytes.len())))
 }
 
+/// The access-log subjects of raw events: the streams of those whose payload is handed out.
+fn streams_of<'a>(events: impl IntoIterator<Item = &'a StoredEvent>) -> Vec<String> {
+    events.into_iter().filter(|e| e.payload.is_some()).map(|e| format!("stream/{}", e.header.stream)).collect()
+}
+
 /// Converts one event of a request; collects every violation rather than stopping at the first.
 fn new_event(e: pb::NewEvent, at: &str, violations: &mut Vec<FieldViolation>) -> NewEvent {
+    // A service's events are written by the service, after its rules (validation, the safety
+    // rule, consent, capacity): the raw log is no way around them.
+    if let Some(prefix) = SERVICE_KIND_PREFIXES.iter().find(|p| e.kind.starts_with(**p)) {
+        let why = format!("{prefix}* events are written by their service only; the raw log takes none of them");
+        violations.push(FieldViolation::new(format!("{at}.kind"), why));
+    }
     let audience = match e.audience {
         None => Audience::Local,
         Some(a) => match pb::AudienceScope::try_from(a.scope) {
@@ -248,7 +259,9 @@ impl pb::event_log_server::EventLog for EventLogGrpc {
         let mut check = Check::new();
         let origin = self.origin(&mut check, &r.origin);
         checked(check)?;
-        Ok(Response::new(page_pb(self.service.read(origin, r.from_seq, r.page_size).await?)))
+        let page = self.service.read(origin, r.from_seq, r.page_size).await?;
+        let subjects = streams_of(&page.events);
+        Ok(accessed(Response::new(page_pb(page)), subjects))
     }
 
     #[tracing::instrument(name = "eventlog.read_stream", skip_all, fields(stream = %request.get_ref().stream))]
@@ -258,13 +271,16 @@ impl pb::event_log_server::EventLog for EventLogGrpc {
         let origin = self.origin(&mut check, &r.origin);
         stream_name(&mut check, &r.stream, true);
         checked(check)?;
-        Ok(Response::new(page_pb(self.service.read_stream(origin, &r.stream, r.from_stream_seq, r.page_size).await?)))
+        let page = self.service.read_stream(origin, &r.stream, r.from_stream_seq, r.page_size).await?;
+        let subjects = streams_of(&page.events);
+        Ok(accessed(Response::new(page_pb(page)), subjects))
     }
 
     type SubscribeStream = EventStream;
 
     #[tracing::instrument(name = "eventlog.subscribe", skip_all, fields(from = request.get_ref().from_position))]
     async fn subscribe(&self, request: Request<pb::SubscribeRequest>) -> Result<Response<EventStream>, Status> {
+        let session = Session::of(&request)?;
         let r = request.into_inner();
         let mut check = Check::new();
         let origin = self.origin(&mut check, &r.origin);
@@ -275,8 +291,14 @@ impl pb::event_log_server::EventLog for EventLogGrpc {
             false => SubscribeFrom::stream(origin, r.stream, r.from_position),
         };
         let subscription = self.service.log.subscribe(from).map_err(Error::from)?;
-        let stream = subscription.map(|item| item.map(|e| event_pb(&e)).map_err(|e| Status::from(Error::from(e))));
-        Ok(Response::new(Box::pin(stream)))
+        // Each event is recorded in the access log as it is sent (with a payload only).
+        let stream =
+            watch_stream(
+                subscription,
+                Some(session),
+                |e| async move { Ok(vec![(event_pb(&e), streams_of([e.as_ref()]))]) },
+            );
+        Ok(Response::new(stream))
     }
 
     #[tracing::instrument(name = "eventlog.get_head", skip_all)]

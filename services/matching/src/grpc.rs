@@ -6,7 +6,7 @@ use samenspel_domain::Complexity;
 use samenspel_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
-use samenspel_kit::{Check, MAX_NAME, MAX_TEXT, MAX_TOKEN, WatchStream, watch_stream};
+use samenspel_kit::{Check, MAX_NAME, MAX_TEXT, MAX_TOKEN, Session, WatchStream, accessed, watch_stream};
 
 use crate::error::Error;
 use crate::model::{Factor, Match, MatchStatus, Slot, Summary};
@@ -127,11 +127,23 @@ fn notice_pb(c: MatchChange) -> pb::MatchNotice {
     pb::MatchNotice { position: c.position, kind: c.kind, r#match: Some(match_pb(c.matched, c.summary.as_ref())) }
 }
 
+/// The access-log subjects of a match as answered: its request, when the answer carries the
+/// client's contact details; none otherwise (a summary names nobody).
+fn subjects_of(m: &Match) -> Vec<String> {
+    if m.contact.is_some() { vec![format!("request/{}", m.request_id)] } else { Vec::new() }
+}
+
+/// The organisations a match is addressed to: its offer's, and its support offer's.
+fn addressed_to(m: &Match) -> impl Iterator<Item = &str> {
+    std::iter::once(m.organisation_id.as_str()).chain(m.support_organisation_id.as_deref())
+}
+
 impl MatchingGrpc {
     fn reply(&self, m: Result<Match, Error>) -> Result<Response<pb::Match>, Status> {
         let m = m?;
         let summary = self.service.summary_of(&m);
-        Ok(Response::new(match_pb(m, summary.as_ref())))
+        let subjects = subjects_of(&m);
+        Ok(accessed(Response::new(match_pb(m, summary.as_ref())), subjects))
     }
 }
 
@@ -194,11 +206,11 @@ impl pb::matching_server::Matching for MatchingGrpc {
     }
 
     async fn accept_match(&self, request: Request<pb::AnswerMatchRequest>) -> Result<Response<pb::Match>, Status> {
-        self.answer(request.get_ref(), true).await
+        self.answer(&request, true).await
     }
 
     async fn decline_match(&self, request: Request<pb::AnswerMatchRequest>) -> Result<Response<pb::Match>, Status> {
-        self.answer(request.get_ref(), false).await
+        self.answer(&request, false).await
     }
 
     async fn get_match(&self, request: Request<pb::GetMatchRequest>) -> Result<Response<pb::Match>, Status> {
@@ -206,7 +218,10 @@ impl pb::matching_server::Matching for MatchingGrpc {
         let mut check = Check::new();
         check.id("match_id", &r.match_id);
         checked(check)?;
-        self.reply(self.service.get_match(&r.match_id))
+        let found = self.service.get_match(&r.match_id)?;
+        // A volunteer platform sees only the matches addressed to its own organisation.
+        Session::of(&request)?.for_any_organisation(addressed_to(&found))?;
+        self.reply(Ok(found))
     }
 
     async fn assign_backlog(
@@ -243,27 +258,40 @@ impl pb::matching_server::Matching for MatchingGrpc {
         &self,
         request: Request<pb::WatchMatchesRequest>,
     ) -> Result<Response<Self::WatchMatchesStream>, Status> {
-        let r = request.into_inner();
         let mut check = Check::new();
-        check.id("organisation_id", &r.organisation_id);
+        check.id("organisation_id", &request.get_ref().organisation_id);
         checked(check)?;
+        let session = Session::of(&request)?;
+        session.for_organisation(&request.get_ref().organisation_id)?;
+        let r = request.into_inner();
         let events = self.service.watch(r.from_position)?;
         let service = self.service.clone();
         let organisation = Arc::new(r.organisation_id);
-        Ok(Response::new(watch_stream(events, move |event| {
+        Ok(Response::new(watch_stream(events, Some(session), move |event| {
             let (service, organisation) = (service.clone(), organisation.clone());
-            async move { Ok(service.change_at(&event, &organisation).await?.map(notice_pb).into_iter().collect()) }
+            async move {
+                let Some(change) = service.change_at(&event, &organisation).await? else { return Ok(Vec::new()) };
+                let subjects = subjects_of(&change.matched);
+                Ok(vec![(notice_pb(change), subjects)])
+            }
         })))
     }
 }
 
 impl MatchingGrpc {
-    async fn answer(&self, r: &pb::AnswerMatchRequest, accept: bool) -> Result<Response<pb::Match>, Status> {
+    async fn answer(
+        &self,
+        request: &Request<pb::AnswerMatchRequest>,
+        accept: bool,
+    ) -> Result<Response<pb::Match>, Status> {
+        let r = request.get_ref();
         let mut check = Check::new();
         check.id("match_id", &r.match_id);
         check.id("organisation_id", &r.organisation_id);
         let reason = check.text("reason", &r.reason, MAX_TEXT);
         checked(check)?;
+        // A volunteer platform answers for its own organisation only.
+        Session::of(request)?.for_organisation(&r.organisation_id)?;
         self.reply(self.service.answer(&r.match_id, &r.organisation_id, accept, &reason).await)
     }
 }

@@ -1,0 +1,15 @@
+//! The `samenspel.v1.Audit` gRPC service: the access log (NEN 7513) as an auditor reads it —
+//! records paged by subject, organisation, credential and time range — and its retention, which
+//! redacts records older than the configured period. The records themselves are written by the
+//! node's edge (`samenspel_kit::AccessLog`); this service only reads and expires them.
+
+mod config;
+mod error;
+mod grpc;
+mod service;
+
+pub use config::AccessConfig;
+pub use error::Error;
+pub use grpc::AuditGrpc;
+pub use samenspel_proto::v1::audit_server::AuditServer;
+pub use service::{AccessFilter, AuditService, Entry};
