@@ -248,3 +248,31 @@ async fn access_records_past_their_retention_are_redacted_and_the_chain_stays() 
     assert!(recorded[0].payload.is_none() && recorded[1].payload.is_none());
     assert!(recorded[2].payload.is_some());
 }
+
+/// Following the own log records each event sent, and those records are events of the own log
+/// too: reading a record is no read of anybody's personal data, so it leaves no record of its own
+/// (else one watcher would make the node write forever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_of_the_own_log_does_not_feed_the_access_log_its_own_records() {
+    use futures::StreamExt;
+    let node = TestNode::start().await;
+    let origin = node.node_id();
+    let from = node.log_head().await + 1;
+    let request = pb::SubscribeRequest { origin: origin.0.to_vec(), stream: String::new(), from_position: from };
+    let mut watched = node.log_client().await.subscribe(request).await.unwrap().into_inner();
+    let event = pb::NewEvent {
+        stream: "note/1".into(),
+        kind: "note.added".into(),
+        payload: b"x".to_vec(),
+        ..Default::default()
+    };
+    node.log_client().await.append(pb::AppendRequest { events: vec![event] }).await.unwrap();
+    // The note, then the record of its being sent; nothing after.
+    let mut kinds = Vec::new();
+    while let Ok(Some(Ok(e))) = tokio::time::timeout(Duration::from_millis(800), watched.next()).await {
+        kinds.push(e.header.unwrap().kind);
+        assert!(kinds.len() < 10, "the watch goes on: {kinds:?}");
+    }
+    assert_eq!(kinds, ["note.added", "access.recorded"]);
+    assert_eq!(node.log_head().await, from + 1, "one note and one access record");
+}

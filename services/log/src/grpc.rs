@@ -7,7 +7,7 @@ use samenspel_eventlog::{
     Appended, Audience, Checkpoint, EventHeader, EventRef, ExpectedVersion, FieldViolation, Hash, MAX_STREAM_LEN,
     NewEvent, NodeId, Payload, StoredEvent, SubscribeFrom,
 };
-use samenspel_kit::{Check, SERVICE_KIND_PREFIXES, Session, accessed, watch_stream};
+use samenspel_kit::{ACCESS_RECORDED, Check, SERVICE_KIND_PREFIXES, Session, accessed, watch_stream};
 use samenspel_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -97,7 +97,13 @@ fn hash(bytes: &[u8], field: &str) -> Result<Hash, FieldViolation> {
 
 /// The access-log subjects of raw events: the streams of those whose payload is handed out.
 fn streams_of<'a>(events: impl IntoIterator<Item = &'a StoredEvent>) -> Vec<String> {
-    events.into_iter().filter(|e| e.payload.is_some()).map(|e| format!("stream/{}", e.header.stream)).collect()
+    // An access record names pseudonymous ids only, and its reading is no access to anyone's
+    // data: were it recorded, a watcher of the own log would be sent its own records for ever.
+    events
+        .into_iter()
+        .filter(|e| e.payload.is_some() && e.header.kind != ACCESS_RECORDED)
+        .map(|e| format!("stream/{}", e.header.stream))
+        .collect()
 }
 
 /// Converts one event of a request; collects every violation rather than stopping at the first.

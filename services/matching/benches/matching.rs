@@ -70,7 +70,7 @@ fn spread_area(rng: &mut StdRng) -> (u16, u16) {
 
 fn request(i: usize, area: u16, rng: &mut StdRng) -> NewEvent {
     let payload = json!({
-        "type": "submitted", "id": format!("req{i}"),
+        "type": "submitted", "id": format!("{i:032x}"),
         "fields": {"asked_by": "client", "asking_organisation_id": "", "client": {"subject_id": format!("s{i}"), "name": "", "phone": "", "email": ""},
                    "functions": ["praktische-hulp"], "kinds": [KINDS[rng.random_range(0..8)]], "description": "",
                    "postcode": format!("{area} AB"), "urgency": "normal",
@@ -81,7 +81,7 @@ fn request(i: usize, area: u16, rng: &mut StdRng) -> NewEvent {
                     "purposes": ["matching"], "until": "2099-12-31", "expires_micros": i64::MAX},
         "strain": [], "linked_from": null
     });
-    NewEvent::new(format!("intake/request/req{i}"), "intake.request.submitted", payload.to_string())
+    NewEvent::new(format!("intake/request/{i:032x}"), "intake.request.submitted", payload.to_string())
 }
 
 async fn append_all(log: &Arc<dyn EventLog>, events: Vec<NewEvent>) {
@@ -120,12 +120,12 @@ async fn proposals_at(offers: usize) {
     let mut events: Vec<NewEvent> = (0..ORGANISATIONS).map(|i| organisation(i, &mut rng)).collect();
     events.extend((0..offers).map(|i| offer(i, spread_area(&mut rng), &mut rng)));
     events.extend((0..requests).map(|i| request(i, rng.random_range(1000..9999), &mut rng)));
-    let (service, log) = service(events, MatchingConfig::default(), &format!("req{}", requests - 1)).await;
+    let (service, log) = service(events, MatchingConfig::default(), &format!("{:032x}", requests - 1)).await;
     let mut times = Vec::with_capacity(requests);
     let mut found = 0usize;
     for i in 0..requests {
         let started = Instant::now();
-        let p = service.proposals(&format!("req{i}"), 10).await.expect("proposals");
+        let p = service.proposals(&format!("{i:032x}"), 10).await.expect("proposals");
         times.push(started.elapsed());
         found += p.proposals.len();
     }
@@ -156,11 +156,11 @@ async fn over_grpc(service: &Arc<MatchingService>, offers: usize, requests: usiz
     let (mut ours, mut bare) = (Vec::with_capacity(requests), Vec::with_capacity(requests));
     for i in 0..requests {
         let started = Instant::now();
-        let request = pb::GetProposalsRequest { request_id: format!("req{i}"), limit: 10 };
+        let request = pb::GetProposalsRequest { request_id: format!("{i:032x}"), limit: 10 };
         client.get_proposals(request).await.expect("proposals");
         ours.push(started.elapsed());
         let started = Instant::now();
-        let _ = client.get_match(pb::GetMatchRequest { match_id: format!("none{i}") }).await;
+        let _ = client.get_match(pb::GetMatchRequest { match_id: format!("{:032x}", u128::MAX - i as u128) }).await;
         bare.push(started.elapsed());
     }
     ours.sort();
@@ -187,7 +187,7 @@ async fn backlog(options_per_request: u32) {
     }));
     events.extend((0..requests).map(|i| request(i, rng.random_range(6400..6500), &mut rng)));
     let config = MatchingConfig { backlog_options_per_request: options_per_request, ..MatchingConfig::default() };
-    let (service, log) = service(events, config, &format!("req{}", requests - 1)).await;
+    let (service, log) = service(events, config, &format!("{:032x}", requests - 1)).await;
     let started = Instant::now();
     let backlog = service.assign_backlog(6400, 6499).await.expect("backlog");
     let took = started.elapsed();
