@@ -160,7 +160,7 @@ async fn a_payload_reaches_only_the_nodes_in_its_audience() {
     let mut stream = Box::pin(client.pull(ids[0], 1).await.unwrap());
     let mut wire: Vec<RemoteEvent> = Vec::new();
     while wire.len() < 3 {
-        wire.extend(stream.next().await.unwrap().unwrap());
+        wire.extend(stream.next().await.unwrap().unwrap().events);
     }
     let wire: Vec<Option<Vec<u8>>> = wire.into_iter().map(|e| e.payload.map(|p| p.data)).collect();
     assert_eq!(wire, [payload("MARKER-FOR-EVERYONE"), None, None]);
@@ -229,7 +229,7 @@ impl pb::federation_server::Federation for FakePeer {
             })
             .collect();
         // Then the stream ends: the node pulls again, and sees what is served then.
-        Ok(Response::new(Box::pin(futures::stream::iter([Ok(pb::PulledEvents { events })]))))
+        Ok(Response::new(Box::pin(futures::stream::iter([Ok(pb::PulledEvents { events, keys: vec![] })]))))
     }
 
     async fn heads(&self, _request: Request<pb::HeadsRequest>) -> Result<Response<pb::HeadsResponse>, Status> {

@@ -34,23 +34,55 @@ impl SubscribeFrom {
     }
 }
 
+/// What a view of the log makes of each event it hands out (e.g. opening sealed payloads).
+pub type EventMap = Arc<dyn Fn(Arc<StoredEvent>) -> Arc<StoredEvent> + Send + Sync>;
+
 /// A live feed of events: first what is stored, then each new event as it becomes durable.
 /// Bounded: a consumer that does not keep up only delays itself. Events are shared with the
 /// node's other readers, not copied for each.
-#[derive(Debug)]
 pub struct Subscription {
     pub(crate) rx: mpsc::Receiver<Result<Arc<StoredEvent>>>,
+    pub(crate) map: Option<EventMap>,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription").field("mapped", &self.map.is_some()).finish_non_exhaustive()
+    }
 }
 
 impl Subscription {
+    pub(crate) fn new(rx: mpsc::Receiver<Result<Arc<StoredEvent>>>) -> Self {
+        Self { rx, map: None }
+    }
+
+    /// The same feed with each event passed through `map` as it is taken (in the reader's task:
+    /// no extra hop).
+    pub fn map(mut self, map: EventMap) -> Self {
+        self.map = Some(match self.map.take() {
+            None => map,
+            Some(first) => Arc::new(move |e| map(first(e))),
+        });
+        self
+    }
+
+    fn mapped(&self, item: Result<Arc<StoredEvent>>) -> Result<Arc<StoredEvent>> {
+        match &self.map {
+            Some(map) => item.map(|e| map(e)),
+            None => item,
+        }
+    }
+
     /// The next event; `None` when the log closed. An `Err` ends the subscription. Cancel-safe.
     pub async fn next(&mut self) -> Option<Result<Arc<StoredEvent>>> {
-        self.rx.recv().await
+        let item = self.rx.recv().await?;
+        Some(self.mapped(item))
     }
 
     /// The next event if one is ready now.
     pub fn try_next(&mut self) -> Option<Result<Arc<StoredEvent>>> {
-        self.rx.try_recv().ok()
+        let item = self.rx.try_recv().ok()?;
+        Some(self.mapped(item))
     }
 }
 
@@ -58,7 +90,10 @@ impl futures::Stream for Subscription {
     type Item = Result<Arc<StoredEvent>>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.rx.poll_recv(cx)
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(Some(item)) => Poll::Ready(Some(self.mapped(item))),
+            other => other,
+        }
     }
 }
 

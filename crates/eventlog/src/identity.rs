@@ -12,6 +12,25 @@ use crate::ids::{Hash, NodeId};
 /// Domain separation: a checkpoint signature can never be mistaken for any other signed message.
 const CHECKPOINT_CONTEXT: &[u8] = b"samenspel/checkpoint/v1";
 
+/// Replaces the file at `path` with `bytes` whole and durably, readable by the owner only: written
+/// to a temporary file beside it, synced, renamed over it, the directory synced. A reader sees
+/// the old file or the new one, never a mix; the old one's bytes are in no file afterwards.
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
 /// The node's signing key. Its public half is the node id and the origin of its log.
 #[derive(Clone)]
 pub struct NodeKey {
@@ -47,18 +66,7 @@ impl NodeKey {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = Self::generate()?;
-                let tmp = path.with_extension("tmp");
-                let mut options = std::fs::OpenOptions::new();
-                options.write(true).create(true).truncate(true);
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                let mut file = options.open(&tmp)?;
-                writeln!(file, "{}", hex::encode(key.key.to_bytes()))?;
-                file.sync_all()?;
-                std::fs::rename(&tmp, path)?;
-                if let Some(dir) = path.parent() {
-                    std::fs::File::open(dir)?.sync_all()?;
-                }
+                write_private_file(path, format!("{}\n", hex::encode(key.key.to_bytes())).as_bytes())?;
                 tracing::info!(node = %key.node_id(), path = %path.display(), "made a new node key");
                 Ok(key)
             }
@@ -78,6 +86,26 @@ impl NodeKey {
 
     pub fn node_id(&self) -> NodeId {
         NodeId(self.key.verifying_key().to_bytes())
+    }
+
+    /// A secret of this node for `context` (its key store's wrapping key), derived from the node
+    /// key so that nothing else has to be kept beside it; a context names one use only.
+    pub fn derive(&self, context: &str) -> [u8; 32] {
+        blake3::derive_key(context, &self.key.to_bytes())
+    }
+
+    /// The secret this node shares with `peer` (X25519 of the two ed25519 keys, both sides
+    /// authenticated by their node ids), hashed for `context`; `None` for a peer id that is no
+    /// curve point. Both nodes compute the same value; nobody else can.
+    pub fn agree(&self, peer: NodeId, context: &str) -> Option<[u8; 32]> {
+        let peer_key = VerifyingKey::from_bytes(&peer.0).ok()?;
+        let shared = peer_key.to_montgomery().mul_clamped(self.key.to_scalar_bytes());
+        let (a, b) = if self.node_id() < peer { (self.node_id(), peer) } else { (peer, self.node_id()) };
+        let mut material = Vec::with_capacity(96);
+        material.extend_from_slice(shared.as_bytes());
+        material.extend_from_slice(&a.0);
+        material.extend_from_slice(&b.0);
+        Some(blake3::derive_key(context, &material))
     }
 
     pub fn sign_checkpoint(&self, seq: u64, head_hash: Hash) -> Checkpoint {
@@ -108,6 +136,17 @@ pub fn verify_checkpoint(cp: &Checkpoint) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_nodes_agree_on_a_secret_no_third_node_has() {
+        let (a, b, c) = (NodeKey::from_seed([1; 32]), NodeKey::from_seed([2; 32]), NodeKey::from_seed([3; 32]));
+        let ab = a.agree(b.node_id(), "test").unwrap();
+        assert_eq!(ab, b.agree(a.node_id(), "test").unwrap());
+        assert_ne!(ab, c.agree(a.node_id(), "test").unwrap());
+        assert_ne!(ab, c.agree(b.node_id(), "test").unwrap());
+        assert_ne!(ab, a.agree(b.node_id(), "other").unwrap());
+        assert_ne!(a.derive("test"), b.derive("test"));
+    }
 
     #[test]
     fn signs_and_verifies_and_refuses_tampering() {

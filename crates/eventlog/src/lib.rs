@@ -27,7 +27,7 @@ mod writer;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
-pub use api::{EventLog, SubscribeFrom, Subscription};
+pub use api::{EventLog, EventMap, SubscribeFrom, Subscription};
 pub use config::LogConfig;
 pub use error::{Error, FieldViolation, Result, describe_violations};
 pub use event::{
@@ -38,7 +38,7 @@ pub use header::{
     Audience, DecodeError, EventHeader, EventRef, MAX_EVENT_ID_LEN, MAX_KIND_LEN, MAX_STREAM_LEN, header_hash,
     payload_hash,
 };
-pub use identity::{NodeKey, verify_checkpoint};
+pub use identity::{NodeKey, verify_checkpoint, write_private_file};
 pub use ids::{Hash, NodeId};
 pub use local::{LocalLog, LogStats};
 pub use verify::{OriginSummary, Problem, ProblemKind, UnsignedTail, VerifyReport};

@@ -67,7 +67,7 @@ fn subscribe(shared: Arc<Shared>, config: &LogConfig, from: SubscribeFrom) -> Su
             }
         }
     });
-    Subscription { rx }
+    Subscription::new(rx)
 }
 
 /// The event log of one node on a local store.
@@ -258,7 +258,7 @@ impl EventLog for LocalLog {
         };
         let open = move |f| Ok(subscribe(shared.clone(), &config, f));
         tokio::spawn(crate::causal::merge(open, known, origins, from, tx));
-        Ok(Subscription { rx })
+        Ok(Subscription::new(rx))
     }
 
     async fn head(&self, origin: NodeId) -> Result<Head> {

@@ -5,9 +5,11 @@ use samenspel_eventlog::{Audience, ExpectedVersion, NewEvent, StoredEvent};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::personal::{from_payload, mark};
+
 /// The kinds the services write (and the access log's). The raw log takes none of them from a
 /// client: a service's events are written by the service, after its rules.
-pub const SERVICE_KIND_PREFIXES: [&str; 5] = ["directory.", "intake.", "matching.", "followup.", "access."];
+pub const SERVICE_KIND_PREFIXES: [&str; 6] = ["directory.", "intake.", "matching.", "followup.", "access.", "privacy."];
 
 /// A service's own event.
 pub trait ServiceEvent: Serialize + DeserializeOwned + Sized {
@@ -23,13 +25,27 @@ pub trait ServiceEvent: Serialize + DeserializeOwned + Sized {
         Audience::Local
     }
 
-    fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("a service event serialises")
+    /// The parts of the payload that are a data subject's personal data: each subject id with a
+    /// JSON pointer into the encoded event. They are sealed under that subject's key
+    /// ([`crate::SealingLog`]); the rest of the payload stays readable to its audience.
+    fn personal(&self) -> Vec<(String, String)> {
+        Vec::new()
     }
 
-    /// The event of `kind` in `payload`; `None` when `kind` is not one of this service's.
+    fn encode(&self) -> Vec<u8> {
+        let parts = self.personal();
+        if parts.is_empty() {
+            return serde_json::to_vec(self).expect("a service event serialises");
+        }
+        let mut value = serde_json::to_value(self).expect("a service event serialises");
+        mark(&mut value, &parts);
+        serde_json::to_vec(&value).expect("a json value serialises")
+    }
+
+    /// The event of `kind` in `payload`; `None` when `kind` is not one of this service's. Marked
+    /// personal values read as their value (an empty one where the subject was erased).
     fn decode(kind: &str, payload: &[u8]) -> Option<Result<Self, serde_json::Error>> {
-        Self::KINDS.contains(&kind).then(|| serde_json::from_slice(payload))
+        Self::KINDS.contains(&kind).then(|| from_payload(payload))
     }
 
     /// The event a stored one holds, if it is one of this service's and its payload is here.

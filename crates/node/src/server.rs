@@ -13,7 +13,8 @@ use samenspel_eventlog::{EventLog, LocalLog, NodeKey};
 use samenspel_federation::{FederationGrpc, FederationService, NodeTls, Peer, Replicator, restore_own_head};
 use samenspel_followup::{FollowUpGrpc, FollowUpServer, FollowUpService};
 use samenspel_intake::{IntakeGrpc, IntakeServer, IntakeService};
-use samenspel_kit::AccessLog;
+use samenspel_keys::KeyStore;
+use samenspel_kit::{AccessLog, SealingLog};
 use samenspel_log_service::{EventLogGrpc, EventLogServer, LogService};
 use samenspel_matching::{MatchingGrpc, MatchingServer, MatchingService};
 use tokio::net::TcpListener;
@@ -66,6 +67,9 @@ impl Listeners {
         Ok(Self { api, federation })
     }
 }
+
+/// The key store's file in the data directory (beside `node.key`, outside the log's sled files).
+pub const KEY_STORE_FILE: &str = "subject-keys";
 
 /// Opens the node's log as configured (sled in `data_dir`, or memory), with the node's key.
 pub fn open_log(config: &NodeConfig) -> Result<(Arc<dyn EventLog>, NodeKey)> {
@@ -129,6 +133,13 @@ pub async fn serve(
         );
     }
     let tls = Arc::new(NodeTls::new(key)?);
+    // The subject keys, outside the log; the services see the log through them (sealed personal
+    // data in, opened out), the raw log service and replication see ciphertext.
+    let keys = Arc::new(match config.store {
+        StoreKind::Sled => KeyStore::open(&config.data_dir.join(KEY_STORE_FILE), key)?,
+        StoreKind::Memory => KeyStore::memory(key)?,
+    });
+    let sealed: Arc<dyn EventLog> = Arc::new(SealingLog::new(log.clone(), keys.clone()));
     let limit = config.max_message_bytes;
     let (stop, stopping) = watch::channel(false);
     let signalled = async move {
@@ -145,7 +156,10 @@ pub async fn serve(
             let addr = listener.local_addr()?;
             let server_config = tls.server_config(peers.iter().map(|p| p.id).collect())?;
             let tls_incoming = tonic_tls::rustls::TlsIncoming::new(incoming(listener), server_config);
-            let service = Arc::new(FederationService::new(log.clone(), config.federation.clone(), stopping.clone()));
+            let service = Arc::new(
+                FederationService::new(log.clone(), config.federation.clone(), stopping.clone())
+                    .with_keys(keys.clone()),
+            );
             let server = Server::builder()
                 .trace_fn(|req| tracing::info_span!("federation", path = %req.uri().path()))
                 .add_service(FederationGrpc::new(service).into_server().max_encoding_message_size(limit))
@@ -180,20 +194,20 @@ pub async fn serve(
         .into_server()
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
-    let directory = Arc::new(DirectoryService::start(log.clone(), config.directory.clone(), clock.clone()).await?);
+    let directory = Arc::new(DirectoryService::start(sealed.clone(), config.directory.clone(), clock.clone()).await?);
     let directory_server = DirectoryGrpc::new(directory.clone())
         .into_server()
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
-    let intake = Arc::new(IntakeService::start(log.clone(), config.intake.clone(), clock.clone()).await?);
+    let intake = Arc::new(IntakeService::start(sealed.clone(), config.intake.clone(), clock.clone()).await?);
     let intake_server =
         IntakeGrpc::new(intake.clone()).into_server().max_decoding_message_size(limit).max_encoding_message_size(limit);
-    let matching = MatchingService::start(log.clone(), config.matching.clone(), clock.clone()).await?;
+    let matching = MatchingService::start(sealed.clone(), config.matching.clone(), clock.clone()).await?;
     let matching_server = MatchingGrpc::new(matching.clone())
         .into_server()
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
-    let followup = FollowUpService::start(log.clone(), config.followup.clone(), clock.clone()).await?;
+    let followup = FollowUpService::start(sealed.clone(), config.followup.clone(), clock.clone()).await?;
     let followup_server = FollowUpGrpc::new(followup.clone())
         .into_server()
         .max_decoding_message_size(limit)
@@ -207,7 +221,7 @@ pub async fn serve(
     health.set_serving::<IntakeServer<IntakeGrpc>>().await;
     health.set_serving::<DirectoryServer<DirectoryGrpc>>().await;
 
-    let replicator = Replicator::start(log.clone(), tls.clone(), peers, &config.federation);
+    let replicator = Replicator::start(log.clone(), Some(keys.clone()), tls.clone(), peers, &config.federation);
 
     tracing::info!(node = %log.node_id(), addr = %api_addr, tls = api_tls.is_some(), "node serving");
     // Every call goes through the edge: who calls, may that role call this, the purpose, the

@@ -16,6 +16,8 @@ pub enum Error {
     Tls(String),
     #[error("peer {peer}: {why}")]
     Peer { peer: String, why: String },
+    #[error("key store: {0}")]
+    Keys(String),
     #[error(transparent)]
     Log(#[from] LogError),
 }
@@ -26,7 +28,7 @@ impl From<Error> for Status {
         match e {
             Error::Invalid(v) => bad_request(message, &v),
             Error::UnknownPeer => Status::unauthenticated(message),
-            Error::Config(_) | Error::Tls(_) | Error::Peer { .. } => {
+            Error::Config(_) | Error::Tls(_) | Error::Peer { .. } | Error::Keys(_) => {
                 tracing::error!(error = %message, "federation failure");
                 Status::internal(message)
             }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use samenspel_eventlog::{Checkpoint, Hash, NodeId, Payload, RemoteEvent};
+use samenspel_keys::{SharedKey, SubjectRef};
 use samenspel_proto::v1 as pb;
 use samenspel_proto::v1::federation_client::FederationClient;
 use tonic::transport::server::TcpConnectInfo;
@@ -16,7 +17,7 @@ use tonic_tls::rustls::SslConnectInfo;
 
 use crate::error::Error;
 use crate::peer::Peer;
-use crate::service::FederationService;
+use crate::service::{FederationService, Pulled};
 use crate::tls::{NodeTls, node_id_of};
 
 /// Largest message a peer may send: a batch of `pull_batch` events of up to the payload limit.
@@ -68,8 +69,19 @@ impl pb::federation_server::Federation for FederationGrpc {
         let r = request.into_inner();
         let batches = self.service.pull(caller, &r.origin, r.from_seq)?;
         let messages = batches.map(|batch| {
-            let events = batch.map_err(Status::from)?;
-            Ok(pb::PulledEvents { events: events.into_iter().map(event_pb).collect() })
+            let Pulled { events, keys } = batch.map_err(Status::from)?;
+            Ok(pb::PulledEvents {
+                events: events.into_iter().map(event_pb).collect(),
+                keys: keys
+                    .into_iter()
+                    .map(|k| pb::SharedKey {
+                        subject_origin: k.subject.origin.0.to_vec(),
+                        subject_id: k.subject.subject,
+                        nonce: k.nonce.to_vec(),
+                        sealed_key: k.data,
+                    })
+                    .collect(),
+            })
         });
         Ok(Response::new(Box::pin(messages)))
     }
@@ -99,6 +111,16 @@ fn remote(origin: NodeId, e: pb::Event) -> RemoteEvent {
         })
     });
     RemoteEvent { header_bytes: e.header_bytes, payload, checkpoint }
+}
+
+/// A key as it came; one that is malformed is dropped (it would not open anyway).
+fn shared_key(k: pb::SharedKey) -> Option<SharedKey> {
+    let origin = NodeId::from_slice(&k.subject_origin)?;
+    Some(SharedKey {
+        subject: SubjectRef::new(origin, k.subject_id),
+        nonce: k.nonce.try_into().ok()?,
+        data: k.sealed_key,
+    })
 }
 
 /// A peer's Federation service as this node calls it: over mutual TLS that accepts only that
@@ -146,12 +168,15 @@ impl PeerClient {
         &mut self,
         origin: NodeId,
         from_seq: u64,
-    ) -> Result<impl Stream<Item = Result<Vec<RemoteEvent>, Error>> + Send + use<>, Error> {
+    ) -> Result<impl Stream<Item = Result<Pulled, Error>> + Send + use<>, Error> {
         let request = pb::PullRequest { origin: origin.0.to_vec(), from_seq };
         let stream = self.inner.pull(request).await.map_err(|s| self.failed(s))?.into_inner();
         let name = self.name.clone();
         Ok(stream.map(move |m| match m {
-            Ok(m) => Ok(m.events.into_iter().map(|e| remote(origin, e)).collect()),
+            Ok(m) => Ok(Pulled {
+                events: m.events.into_iter().map(|e| remote(origin, e)).collect(),
+                keys: m.keys.into_iter().filter_map(shared_key).collect(),
+            }),
             Err(status) => Err(Error::Peer { peer: name.clone(), why: format!("stream broke: {status}") }),
         }))
     }

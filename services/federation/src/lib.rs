@@ -17,5 +17,5 @@ pub use grpc::{FederationGrpc, PeerClient};
 pub use peer::Peer;
 pub use replicator::{Replicator, restore_own_head};
 pub use samenspel_proto::v1::federation_server::FederationServer;
-pub use service::{FederationService, for_caller, may_see};
+pub use service::{FederationService, Pulled, for_caller, may_see};
 pub use tls::{NodeTls, node_id_of};

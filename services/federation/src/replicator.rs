@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
 use samenspel_eventlog::{Error as LogError, EventLog, NodeId, RemoteEvent};
+use samenspel_keys::KeyStore;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -19,6 +20,7 @@ use crate::config::FederationConfig;
 use crate::error::Error;
 use crate::grpc::PeerClient;
 use crate::peer::Peer;
+use crate::service::Pulled;
 use crate::tls::NodeTls;
 /// Ingests of one origin in flight at once.
 const IN_FLIGHT: usize = 4;
@@ -36,6 +38,7 @@ enum Ended {
 /// Pulls `origin` from `peer` once: from the stored head until the stream ends or `stop` fires.
 async fn pull_once(
     log: &Arc<dyn EventLog>,
+    keys: Option<&Arc<KeyStore>>,
     tls: &NodeTls,
     peer: &Peer,
     origin: NodeId,
@@ -79,11 +82,25 @@ async fn pull_once(
             }
             _ = stop.changed() => return fail("stopping".into()),
         };
-        let events = match message {
-            Some(Ok(events)) => events,
+        let Pulled { events, keys: shared } = match message {
+            Some(Ok(pulled)) => pulled,
             None => return fail("the peer ended the stream".into()),
             Some(Err(e)) => return Ended::Retry(e),
         };
+        // The keys first: a read model that gets the sealed data can open it.
+        if let (Some(keys), false) = (keys, shared.is_empty()) {
+            let (keys, from) = (keys.clone(), peer.id);
+            let taken = tokio::task::spawn_blocking(move || {
+                shared.iter().try_fold(0, |n, k| keys.accept(from, k).map(|new| n + usize::from(new)))
+            })
+            .await;
+            match taken {
+                Ok(Ok(n)) if n > 0 => tracing::debug!(peer = %peer.name, keys = n, "took subject keys"),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return fail(format!("the key store refused a key: {e}")),
+                Err(e) => return fail(format!("taking keys failed: {e}")),
+            }
+        }
         pending.extend(events);
         // Only what a checkpoint covers can be verified; the rest waits for the next one.
         let Some(last) = pending.iter().rposition(|e| e.checkpoint.is_some()) else {
@@ -107,8 +124,14 @@ pub struct Replicator {
 }
 
 impl Replicator {
-    /// Starts pulling every peer's own log.
-    pub fn start(log: Arc<dyn EventLog>, tls: Arc<NodeTls>, peers: Vec<Peer>, config: &FederationConfig) -> Self {
+    /// Starts pulling every peer's own log; subject keys that come along go into `keys`.
+    pub fn start(
+        log: Arc<dyn EventLog>,
+        keys: Option<Arc<KeyStore>>,
+        tls: Arc<NodeTls>,
+        peers: Vec<Peer>,
+        config: &FederationConfig,
+    ) -> Self {
         let (stop, stopped) = watch::channel(false);
         let (min, max) = (
             Duration::from_millis(config.reconnect_min_millis.max(1)),
@@ -117,12 +140,12 @@ impl Replicator {
         let tasks = peers
             .into_iter()
             .map(|peer| {
-                let (log, tls, mut stop) = (log.clone(), tls.clone(), stopped.clone());
+                let (log, keys, tls, mut stop) = (log.clone(), keys.clone(), tls.clone(), stopped.clone());
                 tokio::spawn(async move {
                     let mut pause = min;
                     loop {
                         let mut connected = false;
-                        match pull_once(&log, &tls, &peer, peer.id, &mut stop, &mut connected).await {
+                        match pull_once(&log, keys.as_ref(), &tls, &peer, peer.id, &mut stop, &mut connected).await {
                             Ended::Forked => return,
                             Ended::Retry(e) if !*stop.borrow() => {
                                 tracing::warn!(peer = %peer.name, error = %e, retry_in_ms = pause.as_millis() as u64, "replication interrupted");
@@ -199,7 +222,7 @@ pub async fn restore_own_head(
                 let mut pending = Vec::new();
                 while log.head(own).await?.seq < theirs {
                     let Some(events) = stream.next().await.transpose()? else { break };
-                    pending.extend(events);
+                    pending.extend(events.events);
                     if let Some(last) = pending.iter().rposition(|e| e.checkpoint.is_some()) {
                         let rest = pending.split_off(last + 1);
                         let batch = std::mem::replace(&mut pending, rest);

@@ -7,6 +7,8 @@ use futures::{Stream, StreamExt};
 use samenspel_eventlog::{
     Audience, EventHeader, EventLog, FieldViolation, Head, NodeId, RemoteEvent, StoredEvent, SubscribeFrom,
 };
+use samenspel_keys::{KeyStore, SharedKey, SubjectRef};
+use samenspel_kit::sealed_subjects;
 use tokio::sync::watch;
 
 use crate::config::FederationConfig;
@@ -29,18 +31,51 @@ pub fn for_caller(caller: NodeId, event: &StoredEvent) -> RemoteEvent {
     RemoteEvent { header_bytes: event.header_bytes.clone(), payload, checkpoint: event.checkpoint }
 }
 
+/// A batch of events as a peer receives it, with the subject keys its sealed payloads need.
+#[derive(Debug, Default)]
+pub struct Pulled {
+    pub events: Vec<RemoteEvent>,
+    pub keys: Vec<SharedKey>,
+}
+
 #[derive(Debug)]
 pub struct FederationService {
     log: Arc<dyn EventLog>,
+    keys: Option<Arc<KeyStore>>,
     config: FederationConfig,
     stopping: watch::Receiver<bool>,
+}
+
+/// The keys `caller` needs for the sealed personal data in `events` (those it may see), sealed
+/// for it; each is recorded as given to it, so an erasure reaches it.
+fn keys_for(keys: &KeyStore, caller: NodeId, events: &[Arc<StoredEvent>]) -> Result<Vec<SharedKey>, Error> {
+    let mut subjects = Vec::new();
+    for e in events.iter().filter(|e| e.header.origin != caller && may_see(caller, &e.header)) {
+        let Some(payload) = &e.payload else { continue };
+        subjects.extend(sealed_subjects(&payload.data).into_iter().map(|s| SubjectRef::new(e.header.origin, s)));
+    }
+    subjects.sort();
+    subjects.dedup();
+    let mut out = Vec::new();
+    for s in subjects {
+        if let Some(k) = keys.share(&s, caller).map_err(|e| Error::Keys(e.to_string()))? {
+            out.push(k);
+        }
+    }
+    Ok(out)
 }
 
 impl FederationService {
     /// Serves `log`; when `stopping` turns true every pull stream ends, so peers let go and the
     /// node can stop without waiting out its grace period.
     pub fn new(log: Arc<dyn EventLog>, config: FederationConfig, stopping: watch::Receiver<bool>) -> Self {
-        Self { log, config, stopping }
+        Self { log, keys: None, config, stopping }
+    }
+
+    /// With the node's key store: subject keys go along with the sealed data a peer may see.
+    pub fn with_keys(mut self, keys: Arc<KeyStore>) -> Self {
+        self.keys = Some(keys);
+        self
     }
 
     /// Batches of `origin`'s events from `from_seq` on, as `caller` may see them: what is stored,
@@ -50,7 +85,7 @@ impl FederationService {
         caller: NodeId,
         origin: &[u8],
         from_seq: u64,
-    ) -> Result<impl Stream<Item = Result<Vec<RemoteEvent>, Error>> + Send + 'static, Error> {
+    ) -> Result<impl Stream<Item = Result<Pulled, Error>> + Send + 'static, Error> {
         let Some(origin) = NodeId::from_slice(origin) else {
             return Err(Error::Invalid(vec![FieldViolation::new("origin", "must be a 32-byte node id")]));
         };
@@ -60,11 +95,23 @@ impl FederationService {
         let stopped = async move {
             let _ = stopping.wait_for(|s| *s).await;
         };
-        Ok(events.take_until(stopped).ready_chunks(self.config.pull_batch.max(1)).map(move |chunk| {
-            chunk
-                .into_iter()
-                .map(|e| e.map(|e| for_caller(caller, &e)).map_err(Error::from))
-                .collect::<Result<Vec<_>, _>>()
+        let keys = self.keys.clone();
+        Ok(events.take_until(stopped).ready_chunks(self.config.pull_batch.max(1)).then(move |chunk| {
+            let keys = keys.clone();
+            async move {
+                let chunk = chunk.into_iter().collect::<Result<Vec<_>, _>>()?;
+                let events = chunk.iter().map(|e| for_caller(caller, e)).collect();
+                let keys = match keys {
+                    Some(keys) if chunk.iter().any(|e| e.payload.is_some()) => {
+                        // Giving a key out the first time rewrites the key store: off the runtime.
+                        tokio::task::spawn_blocking(move || keys_for(&keys, caller, &chunk))
+                            .await
+                            .map_err(|e| Error::Keys(e.to_string()))??
+                    }
+                    _ => Vec::new(),
+                };
+                Ok(Pulled { events, keys })
+            }
         }))
     }
 

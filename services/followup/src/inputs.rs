@@ -148,11 +148,11 @@ impl Input {
     /// Decodes a payload of another service by its kind's prefix; `None` for kinds it ignores.
     pub(crate) fn decode(kind: &str, payload: &[u8]) -> Option<Result<Self, serde_json::Error>> {
         if kind.starts_with("matching.") {
-            Some(serde_json::from_slice(payload).map(Input::Matching))
+            Some(samenspel_kit::from_payload(payload).map(Input::Matching))
         } else if kind.starts_with("intake.request.") {
-            Some(serde_json::from_slice(payload).map(Input::Intake))
+            Some(samenspel_kit::from_payload(payload).map(Input::Intake))
         } else if kind.starts_with("directory.") {
-            Some(serde_json::from_slice(payload).map(Input::Directory))
+            Some(samenspel_kit::from_payload(payload).map(Input::Directory))
         } else {
             None
         }

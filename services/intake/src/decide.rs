@@ -92,8 +92,12 @@ pub(crate) fn follow(state: &IntakeState, answered: &Answered) -> Decided<()> {
         && !current.contact_shared_for(match_id)
     {
         let client = &current.fields.client;
-        let client =
-            SharedContact { name: client.name.clone(), phone: client.phone.clone(), email: client.email.clone() };
+        let client = SharedContact {
+            subject_id: client.subject_id.clone(),
+            name: client.name.clone(),
+            phone: client.phone.clone(),
+            email: client.email.clone(),
+        };
         shared_with = nodes.iter().filter_map(|n| NodeId::from_hex(n)).collect();
         let (match_id, nodes) = (match_id.to_string(), nodes.clone());
         steps.push(IntakeEvent::ContactShared { id, match_id, client, nodes });

@@ -99,6 +99,9 @@ pub(crate) enum IntakeEvent {
 /// What the receiving organisation gets to reach the client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SharedContact {
+    /// The client's pseudonymous id: whose key seals the rest.
+    #[serde(default)]
+    pub subject_id: String,
     pub name: String,
     pub phone: String,
     pub email: String,
@@ -126,6 +129,42 @@ impl ServiceEvent for IntakeEvent {
 
     fn stream(&self) -> String {
         stream(self.id())
+    }
+
+    /// Names, phone numbers, e-mail addresses, the description and strain answers, each under
+    /// its person's key; ids, codes, the postcode and the schedule stay readable (the matching
+    /// needs them, and they go out only as the minimal summary).
+    fn personal(&self) -> Vec<(String, String)> {
+        let mut parts = Vec::new();
+        let person = |parts: &mut Vec<(String, String)>, subject: &str, at: &str| {
+            for field in ["name", "phone", "email"] {
+                parts.push((subject.to_string(), format!("{at}/{field}")));
+            }
+        };
+        let fields = |parts: &mut Vec<(String, String)>, f: &RequestFields| {
+            person(parts, &f.client.subject_id, "/fields/client");
+            parts.push((f.client.subject_id.clone(), "/fields/description".into()));
+            for (i, involved) in f.involved.iter().enumerate() {
+                person(parts, &involved.person.subject_id, &format!("/fields/involved/{i}/person"));
+            }
+        };
+        let strain = |parts: &mut Vec<(String, String)>, s: &Strain, at: &str| {
+            parts.push((s.caregiver_subject_id.clone(), format!("{at}/csi")));
+            parts.push((s.caregiver_subject_id.clone(), format!("{at}/ediz_plus")));
+        };
+        match self {
+            Self::Submitted { fields: f, strain: s, .. } => {
+                fields(&mut parts, f);
+                for (i, s) in s.iter().enumerate() {
+                    strain(&mut parts, s, &format!("/strain/{i}"));
+                }
+            }
+            Self::Amended { fields: f, .. } => fields(&mut parts, f),
+            Self::StrainRecorded { strain: s, .. } => strain(&mut parts, s, "/strain"),
+            Self::ContactShared { client, .. } => person(&mut parts, &client.subject_id, "/client"),
+            _ => {}
+        }
+        parts
     }
 }
 

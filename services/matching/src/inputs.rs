@@ -194,9 +194,9 @@ pub(crate) enum Input {
 impl Input {
     pub(crate) fn decode(kind: &str, payload: &[u8]) -> Option<Result<Self, serde_json::Error>> {
         if kind.starts_with("directory.") {
-            Some(serde_json::from_slice(payload).map(Input::Directory))
+            Some(samenspel_kit::from_payload(payload).map(Input::Directory))
         } else if kind.starts_with("intake.request.") {
-            Some(serde_json::from_slice(payload).map(Input::Intake))
+            Some(samenspel_kit::from_payload(payload).map(Input::Intake))
         } else {
             None
         }

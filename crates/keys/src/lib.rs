@@ -1,0 +1,15 @@
+//! The key store of a samenspel node (BRIEF rule 7, crypto-shredding).
+//!
+//! Personal data in payloads is sealed under its data subject's own key before the payload is
+//! hashed and stored. The keys live here, in one file of their own outside the sled log, wrapped by
+//! a key derived from the node key and rewritten whole on every change. Destroying a subject's key
+//! erases every copy of its data at once — in the log's store, its window of recent events, read
+//! model snapshots, replicas and backups — while every header, hash and signature stays.
+
+mod error;
+mod seal;
+mod store;
+
+pub use error::{Error, Result};
+pub use seal::{SEALED_SUBJECT_KEY, Sealed};
+pub use store::{Erasure, KeyStore, SharedKey, SubjectRef};

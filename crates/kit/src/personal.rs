@@ -1,0 +1,112 @@
+//! Personal data in a service's payloads, marked for sealing. A service names the parts of its
+//! event that are a data subject's (`ServiceEvent::personal`); they are written as
+//! `{"personal_for": subject, "value": …}`, which [`crate::SealingLog`] seals under the subject's
+//! key before the payload is hashed and stored, and gives back the same way when it is read —
+//! with `"erased": true` and an empty value of the same shape once the key is gone.
+
+use serde_json::{Map, Value};
+
+/// The member that marks a personal value in a payload as its service writes and reads it.
+pub const PERSONAL_FOR: &str = "personal_for";
+
+/// Whether `payload` may hold marked or sealed values (a fast scan before any parsing).
+pub fn has_marker(payload: &[u8], marker: &str) -> bool {
+    let needle = format!("\"{marker}\"");
+    memchr::memmem::find(payload, needle.as_bytes()).is_some()
+}
+
+/// Decodes a payload of any service, reading each marked personal value as its value (an empty
+/// one where the subject was erased).
+pub fn from_payload<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<T, serde_json::Error> {
+    if !has_marker(payload, PERSONAL_FOR) {
+        return serde_json::from_slice(payload);
+    }
+    let mut value: Value = serde_json::from_slice(payload)?;
+    unmark(&mut value);
+    serde_json::from_value(value)
+}
+
+/// Marks the values at `parts` (JSON pointers, each with its subject) in `value`; an empty value
+/// (no text, no items) holds nothing personal and stays as it is.
+pub fn mark(value: &mut Value, parts: &[(String, String)]) {
+    for (subject, pointer) in parts {
+        if subject.is_empty() {
+            continue;
+        }
+        if let Some(v) = value.pointer_mut(pointer)
+            && !is_empty(v)
+        {
+            let inner = v.take();
+            let mut marked = Map::new();
+            marked.insert(PERSONAL_FOR.into(), Value::String(subject.clone()));
+            marked.insert("value".into(), inner);
+            *v = Value::Object(marked);
+        }
+    }
+}
+
+/// The payload with every marked value replaced by the value itself.
+pub fn unmark(value: &mut Value) {
+    match value {
+        Value::Object(map) if map.contains_key(PERSONAL_FOR) && map.contains_key("value") => {
+            let inner = map.remove("value").unwrap_or(Value::Null);
+            *value = inner;
+            unmark(value);
+        }
+        Value::Object(map) => map.values_mut().for_each(unmark),
+        Value::Array(items) => items.iter_mut().for_each(unmark),
+        _ => {}
+    }
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    }
+}
+
+/// A value of the same shape with nothing in it: what an erased part reads as, so that the
+/// service's types still decode it.
+pub fn emptied(v: &Value) -> Value {
+    match v {
+        Value::Null => Value::Null,
+        Value::Bool(_) => Value::Bool(false),
+        Value::Number(_) => Value::from(0),
+        Value::String(_) => Value::String(String::new()),
+        Value::Array(_) => Value::Array(Vec::new()),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), emptied(v))).collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn marks_the_named_parts_and_unmarks_to_the_same_payload() {
+        let original =
+            json!({"id": "r1", "client": {"subject_id": "c1", "name": "Jansen", "phone": ""}, "notes": ["a"]});
+        let mut marked = original.clone();
+        let parts = [
+            ("c1".to_string(), "/client/name".to_string()),
+            ("c1".into(), "/client/phone".into()),
+            ("c1".into(), "/notes".into()),
+            ("c1".into(), "/missing".into()),
+        ];
+        mark(&mut marked, &parts);
+        assert_eq!(marked["client"]["name"], json!({"personal_for": "c1", "value": "Jansen"}));
+        assert_eq!(marked["client"]["phone"], json!(""), "nothing personal in an empty value");
+        assert_eq!(marked["notes"], json!({"personal_for": "c1", "value": ["a"]}));
+        unmark(&mut marked);
+        assert_eq!(marked, original);
+        assert_eq!(
+            emptied(&json!({"a": [1], "b": "x", "c": 3, "d": true})),
+            json!({"a": [], "b": "", "c": 0, "d": false})
+        );
+    }
+}
