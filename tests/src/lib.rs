@@ -19,6 +19,7 @@ use samenspel_proto::v1::event_log_client::EventLogClient;
 use samenspel_proto::v1::follow_up_client::FollowUpClient;
 use samenspel_proto::v1::intake_client::IntakeClient;
 use samenspel_proto::v1::matching_client::MatchingClient;
+use samenspel_proto::v1::privacy_client::PrivacyClient;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -322,6 +323,10 @@ impl TestNode {
 
     pub async fn audit_client(&self) -> AuditClient<Authed> {
         AuditClient::new(self.channel().await)
+    }
+
+    pub async fn privacy_client(&self) -> PrivacyClient<Authed> {
+        PrivacyClient::new(self.channel().await)
     }
 
     /// Graceful stop: in-flight calls finish, the log is flushed and closed.

@@ -26,18 +26,22 @@ pub enum Role {
     DirectoryEditor,
     /// Reads the audit trail and the access log; no care data.
     Auditor,
+    /// The functionaris gegevensbescherming: erases data subjects and shows which nodes
+    /// confirmed; no care data.
+    PrivacyOfficer,
     /// Runs the node: everything, every call logged as anyone's is.
     Admin,
 }
 
 impl Role {
-    pub const ALL: [Role; 7] = [
+    pub const ALL: [Role; 8] = [
         Role::IntakeWorker,
         Role::Coordinator,
         Role::VolunteerPlatform,
         Role::FollowUpWorker,
         Role::DirectoryEditor,
         Role::Auditor,
+        Role::PrivacyOfficer,
         Role::Admin,
     ];
 
@@ -49,13 +53,14 @@ impl Role {
             Role::FollowUpWorker => "followup_worker",
             Role::DirectoryEditor => "directory_editor",
             Role::Auditor => "auditor",
+            Role::PrivacyOfficer => "privacy_officer",
             Role::Admin => "admin",
         }
     }
 
     /// Whether a credential of this role needs an organisation it acts for.
     pub fn needs_organisation(self) -> bool {
-        !matches!(self, Role::Admin | Role::Auditor)
+        !matches!(self, Role::Admin | Role::Auditor | Role::PrivacyOfficer)
     }
 }
 
@@ -143,7 +148,7 @@ impl Rule {
 use DataKind as D;
 use Role::{
     Auditor as AU, Coordinator as CO, DirectoryEditor as DE, FollowUpWorker as FU, IntakeWorker as IW,
-    VolunteerPlatform as VP,
+    PrivacyOfficer as PO, VolunteerPlatform as VP,
 };
 use Scope::{Any as A, Own as O};
 
@@ -158,6 +163,8 @@ const FOLLOW_UP: &[(Role, Scope)] = &[(FU, A), (CO, A)];
 const OBSERVE: &[(Role, Scope)] = &[(VP, O), (FU, A)];
 const FIGURES: &[(Role, Scope)] = &[(CO, A), (FU, A), (AU, A)];
 const AUDIT: &[(Role, Scope)] = &[(AU, A)];
+const ERASE: &[(Role, Scope)] = &[(PO, A)];
+const ERASURES: &[(Role, Scope)] = &[(PO, A), (AU, A)];
 const ADMIN_ONLY: &[(Role, Scope)] = &[];
 
 const fn rule(path: &'static str, roles: &'static [(Role, Scope)]) -> Rule {
@@ -244,16 +251,20 @@ pub const MATRIX: &[Rule] = &[
     rule("/samenspel.v1.FollowUp/GetCoverage", FIGURES),
     // Who read what (NEN 7513): the auditor's.
     personal("/samenspel.v1.Audit/ListAccess", AUDIT, D::AccessLog),
+    // Erasure (AVG art. 17): the privacy officer's; an auditor sees which nodes confirmed.
+    rule("/samenspel.v1.Privacy/EraseSubject", ERASE),
+    rule("/samenspel.v1.Privacy/GetErasure", ERASURES),
 ];
 
 /// The services a node serves to clients, whose RPCs the matrix must cover.
-pub const CLIENT_SERVICES: [&str; 6] = [
+pub const CLIENT_SERVICES: [&str; 7] = [
     "samenspel.v1.EventLog",
     "samenspel.v1.Directory",
     "samenspel.v1.Intake",
     "samenspel.v1.Matching",
     "samenspel.v1.FollowUp",
     "samenspel.v1.Audit",
+    "samenspel.v1.Privacy",
 ];
 
 /// The matrix as the Markdown table ARCHITECTURE.md shows (a test keeps the two equal): one

@@ -52,6 +52,7 @@ pub struct NodeConfig {
     pub federation: FederationConfig,
     pub api: ApiConfig,
     pub access: samenspel_audit::AccessConfig,
+    pub privacy: samenspel_privacy::PrivacyConfig,
 }
 
 /// The client port: TLS, and the callers known by their TLS client certificates.
@@ -102,6 +103,7 @@ impl Default for NodeConfig {
             federation: FederationConfig::default(),
             api: ApiConfig::default(),
             access: samenspel_audit::AccessConfig::default(),
+            privacy: samenspel_privacy::PrivacyConfig::default(),
         }
     }
 }

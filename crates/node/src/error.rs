@@ -14,6 +14,8 @@ pub enum Error {
     Matching(#[from] samenspel_matching::Error),
     #[error("follow-up: {0}")]
     FollowUp(#[from] samenspel_followup::Error),
+    #[error("privacy: {0}")]
+    Privacy(#[from] samenspel_privacy::Error),
     #[error("key store: {0}")]
     Keys(#[from] samenspel_keys::Error),
     #[error("federation: {0}")]

@@ -17,6 +17,7 @@ use samenspel_keys::KeyStore;
 use samenspel_kit::{AccessLog, SealingLog};
 use samenspel_log_service::{EventLogGrpc, EventLogServer, LogService};
 use samenspel_matching::{MatchingGrpc, MatchingServer, MatchingService};
+use samenspel_privacy::{PrivacyGrpc, PrivacyServer, PrivacyService};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::Server;
@@ -213,8 +214,11 @@ pub async fn serve(
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
     let audit = AuditService::start(log.clone(), config.access.clone(), clock.clone());
+    let privacy = PrivacyService::start(sealed.clone(), keys.clone(), config.privacy.clone(), clock.clone()).await?;
+    let privacy_server = PrivacyGrpc::new(privacy.clone()).into_server().max_encoding_message_size(limit);
     let audit_server = AuditGrpc::new(audit.clone()).into_server().max_encoding_message_size(limit);
     health.set_serving::<AuditServer<AuditGrpc>>().await;
+    health.set_serving::<PrivacyServer<PrivacyGrpc>>().await;
     health.set_serving::<EventLogServer<EventLogGrpc>>().await;
     health.set_serving::<FollowUpServer<FollowUpGrpc>>().await;
     health.set_serving::<MatchingServer<MatchingGrpc>>().await;
@@ -239,7 +243,8 @@ pub async fn serve(
         .add_service(intake_server)
         .add_service(matching_server)
         .add_service(followup_server)
-        .add_service(audit_server);
+        .add_service(audit_server)
+        .add_service(privacy_server);
     let server: std::pin::Pin<Box<dyn Future<Output = std::result::Result<(), tonic::transport::Error>> + Send>> =
         match api_tls {
             Some(tls) => {
@@ -261,6 +266,7 @@ pub async fn serve(
     let intake_stopped = intake.stop().await;
     let matching_stopped = matching.stop().await;
     let followup_stopped = followup.stop().await;
+    let privacy_stopped = privacy.stop().await;
     audit.stop().await;
     let _ = credentials_watch.await;
     tracing::info!("node stopped serving");
@@ -270,6 +276,7 @@ pub async fn serve(
     intake_stopped?;
     matching_stopped?;
     followup_stopped?;
+    privacy_stopped?;
     Ok(())
 }
 

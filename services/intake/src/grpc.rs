@@ -299,6 +299,7 @@ fn request_pb(r: HelpRequest) -> pb::HelpRequest {
         status_reason: r.status_reason.clone(),
         submitted_micros: r.submitted_micros,
         updated_micros: r.updated_micros,
+        erased_subjects: r.erased_subjects.clone(),
     }
 }
 

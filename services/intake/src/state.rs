@@ -63,6 +63,9 @@ pub struct HelpRequest {
     /// The matches whose partner nodes got the client's contact details, and those nodes (hex).
     #[serde(default)]
     pub contact_shared: Vec<(String, Vec<String>)>,
+    /// The people of this request who were erased: their personal data reads empty.
+    #[serde(default)]
+    pub erased_subjects: Vec<String>,
 }
 
 impl HelpRequest {
@@ -122,6 +125,15 @@ impl ListFilter {
     }
 }
 
+/// The privacy service's event of a subject's erasure.
+const ERASED: &str = "privacy.subject.erased";
+
+/// What the intake reads of it.
+#[derive(Deserialize)]
+struct Erased {
+    subject_id: String,
+}
+
 /// Every request by id.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct IntakeState {
@@ -142,6 +154,34 @@ impl IntakeState {
         (page, matching.next().is_some())
     }
 
+    /// Drops what the read model holds of an erased subject: the name, phone number and e-mail
+    /// address of each person with that subject id, the description of a request whose client it
+    /// is, and its strain answers. The key is gone already, so a replay reads the same.
+    fn erase(&mut self, subject: &str) {
+        for r in self.requests.values_mut() {
+            let mut named = false;
+            let mut blank = |p: &mut crate::model::Person| {
+                if p.subject_id == subject {
+                    (p.name, p.phone, p.email) = (String::new(), String::new(), String::new());
+                    named = true;
+                }
+            };
+            blank(&mut r.fields.client);
+            if r.fields.client.subject_id == subject {
+                r.fields.description.clear();
+            }
+            r.fields.involved.iter_mut().for_each(|i| blank(&mut i.person));
+            for s in r.strain.iter_mut().filter(|s| s.caregiver_subject_id == subject) {
+                s.csi.clear();
+                s.ediz_plus = None;
+                named = true;
+            }
+            if named && !r.erased_subjects.iter().any(|s| s == subject) {
+                r.erased_subjects.push(subject.to_string());
+            }
+        }
+    }
+
     fn change(&mut self, id: &str, event: &StoredEvent, f: impl FnOnce(&mut HelpRequest)) {
         if let Some(r) = self.requests.get_mut(id) {
             f(r);
@@ -155,6 +195,13 @@ impl Projection for IntakeState {
     fn apply(&mut self, event: &StoredEvent) {
         let h = &event.header;
         let Some(payload) = &event.payload else { return };
+        // This node's privacy service erased one of its subjects (the intake follows its own log).
+        if h.kind == ERASED {
+            if let Ok(erased) = samenspel_kit::from_payload::<Erased>(&payload.data) {
+                self.erase(&erased.subject_id);
+            }
+            return;
+        }
         let Some(decoded) = IntakeEvent::decode(&h.kind, &payload.data) else { return };
         let decoded = match decoded {
             Ok(d) => d,
@@ -182,6 +229,7 @@ impl Projection for IntakeState {
                     submitted_micros: now,
                     updated_micros: now,
                     contact_shared: Vec::new(),
+                    erased_subjects: Vec::new(),
                 };
                 self.requests.insert(id, request);
             }

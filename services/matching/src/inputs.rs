@@ -177,12 +177,24 @@ pub(crate) enum IntakeIn {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub(crate) struct ContactIn {
+    /// The client's pseudonymous id (whose key seals the rest).
+    #[serde(default)]
+    pub subject_id: String,
     #[serde(default)]
     pub name: String,
     #[serde(default)]
     pub phone: String,
     #[serde(default)]
     pub email: String,
+}
+
+/// The privacy service's event of a subject's erasure (`privacy.subject.erased`).
+pub(crate) const ERASED: &str = "privacy.subject.erased";
+
+/// A subject's erasure, by the node that took its data in.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct ErasedIn {
+    pub subject_id: String,
 }
 
 /// Decodes a payload of another service by its kind's prefix; `None` for kinds matching ignores.

@@ -252,6 +252,9 @@ impl Summary {
 /// The client's contact details, shared only with the node of an accepted match partner.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Contact {
+    /// The client's pseudonymous id: an erasure of it removes the rest.
+    #[serde(default)]
+    pub subject_id: String,
     pub name: String,
     pub phone: String,
     pub email: String,

@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::events::MatchingEvent;
 use crate::inputs::{
-    ConsentIn, DirectoryIn, Input, IntakeIn, OfferFieldsIn, RequestFieldsIn, ScopeIn, SlotIn, StrainIn,
+    ConsentIn, ContactIn, DirectoryIn, ERASED, ErasedIn, Input, IntakeIn, OfferFieldsIn, RequestFieldsIn, ScopeIn,
+    SlotIn, StrainIn,
 };
 use crate::model::{Consent, Contact, Match, MatchStatus, Offer, Organisation, Request, Slot, Strain, is_formal};
 use crate::scoring::{self, Candidate};
@@ -656,6 +657,19 @@ impl Projection for MatchingState {
         let h = &event.header;
         let own = self.is_own(h.origin);
         if let Some(payload) = &event.payload {
+            // The owner erased a client: the contact details it had shared go (the key that
+            // sealed them is gone already).
+            if h.kind == ERASED
+                && let Ok(erased) = samenspel_kit::from_payload::<ErasedIn>(&payload.data)
+            {
+                let owner = h.origin.to_hex();
+                for m in self.matches.values_mut().filter(|m| m.owner == owner) {
+                    if m.contact.as_ref().is_some_and(|c| c.subject_id == erased.subject_id) {
+                        m.contact = None;
+                    }
+                }
+                return;
+            }
             if let Some(decoded) = MatchingEvent::decode(&h.kind, &payload.data) {
                 match decoded {
                     Ok(e) => self.apply_matching(e, event),
@@ -667,7 +681,8 @@ impl Projection for MatchingState {
                     // Contact details come from the owner of the match they are shared for.
                     Some(Ok(Input::Intake(IntakeIn::ContactShared { match_id, client }))) => {
                         if let Some(m) = self.matches.get_mut(&match_id).filter(|m| m.owner == h.origin.to_hex()) {
-                            m.contact = Some(Contact { name: client.name, phone: client.phone, email: client.email });
+                            let ContactIn { subject_id, name, phone, email } = client;
+                            m.contact = Some(Contact { subject_id, name, phone, email });
                         }
                     }
                     // Requests are this node's own: another node's never reach its matching.

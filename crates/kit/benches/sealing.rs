@@ -1,0 +1,180 @@
+//! What sealing personal data costs (issue #17): durable appends of request-like events with
+//! personal values through the `SealingLog` against the same events through the bare log, and a
+//! catch-up read of them through each, in the same run, slices taking turns; then the time to
+//! erase one subject from a key store holding many, with a million events in the log.
+//!
+//! `cargo bench -p samenspel-kit --bench sealing` (SAMENSPEL_BENCH_ROUNDS, default 5;
+//! SAMENSPEL_BENCH_EVENTS per round and side, default 20,000; SAMENSPEL_BENCH_STORE_EVENTS for
+//! the erasure, default 1,000,000).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use samenspel_eventlog::{EventLog, ExpectedVersion, LocalLog, LogConfig, NewEvent, NodeKey, SubscribeFrom};
+use samenspel_keys::{KeyStore, SubjectRef};
+use samenspel_kit::{SealingLog, ServiceEvent};
+use serde::{Deserialize, Serialize};
+
+/// An intake-like event: ids and codes in the clear, a client's name, phone, e-mail and a note.
+#[derive(Serialize, Deserialize)]
+struct Submitted {
+    id: String,
+    subject_id: String,
+    name: String,
+    phone: String,
+    email: String,
+    description: String,
+    postcode: String,
+    kinds: Vec<String>,
+}
+
+impl ServiceEvent for Submitted {
+    const KINDS: &'static [&'static str] = &["bench.submitted"];
+    fn kind(&self) -> &'static str {
+        "bench.submitted"
+    }
+    fn stream(&self) -> String {
+        format!("bench/request/{}", self.id)
+    }
+    fn personal(&self) -> Vec<(String, String)> {
+        ["/name", "/phone", "/email", "/description"].iter().map(|p| (self.subject_id.clone(), p.to_string())).collect()
+    }
+}
+
+fn event(round: usize, side: &str, i: usize) -> NewEvent {
+    let e = Submitted {
+        id: format!("{side}-{round}-{i}"),
+        subject_id: format!("c-{side}-{round}-{i}"),
+        name: format!("Mevrouw Jansen-{i}"),
+        phone: "+31612345678".into(),
+        email: "jansen@example.nl".into(),
+        description: "Hulp bij boodschappen, twee keer per week; de trap is lastig.".into(),
+        postcode: "6411 AB".into(),
+        kinds: vec!["boodschappen".into()],
+    };
+    e.to_new(ExpectedVersion::Exact(0))
+}
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Appends `n` events in batches of 100, 8 appenders at once; the time it took.
+async fn append(log: Arc<dyn EventLog>, round: usize, side: &'static str, n: usize) -> Duration {
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for a in 0..8 {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            for b in (a * 100..n).step_by(800) {
+                let batch = (b..(b + 100).min(n)).map(|i| event(round, side, i)).collect();
+                log.append(batch).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    started.elapsed()
+}
+
+/// Reads the own log from `from` to its head as a read model would, decoding each payload.
+async fn catch_up(log: &dyn EventLog, from: u64, to: u64) -> Duration {
+    let started = Instant::now();
+    let mut sub = log.subscribe(SubscribeFrom::origin(log.node_id(), from)).unwrap();
+    while let Some(e) = sub.next().await {
+        let e = e.unwrap();
+        let decoded = Submitted::decode_stored(&e).unwrap().unwrap();
+        std::hint::black_box(decoded);
+        if e.header.seq >= to {
+            break;
+        }
+    }
+    started.elapsed()
+}
+
+fn main() {
+    let rounds = env("SAMENSPEL_BENCH_ROUNDS", 5);
+    let n = env("SAMENSPEL_BENCH_EVENTS", 20_000);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let key = NodeKey::from_seed([3; 32]);
+        let raw: Arc<dyn EventLog> =
+            Arc::new(LocalLog::open_with_key(dir.path(), key.clone(), LogConfig::default()).unwrap());
+        let keys = Arc::new(KeyStore::open(&dir.path().join("subject-keys"), &key).unwrap());
+        let sealed: Arc<dyn EventLog> = Arc::new(SealingLog::new(raw.clone(), keys.clone()));
+        // Every subject's key made beforehand: a key store rewrite per new person is a cost of
+        // taking a person in, measured apart below.
+        for round in 0..rounds {
+            let subjects: Vec<SubjectRef> =
+                (0..n).map(|i| SubjectRef::new(key.node_id(), format!("c-sealed-{round}-{i}"))).collect();
+            keys.ensure(&subjects).unwrap();
+        }
+        println!("round   append sealed   append bare   ratio  |  catch-up sealed   catch-up bare   ratio");
+        let (mut a_ratios, mut c_ratios) = (Vec::new(), Vec::new());
+        for round in 0..rounds {
+            let (first, second) = if round % 2 == 0 { ("sealed", "bare") } else { ("bare", "sealed") };
+            let mut times = std::collections::HashMap::new();
+            for side in [first, second] {
+                let log = if side == "sealed" { sealed.clone() } else { raw.clone() };
+                let from = raw.head(key.node_id()).await.unwrap().seq + 1;
+                let took = append(log.clone(), round, side, n).await;
+                let to = raw.head(key.node_id()).await.unwrap().seq;
+                let read = catch_up(log.as_ref(), from, to).await;
+                times.insert(side, (took, read));
+            }
+            let ((sa, sc), (ba, bc)) = (times["sealed"], times["bare"]);
+            let (ar, cr) = (sa.as_secs_f64() / ba.as_secs_f64(), sc.as_secs_f64() / bc.as_secs_f64());
+            a_ratios.push(ar);
+            c_ratios.push(cr);
+            let rate = |d: Duration| n as f64 / d.as_secs_f64();
+            println!(
+                "{round:>5}   {:>9.0} ev/s   {:>9.0} ev/s   {ar:.2}x  |  {:>11.0} ev/s   {:>11.0} ev/s   {cr:.2}x",
+                rate(sa),
+                rate(ba),
+                rate(sc),
+                rate(bc)
+            );
+        }
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        println!(
+            "median ratio sealed/bare: append {:.2}x, catch-up {:.2}x (target <= 1.15x)",
+            median(&mut a_ratios),
+            median(&mut c_ratios)
+        );
+
+        // Taking a new person in: one key store rewrite, with this many keys in it.
+        let held = rounds * n;
+        let started = Instant::now();
+        keys.ensure(&[SubjectRef::new(key.node_id(), "c-new")]).unwrap();
+        println!("a new person's key, {held} keys held: {:.1?}", started.elapsed());
+
+        // The erasure of one subject with the store at a million events.
+        let store_events = env("SAMENSPEL_BENCH_STORE_EVENTS", 1_000_000) as u64;
+        let mut head = raw.head(key.node_id()).await.unwrap().seq;
+        let filler_started = Instant::now();
+        while head < store_events {
+            let batch = (0..1000).map(|i| NewEvent::new(format!("filler/{}", i % 64), "bench.filler", vec![7u8; 200])).collect();
+            head = raw.append(batch).await.unwrap().last().unwrap().seq;
+        }
+        println!("store filled to {head} events in {:.1?}", filler_started.elapsed());
+        let victim = SubjectRef::new(key.node_id(), "c-sealed-0-0");
+        let started = Instant::now();
+        let keys2 = keys.clone();
+        tokio::task::spawn_blocking(move || keys2.erase(&victim, 1).unwrap()).await.unwrap();
+        println!(
+            "erasing one subject (its key destroyed, the key store of {held} keys rewritten and synced), {head} events in the log: {:.1?}",
+            started.elapsed()
+        );
+        let read = raw.read_stream(key.node_id(), "bench/request/sealed-0-0", 1, 1).await.unwrap();
+        let opened = sealed.read_stream(key.node_id(), "bench/request/sealed-0-0", 1, 1).await.unwrap();
+        assert!(read[0].payload.is_some());
+        let text = String::from_utf8_lossy(&opened[0].payload.as_ref().unwrap().data).to_string();
+        assert!(text.contains("\"erased\":true") && !text.contains("Jansen"), "erased: {text}");
+        raw.close().await.unwrap();
+    });
+}

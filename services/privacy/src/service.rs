@@ -1,0 +1,144 @@
+//! The privacy service's commands and queries: erase a subject (check, tell, destroy the key),
+//! show an erasure with its confirmations, and the retention sweeper.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use samenspel_domain::Clock;
+use samenspel_eventlog::{Error as LogError, EventLog};
+use samenspel_keys::{KeyStore, SubjectRef};
+use samenspel_kit::{Check, Feed, Runtime};
+
+use crate::config::PrivacyConfig;
+use crate::decide::{self, Held};
+use crate::error::Error;
+use crate::events::Reason;
+use crate::reactions::{CURSOR, Forget};
+use crate::state::{ErasureView, PrivacyState};
+
+const PROJECTION: &str = "privacy";
+const MAX_SUBJECT_ID: usize = 64;
+const MAX_REFERENCE: usize = 64;
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// A pseudonymous id or reference: short, and only characters that cannot carry much.
+fn is_token(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+#[derive(Debug)]
+pub struct PrivacyService {
+    runtime: Runtime<PrivacyState>,
+    keys: Arc<KeyStore>,
+    config: PrivacyConfig,
+    clock: Arc<dyn Clock>,
+}
+
+impl PrivacyService {
+    /// Starts the read model (every origin: erasures come from their owners, confirmations from
+    /// the nodes told), the reaction that destroys keys and confirms, and the retention sweeper.
+    pub async fn start(
+        log: Arc<dyn EventLog>,
+        keys: Arc<KeyStore>,
+        config: PrivacyConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Self>, Error> {
+        let runtime = Runtime::<PrivacyState>::start(log.clone(), PROJECTION, config.snapshot_every, Feed::All).await?;
+        runtime.react(CURSOR, Arc::new(Forget { log, keys: keys.clone() }), Feed::All).await?;
+        let service = Arc::new(Self { runtime, keys, config, clock });
+        if service.config.retention_days > 0 {
+            let every = Duration::from_secs(service.config.sweep_every_secs.max(1));
+            service.runtime.sweep(&service, every, "retention", |s| async move { s.sweep().await });
+        }
+        Ok(service)
+    }
+
+    pub async fn stop(&self) -> Result<(), Error> {
+        Ok(self.runtime.stop().await?)
+    }
+
+    fn subject(&self, check: &mut Check, subject_id: &str) -> SubjectRef {
+        if !is_token(subject_id, MAX_SUBJECT_ID) {
+            check
+                .bad("subject_id", format!("must be 1 to {MAX_SUBJECT_ID} characters of A-Z, a-z, 0-9, '.', '_', '-'"));
+        }
+        SubjectRef::new(self.runtime.log().node_id(), subject_id)
+    }
+
+    /// Erases a subject this node took in: the erasure is appended (durable, for every node the
+    /// key went to), then the key destroyed. Nothing is written when the subject is unknown or
+    /// erased before, or the input is bad.
+    pub async fn erase(
+        &self,
+        mut check: Check,
+        subject_id: &str,
+        reason: Option<Reason>,
+        reference: &str,
+    ) -> Result<ErasureView, Error> {
+        let subject = self.subject(&mut check, subject_id);
+        if reason.is_none() {
+            check.bad("reason", "must say why the subject is erased");
+        }
+        if !reference.is_empty() && !is_token(reference, MAX_REFERENCE) {
+            check.bad("reference", format!("must be up to {MAX_REFERENCE} characters of A-Z, a-z, 0-9, '.', '_', '-'"));
+        }
+        check.finish().map_err(Error::Invalid)?;
+        let reason = reason.expect("checked");
+        self.erase_checked(subject, reason, reference).await
+    }
+
+    async fn erase_checked(&self, subject: SubjectRef, reason: Reason, reference: &str) -> Result<ErasureView, Error> {
+        let subject_id = subject.subject.clone();
+        let held = Held { erased: self.keys.is_erased(&subject), has_key: self.keys.has_key(&subject) };
+        let nodes = self.keys.shared_with(&subject).iter().map(|n| n.to_hex()).collect();
+        let owner = self.runtime.log().node_id().to_hex();
+        let event = decide::erasure(held, &subject_id, owner, nodes, reason, reference)?;
+        // One erasure per subject: a second, racing, finds the stream taken.
+        match self.runtime.append(vec![event]).await {
+            Ok(_) => {}
+            Err(LogError::WrongExpectedVersion { .. }) => return Err(Error::AlreadyErased { subject_id }),
+            Err(e) => return Err(e.into()),
+        }
+        let (keys, at) = (self.keys.clone(), self.clock.now_micros());
+        let forget = subject.clone();
+        tokio::task::spawn_blocking(move || keys.forget(&forget, at))
+            .await
+            .map_err(|e| Error::Keys(e.to_string()))?
+            .map_err(|e| Error::Keys(e.to_string()))?;
+        tracing::info!(reason = ?reason, "erased a subject");
+        self.runtime.read().erasure(subject.origin, &subject_id).cloned().ok_or(Error::NotErased { subject_id })
+    }
+
+    /// An erasure of one of this node's subjects, with its confirmations.
+    pub fn get(&self, mut check: Check, subject_id: &str) -> Result<ErasureView, Error> {
+        let subject = self.subject(&mut check, subject_id);
+        check.finish().map_err(Error::Invalid)?;
+        let state = self.runtime.read();
+        state
+            .erasure(subject.origin, subject_id)
+            .cloned()
+            .ok_or_else(|| Error::NotErased { subject_id: subject_id.into() })
+    }
+
+    /// Erases every subject whose requests all ended longer than the retention period ago.
+    pub async fn sweep(&self) -> Result<usize, Error> {
+        let before = self.clock.now_micros() - i64::from(self.config.retention_days) * MICROS_PER_DAY;
+        let due = self.runtime.read().due(before);
+        let own = self.runtime.log().node_id();
+        let mut erased = 0;
+        for subject_id in due {
+            match self.erase_checked(SubjectRef::new(own, subject_id), Reason::Retention, "").await {
+                Ok(_) => erased += 1,
+                // Nothing sealed under it (a person without name or number), or erased meanwhile.
+                Err(Error::UnknownSubject { .. } | Error::AlreadyErased { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(erased)
+    }
+
+    /// Waits until the read model has every event this node holds (tests, after a peer's).
+    pub async fn catch_up(&self) -> Result<(), Error> {
+        Ok(self.runtime.catch_up().await?)
+    }
+}

@@ -1,0 +1,210 @@
+//! The privacy read model: every erasure this node knows of (its own, and those of subjects
+//! whose keys it was given) with the nodes that confirmed; and, for retention, which subjects
+//! each of this node's requests names and when it ended.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use samenspel_eventlog::{NodeId, StoredEvent};
+use samenspel_kit::{Projection, ServiceEvent, from_payload};
+use serde::{Deserialize, Serialize};
+
+use crate::events::{PrivacyEvent, Reason};
+
+/// One erasure as the owner shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErasureView {
+    pub subject_id: String,
+    /// Hex id of the node that took the subject in and erased it.
+    pub owner: String,
+    pub reason: Reason,
+    pub reference: String,
+    pub erased_micros: i64,
+    pub nodes_told: Vec<String>,
+    /// Node (hex) → when it confirmed.
+    pub confirmed: BTreeMap<String, i64>,
+}
+
+impl ErasureView {
+    /// Told, not confirmed yet.
+    pub fn pending(&self) -> Vec<String> {
+        self.nodes_told.iter().filter(|n| !self.confirmed.contains_key(*n)).cloned().collect()
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct RequestSubjects {
+    subjects: BTreeSet<String>,
+    /// When it was closed or withdrawn; `None` while open.
+    ended_micros: Option<i64>,
+}
+
+/// What the privacy service reads of the intake's events (subject ids and lifecycle only).
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum IntakeIn {
+    Submitted {
+        id: String,
+        fields: FieldsIn,
+        #[serde(default)]
+        strain: Vec<StrainIn>,
+    },
+    Amended {
+        id: String,
+        fields: FieldsIn,
+    },
+    StrainRecorded {
+        id: String,
+        strain: StrainIn,
+    },
+    Reopened {
+        id: String,
+    },
+    Closed {
+        id: String,
+    },
+    Withdrawn {
+        id: String,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+struct FieldsIn {
+    client: PersonIn,
+    #[serde(default)]
+    involved: Vec<InvolvedIn>,
+}
+
+#[derive(Deserialize)]
+struct PersonIn {
+    subject_id: String,
+}
+
+#[derive(Deserialize)]
+struct InvolvedIn {
+    person: PersonIn,
+}
+
+#[derive(Deserialize)]
+struct StrainIn {
+    caregiver_subject_id: String,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct PrivacyState {
+    #[serde(skip)]
+    own: Option<NodeId>,
+    /// By `{owner}/{subject}`.
+    erasures: BTreeMap<String, ErasureView>,
+    requests: BTreeMap<String, RequestSubjects>,
+}
+
+fn key(owner: &str, subject: &str) -> String {
+    format!("{owner}/{subject}")
+}
+
+impl PrivacyState {
+    pub(crate) fn erasure(&self, owner: NodeId, subject: &str) -> Option<&ErasureView> {
+        self.erasures.get(&key(&owner.to_hex(), subject))
+    }
+
+    /// This node's subjects whose every request ended at or before `ended_before`, not erased yet.
+    pub(crate) fn due(&self, ended_before: i64) -> Vec<String> {
+        let mut kept = BTreeSet::new();
+        let mut due = BTreeSet::new();
+        for r in self.requests.values() {
+            let ended = r.ended_micros.is_some_and(|t| t <= ended_before);
+            for s in &r.subjects {
+                if ended {
+                    due.insert(s)
+                } else {
+                    kept.insert(s)
+                };
+            }
+        }
+        let own = self.own.map(|o| o.to_hex()).unwrap_or_default();
+        due.into_iter().filter(|s| !kept.contains(s) && !self.erasures.contains_key(&key(&own, s))).cloned().collect()
+    }
+
+    fn apply_intake(&mut self, event: IntakeIn, at: i64) {
+        let add = |s: &mut Self, id: String, subjects: Vec<String>| {
+            let r = s.requests.entry(id).or_default();
+            r.subjects.extend(subjects.into_iter().filter(|x| !x.is_empty()));
+        };
+        let people = |f: FieldsIn| {
+            std::iter::once(f.client.subject_id).chain(f.involved.into_iter().map(|i| i.person.subject_id)).collect()
+        };
+        match event {
+            IntakeIn::Submitted { id, fields, strain } => {
+                let mut subjects: Vec<String> = people(fields);
+                subjects.extend(strain.into_iter().map(|s| s.caregiver_subject_id));
+                add(self, id, subjects);
+            }
+            IntakeIn::Amended { id, fields } => add(self, id, people(fields)),
+            IntakeIn::StrainRecorded { id, strain } => add(self, id, vec![strain.caregiver_subject_id]),
+            IntakeIn::Reopened { id } => {
+                if let Some(r) = self.requests.get_mut(&id) {
+                    r.ended_micros = None;
+                }
+            }
+            IntakeIn::Closed { id } | IntakeIn::Withdrawn { id } => {
+                if let Some(r) = self.requests.get_mut(&id) {
+                    r.ended_micros = Some(at);
+                }
+            }
+            IntakeIn::Other => {}
+        }
+    }
+}
+
+impl Projection for PrivacyState {
+    fn apply(&mut self, event: &StoredEvent) {
+        let h = &event.header;
+        let Some(payload) = &event.payload else { return };
+        if h.kind.starts_with("intake.request.") {
+            if Some(h.origin) == self.own
+                && let Ok(e) = from_payload::<IntakeIn>(&payload.data)
+            {
+                self.apply_intake(e, h.time_micros);
+            }
+            return;
+        }
+        let Some(Ok(decoded)) = PrivacyEvent::decode(&h.kind, &payload.data) else { return };
+        match decoded {
+            // Only the owner erases its subjects.
+            PrivacyEvent::SubjectErased { subject_id, owner, reason, reference, nodes }
+                if owner == h.origin.to_hex() =>
+            {
+                let view = ErasureView {
+                    subject_id: subject_id.clone(),
+                    owner: owner.clone(),
+                    reason,
+                    reference,
+                    erased_micros: h.time_micros,
+                    nodes_told: nodes,
+                    confirmed: BTreeMap::new(),
+                };
+                self.erasures.entry(key(&owner, &subject_id)).or_insert(view);
+            }
+            PrivacyEvent::SubjectErased { .. } => {}
+            PrivacyEvent::ErasureConfirmed { subject_id, owner } => {
+                if let Some(e) = self.erasures.get_mut(&key(&owner, &subject_id)) {
+                    e.confirmed.entry(h.origin.to_hex()).or_insert(h.time_micros);
+                }
+            }
+        }
+    }
+
+    fn started(&mut self, own: NodeId) {
+        self.own = Some(own);
+    }
+
+    fn save(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("privacy state serialises")
+    }
+
+    fn restore(data: &[u8]) -> Result<Self, String> {
+        serde_json::from_slice(data).map_err(|e| e.to_string())
+    }
+}

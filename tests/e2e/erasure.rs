@@ -1,0 +1,289 @@
+//! Erasure (BRIEF rule 7): personal data entered through the public API on a three-node
+//! federation, shared with the match partner, then erased on the owner, is in no file of any
+//! node's data directory once they are stopped — nor is the erased subject's key — while every
+//! node's log still verifies and the request's history still lists every step. The partner
+//! confirms; a node that was away erases when it is back; retention erases on schedule; erasing
+//! twice, an unknown subject or without a reason is refused and writes nothing.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use samenspel_domain::ManualClock;
+use samenspel_e2e::TestNode;
+use samenspel_e2e::world::*;
+use samenspel_eventlog::{LocalLog, NodeKey};
+use samenspel_keys::{KeyStore, SubjectRef};
+use samenspel_proto::v1 as pb;
+use tonic::Code;
+
+/// 2026-12-01 09:00 in the Netherlands.
+const START: i64 = 1_796_112_000_000_000;
+const DAY: i64 = 86_400_000_000;
+
+const CLIENT: &str = "client-zw";
+const CAREGIVER: &str = "mz-zw";
+// Distinctive enough that no other bytes of a data directory hold them by chance.
+const NAME: &str = "Zwaluwstaart Markeerling";
+const EMAIL: &str = "zwaluwstaart@voorbeeld.nl";
+/// The phone number as stored (E.164: +31 649871234).
+const PHONE_DIGITS: &str = "649871234";
+const NOTE: &str = "Notitie Kwikstaart-42 over de trap";
+const CAREGIVER_NAME: &str = "Merelzang Mantelzorger";
+
+/// A request from the wijkteam with the markers in it, shared with volunteer organisations.
+async fn marked_request(node: &TestNode, asking: &str) -> String {
+    let consent = pb::Consent {
+        scopes: vec![pb::ConsentScope {
+            scope: Some(pb::consent_scope::Scope::OrganisationKind(
+                pb::OrganisationKind::Vrijwilligersorganisatie.into(),
+            )),
+        }],
+        purposes: vec![pb::Purpose::Matching.into(), pb::Purpose::FollowUp.into()],
+        until: "2099-12-31".into(),
+    };
+    let caregiver = pb::Involved {
+        person: Some(pb::Person {
+            subject_id: CAREGIVER.into(),
+            name: CAREGIVER_NAME.into(),
+            phone: "06-11223344".into(),
+            email: "merelzang@voorbeeld.nl".into(),
+        }),
+        role: pb::InvolvedRole::Mantelzorger.into(),
+        mantelzorger_role: pb::MantelzorgerRole::Partner.into(),
+        organisation_id: String::new(),
+    };
+    let fields = pb::HelpRequestFields {
+        asked_by: pb::Asker::Professional.into(),
+        asking_organisation_id: asking.into(),
+        client: Some(pb::Person {
+            subject_id: CLIENT.into(),
+            name: NAME.into(),
+            phone: "06-49871234".into(),
+            email: EMAIL.into(),
+        }),
+        description: NOTE.into(),
+        support_kinds: vec!["boodschappen".into()],
+        postcode: "6411 AB".into(),
+        involved: vec![caregiver],
+        ..Default::default()
+    };
+    let request = pb::SubmitHelpRequestRequest { fields: Some(fields), consent: Some(consent), ..Default::default() };
+    node.intake_client().await.submit_help_request(request).await.unwrap().into_inner().id
+}
+
+/// Every file under `dir`, with its bytes.
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files(&path));
+        } else {
+            out.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+        }
+    }
+    out
+}
+
+fn holds(bytes: &[u8], needle: &[u8]) -> bool {
+    bytes.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The key a node holds for a subject, read from its key store file as the node wrote it.
+fn key_of(node: &TestNode, owner: &TestNode, subject: &str) -> Option<[u8; 32]> {
+    let key = NodeKey::load_or_create(&node.data_dir().join("node.key")).unwrap();
+    let store = KeyStore::open(&node.data_dir().join("subject-keys"), &key).unwrap();
+    store.key_bytes(&SubjectRef::new(owner.node_id(), subject))
+}
+
+/// The kinds of the events on a request's stream, in order: its history.
+async fn history(node: &TestNode, request: &str) -> Vec<String> {
+    let read = pb::ReadStreamRequest {
+        origin: node.node_id().0.to_vec(),
+        stream: format!("intake/request/{request}"),
+        from_stream_seq: 1,
+        page_size: 100,
+    };
+    let events = node.log_client().await.read_stream(read).await.unwrap().into_inner().events;
+    events.into_iter().map(|e| e.header.unwrap().kind).collect()
+}
+
+async fn erase(node: &TestNode, subject: &str) -> Result<pb::Erasure, tonic::Status> {
+    let request = pb::EraseSubjectRequest {
+        subject_id: subject.into(),
+        reason: pb::ErasureReason::SubjectRequest.into(),
+        reference: "AVG-2026-17".into(),
+    };
+    node.privacy_client().await.erase_subject(request).await.map(|r| r.into_inner())
+}
+
+async fn erasure(node: &TestNode, subject: &str) -> Result<pb::Erasure, tonic::Status> {
+    let request = pb::GetErasureRequest { subject_id: subject.into() };
+    node.privacy_client().await.get_erasure(request).await.map(|r| r.into_inner())
+}
+
+/// A referral walked to the partner's acceptance: the partner (node V) holds the client's contact
+/// details. Returns the request and the match.
+async fn referral_to(w: &TestNode, v: &TestNode) -> (String, String) {
+    let wijkteam = organisation(w, "Wijkteam Centrum", pb::OrganisationKind::SociaalWijkteam, "6411 AA").await;
+    let oost = organisation(v, "Vrijwilligers Oost", pb::OrganisationKind::Vrijwilligersorganisatie, "6411 AB").await;
+    let oost_offer = offer(v, &oost, "Boodschappen Oost", "6400-6419", 1, pb::Complexity::Low).await;
+    let request = marked_request(w, &wijkteam).await;
+    eventually("the partner's offer proposed", || async {
+        proposals(w, &request).await.proposals.iter().any(|p| p.offer_id == oost_offer).then_some(())
+    })
+    .await;
+    let matched = confirm_offer(w, &request, &oost_offer, "anna").await;
+    eventually("the match on the partner's node", || async { get_match(v, &matched.id).await.ok() }).await;
+    answer_match(v, &matched.id, &oost, true).await;
+    let contact = eventually("contact details on the partner's node", || async {
+        get_match(v, &matched.id).await.ok()?.client_contact
+    })
+    .await;
+    assert_eq!(contact.name, NAME);
+    (request, matched.id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erased_subject_is_in_no_file_of_any_node_and_the_history_stays() {
+    let clock = Arc::new(ManualClock::at(START));
+    let nodes = TestNode::cluster(3, clock.clone(), |_, _| {}).await;
+    let (w, v, m) = (&nodes[0], &nodes[1], &nodes[2]);
+    let (request, match_id) = referral_to(w, v).await;
+    let got = w.intake_client().await.get_help_request(pb::GetHelpRequestRequest { id: request.clone() }).await;
+    assert_eq!(got.unwrap().into_inner().fields.unwrap().client.unwrap().name, NAME, "readable before");
+    let keys = (key_of(w, w, CLIENT).expect("the owner's key"), key_of(v, w, CLIENT).expect("the partner's copy"));
+    assert_eq!(keys.0, keys.1);
+    assert_eq!(key_of(m, w, CLIENT), None, "the third node never got it");
+    let steps = history(w, &request).await;
+
+    // Refusals first: each names what is wrong and writes nothing.
+    let head = w.log_head().await;
+    assert_eq!(erase(w, "nobody-here").await.unwrap_err().code(), Code::NotFound);
+    let no_reason = pb::EraseSubjectRequest { subject_id: CLIENT.into(), ..Default::default() };
+    let refused = w.privacy_client().await.erase_subject(no_reason).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(refused.message().contains("reason"), "{}", refused.message());
+    let bad = pb::EraseSubjectRequest { subject_id: "a b".into(), reason: 99, reference: "x y".into() };
+    let refused = w.privacy_client().await.erase_subject(bad).await.unwrap_err();
+    for field in ["subject_id", "reason", "reference"] {
+        assert!(refused.message().contains(field), "{field}: {}", refused.message());
+    }
+    assert_eq!(erasure(w, CLIENT).await.unwrap_err().code(), Code::NotFound);
+    assert_eq!(w.log_head().await, head, "nothing written");
+
+    // The privacy officer erases the client; the partner is told, destroys its copy, confirms.
+    let (_, officer) = w.issue(samenspel_e2e::Role::PrivacyOfficer, None);
+    let mut privacy = pb::privacy_client::PrivacyClient::new(w.channel_with(&officer).await);
+    let request_erasure = pb::EraseSubjectRequest {
+        subject_id: CLIENT.into(),
+        reason: pb::ErasureReason::SubjectRequest.into(),
+        reference: "AVG-2026-17".into(),
+    };
+    let erased = privacy.erase_subject(request_erasure).await.unwrap().into_inner();
+    assert_eq!(erased.nodes_told, vec![v.node_id().to_hex()]);
+    assert_eq!(erased.reason(), pb::ErasureReason::SubjectRequest);
+    let confirmed = eventually("the partner's confirmation", || async {
+        erasure(w, CLIENT).await.ok().filter(|e| e.pending.is_empty())
+    })
+    .await;
+    assert_eq!(confirmed.confirmed.iter().map(|c| c.node.clone()).collect::<Vec<_>>(), vec![v.node_id().to_hex()]);
+    let head = w.log_head().await;
+    assert_eq!(erase(w, CLIENT).await.unwrap_err().code(), Code::FailedPrecondition, "erasing twice");
+    assert_eq!(w.log_head().await, head, "nothing written");
+
+    // The read models: the client's data reads empty and marked erased; the mantelzorger stays.
+    let got = eventually("the intake drops the client", || async {
+        let r = w.intake_client().await.get_help_request(pb::GetHelpRequestRequest { id: request.clone() }).await;
+        r.ok().map(|r| r.into_inner()).filter(|r| !r.erased_subjects.is_empty())
+    })
+    .await;
+    assert_eq!(got.erased_subjects, vec![CLIENT.to_string()]);
+    let fields = got.fields.unwrap();
+    let client = fields.client.unwrap();
+    assert_eq!((client.name.as_str(), client.email.as_str(), fields.description.as_str()), ("", "", ""));
+    assert_eq!(client.subject_id, CLIENT, "the pseudonymous id stays");
+    assert_eq!(fields.involved[0].person.as_ref().unwrap().name, CAREGIVER_NAME, "another subject's data stays");
+    eventually("the partner drops the contact details", || async {
+        get_match(v, &match_id).await.ok().filter(|m| m.client_contact.is_none())
+    })
+    .await;
+    // What happened when stays: every step of the request, in order.
+    let after = history(w, &request).await;
+    assert_eq!(after[..steps.len()], steps[..]);
+    assert!(steps.len() >= 3, "{steps:?}");
+
+    // Stopped, no file of any node holds the client's data or its key; the log verifies.
+    let mut dirs = Vec::new();
+    for node in nodes {
+        dirs.push(node.stop().await);
+    }
+    let (mut files_scanned, mut kaart_seen) = (0, false);
+    for (config, _keep) in &dirs {
+        let report = LocalLog::verify_dir(&config.data_dir).unwrap();
+        assert!(report.is_ok(), "{:?}", report.problems);
+        for (path, bytes) in files(&config.data_dir) {
+            files_scanned += 1;
+            kaart_seen |= holds(&bytes, b"Boodschappen Oost");
+            for marker in [NAME, EMAIL, PHONE_DIGITS, NOTE, "Kwikstaart", "Zwaluwstaart"] {
+                assert!(!holds(&bytes, marker.as_bytes()), "{marker:?} in {path}");
+            }
+            assert!(!holds(&bytes, &keys.0) && !holds(&bytes, hex::encode(keys.0).as_bytes()), "the key in {path}");
+        }
+    }
+    // The scan reads what the nodes wrote: what is not personal is there in the clear.
+    assert!(files_scanned > 10 && kaart_seen, "{files_scanned} files; the sociale kaart not found");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_away_during_an_erasure_erases_when_it_is_back() {
+    let clock = Arc::new(ManualClock::at(START));
+    let mut nodes = TestNode::cluster(2, clock.clone(), |_, _| {}).await;
+    let (request, match_id) = referral_to(&nodes[0], &nodes[1]).await;
+    let (config, dir) = nodes.pop().unwrap().stop().await;
+    let w = &nodes[0];
+    let erased = erase(w, CLIENT).await.unwrap();
+    assert_eq!(erased.pending, erased.nodes_told, "the partner is away");
+    assert_eq!(erased.pending.len(), 1);
+    let v = TestNode::start_again(config, dir, clock.clone()).await;
+    eventually("the partner's confirmation once it is back", || async {
+        erasure(w, CLIENT).await.ok().filter(|e| e.pending.is_empty())
+    })
+    .await;
+    assert!(get_match(&v, &match_id).await.unwrap().client_contact.is_none());
+    assert_eq!(key_of(&v, w, CLIENT), None);
+    let r = w.intake_client().await.get_help_request(pb::GetHelpRequestRequest { id: request }).await.unwrap();
+    assert_eq!(r.into_inner().erased_subjects, vec![CLIENT.to_string()]);
+    // A restart reads the same: the snapshot from before the erasure no longer opens.
+    let v = v.restart().await;
+    assert!(get_match(&v, &match_id).await.unwrap().client_contact.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_erases_the_people_of_a_request_ended_long_enough_ago() {
+    let clock = Arc::new(ManualClock::at(START));
+    let node = TestNode::start_with_clock(clock.clone(), |c| {
+        c.privacy.retention_days = 30;
+        c.privacy.sweep_every_secs = 1;
+    })
+    .await;
+    let wijkteam = organisation(&node, "Wijkteam Centrum", pb::OrganisationKind::SociaalWijkteam, "6411 AA").await;
+    let ended = marked_request(&node, &wijkteam).await;
+    let withdraw = pb::TransitionRequest { id: ended.clone(), reason: "geen hulp meer nodig".into() };
+    node.intake_client().await.withdraw_help_request(withdraw).await.unwrap();
+    // 29 days on, nothing is erased yet.
+    clock.advance(Duration::from_micros((29 * DAY) as u64));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(erasure(&node, CLIENT).await.unwrap_err().code(), Code::NotFound);
+    // Past 30 days the sweeper erases both people of the request.
+    clock.advance(Duration::from_micros((2 * DAY) as u64));
+    for subject in [CLIENT, CAREGIVER] {
+        let e = eventually("erased by retention", || async { erasure(&node, subject).await.ok() }).await;
+        assert_eq!(e.reason(), pb::ErasureReason::Retention);
+    }
+    let r = node.intake_client().await.get_help_request(pb::GetHelpRequestRequest { id: ended }).await.unwrap();
+    let mut erased = r.into_inner().erased_subjects;
+    erased.sort();
+    assert_eq!(erased, vec![CLIENT.to_string(), CAREGIVER.to_string()]);
+}
