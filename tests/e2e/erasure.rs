@@ -287,3 +287,40 @@ async fn retention_erases_the_people_of_a_request_ended_long_enough_ago() {
     erased.sort();
     assert_eq!(erased, vec![CLIENT.to_string(), CAREGIVER.to_string()]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_restored_from_a_backup_older_than_an_erasure_erases_again_before_it_serves() {
+    let clock = Arc::new(ManualClock::at(START));
+    let mut nodes = TestNode::cluster(2, clock.clone(), |_, _| {}).await;
+    let (request, _) = referral_to(&nodes[0], &nodes[1]).await;
+    let w = nodes.remove(0);
+    let (config, dir) = w.stop().await;
+    let backup = tempfile::tempdir().unwrap();
+    let backup_dir = backup.path().join("backup");
+    let copied = samenspel_node::backup::backup(&config.data_dir, &backup_dir).unwrap();
+    assert!(copied.report.is_ok() && copied.files > 3);
+    let w = TestNode::start_again(config, dir, clock.clone()).await;
+    // Erased after the backup: the client (whose key went to the partner, so the partner holds
+    // the erasure's payload) and the mantelzorger (whose key stayed here: the partner holds the
+    // erasure's header only).
+    erase(&w, CLIENT).await.unwrap();
+    erase(&w, CAREGIVER).await.unwrap();
+    let head = w.log_head().await;
+    eventually("the partner holds the owner's log", || async {
+        (nodes[0].head_of(w.node_id()).await >= head).then_some(())
+    })
+    .await;
+    let (config, dir) = w.stop().await;
+    assert!(samenspel_node::backup::restore(&backup_dir, &config.data_dir, false).is_err(), "not over a data dir");
+    let (_, aside) = samenspel_node::backup::restore(&backup_dir, &config.data_dir, true).unwrap();
+    assert!(aside.is_some_and(|a| a.is_dir()), "the old data directory set aside, not deleted");
+    // Before it serves, the restored node took its erasures back and destroyed both keys again.
+    let w = TestNode::start_again(config, dir, clock.clone()).await;
+    assert_eq!(key_of(&w, &w, CLIENT), None);
+    assert_eq!(key_of(&w, &w, CAREGIVER), None);
+    let r = w.intake_client().await.get_help_request(pb::GetHelpRequestRequest { id: request }).await.unwrap();
+    let fields = r.into_inner().fields.unwrap();
+    assert_eq!(fields.client.unwrap().name, "");
+    assert_eq!(fields.involved[0].person.as_ref().unwrap().name, "");
+    assert_eq!(erase(&w, CLIENT).await.unwrap_err().code(), Code::FailedPrecondition, "erased, as before the restore");
+}

@@ -10,11 +10,14 @@ use crate::error::{Error, Result};
 /// The JSON member that marks a sealed value in a payload (its value is the subject id).
 pub const SEALED_SUBJECT_KEY: &str = "sealed_for";
 
-/// A value sealed under a subject's key, as it sits in a payload or a snapshot.
+/// Values sealed under a subject's key, as they sit in a payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sealed {
     /// The pseudonymous subject id whose key seals it.
     pub sealed_for: String,
+    /// Where in the payload the sealed values belong (JSON pointers): schema, not data.
+    #[serde(default)]
+    pub at: Vec<String>,
     /// Hex of the 24-byte nonce.
     pub nonce: String,
     /// Hex of the ciphertext and its tag.

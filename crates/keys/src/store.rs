@@ -87,6 +87,9 @@ pub struct KeyStore {
     node: NodeKey,
     wrap: [u8; 32],
     contents: Mutex<Contents>,
+    /// Keys decoded, for the hot path; filled under the `contents` lock and emptied of a key
+    /// under it too, so an erased key is never cached again.
+    cache: std::sync::RwLock<std::collections::HashMap<SubjectRef, [u8; 32]>>,
 }
 
 impl std::fmt::Debug for KeyStore {
@@ -115,12 +118,23 @@ impl KeyStore {
                 let plain = decrypt(&wrap, &nonce, &wrap_aad(node.node_id()), &body[24..])
                     .ok_or_else(|| unreadable("not this node's, or damaged"))?;
                 let contents = serde_json::from_slice(&plain).map_err(|_| unreadable("damaged contents"))?;
-                Self { path: Some(path.to_path_buf()), node: node.clone(), wrap, contents: Mutex::new(contents) }
+                Self {
+                    path: Some(path.to_path_buf()),
+                    node: node.clone(),
+                    wrap,
+                    contents: Mutex::new(contents),
+                    cache: Default::default(),
+                }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let contents = Contents { snapshot_key: hex::encode(random::<32>()?), ..Contents::default() };
-                let store =
-                    Self { path: Some(path.to_path_buf()), node: node.clone(), wrap, contents: Mutex::new(contents) };
+                let store = Self {
+                    path: Some(path.to_path_buf()),
+                    node: node.clone(),
+                    wrap,
+                    contents: Mutex::new(contents),
+                    cache: Default::default(),
+                };
                 store.persist(&store.lock())?;
                 store
             }
@@ -132,7 +146,13 @@ impl KeyStore {
     /// A key store in memory only, for a node whose log is in memory too.
     pub fn memory(node: &NodeKey) -> Result<Self> {
         let contents = Contents { snapshot_key: hex::encode(random::<32>()?), ..Contents::default() };
-        Ok(Self { path: None, node: node.clone(), wrap: node.derive(WRAP_CONTEXT), contents: Mutex::new(contents) })
+        Ok(Self {
+            path: None,
+            node: node.clone(),
+            wrap: node.derive(WRAP_CONTEXT),
+            contents: Mutex::new(contents),
+            cache: Default::default(),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Contents> {
@@ -174,7 +194,18 @@ impl KeyStore {
     }
 
     fn key(&self, subject: &SubjectRef) -> Option<[u8; 32]> {
-        self.lock().subjects.get(&subject.id()).and_then(|e| unhex32(&e.key))
+        if let Some(key) = self.cache.read().expect("key cache lock").get(subject) {
+            return Some(*key);
+        }
+        let contents = self.lock();
+        let key = contents.subjects.get(&subject.id()).and_then(|e| unhex32(&e.key))?;
+        self.cache.write().expect("key cache lock").insert(subject.clone(), key);
+        Some(key)
+    }
+
+    /// Drops a key from the cache; called with the `contents` lock held.
+    fn uncache(&self, subject: &SubjectRef) {
+        self.cache.write().expect("key cache lock").remove(subject);
     }
 
     /// Seals `plaintext` under the subject's key (made by [`KeyStore::ensure`]), bound to `aad`.
@@ -184,7 +215,12 @@ impl KeyStore {
             false => Error::UnknownSubject { subject: subject.subject.clone() },
         })?;
         let (nonce, data) = encrypt_synthetic(&key, &subject.aad(aad), plaintext);
-        Ok(Sealed { sealed_for: subject.subject.clone(), nonce: hex::encode(nonce), data: hex::encode(data) })
+        Ok(Sealed {
+            sealed_for: subject.subject.clone(),
+            at: Vec::new(),
+            nonce: hex::encode(nonce),
+            data: hex::encode(data),
+        })
     }
 
     /// What `sealed` holds; `None` when this node has no key for the subject (erased, or never
@@ -210,6 +246,13 @@ impl KeyStore {
         self.lock().erased.get(&subject.id()).copied()
     }
 
+    /// The subjects of `origin` this store holds a key of.
+    pub fn subjects_of(&self, origin: NodeId) -> Vec<String> {
+        let prefix = format!("{}/", origin.to_hex());
+        let contents = self.lock();
+        contents.subjects.keys().filter_map(|id| id.strip_prefix(&prefix)).map(str::to_string).collect()
+    }
+
     /// The nodes the subject's key was given to.
     pub fn shared_with(&self, subject: &SubjectRef) -> Vec<NodeId> {
         let contents = self.lock();
@@ -229,6 +272,7 @@ impl KeyStore {
         }
         let entry =
             contents.subjects.remove(&id).ok_or_else(|| Error::UnknownSubject { subject: subject.subject.clone() })?;
+        self.uncache(subject);
         let shared = entry.shared_with.iter().filter_map(|h| NodeId::from_hex(h)).collect();
         let erasure = Erasure { at_micros };
         contents.erased.insert(id, erasure);
@@ -247,6 +291,7 @@ impl KeyStore {
             return Ok(false);
         }
         contents.subjects.remove(&id);
+        self.uncache(subject);
         contents.erased.insert(id, Erasure { at_micros });
         contents.snapshot_key = hex::encode(random::<32>()?);
         contents.snapshot_generation += 1;

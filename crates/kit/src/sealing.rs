@@ -39,19 +39,95 @@ impl SealingLog {
     }
 }
 
-/// What binds a sealed value to its place: the stream, the stream position and the JSON pointer
-/// (the origin and subject are added by the key store).
-fn aad(stream: &str, stream_seq: u64, pointer: &str) -> Vec<u8> {
+/// The member of a sealed payload that holds its sealed parts, one per subject.
+const SEALED_PARTS: &str = "sealed_parts";
+
+/// What binds a subject's sealed values to their place: the stream, the stream position and the
+/// JSON pointers they belong at (the origin and subject are added by the key store).
+fn aad(stream: &str, stream_seq: u64, pointers: &[String]) -> Vec<u8> {
     let mut aad = b"payload\0".to_vec();
     aad.extend_from_slice(stream.as_bytes());
     aad.push(0);
     aad.extend_from_slice(&stream_seq.to_be_bytes());
-    aad.extend_from_slice(pointer.as_bytes());
+    for p in pointers {
+        aad.extend_from_slice(&(p.len() as u32).to_be_bytes());
+        aad.extend_from_slice(p.as_bytes());
+    }
     aad
 }
 
 fn escape(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
+}
+
+/// Takes each marked value out of `value`, leaving an empty value of its shape in its place
+/// (so a reader without the key still decodes the payload): (subject, pointer, value).
+fn take_marked(pointer: &str, value: &mut Value, out: &mut Vec<(String, String, Value)>) {
+    match value {
+        Value::Object(map) => {
+            if let (Some(Value::String(subject)), Some(inner)) = (map.get(PERSONAL_FOR), map.get("value")) {
+                let (subject, inner) = (subject.clone(), inner.clone());
+                *value = emptied(&inner);
+                out.push((subject, pointer.to_string(), inner));
+                return;
+            }
+            for (k, v) in map.iter_mut() {
+                take_marked(&format!("{pointer}/{}", escape(k)), v, out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter_mut().enumerate() {
+                take_marked(&format!("{pointer}/{i}"), v, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Seals the marked values of `value` (a payload object): one part per subject, all of its
+/// values under one seal, in `sealed_parts`.
+fn seal_payload(
+    keys: &KeyStore,
+    origin: NodeId,
+    stream: &str,
+    stream_seq: u64,
+    value: &mut Value,
+) -> Result<(), samenspel_keys::Error> {
+    let mut taken = Vec::new();
+    take_marked("", value, &mut taken);
+    let mut by_subject: std::collections::BTreeMap<String, Map<String, Value>> = Default::default();
+    for (subject, pointer, inner) in taken {
+        by_subject.entry(subject).or_default().insert(pointer, inner);
+    }
+    let mut parts = Vec::with_capacity(by_subject.len());
+    for (subject, values) in by_subject {
+        let at: Vec<String> = values.keys().cloned().collect();
+        let plain = serde_json::to_vec(&values).expect("json values serialise");
+        let subject = SubjectRef::new(origin, subject);
+        let mut sealed = keys.seal(&subject, &aad(stream, stream_seq, &at), &plain)?;
+        sealed.at = at;
+        parts.push(serde_json::to_value(sealed).expect("a sealed part serialises"));
+    }
+    if let Value::Object(map) = value {
+        map.insert(SEALED_PARTS.into(), Value::Array(parts));
+    }
+    Ok(())
+}
+
+/// Puts the sealed values of `value` back where this node holds their subject's key, and drops
+/// the sealed parts; where it does not (erased, or never given) the empty values stay.
+fn open_payload(keys: &KeyStore, origin: NodeId, stream: &str, stream_seq: u64, value: &mut Value) {
+    let Some(Value::Array(parts)) = value.as_object_mut().and_then(|m| m.remove(SEALED_PARTS)) else { return };
+    for part in parts {
+        let Ok(sealed) = serde_json::from_value::<Sealed>(part) else { continue };
+        let Some(plain) = keys.unseal(origin, &aad(stream, stream_seq, &sealed.at), &sealed) else { continue };
+        let Ok(values) = serde_json::from_slice::<Map<String, Value>>(&plain) else { continue };
+        for (pointer, v) in values {
+            if let Some(slot) = value.pointer_mut(&pointer) {
+                *slot = v;
+            }
+        }
+    }
 }
 
 /// The subjects whose values `value` marks.
@@ -62,83 +138,6 @@ fn marked_subjects(value: &Value, out: &mut Vec<String>) {
             _ => map.values().for_each(|v| marked_subjects(v, out)),
         },
         Value::Array(items) => items.iter().for_each(|v| marked_subjects(v, out)),
-        _ => {}
-    }
-}
-
-/// Replaces each marked value by its sealed form.
-fn seal_marked(
-    keys: &KeyStore,
-    origin: NodeId,
-    stream: &str,
-    stream_seq: u64,
-    pointer: &str,
-    value: &mut Value,
-) -> Result<(), samenspel_keys::Error> {
-    match value {
-        Value::Object(map) => {
-            if let (Some(Value::String(subject)), Some(inner)) = (map.get(PERSONAL_FOR), map.get("value")) {
-                let plain = serde_json::to_vec(inner).expect("a json value serialises");
-                let subject = SubjectRef::new(origin, subject.clone());
-                let sealed = keys.seal(&subject, &aad(stream, stream_seq, pointer), &plain)?;
-                let mut out = match serde_json::to_value(sealed).expect("a sealed value serialises") {
-                    Value::Object(out) => out,
-                    _ => unreachable!("a sealed value is an object"),
-                };
-                out.insert("erased".into(), emptied(inner));
-                *map = out;
-                return Ok(());
-            }
-            for (k, v) in map.iter_mut() {
-                seal_marked(keys, origin, stream, stream_seq, &format!("{pointer}/{}", escape(k)), v)?;
-            }
-            Ok(())
-        }
-        Value::Array(items) => {
-            for (i, v) in items.iter_mut().enumerate() {
-                seal_marked(keys, origin, stream, stream_seq, &format!("{pointer}/{i}"), v)?;
-            }
-            Ok(())
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Replaces each sealed value by its marked form: the value where the key opens it, an empty
-/// value of its shape with `"erased": true` where it does not.
-fn open_sealed(keys: &KeyStore, origin: NodeId, stream: &str, stream_seq: u64, pointer: &str, value: &mut Value) {
-    match value {
-        Value::Object(map) if map.contains_key(SEALED_SUBJECT_KEY) => {
-            let erased = map.remove("erased").unwrap_or(Value::Null);
-            let opened = serde_json::from_value::<Sealed>(Value::Object(std::mem::take(map))).ok().map(|sealed| {
-                let plain = keys.unseal(origin, &aad(stream, stream_seq, pointer), &sealed);
-                (sealed.sealed_for, plain.and_then(|p| serde_json::from_slice::<Value>(&p).ok()))
-            });
-            let mut out = Map::new();
-            if let Some((subject, plain)) = opened {
-                out.insert(PERSONAL_FOR.into(), Value::String(subject));
-                match plain {
-                    Some(v) => {
-                        out.insert("value".into(), v);
-                    }
-                    None => {
-                        out.insert("value".into(), erased);
-                        out.insert("erased".into(), Value::Bool(true));
-                    }
-                }
-            }
-            *map = out;
-        }
-        Value::Object(map) => {
-            for (k, v) in map.iter_mut() {
-                open_sealed(keys, origin, stream, stream_seq, &format!("{pointer}/{}", escape(k)), v);
-            }
-        }
-        Value::Array(items) => {
-            for (i, v) in items.iter_mut().enumerate() {
-                open_sealed(keys, origin, stream, stream_seq, &format!("{pointer}/{i}"), v);
-            }
-        }
         _ => {}
     }
 }
@@ -175,7 +174,7 @@ fn open_event(keys: &KeyStore, event: Arc<StoredEvent>) -> Arc<StoredEvent> {
     }
     let Ok(mut value) = serde_json::from_slice::<Value>(&payload.data) else { return event };
     let h = &event.header;
-    open_sealed(keys, h.origin, &h.stream, h.stream_seq, "", &mut value);
+    open_payload(keys, h.origin, &h.stream, h.stream_seq, &mut value);
     let data = serde_json::to_vec(&value).expect("a json value serialises");
     let mut opened = (*event).clone();
     opened.payload = Some(Payload { salt: payload.salt, data });
@@ -224,7 +223,7 @@ impl SealingLog {
         }
         for (e, value) in events.iter_mut().zip(parsed) {
             let (Some(mut value), ExpectedVersion::Exact(version)) = (value, e.expected_version) else { continue };
-            seal_marked(&self.keys, origin, &e.stream, version + 1, "", &mut value).map_err(key_error)?;
+            seal_payload(&self.keys, origin, &e.stream, version + 1, &mut value).map_err(key_error)?;
             e.payload = serde_json::to_vec(&value).expect("a json value serialises");
         }
         Ok(events)
@@ -361,14 +360,17 @@ mod tests {
         assert!(!contains(data, b"Marker Jansen") && contains(data, b"6411"), "sealed, the rest readable");
         let opened = log.read(node.node_id(), 1, 10).await.unwrap();
         let opened: Value = serde_json::from_slice(&opened[0].payload.as_ref().unwrap().data).unwrap();
-        assert_eq!(opened["client"]["name"], json!({"personal_for": "c1", "value": "Marker Jansen"}));
+        assert_eq!(opened["client"]["name"], json!("Marker Jansen"));
+        assert!(opened.get(SEALED_PARTS).is_none(), "opened for the services: the plain payload");
 
-        // Moved to another place, the ciphertext does not open.
+        // Taken to another place, the sealed part does not open.
         let mut moved: Value = serde_json::from_slice(data).unwrap();
-        let sealed = moved["client"]["name"].take();
-        moved["other"] = sealed;
-        open_sealed(&keys, node.node_id(), "intake/request/r1", 1, "", &mut moved);
-        assert_eq!(moved["other"]["erased"], json!(true));
+        open_payload(&keys, node.node_id(), "intake/request/r2", 1, &mut moved);
+        assert_eq!(moved["client"]["name"], json!(""), "another stream");
+        let mut moved: Value = serde_json::from_slice(data).unwrap();
+        moved[SEALED_PARTS][0]["at"] = json!(["/area"]);
+        open_payload(&keys, node.node_id(), "intake/request/r1", 1, &mut moved);
+        assert_eq!((moved["client"]["name"].clone(), moved["area"].clone()), (json!(""), json!(6411)), "another field");
 
         log.save_snapshot("m", Snapshot { positions: vec![(node.node_id(), 1)], data: b"Marker state".to_vec() })
             .await
@@ -381,7 +383,7 @@ mod tests {
         let mut sub = log.subscribe(SubscribeFrom::origin(node.node_id(), 1)).unwrap();
         let erased = sub.next().await.unwrap().unwrap();
         let erased: Value = serde_json::from_slice(&erased.payload.as_ref().unwrap().data).unwrap();
-        assert_eq!(erased["client"]["name"], json!({"personal_for": "c1", "value": "", "erased": true}));
+        assert_eq!(erased["client"]["name"], json!(""), "an empty value of its shape");
         assert_eq!(erased["area"], json!(6411));
         assert!(log.load_snapshot("m").await.unwrap().is_none(), "a snapshot from before the erasure is rebuilt");
         let again = NewEvent::new("intake/request/r1", "test.noted", serde_json::to_vec(&payload).unwrap());

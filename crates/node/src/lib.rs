@@ -2,6 +2,7 @@
 //! `samenspel` binary (its CLI) wraps this library; tests start nodes in-process through [`run`].
 
 pub mod authn;
+pub mod backup;
 pub mod config;
 pub mod credentials;
 mod edge;

@@ -17,7 +17,7 @@ use samenspel_keys::KeyStore;
 use samenspel_kit::{AccessLog, SealingLog};
 use samenspel_log_service::{EventLogGrpc, EventLogServer, LogService};
 use samenspel_matching::{MatchingGrpc, MatchingServer, MatchingService};
-use samenspel_privacy::{PrivacyGrpc, PrivacyServer, PrivacyService};
+use samenspel_privacy::{PrivacyGrpc, PrivacyServer, PrivacyService, erase_again};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::Server;
@@ -173,9 +173,18 @@ pub async fn serve(
     // A node restored from an old backup takes its own lost events back before anything appends
     // (its peers are served meanwhile: serving only reads).
     let wait = Duration::from_secs(config.federation.startup_wait_secs);
+    let restored_from = log.head(log.node_id()).await?.seq + 1;
     match restore_own_head(&log, &tls, &peers, wait).await? {
         Some(0) => {}
-        Some(n) => tracing::warn!(events = n, "took back this node's own events from its peers"),
+        Some(n) => {
+            tracing::warn!(events = n, "took back this node's own events from its peers");
+            // Erasures made after the backup come back with them: their keys go before any
+            // service reads (the snapshots sealed before no longer open).
+            let again = erase_again(log.as_ref(), &keys, restored_from).await?;
+            if again > 0 {
+                tracing::warn!(subjects = again, "erased again what was erased after the backup");
+            }
+        }
         None => tracing::error!(
             wait_secs = wait.as_secs(),
             "no peer answered: could not check this node's own head; if it was restored from an old backup it may fork"

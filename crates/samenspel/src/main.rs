@@ -49,6 +49,28 @@ enum Command {
         #[arg(long, default_value = "./samenspel-data")]
         data: PathBuf,
     },
+    /// Back up a stopped node: its data directory (log, node key, subject keys, credentials)
+    /// copied to a new directory and verified. Keep backups as safe as the node: they hold the
+    /// keys of everyone not erased when they were made.
+    Backup {
+        #[arg(long, default_value = "./samenspel-data")]
+        data: PathBuf,
+        /// Where the backup goes: a directory that is empty or does not exist yet.
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restore a node from a backup. When it starts, it takes back the events it appended after
+    /// the backup from its peers, and erases again what was erased since, before it serves.
+    Restore {
+        /// The backup (made by `samenspel backup`).
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long, default_value = "./samenspel-data")]
+        data: PathBuf,
+        /// Set a non-empty data directory aside (renamed, not deleted) instead of refusing.
+        #[arg(long)]
+        replace: bool,
+    },
     /// The sociale kaart of a running node, in and out as Open Referral HSDS 3 JSON.
     Directory {
         #[command(subcommand)]
@@ -217,6 +239,32 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", report::render(&report));
             Ok(if report.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
+        Command::Backup { data, to } => {
+            let copied = samenspel_node::backup::backup(&data, &to)?;
+            println!(
+                "backed up {} to {}: {} files, {} bytes, {} origins; the copy verifies",
+                data.display(),
+                to.display(),
+                copied.files,
+                copied.bytes,
+                copied.report.origins.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Restore { from, data, replace } => {
+            let (copied, aside) = samenspel_node::backup::restore(&from, &data, replace)?;
+            if let Some(aside) = aside {
+                println!("set the old data directory aside as {}", aside.display());
+            }
+            println!(
+                "restored {} into {}: {} files, {} bytes; on start the node takes back its later events from its peers and erases again what was erased since",
+                from.display(),
+                data.display(),
+                copied.files,
+                copied.bytes
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Directory { command } => {
             let rt = tokio::runtime::Runtime::new()?;
             match command {
@@ -231,30 +279,39 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for ctrl-c");
-            std::future::pending::<()>().await;
-        }
-    };
+/// Completes on SIGINT or SIGTERM. The handlers are installed when this is called, not when the
+/// future is first polled (the node polls it only once it serves): a signal during start-up is a
+/// graceful stop too, not the default action's kill.
+fn shutdown_signal() -> impl Future<Output = ()> + Send {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .inspect_err(|e| tracing::error!(error = %e, "cannot listen for sigterm"))
+        .ok();
+    let ctrl_c = tokio::spawn(tokio::signal::ctrl_c());
+    async move {
+        let ctrl_c = async {
+            match ctrl_c.await {
+                Ok(Ok(())) => {}
+                _ => {
+                    tracing::error!("cannot listen for ctrl-c");
+                    std::future::pending::<()>().await;
+                }
             }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for sigterm");
-                std::future::pending::<()>().await;
+        };
+        #[cfg(unix)]
+        let term = async move {
+            match term {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            () = ctrl_c => tracing::info!(signal = "SIGINT", "shutting down"),
+            () = term => tracing::info!(signal = "SIGTERM", "shutting down"),
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!(signal = "SIGINT", "shutting down"),
-        () = term => tracing::info!(signal = "SIGTERM", "shutting down"),
     }
 }

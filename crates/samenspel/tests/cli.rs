@@ -384,3 +384,49 @@ async fn no_answered_read_loses_its_access_record_when_the_node_is_killed() {
     let (code, out) = verify(&data);
     assert_eq!(code, Some(0), "{out}");
 }
+
+#[tokio::test]
+async fn a_stopped_node_is_backed_up_and_restored_and_a_running_one_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let secret = admin(&data);
+    let (mut child, addr) = start_node(&data);
+    let mut client = log_client(&addr, &secret).await;
+    let event =
+        pb::NewEvent { stream: "s".into(), kind: "test.noted".into(), payload: vec![1; 10], ..Default::default() };
+    client.append(pb::AppendRequest { events: vec![event] }).await.unwrap();
+    drop(client);
+    let backup = dir.path().join("backup");
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let (code, _, err) = samenspel(&["backup", "--data", &path(&data), "--to", &path(&backup)]);
+    assert_ne!(code, Some(0), "not while the node runs");
+    assert!(err.contains("is a node running on it?"), "{err}");
+    assert!(!backup.exists() || std::fs::read_dir(&backup).unwrap().next().is_none(), "nothing half copied");
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    assert!(status.success());
+
+    let (code, out, err) = samenspel(&["backup", "--data", &path(&data), "--to", &path(&backup)]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("the copy verifies"), "{out}");
+    for file in ["node.key", "subject-keys", "credentials.json"] {
+        assert!(backup.join(file).is_file(), "{file} in the backup");
+    }
+    let (code, _, err) = samenspel(&["backup", "--data", &path(&data), "--to", &path(&backup)]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("is not empty"), "{err}");
+
+    let (code, _, err) = samenspel(&["restore", "--from", &path(&backup), "--data", &path(&data)]);
+    assert_ne!(code, Some(0), "not over a data directory without --replace");
+    assert!(err.contains("--replace"), "{err}");
+    let (code, out, err) = samenspel(&["restore", "--from", &path(&backup), "--data", &path(&data), "--replace"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("set the old data directory aside"), "{out}");
+    let (code, out) = verify(&data);
+    assert_eq!(code, Some(0), "{out}");
+    let (mut child, _) = start_node(&data);
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    assert!(status.success(), "the restored node runs and stops: {status}");
+}

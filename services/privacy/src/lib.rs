@@ -18,5 +18,5 @@ pub use error::Error;
 pub use events::{ERASED, Reason};
 pub use grpc::PrivacyGrpc;
 pub use samenspel_proto::v1::privacy_server::PrivacyServer;
-pub use service::PrivacyService;
+pub use service::{PrivacyService, erase_again};
 pub use state::ErasureView;

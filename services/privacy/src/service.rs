@@ -142,3 +142,37 @@ impl PrivacyService {
         Ok(self.runtime.catch_up().await?)
     }
 }
+
+/// Erases again what this node erased after the backup it was restored from: its own erasures
+/// that came back from its peers (`restore_own`) at `from_seq` and after. An erasure whose payload
+/// came back names its subject; one that came back as a header only (no peer was told) is found
+/// by its stream, which is derived from the subject. Run before any service reads the log, so
+/// nothing is served from a key erased since.
+pub async fn erase_again(log: &dyn EventLog, keys: &Arc<KeyStore>, from_seq: u64) -> Result<usize, Error> {
+    let own = log.node_id();
+    let owner = own.to_hex();
+    let streams: std::collections::HashMap<String, String> =
+        keys.subjects_of(own).into_iter().map(|s| (crate::events::PrivacyEvent::stream_for(&owner, &s), s)).collect();
+    let mut erased = 0;
+    let mut next = from_seq.max(1);
+    loop {
+        let page = log.read(own, next, 1000).await?;
+        let Some(last) = page.last() else { break };
+        next = last.header.seq + 1;
+        for e in page.iter().filter(|e| e.header.kind == crate::events::ERASED) {
+            let named = match samenspel_kit::ServiceEvent::decode_stored(e) {
+                Some(Ok(crate::events::PrivacyEvent::SubjectErased { subject_id, .. })) => Some(subject_id),
+                _ => streams.get(&e.header.stream).cloned(),
+            };
+            let Some(subject_id) = named else { continue };
+            let (keys, at) = (keys.clone(), e.header.time_micros);
+            let subject = SubjectRef::new(own, subject_id);
+            let forgot = tokio::task::spawn_blocking(move || keys.forget(&subject, at))
+                .await
+                .map_err(|e| Error::Keys(e.to_string()))?
+                .map_err(|e| Error::Keys(e.to_string()))?;
+            erased += usize::from(forgot);
+        }
+    }
+    Ok(erased)
+}
