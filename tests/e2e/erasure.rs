@@ -109,6 +109,11 @@ async fn history(node: &TestNode, request: &str) -> Vec<String> {
     events.into_iter().map(|e| e.header.unwrap().kind).collect()
 }
 
+async fn contact_person(node: &TestNode, id: &str) -> Option<pb::ContactPerson> {
+    let request = pb::GetContactPersonRequest { id: id.into() };
+    node.directory_client().await.get_contact_person(request).await.ok().map(|c| c.into_inner())
+}
+
 async fn erase(node: &TestNode, subject: &str) -> Result<pb::Erasure, tonic::Status> {
     let request = pb::EraseSubjectRequest {
         subject_id: subject.into(),
@@ -323,4 +328,57 @@ async fn a_node_restored_from_a_backup_older_than_an_erasure_erases_again_before
     assert_eq!(fields.client.unwrap().name, "");
     assert_eq!(fields.involved[0].person.as_ref().unwrap().name, "");
     assert_eq!(erase(&w, CLIENT).await.unwrap_err().code(), Code::FailedPrecondition, "erased, as before the restore");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_person_of_the_sociale_kaart_is_erased_on_every_node_that_has_the_kaart() {
+    const CONTACT_NAME: &str = "Roodborst Contactpersoon";
+    const CONTACT_EMAIL: &str = "roodborst@voorbeeld.nl";
+    let clock = Arc::new(ManualClock::at(START));
+    let nodes = TestNode::cluster(2, clock.clone(), |_, _| {}).await;
+    let (w, v) = (&nodes[0], &nodes[1]);
+    let oost = organisation(v, "Vrijwilligers Oost", pb::OrganisationKind::Vrijwilligersorganisatie, "6411 AB").await;
+    let fields = pb::ContactFields {
+        name: CONTACT_NAME.into(),
+        role: "coördinator".into(),
+        phone: "045-5711223".into(),
+        email: CONTACT_EMAIL.into(),
+        ..Default::default()
+    };
+    let create = pb::CreateContactPersonRequest { organisation_id: oost, fields: Some(fields), ..Default::default() };
+    let contact = v.directory_client().await.create_contact_person(create).await.unwrap().into_inner();
+    // The other node reads it in the kaart it replicates (the key came with it).
+    let there = eventually("the contact person on the other node", || async {
+        contact_person(w, &contact.id).await.filter(|c| c.fields.as_ref().is_some_and(|f| f.name == CONTACT_NAME))
+    })
+    .await;
+    assert_eq!(there.fields.unwrap().role, "coördinator");
+
+    let subject = format!("contact-{}", contact.id);
+    let erased = erase(v, &subject).await.unwrap();
+    assert_eq!(erased.nodes_told, vec![w.node_id().to_hex()]);
+    eventually("confirmed by the other node", || async {
+        erasure(v, &subject).await.ok().filter(|e| e.pending.is_empty())
+    })
+    .await;
+    for node in [v, w] {
+        let c = eventually("the contact person erased", || async {
+            contact_person(node, &contact.id).await.filter(|c| c.fields.as_ref().is_some_and(|f| f.name.is_empty()))
+        })
+        .await;
+        let f = c.fields.unwrap();
+        assert_eq!((f.email.as_str(), f.phone.as_str(), f.role.as_str()), ("", "", "coördinator"));
+    }
+    let mut dirs = Vec::new();
+    for node in nodes {
+        dirs.push(node.stop().await);
+    }
+    for (config, _keep) in &dirs {
+        assert!(LocalLog::verify_dir(&config.data_dir).unwrap().is_ok());
+        for (path, bytes) in files(&config.data_dir) {
+            for marker in [CONTACT_NAME, CONTACT_EMAIL, "5711223", "Roodborst"] {
+                assert!(!holds(&bytes, marker.as_bytes()), "{marker:?} in {path}");
+            }
+        }
+    }
 }

@@ -141,6 +141,23 @@ impl ServiceEvent for DirectoryEvent {
     fn audience(&self) -> Audience {
         Audience::Federation
     }
+
+    /// A contact person's name, phone number and e-mail address (the smoelenboek), under the
+    /// contact person's own key: every node that gets the kaart gets the key, and erasing the
+    /// contact person (`contact-{id}`) erases them everywhere. Role and working days stay readable.
+    fn personal(&self) -> Vec<(String, String)> {
+        match self {
+            Self::ContactCreated { id, .. } | Self::ContactUpdated { id, .. } => {
+                ["name", "phone", "email"].iter().map(|f| (contact_subject(id), format!("/fields/{f}"))).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The subject id a contact person's personal data is sealed under, and erased by.
+pub(crate) fn contact_subject(id: &str) -> String {
+    format!("contact-{id}")
 }
 
 impl DirectoryEvent {

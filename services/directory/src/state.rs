@@ -219,6 +219,15 @@ impl DirectoryState {
     }
 }
 
+/// The privacy service's event of a subject's erasure.
+const ERASED: &str = "privacy.subject.erased";
+
+/// What the directory reads of it.
+#[derive(Deserialize)]
+struct Erased {
+    subject_id: String,
+}
+
 impl Projection for DirectoryState {
     fn apply(&mut self, event: &StoredEvent) {
         let h = &event.header;
@@ -227,6 +236,17 @@ impl Projection for DirectoryState {
         }
         // Redacted payloads and other services' events are not the directory's concern.
         let Some(payload) = &event.payload else { return };
+        // The host erased a contact person: its name, number and address go (its key is gone).
+        if h.kind == ERASED {
+            if let Ok(erased) = samenspel_kit::from_payload::<Erased>(&payload.data)
+                && let Some(id) = erased.subject_id.strip_prefix("contact-")
+                && self.hosts.host_of(id) == Some(h.origin)
+                && let Some(c) = self.contacts.get_mut(id)
+            {
+                (c.fields.name, c.fields.phone, c.fields.email) = (String::new(), String::new(), String::new());
+            }
+            return;
+        }
         let Some(decoded) = DirectoryEvent::decode(&h.kind, &payload.data) else { return };
         let decoded = match decoded {
             Ok(d) => d,
