@@ -179,7 +179,7 @@ async fn an_erased_subject_is_in_no_file_of_any_node_and_the_history_stays() {
     assert_eq!(w.log_head().await, head, "nothing written");
 
     // The privacy officer erases the client; the partner is told, destroys its copy, confirms.
-    let (_, officer) = w.issue(samenspel_e2e::Role::PrivacyOfficer, None);
+    let (officer_id, officer) = w.issue(samenspel_e2e::Role::PrivacyOfficer, None);
     let mut privacy = pb::privacy_client::PrivacyClient::new(w.channel_with(&officer).await);
     let request_erasure = pb::EraseSubjectRequest {
         subject_id: CLIENT.into(),
@@ -188,6 +188,7 @@ async fn an_erased_subject_is_in_no_file_of_any_node_and_the_history_stays() {
     };
     let erased = privacy.erase_subject(request_erasure).await.unwrap().into_inner();
     assert_eq!(erased.nodes_told, vec![v.node_id().to_hex()]);
+    assert_eq!(erased.erased_by, officer_id, "who erased is on record");
     assert_eq!(erased.reason(), pb::ErasureReason::SubjectRequest);
     let confirmed = eventually("the partner's confirmation", || async {
         erasure(w, CLIENT).await.ok().filter(|e| e.pending.is_empty())
@@ -196,6 +197,20 @@ async fn an_erased_subject_is_in_no_file_of_any_node_and_the_history_stays() {
     assert_eq!(confirmed.confirmed.iter().map(|c| c.node.clone()).collect::<Vec<_>>(), vec![v.node_id().to_hex()]);
     let head = w.log_head().await;
     assert_eq!(erase(w, CLIENT).await.unwrap_err().code(), Code::FailedPrecondition, "erasing twice");
+    // An erased subject id takes no new data: the person comes back under a new one.
+    let again = pb::SubmitHelpRequestRequest {
+        fields: Some(pb::HelpRequestFields {
+            asked_by: pb::Asker::Client.into(),
+            client: Some(pb::Person { subject_id: CLIENT.into(), name: "Iemand".into(), ..Default::default() }),
+            support_kinds: vec!["boodschappen".into()],
+            postcode: "6411 AB".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let refused = w.intake_client().await.submit_help_request(again).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert!(refused.message().contains("subject_id") && refused.message().contains("erased"), "{}", refused.message());
     assert_eq!(w.log_head().await, head, "nothing written");
 
     // The read models: the client's data reads empty and marked erased; the mantelzorger stays.
@@ -285,7 +300,7 @@ async fn retention_erases_the_people_of_a_request_ended_long_enough_ago() {
     clock.advance(Duration::from_micros((2 * DAY) as u64));
     for subject in [CLIENT, CAREGIVER] {
         let e = eventually("erased by retention", || async { erasure(&node, subject).await.ok() }).await;
-        assert_eq!(e.reason(), pb::ErasureReason::Retention);
+        assert_eq!((e.reason(), e.erased_by.as_str()), (pb::ErasureReason::Retention, "retention"));
     }
     let r = node.intake_client().await.get_help_request(pb::GetHelpRequestRequest { id: ended }).await.unwrap();
     let mut erased = r.into_inner().erased_subjects;

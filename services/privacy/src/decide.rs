@@ -23,6 +23,7 @@ pub(crate) fn erasure(
     nodes: Vec<String>,
     reason: Reason,
     reference: &str,
+    by: &str,
 ) -> Result<NewEvent, Error> {
     if held.erased {
         return Err(Error::AlreadyErased { subject_id: subject_id.into() });
@@ -36,6 +37,7 @@ pub(crate) fn erasure(
         reason,
         reference: reference.into(),
         nodes,
+        by: by.into(),
     };
     Ok(erased.to_event().expect(ExpectedVersion::Exact(0)))
 }

@@ -26,7 +26,16 @@ pub enum Reason {
 pub(crate) enum PrivacyEvent {
     /// The owner (hex id, the event's origin) destroyed the subject's key; `nodes` (hex) had
     /// been given it.
-    SubjectErased { subject_id: String, owner: String, reason: Reason, reference: String, nodes: Vec<String> },
+    SubjectErased {
+        subject_id: String,
+        owner: String,
+        reason: Reason,
+        reference: String,
+        nodes: Vec<String>,
+        /// Who erased: the credential's id, or `retention` for the sweeper.
+        #[serde(default)]
+        by: String,
+    },
     /// A node destroyed its copy of a key the owner erased.
     ErasureConfirmed { subject_id: String, owner: String },
 }

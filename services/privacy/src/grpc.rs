@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use samenspel_kit::Check;
+use samenspel_kit::{Check, Session};
 use samenspel_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -49,6 +49,7 @@ fn erasure_pb(e: ErasureView) -> pb::Erasure {
         reason: reason_pb(e.reason).into(),
         reference: e.reference,
         erased_micros: e.erased_micros,
+        erased_by: e.erased_by,
         nodes_told: e.nodes_told,
         confirmed: e
             .confirmed
@@ -62,10 +63,12 @@ fn erasure_pb(e: ErasureView) -> pb::Erasure {
 #[tonic::async_trait]
 impl pb::privacy_server::Privacy for PrivacyGrpc {
     async fn erase_subject(&self, request: Request<pb::EraseSubjectRequest>) -> Result<Response<pb::Erasure>, Status> {
+        // Who erased goes into the erasure (the credential's id, never the user named).
+        let by = Session::of(&request)?.caller.credential;
         let r = request.into_inner();
         let mut check = Check::new();
         let reason = check.known("reason", r.reason, reason(r.reason));
-        let erasure = self.service.erase(check, &r.subject_id, reason, &r.reference).await?;
+        let erasure = self.service.erase(check, &r.subject_id, reason, &r.reference, &by).await?;
         Ok(Response::new(erasure_pb(erasure)))
     }
 

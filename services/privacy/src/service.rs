@@ -74,6 +74,7 @@ impl PrivacyService {
         subject_id: &str,
         reason: Option<Reason>,
         reference: &str,
+        by: &str,
     ) -> Result<ErasureView, Error> {
         let subject = self.subject(&mut check, subject_id);
         if reason.is_none() {
@@ -84,15 +85,21 @@ impl PrivacyService {
         }
         check.finish().map_err(Error::Invalid)?;
         let reason = reason.expect("checked");
-        self.erase_checked(subject, reason, reference).await
+        self.erase_checked(subject, reason, reference, by).await
     }
 
-    async fn erase_checked(&self, subject: SubjectRef, reason: Reason, reference: &str) -> Result<ErasureView, Error> {
+    async fn erase_checked(
+        &self,
+        subject: SubjectRef,
+        reason: Reason,
+        reference: &str,
+        by: &str,
+    ) -> Result<ErasureView, Error> {
         let subject_id = subject.subject.clone();
         let held = Held { erased: self.keys.is_erased(&subject), has_key: self.keys.has_key(&subject) };
         let nodes = self.keys.shared_with(&subject).iter().map(|n| n.to_hex()).collect();
         let owner = self.runtime.log().node_id().to_hex();
-        let event = decide::erasure(held, &subject_id, owner, nodes, reason, reference)?;
+        let event = decide::erasure(held, &subject_id, owner, nodes, reason, reference, by)?;
         // One erasure per subject: a second, racing, finds the stream taken.
         match self.runtime.append(vec![event]).await {
             Ok(_) => {}
@@ -127,7 +134,7 @@ impl PrivacyService {
         let own = self.runtime.log().node_id();
         let mut erased = 0;
         for subject_id in due {
-            match self.erase_checked(SubjectRef::new(own, subject_id), Reason::Retention, "").await {
+            match self.erase_checked(SubjectRef::new(own, subject_id), Reason::Retention, "", "retention").await {
                 Ok(_) => erased += 1,
                 // Nothing sealed under it (a person without name or number), or erased meanwhile.
                 Err(Error::UnknownSubject { .. } | Error::AlreadyErased { .. }) => {}

@@ -19,6 +19,9 @@ pub struct ErasureView {
     pub reason: Reason,
     pub reference: String,
     pub erased_micros: i64,
+    /// The credential that erased (`retention` for the sweeper).
+    #[serde(default)]
+    pub erased_by: String,
     pub nodes_told: Vec<String>,
     /// Node (hex) → when it confirmed.
     pub confirmed: BTreeMap<String, i64>,
@@ -173,7 +176,7 @@ impl Projection for PrivacyState {
         let Some(Ok(decoded)) = PrivacyEvent::decode(&h.kind, &payload.data) else { return };
         match decoded {
             // Only the owner erases its subjects.
-            PrivacyEvent::SubjectErased { subject_id, owner, reason, reference, nodes }
+            PrivacyEvent::SubjectErased { subject_id, owner, reason, reference, nodes, by }
                 if owner == h.origin.to_hex() =>
             {
                 let view = ErasureView {
@@ -182,6 +185,7 @@ impl Projection for PrivacyState {
                     reason,
                     reference,
                     erased_micros: h.time_micros,
+                    erased_by: by,
                     nodes_told: nodes,
                     confirmed: BTreeMap::new(),
                 };
