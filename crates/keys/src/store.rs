@@ -299,41 +299,54 @@ impl KeyStore {
         Ok(true)
     }
 
-    /// The subject's key sealed for `peer`, which is recorded as holding it (so an erasure
-    /// reaches it); `None` when this node has no key for it. Blocks on a file rewrite the first
-    /// time a key goes to a peer.
-    pub fn share(&self, subject: &SubjectRef, peer: NodeId) -> Result<Option<SharedKey>> {
-        let Some(secret) = self.node.agree(peer, SHARE_CONTEXT) else { return Ok(None) };
+    /// The keys of `subjects` sealed for `peer`, which is recorded as holding them (so an erasure
+    /// reaches it); a subject this node holds no key of is left out. Blocks on one file rewrite
+    /// when a key goes to the peer for the first time.
+    pub fn share(&self, subjects: &[SubjectRef], peer: NodeId) -> Result<Vec<SharedKey>> {
+        if subjects.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(secret) = self.node.agree(peer, SHARE_CONTEXT) else { return Ok(Vec::new()) };
         let mut contents = self.lock();
-        let Some(entry) = contents.subjects.get_mut(&subject.id()) else { return Ok(None) };
-        let key = unhex32(&entry.key).ok_or_else(|| Error::Unreadable {
-            path: self.path.as_ref().map_or("memory".into(), |p| p.display().to_string()),
-            why: "damaged key".into(),
-        })?;
-        let new = entry.shared_with.insert(peer.to_hex());
-        let aad = share_aad(self.node.node_id(), peer, subject);
-        let (nonce, data) = encrypt(&secret, &aad, &key)?;
+        let (mut out, mut new) = (Vec::with_capacity(subjects.len()), false);
+        for subject in subjects {
+            let Some(entry) = contents.subjects.get_mut(&subject.id()) else { continue };
+            let Some(key) = unhex32(&entry.key) else { continue };
+            new |= entry.shared_with.insert(peer.to_hex());
+            let (nonce, data) = encrypt(&secret, &share_aad(self.node.node_id(), peer, subject), &key)?;
+            out.push(SharedKey { subject: subject.clone(), nonce, data });
+        }
         if new {
             self.persist(&contents)?;
         }
-        Ok(Some(SharedKey { subject: subject.clone(), nonce, data }))
+        Ok(out)
     }
 
-    /// Takes a key `from` sealed for this node. `false` when it is not for this node, does not
-    /// open, is of a subject erased here, or is held already. Blocks on a file rewrite when new.
-    pub fn accept(&self, from: NodeId, shared: &SharedKey) -> Result<bool> {
-        let Some(secret) = self.node.agree(from, SHARE_CONTEXT) else { return Ok(false) };
-        let aad = share_aad(from, self.node.node_id(), &shared.subject);
-        let Some(key) = decrypt(&secret, &shared.nonce, &aad, &shared.data) else { return Ok(false) };
-        let Ok(key) = <[u8; 32]>::try_from(key.as_slice()) else { return Ok(false) };
-        let mut contents = self.lock();
-        let id = shared.subject.id();
-        if contents.erased.contains_key(&id) || contents.subjects.contains_key(&id) {
-            return Ok(false);
+    /// Takes the keys `from` sealed for this node; returns how many were new. A key that is not
+    /// for this node, does not open, is of a subject erased here, or is held already is passed
+    /// over. Blocks on one file rewrite when any is new.
+    pub fn accept(&self, from: NodeId, shared: &[SharedKey]) -> Result<usize> {
+        if shared.is_empty() {
+            return Ok(0);
         }
-        contents.subjects.insert(id, Entry { key: hex::encode(key), shared_with: BTreeSet::new() });
-        self.persist(&contents)?;
-        Ok(true)
+        let Some(secret) = self.node.agree(from, SHARE_CONTEXT) else { return Ok(0) };
+        let mut contents = self.lock();
+        let mut taken = 0;
+        for k in shared {
+            let aad = share_aad(from, self.node.node_id(), &k.subject);
+            let Some(key) = decrypt(&secret, &k.nonce, &aad, &k.data) else { continue };
+            let Ok(key) = <[u8; 32]>::try_from(key.as_slice()) else { continue };
+            let id = k.subject.id();
+            if contents.erased.contains_key(&id) || contents.subjects.contains_key(&id) {
+                continue;
+            }
+            contents.subjects.insert(id, Entry { key: hex::encode(key), shared_with: BTreeSet::new() });
+            taken += 1;
+        }
+        if taken > 0 {
+            self.persist(&contents)?;
+        }
+        Ok(taken)
     }
 
     /// Seals a read model's snapshot under the current snapshot key.
@@ -444,17 +457,20 @@ mod tests {
         let client = SubjectRef::new(a.node_id(), "c-1");
         owner.ensure(std::slice::from_ref(&client)).unwrap();
         let sealed = owner.seal(&client, b"at", b"06-12345678").unwrap();
-        let shared = owner.share(&client, b.node_id()).unwrap().unwrap();
-        assert!(!other.accept(a.node_id(), &shared).unwrap(), "sealed for b, not c");
-        assert!(!partner.accept(c.node_id(), &shared).unwrap(), "from a, not c");
-        assert!(partner.accept(a.node_id(), &shared).unwrap());
+        let nobody = SubjectRef::new(a.node_id(), "nobody");
+        let shared = owner.share(&[client.clone(), nobody], b.node_id()).unwrap();
+        assert_eq!(shared.len(), 1, "no key, nothing shared");
+        assert_eq!(other.accept(a.node_id(), &shared).unwrap(), 0, "sealed for b, not c");
+        assert_eq!(partner.accept(c.node_id(), &shared).unwrap(), 0, "from a, not c");
+        assert_eq!(partner.accept(a.node_id(), &shared).unwrap(), 1);
+        assert_eq!(partner.accept(a.node_id(), &shared).unwrap(), 0, "held already");
         assert_eq!(partner.unseal(a.node_id(), b"at", &sealed).as_deref(), Some(&b"06-12345678"[..]));
         assert_eq!(owner.shared_with(&client), vec![b.node_id()]);
         let (_, told) = owner.erase(&client, 1).unwrap();
         assert_eq!(told, vec![b.node_id()]);
         assert!(partner.forget(&client, 2).unwrap());
         assert_eq!(partner.unseal(a.node_id(), b"at", &sealed), None);
-        assert!(!partner.accept(a.node_id(), &shared).unwrap(), "an erased subject's key is not taken again");
+        assert_eq!(partner.accept(a.node_id(), &shared).unwrap(), 0, "an erased subject's key is not taken again");
     }
 
     #[test]

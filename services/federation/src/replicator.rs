@@ -90,10 +90,7 @@ async fn pull_once(
         // The keys first: a read model that gets the sealed data can open it.
         if let (Some(keys), false) = (keys, shared.is_empty()) {
             let (keys, from) = (keys.clone(), peer.id);
-            let taken = tokio::task::spawn_blocking(move || {
-                shared.iter().try_fold(0, |n, k| keys.accept(from, k).map(|new| n + usize::from(new)))
-            })
-            .await;
+            let taken = tokio::task::spawn_blocking(move || keys.accept(from, &shared)).await;
             match taken {
                 Ok(Ok(n)) if n > 0 => tracing::debug!(peer = %peer.name, keys = n, "took subject keys"),
                 Ok(Ok(_)) => {}

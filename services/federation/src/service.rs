@@ -56,13 +56,7 @@ fn keys_for(keys: &KeyStore, caller: NodeId, events: &[Arc<StoredEvent>]) -> Res
     }
     subjects.sort();
     subjects.dedup();
-    let mut out = Vec::new();
-    for s in subjects {
-        if let Some(k) = keys.share(&s, caller).map_err(|e| Error::Keys(e.to_string()))? {
-            out.push(k);
-        }
-    }
-    Ok(out)
+    keys.share(&subjects, caller).map_err(|e| Error::Keys(e.to_string()))
 }
 
 impl FederationService {
