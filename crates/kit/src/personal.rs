@@ -9,10 +9,12 @@ use serde_json::{Map, Value};
 /// The member that marks a personal value in a payload as its service writes and reads it.
 pub const PERSONAL_FOR: &str = "personal_for";
 
-/// Whether `payload` may hold marked or sealed values (a fast scan before any parsing).
+/// Whether `payload` may hold marked or sealed values: `marker` as a quoted JSON member name
+/// (a fast scan, on every event every reader takes, before any parsing).
 pub fn has_marker(payload: &[u8], marker: &str) -> bool {
-    let needle = format!("\"{marker}\"");
-    memchr::memmem::find(payload, needle.as_bytes()).is_some()
+    let marker = marker.as_bytes();
+    memchr::memmem::find_iter(payload, marker)
+        .any(|at| at > 0 && payload[at - 1] == b'"' && payload.get(at + marker.len()) == Some(&b'"'))
 }
 
 /// Decodes a payload of any service, reading each marked personal value as its value (an empty
