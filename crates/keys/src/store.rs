@@ -78,6 +78,30 @@ struct Contents {
     /// Hex of the key that seals read-model snapshots; a new one after every erasure.
     snapshot_key: String,
     snapshot_generation: u64,
+    /// Per origin (hex), the position of the latest erasure event: a snapshot that has not applied
+    /// it may still hold the erased subject's data, so it is neither sealed nor opened.
+    #[serde(default)]
+    snapshot_floor: BTreeMap<String, u64>,
+}
+
+/// Where an erasure is in the log: its event's origin and position.
+pub type ErasedAt = Option<(NodeId, u64)>;
+
+impl Contents {
+    fn rotate(&mut self, position: ErasedAt) -> Result<()> {
+        self.snapshot_key = hex::encode(random::<32>()?);
+        self.snapshot_generation += 1;
+        if let Some((origin, seq)) = position {
+            let floor = self.snapshot_floor.entry(origin.to_hex()).or_default();
+            *floor = (*floor).max(seq);
+        }
+        Ok(())
+    }
+
+    /// Whether a snapshot at `positions` has applied every erasure of the origins it follows.
+    fn past_floor(&self, positions: &[(NodeId, u64)]) -> bool {
+        positions.iter().all(|(o, p)| self.snapshot_floor.get(&o.to_hex()).is_none_or(|floor| p >= floor))
+    }
 }
 
 /// The node's key store.
@@ -264,7 +288,7 @@ impl KeyStore {
     /// too, so snapshots written before hold nothing readable. Refuses a subject without a key,
     /// and one erased before. Returns the nodes the key had been given to. Blocks on one file
     /// rewrite.
-    pub fn erase(&self, subject: &SubjectRef, at_micros: i64) -> Result<(Erasure, Vec<NodeId>)> {
+    pub fn erase(&self, subject: &SubjectRef, at_micros: i64, position: ErasedAt) -> Result<(Erasure, Vec<NodeId>)> {
         let mut contents = self.lock();
         let id = subject.id();
         if contents.erased.contains_key(&id) {
@@ -276,15 +300,14 @@ impl KeyStore {
         let shared = entry.shared_with.iter().filter_map(|h| NodeId::from_hex(h)).collect();
         let erasure = Erasure { at_micros };
         contents.erased.insert(id, erasure);
-        contents.snapshot_key = hex::encode(random::<32>()?);
-        contents.snapshot_generation += 1;
+        contents.rotate(position)?;
         self.persist(&contents)?;
         Ok((erasure, shared))
     }
 
     /// Destroys this node's copy of a key another node erased (or records the erasure if the key
     /// never came). `false` when it was erased here before. Blocks on one file rewrite.
-    pub fn forget(&self, subject: &SubjectRef, at_micros: i64) -> Result<bool> {
+    pub fn forget(&self, subject: &SubjectRef, at_micros: i64, position: ErasedAt) -> Result<bool> {
         let mut contents = self.lock();
         let id = subject.id();
         if contents.erased.contains_key(&id) {
@@ -293,8 +316,7 @@ impl KeyStore {
         contents.subjects.remove(&id);
         self.uncache(subject);
         contents.erased.insert(id, Erasure { at_micros });
-        contents.snapshot_key = hex::encode(random::<32>()?);
-        contents.snapshot_generation += 1;
+        contents.rotate(position)?;
         self.persist(&contents)?;
         Ok(true)
     }
@@ -349,30 +371,32 @@ impl KeyStore {
         Ok(taken)
     }
 
-    /// Seals a read model's snapshot under the current snapshot key.
-    pub fn seal_snapshot(&self, name: &str, data: &[u8]) -> Result<Vec<u8>> {
-        let (generation, key) = self.snapshot_key();
+    /// Seals a read model's snapshot at `positions` under the current snapshot key; `None` when
+    /// the snapshot has not applied an erasure yet (it is not written: a later one will be).
+    pub fn seal_snapshot(&self, name: &str, positions: &[(NodeId, u64)], data: &[u8]) -> Result<Option<Vec<u8>>> {
+        let contents = self.lock();
+        if !contents.past_floor(positions) {
+            return Ok(None);
+        }
+        let (generation, key) = (contents.snapshot_generation, unhex32(&contents.snapshot_key).unwrap_or([0; 32]));
         let (nonce, sealed) = encrypt(&key, &snapshot_aad(name, generation), data)?;
         let mut out = generation.to_be_bytes().to_vec();
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&sealed);
-        Ok(out)
+        Ok(Some(out))
     }
 
     /// A snapshot sealed by [`KeyStore::seal_snapshot`]; `None` when its key was replaced (an
-    /// erasure since: the read model is rebuilt from the log instead).
-    pub fn open_snapshot(&self, name: &str, sealed: &[u8]) -> Option<Vec<u8>> {
-        let (generation, key) = self.snapshot_key();
-        if sealed.len() < 32 || sealed[..8] != generation.to_be_bytes() {
+    /// erasure since: the read model is rebuilt from the log instead) or it is from before an
+    /// erasure of an origin it follows.
+    pub fn open_snapshot(&self, name: &str, positions: &[(NodeId, u64)], sealed: &[u8]) -> Option<Vec<u8>> {
+        let contents = self.lock();
+        let (generation, key) = (contents.snapshot_generation, unhex32(&contents.snapshot_key)?);
+        if !contents.past_floor(positions) || sealed.len() < 32 || sealed[..8] != generation.to_be_bytes() {
             return None;
         }
         let nonce: [u8; 24] = sealed[8..32].try_into().expect("24 bytes");
         decrypt(&key, &nonce, &snapshot_aad(name, generation), &sealed[32..])
-    }
-
-    fn snapshot_key(&self) -> (u64, [u8; 32]) {
-        let contents = self.lock();
-        (contents.snapshot_generation, unhex32(&contents.snapshot_key).unwrap_or([0; 32]))
     }
 
     /// The bytes of every key this store holds, for tests that scan a data directory for them.
@@ -429,15 +453,15 @@ mod tests {
         assert_eq!(store.unseal(node.node_id(), b"elsewhere", &sealed), None);
         assert!(KeyStore::open(&path, &NodeKey::from_seed([6; 32])).is_err(), "another node's key does not unwrap it");
 
-        store.erase(&client, 7).unwrap();
+        store.erase(&client, 7, None).unwrap();
         assert_eq!(store.unseal(node.node_id(), b"at", &sealed), None);
-        assert!(matches!(store.erase(&client, 8), Err(Error::Erased { .. })), "erasing twice");
+        assert!(matches!(store.erase(&client, 8, None), Err(Error::Erased { .. })), "erasing twice");
         assert!(
             matches!(store.ensure(std::slice::from_ref(&client)), Err(Error::Erased { .. })),
             "no new key for an erased subject"
         );
         let unknown = SubjectRef::new(node.node_id(), "nobody");
-        assert!(matches!(store.erase(&unknown, 8), Err(Error::UnknownSubject { .. })));
+        assert!(matches!(store.erase(&unknown, 8, None), Err(Error::UnknownSubject { .. })));
         let store = KeyStore::open(&path, &node).unwrap();
         assert_eq!(store.unseal(node.node_id(), b"at", &sealed), None, "erased after a reopen too");
         assert_eq!(store.erasure(&client), Some(Erasure { at_micros: 7 }));
@@ -466,9 +490,9 @@ mod tests {
         assert_eq!(partner.accept(a.node_id(), &shared).unwrap(), 0, "held already");
         assert_eq!(partner.unseal(a.node_id(), b"at", &sealed).as_deref(), Some(&b"06-12345678"[..]));
         assert_eq!(owner.shared_with(&client), vec![b.node_id()]);
-        let (_, told) = owner.erase(&client, 1).unwrap();
+        let (_, told) = owner.erase(&client, 1, None).unwrap();
         assert_eq!(told, vec![b.node_id()]);
-        assert!(partner.forget(&client, 2).unwrap());
+        assert!(partner.forget(&client, 2, None).unwrap());
         assert_eq!(partner.unseal(a.node_id(), b"at", &sealed), None);
         assert_eq!(partner.accept(a.node_id(), &shared).unwrap(), 0, "an erased subject's key is not taken again");
     }
@@ -478,12 +502,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let node = NodeKey::from_seed([5; 32]);
         let store = KeyStore::open(&dir.path().join("k"), &node).unwrap();
-        let sealed = store.seal_snapshot("intake", b"state").unwrap();
-        assert_eq!(store.open_snapshot("intake", &sealed).as_deref(), Some(&b"state"[..]));
-        assert_eq!(store.open_snapshot("matching", &sealed), None);
+        let at = |seq| vec![(node.node_id(), seq)];
+        let sealed = store.seal_snapshot("intake", &at(5), b"state").unwrap().unwrap();
+        assert_eq!(store.open_snapshot("intake", &at(5), &sealed).as_deref(), Some(&b"state"[..]));
+        assert_eq!(store.open_snapshot("matching", &at(5), &sealed), None);
         let client = SubjectRef::new(node.node_id(), "c-1");
         store.ensure(std::slice::from_ref(&client)).unwrap();
-        store.erase(&client, 1).unwrap();
-        assert_eq!(store.open_snapshot("intake", &sealed), None);
+        store.erase(&client, 1, Some((node.node_id(), 9))).unwrap();
+        assert_eq!(store.open_snapshot("intake", &at(5), &sealed), None, "its key is gone");
+        // A read model that has not applied the erasure yet writes no snapshot (it may still hold
+        // the subject), and one that has, does.
+        assert_eq!(store.seal_snapshot("intake", &at(8), b"not purged yet").unwrap(), None);
+        let later = store.seal_snapshot("intake", &at(9), b"purged").unwrap().unwrap();
+        assert_eq!(store.open_snapshot("intake", &at(9), &later).as_deref(), Some(&b"purged"[..]));
+        let other = NodeKey::from_seed([6; 32]).node_id();
+        assert!(store.seal_snapshot("matching", &[(other, 1)], b"another origin").unwrap().is_some());
     }
 }

@@ -174,7 +174,7 @@ fn main() {
         let victim = SubjectRef::new(key.node_id(), "c-sealed-0-0");
         let started = Instant::now();
         let keys2 = keys.clone();
-        tokio::task::spawn_blocking(move || keys2.erase(&victim, 1).unwrap()).await.unwrap();
+        tokio::task::spawn_blocking(move || keys2.erase(&victim, 1, None).unwrap()).await.unwrap();
         println!(
             "erasing one subject (its key destroyed, the key store of {held} keys rewritten and synced), {head} events in the log: {:.1?}",
             started.elapsed()

@@ -307,8 +307,12 @@ impl EventLog for SealingLog {
         if snapshot.data.is_empty() {
             return self.inner.save_snapshot(name, snapshot).await;
         }
-        let data = self.keys.seal_snapshot(name, &snapshot.data).map_err(key_error)?;
-        self.inner.save_snapshot(name, Snapshot { positions: snapshot.positions, data }).await
+        // Not written before the read model applied the latest erasure: it may still hold the
+        // subject, under a key that is not destroyed yet.
+        match self.keys.seal_snapshot(name, &snapshot.positions, &snapshot.data).map_err(key_error)? {
+            Some(data) => self.inner.save_snapshot(name, Snapshot { positions: snapshot.positions, data }).await,
+            None => Ok(()),
+        }
     }
 
     /// A snapshot sealed before the last erasure no longer opens: the read model is rebuilt.
@@ -317,7 +321,8 @@ impl EventLog for SealingLog {
         if snapshot.data.is_empty() {
             return Ok(Some(snapshot));
         }
-        Ok(self.keys.open_snapshot(name, &snapshot.data).map(|data| Snapshot { positions: snapshot.positions, data }))
+        let opened = self.keys.open_snapshot(name, &snapshot.positions, &snapshot.data);
+        Ok(opened.map(|data| Snapshot { positions: snapshot.positions, data }))
     }
 
     async fn verify(&self) -> Result<VerifyReport> {
@@ -379,7 +384,7 @@ mod tests {
         assert!(!contains(&saved.data, b"Marker state"));
         assert_eq!(log.load_snapshot("m").await.unwrap().unwrap().data, b"Marker state");
 
-        keys.erase(&SubjectRef::new(node.node_id(), "c1"), 1).unwrap();
+        keys.erase(&SubjectRef::new(node.node_id(), "c1"), 1, Some((node.node_id(), 1))).unwrap();
         let mut sub = log.subscribe(SubscribeFrom::origin(node.node_id(), 1)).unwrap();
         let erased = sub.next().await.unwrap().unwrap();
         let erased: Value = serde_json::from_slice(&erased.payload.as_ref().unwrap().data).unwrap();

@@ -34,7 +34,8 @@ impl Reaction for Forget {
             return Ok(());
         }
         let (keys, subject, at) = (self.keys.clone(), SubjectRef::new(h.origin, subject_id.clone()), h.time_micros);
-        let forgot = tokio::task::spawn_blocking(move || keys.forget(&subject, at))
+        let position = Some((h.origin, h.seq));
+        let forgot = tokio::task::spawn_blocking(move || keys.forget(&subject, at, position))
             .await
             .map_err(|e| LogError::Io(std::io::Error::other(e.to_string())))?
             .map_err(|e| LogError::Io(std::io::Error::other(e.to_string())))?;

@@ -101,14 +101,14 @@ impl PrivacyService {
         let owner = self.runtime.log().node_id().to_hex();
         let event = decide::erasure(held, &subject_id, owner, nodes, reason, reference, by)?;
         // One erasure per subject: a second, racing, finds the stream taken.
-        match self.runtime.append(vec![event]).await {
-            Ok(_) => {}
+        let appended = match self.runtime.append(vec![event]).await {
+            Ok(appended) => appended,
             Err(LogError::WrongExpectedVersion { .. }) => return Err(Error::AlreadyErased { subject_id }),
             Err(e) => return Err(e.into()),
-        }
+        };
         let (keys, at) = (self.keys.clone(), self.clock.now_micros());
-        let forget = subject.clone();
-        tokio::task::spawn_blocking(move || keys.forget(&forget, at))
+        let (forget, position) = (subject.clone(), appended.first().map(|a| (subject.origin, a.seq)));
+        tokio::task::spawn_blocking(move || keys.forget(&forget, at, position))
             .await
             .map_err(|e| Error::Keys(e.to_string()))?
             .map_err(|e| Error::Keys(e.to_string()))?;
@@ -172,9 +172,9 @@ pub async fn erase_again(log: &dyn EventLog, keys: &Arc<KeyStore>, from_seq: u64
                 _ => streams.get(&e.header.stream).cloned(),
             };
             let Some(subject_id) = named else { continue };
-            let (keys, at) = (keys.clone(), e.header.time_micros);
+            let (keys, at, position) = (keys.clone(), e.header.time_micros, Some((own, e.header.seq)));
             let subject = SubjectRef::new(own, subject_id);
-            let forgot = tokio::task::spawn_blocking(move || keys.forget(&subject, at))
+            let forgot = tokio::task::spawn_blocking(move || keys.forget(&subject, at, position))
                 .await
                 .map_err(|e| Error::Keys(e.to_string()))?
                 .map_err(|e| Error::Keys(e.to_string()))?;
