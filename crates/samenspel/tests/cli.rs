@@ -430,3 +430,68 @@ async fn a_stopped_node_is_backed_up_and_restored_and_a_running_one_is_not() {
     let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
     assert!(status.success(), "the restored node runs and stops: {status}");
 }
+
+/// Each person taken in gets a key before anything is sealed under it: killed in the middle of
+/// many intakes, the node still reads every request it acknowledged, names included — no sealed
+/// payload outlives its key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_acknowledged_request_loses_its_key_when_the_node_is_killed() {
+    use samenspel_proto::v1::intake_client::IntakeClient;
+    use std::sync::{Arc, Mutex};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let secret = admin(&data);
+    let (mut child, mut addr) = start_node(&data);
+    let acknowledged: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    for round in 0..3 {
+        let mut writers = Vec::new();
+        for writer in 0..8 {
+            let (addr, secret, acknowledged) = (addr.clone(), secret.clone(), acknowledged.clone());
+            writers.push(tokio::spawn(async move {
+                let mut intake = IntakeClient::new(authed(&addr, &secret).await);
+                for n in 0.. {
+                    let name = format!("Mevrouw Bakker {round}-{writer}-{n}");
+                    let fields = pb::HelpRequestFields {
+                        asked_by: pb::Asker::Client.into(),
+                        client: Some(pb::Person {
+                            subject_id: format!("c-{round}-{writer}-{n}"),
+                            name: name.clone(),
+                            ..Default::default()
+                        }),
+                        support_kinds: vec!["boodschappen".into()],
+                        postcode: "6411 AB".into(),
+                        ..Default::default()
+                    };
+                    let submit = pb::SubmitHelpRequestRequest { fields: Some(fields), ..Default::default() };
+                    match intake.submit_help_request(submit).await {
+                        Ok(r) => acknowledged.lock().unwrap().push((r.into_inner().id, name)),
+                        Err(_) => return,
+                    }
+                }
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(400 + 100 * round)).await;
+        child.kill().unwrap();
+        child.wait().unwrap();
+        for w in writers {
+            w.await.unwrap();
+        }
+        (child, addr) = start_node(&data);
+        let mut intake = IntakeClient::new(authed(&addr, &secret).await);
+        let acknowledged = acknowledged.lock().unwrap().clone();
+        assert!(
+            acknowledged.len() > 8 * (round as usize + 1),
+            "round {round}: requests were taken in ({})",
+            acknowledged.len()
+        );
+        for (id, name) in &acknowledged {
+            let r = intake.get_help_request(pb::GetHelpRequestRequest { id: id.clone() }).await.unwrap().into_inner();
+            assert_eq!(&r.fields.unwrap().client.unwrap().name, name, "round {round}: request {id} lost its key");
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (code, out) = verify(&data);
+    assert_eq!(code, Some(0), "{out}");
+}
