@@ -397,3 +397,46 @@ async fn a_contact_person_of_the_sociale_kaart_is_erased_on_every_node_that_has_
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_erases_a_contact_person_archived_long_enough_ago() {
+    let clock = Arc::new(ManualClock::at(START));
+    let node = TestNode::start_with_clock(clock.clone(), |c| {
+        c.privacy.retention_days = 0;
+        c.privacy.contact_retention_days = 10;
+        c.privacy.sweep_every_secs = 1;
+    })
+    .await;
+    let oost =
+        organisation(&node, "Vrijwilligers Oost", pb::OrganisationKind::Vrijwilligersorganisatie, "6411 AB").await;
+    let contact = |name: &str| pb::CreateContactPersonRequest {
+        organisation_id: oost.clone(),
+        fields: Some(pb::ContactFields { name: name.into(), phone: "045-5711223".into(), ..Default::default() }),
+        ..Default::default()
+    };
+    let mut directory = node.directory_client().await;
+    let leaving = directory.create_contact_person(contact("Vertrekt Binnenkort")).await.unwrap().into_inner();
+    let staying = directory.create_contact_person(contact("Blijft Hier")).await.unwrap().into_inner();
+    let archive = pb::ArchiveContactPersonRequest { id: leaving.id.clone(), expected_version: leaving.version };
+    directory.archive_contact_person(archive).await.unwrap();
+    clock.advance(Duration::from_micros((9 * DAY) as u64));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(erasure(&node, &format!("contact-{}", leaving.id)).await.unwrap_err().code(), Code::NotFound);
+    clock.advance(Duration::from_micros((2 * DAY) as u64));
+    let e = eventually("the archived contact person erased", || async {
+        erasure(&node, &format!("contact-{}", leaving.id)).await.ok()
+    })
+    .await;
+    assert_eq!(e.reason(), pb::ErasureReason::Retention);
+    let gone = eventually("read empty", || async {
+        contact_person(&node, &leaving.id).await.filter(|c| c.fields.as_ref().is_some_and(|f| f.name.is_empty()))
+    })
+    .await;
+    assert!(gone.archived);
+    assert_eq!(
+        contact_person(&node, &staying.id).await.unwrap().fields.unwrap().name,
+        "Blijft Hier",
+        "not archived: kept"
+    );
+    assert_eq!(erasure(&node, &format!("contact-{}", staying.id)).await.unwrap_err().code(), Code::NotFound);
+}

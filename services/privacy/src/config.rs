@@ -10,6 +10,9 @@ pub struct PrivacyConfig {
     /// until someone erases them. A subject named by a request still open, or ended more
     /// recently, is kept.
     pub retention_days: u32,
+    /// Days after a contact person of the sociale kaart hosted here was archived before their
+    /// name, phone number and e-mail address are erased; 0 keeps them.
+    pub contact_retention_days: u32,
     /// How often the retention sweeper looks, in seconds.
     pub sweep_every_secs: u64,
     /// Events between snapshots of the read model.
@@ -20,6 +23,6 @@ impl Default for PrivacyConfig {
     fn default() -> Self {
         // Two years after the help ended: long enough to answer questions about the referral,
         // and no longer (the Wmo asks no longer retention of informal-care referrals).
-        Self { retention_days: 730, sweep_every_secs: 3600, snapshot_every: 1000 }
+        Self { retention_days: 730, contact_retention_days: 365, sweep_every_secs: 3600, snapshot_every: 1000 }
     }
 }

@@ -46,7 +46,7 @@ impl PrivacyService {
         let runtime = Runtime::<PrivacyState>::start(log.clone(), PROJECTION, config.snapshot_every, Feed::All).await?;
         runtime.react(CURSOR, Arc::new(Forget { log, keys: keys.clone() }), Feed::All).await?;
         let service = Arc::new(Self { runtime, keys, config, clock });
-        if service.config.retention_days > 0 {
+        if service.config.retention_days > 0 || service.config.contact_retention_days > 0 {
             let every = Duration::from_secs(service.config.sweep_every_secs.max(1));
             service.runtime.sweep(&service, every, "retention", |s| async move { s.sweep().await });
         }
@@ -127,10 +127,22 @@ impl PrivacyService {
             .ok_or_else(|| Error::NotErased { subject_id: subject_id.into() })
     }
 
-    /// Erases every subject whose requests all ended longer than the retention period ago.
+    /// Erases, per kind of data, what is past its retention: the people of requests that all
+    /// ended longer than `retention_days` ago, and contact persons archived longer than
+    /// `contact_retention_days` ago (a period of 0 keeps that kind).
     pub async fn sweep(&self) -> Result<usize, Error> {
-        let before = self.clock.now_micros() - i64::from(self.config.retention_days) * MICROS_PER_DAY;
-        let due = self.runtime.read().due(before);
+        let now = self.clock.now_micros();
+        let before = |days: u32| now - i64::from(days) * MICROS_PER_DAY;
+        let mut due = Vec::new();
+        {
+            let state = self.runtime.read();
+            if self.config.retention_days > 0 {
+                due.extend(state.due(before(self.config.retention_days)));
+            }
+            if self.config.contact_retention_days > 0 {
+                due.extend(state.contacts_due(before(self.config.contact_retention_days)));
+            }
+        }
         let own = self.runtime.log().node_id();
         let mut erased = 0;
         for subject_id in due {

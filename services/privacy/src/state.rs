@@ -94,6 +94,20 @@ struct StrainIn {
     caregiver_subject_id: String,
 }
 
+/// What the privacy service reads of the directory's contact events (the id and when archived).
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ContactIn {
+    ContactCreated {
+        id: String,
+    },
+    ContactArchived {
+        id: String,
+    },
+    #[serde(other)]
+    Other,
+}
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct PrivacyState {
     #[serde(skip)]
@@ -101,6 +115,9 @@ pub(crate) struct PrivacyState {
     /// By `{owner}/{subject}`.
     erasures: BTreeMap<String, ErasureView>,
     requests: BTreeMap<String, RequestSubjects>,
+    /// The contact persons this node hosts, and when each was archived.
+    #[serde(default)]
+    contacts: BTreeMap<String, Option<i64>>,
 }
 
 fn key(owner: &str, subject: &str) -> String {
@@ -128,6 +145,18 @@ impl PrivacyState {
         }
         let own = self.own.map(|o| o.to_hex()).unwrap_or_default();
         due.into_iter().filter(|s| !kept.contains(s) && !self.erasures.contains_key(&key(&own, s))).cloned().collect()
+    }
+
+    /// The subjects of this node's contact persons archived at or before `archived_before`, not
+    /// erased yet.
+    pub(crate) fn contacts_due(&self, archived_before: i64) -> Vec<String> {
+        let own = self.own.map(|o| o.to_hex()).unwrap_or_default();
+        self.contacts
+            .iter()
+            .filter(|(_, archived)| archived.is_some_and(|t| t <= archived_before))
+            .map(|(id, _)| format!("contact-{id}"))
+            .filter(|s| !self.erasures.contains_key(&key(&own, s)))
+            .collect()
     }
 
     fn apply_intake(&mut self, event: IntakeIn, at: i64) {
@@ -165,6 +194,22 @@ impl Projection for PrivacyState {
     fn apply(&mut self, event: &StoredEvent) {
         let h = &event.header;
         let Some(payload) = &event.payload else { return };
+        if h.kind == "directory.contact.created" || h.kind == "directory.contact.archived" {
+            if Some(h.origin) == self.own
+                && let Ok(e) = from_payload::<ContactIn>(&payload.data)
+            {
+                match e {
+                    ContactIn::ContactCreated { id } => {
+                        self.contacts.entry(id).or_insert(None);
+                    }
+                    ContactIn::ContactArchived { id } => {
+                        self.contacts.insert(id, Some(h.time_micros));
+                    }
+                    ContactIn::Other => {}
+                }
+            }
+            return;
+        }
         if h.kind.starts_with("intake.request.") {
             if Some(h.origin) == self.own
                 && let Ok(e) = from_payload::<IntakeIn>(&payload.data)
