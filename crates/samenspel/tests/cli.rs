@@ -50,13 +50,37 @@ async fn log_client(addr: &str, secret: &str) -> EventLogClient<Authed> {
 }
 
 /// Starts `samenspel node` on a free port; returns the child and its address.
-fn start_node(data: &std::path::Path) -> (std::process::Child, String) {
+/// A node process that is killed when the test lets go of it, also when the test fails: a node
+/// left running would keep the test's output pipe open.
+struct Node(std::process::Child);
+
+impl std::ops::Deref for Node {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Node {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_node(data: &std::path::Path) -> (Node, String) {
     let (child, addr, _) = start_node_saying(data);
     (child, addr)
 }
 
 /// [`start_node`], and what the node logged before it said where it listens.
-fn start_node_saying(data: &std::path::Path) -> (std::process::Child, String, Vec<String>) {
+fn start_node_saying(data: &std::path::Path) -> (Node, String, Vec<String>) {
     let mut child = Command::new(BIN)
         .args(["node", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
@@ -78,6 +102,7 @@ fn start_node_saying(data: &std::path::Path) -> (std::process::Child, String, Ve
             }
         }
     });
+    let child = Node(child);
     let (addr, before) = rx.recv_timeout(Duration::from_secs(30)).expect("the node did not report its address");
     (child, addr, before)
 }
