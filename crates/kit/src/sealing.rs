@@ -84,7 +84,7 @@ fn take_marked(pointer: &str, value: &mut Value, out: &mut Vec<(String, String, 
     }
 }
 
-/// Seals the marked values of `value` (a payload object): one part per subject, all of its
+/// Seals the values `taken` out of `value` (a payload object): one part per subject, all of its
 /// values under one seal, in `sealed_parts`.
 fn seal_payload(
     keys: &KeyStore,
@@ -92,9 +92,8 @@ fn seal_payload(
     stream: &str,
     stream_seq: u64,
     value: &mut Value,
+    taken: Vec<(String, String, Value)>,
 ) -> Result<(), samenspel_keys::Error> {
-    let mut taken = Vec::new();
-    take_marked("", value, &mut taken);
     let mut by_subject: std::collections::BTreeMap<String, Map<String, Value>> = Default::default();
     for (subject, pointer, inner) in taken {
         by_subject.entry(subject).or_default().insert(pointer, inner);
@@ -127,18 +126,6 @@ fn open_payload(keys: &KeyStore, origin: NodeId, stream: &str, stream_seq: u64, 
                 *slot = v;
             }
         }
-    }
-}
-
-/// The subjects whose values `value` marks.
-fn marked_subjects(value: &Value, out: &mut Vec<String>) {
-    match value {
-        Value::Object(map) => match (map.get(PERSONAL_FOR), map.get("value")) {
-            (Some(Value::String(s)), Some(_)) => out.push(s.clone()),
-            _ => map.values().for_each(|v| marked_subjects(v, out)),
-        },
-        Value::Array(items) => items.iter().for_each(|v| marked_subjects(v, out)),
-        _ => {}
     }
 }
 
@@ -186,24 +173,30 @@ impl SealingLog {
     async fn seal(&self, mut events: Vec<NewEvent>) -> Result<Vec<NewEvent>> {
         let origin = self.inner.node_id();
         let mut subjects = Vec::new();
-        let mut parsed = Vec::with_capacity(events.len());
+        // Each payload with marks is parsed once and its marked values taken out once.
+        let mut taken = Vec::with_capacity(events.len());
         let mut bad = Vec::new();
         for (i, e) in events.iter().enumerate() {
-            let value = match has_marker(&e.payload, PERSONAL_FOR) {
+            let mut value = match has_marker(&e.payload, PERSONAL_FOR) {
                 true => serde_json::from_slice::<Value>(&e.payload).ok(),
                 false => None,
             };
-            if let Some(v) = &value {
-                let before = subjects.len();
-                marked_subjects(v, &mut subjects);
-                if subjects.len() > before && e.expected_version == ExpectedVersion::Any {
-                    bad.push(FieldViolation::new(
-                        format!("events[{i}].expected_version"),
-                        "an event with personal data names its stream's version",
-                    ));
-                }
+            let mut parts = Vec::new();
+            if let Some(v) = value.as_mut() {
+                take_marked("", v, &mut parts);
             }
-            parsed.push(value);
+            if parts.is_empty() {
+                taken.push(None);
+                continue;
+            }
+            if e.expected_version == ExpectedVersion::Any {
+                bad.push(FieldViolation::new(
+                    format!("events[{i}].expected_version"),
+                    "an event with personal data names its stream's version",
+                ));
+            }
+            subjects.extend(parts.iter().map(|(subject, _, _)| subject.clone()));
+            taken.push(value.map(|v| (v, parts)));
         }
         if !bad.is_empty() {
             return Err(LogError::Invalid(bad));
@@ -221,9 +214,11 @@ impl SealingLog {
                 .map_err(|e| LogError::Io(std::io::Error::other(e.to_string())))?
                 .map_err(key_error)?;
         }
-        for (e, value) in events.iter_mut().zip(parsed) {
-            let (Some(mut value), ExpectedVersion::Exact(version)) = (value, e.expected_version) else { continue };
-            seal_payload(&self.keys, origin, &e.stream, version + 1, &mut value).map_err(key_error)?;
+        for (e, taken) in events.iter_mut().zip(taken) {
+            let (Some((mut value, parts)), ExpectedVersion::Exact(version)) = (taken, e.expected_version) else {
+                continue;
+            };
+            seal_payload(&self.keys, origin, &e.stream, version + 1, &mut value, parts).map_err(key_error)?;
             e.payload = serde_json::to_vec(&value).expect("a json value serialises");
         }
         Ok(events)
