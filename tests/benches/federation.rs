@@ -11,7 +11,10 @@
 //!
 //! `cargo bench -p samenspel-e2e --bench federation` (SAMENSPEL_BENCH_ONLY=lag|catchup,
 //! SAMENSPEL_BENCH_SECS seconds of load, default 10; SAMENSPEL_BENCH_RATE events per second per
-//! node, default 500; SAMENSPEL_BENCH_EVENTS events to catch up, default 1000000).
+//! node, default 500; SAMENSPEL_BENCH_EVENTS events to catch up, default 1000000;
+//! SAMENSPEL_BENCH_AUDIENCES the audiences of the caught-up events, one catch-up each in the same
+//! run, default `federation`: with `federation,local` the fresh node also catches up on events it
+//! is outside the audience of, receiving their outlines).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -43,11 +46,15 @@ fn percentile(sorted: &[i64], p: f64) -> f64 {
 }
 
 fn event(payload: Vec<u8>) -> pb::NewEvent {
+    event_for(payload, pb::AudienceScope::Federation)
+}
+
+fn event_for(payload: Vec<u8>, scope: pb::AudienceScope) -> pb::NewEvent {
     pb::NewEvent {
         stream: "bench".into(),
         kind: "bench.noted".into(),
         payload,
-        audience: Some(pb::Audience { scope: pb::AudienceScope::Federation.into(), nodes: vec![] }),
+        audience: Some(pb::Audience { scope: scope.into(), nodes: vec![] }),
         ..Default::default()
     }
 }
@@ -159,7 +166,9 @@ async fn wait_until_idle() -> f64 {
     }
 }
 
-async fn catchup() {
+async fn catchup(scope: pb::AudienceScope) {
+    let name = scope.as_str_name();
+    println!("catch-up   events of audience {name}");
     let total: u64 = env("SAMENSPEL_BENCH_EVENTS", 1_000_000);
     let mut nodes = TestNode::cluster(2, Arc::new(SystemClock), |_, c| c.log.cache_bytes = 512 * 1024 * 1024).await;
     let fresh = nodes.pop().unwrap();
@@ -171,7 +180,10 @@ async fn catchup() {
     let mut appended = 0;
     while appended < total {
         let n = (total - appended).min(1000);
-        client.append(pb::AppendRequest { events: (0..n).map(|_| event(vec![7; 256])).collect() }).await.unwrap();
+        client
+            .append(pb::AppendRequest { events: (0..n).map(|_| event_for(vec![7; 256], scope)).collect() })
+            .await
+            .unwrap();
         appended += n;
     }
     let append_rate = total as f64 / started.elapsed().as_secs_f64();
@@ -229,7 +241,14 @@ fn main() {
             lag().await;
         }
         if only.is_empty() || only == "catchup" {
-            catchup().await;
+            let audiences: String = env("SAMENSPEL_BENCH_AUDIENCES", "federation".to_string());
+            for a in audiences.split(',') {
+                let scope = match a.trim() {
+                    "local" => pb::AudienceScope::Local,
+                    _ => pb::AudienceScope::Federation,
+                };
+                catchup(scope).await;
+            }
         }
     });
 }

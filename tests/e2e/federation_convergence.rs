@@ -159,9 +159,10 @@ async fn weather(links: &Arc<Mutex<Links>>, until: Instant, seed: u64) {
     }
 }
 
-/// Every origin's events as a node holds them, by origin: header bytes, and the payload where it
+/// Every origin's events as a node holds them, by origin: event hash (an outline where the node is
+/// outside the audience hashes as the whole header), its header bytes, and the payload where it
 /// has it.
-type Copy = BTreeMap<Vec<u8>, Vec<(Vec<u8>, Option<Vec<u8>>)>>;
+type Copy = BTreeMap<Vec<u8>, Vec<(Vec<u8>, Vec<u8>, Option<Vec<u8>>)>>;
 
 async fn logs(node: &TestNode) -> Copy {
     let mut client = node.log_client().await.max_decoding_message_size(256 * 1024 * 1024);
@@ -172,7 +173,7 @@ async fn logs(node: &TestNode) -> Copy {
         loop {
             let page = pb::ReadRequest { origin: o.origin.clone(), from_seq: from, page_size: 1000 };
             let page = client.read(page).await.unwrap().into_inner();
-            events.extend(page.events.into_iter().map(|e| (e.header_bytes, e.payload.map(|p| p.data))));
+            events.extend(page.events.into_iter().map(|e| (e.hash, e.header_bytes, e.payload.map(|p| p.data))));
             if page.next_position == 0 {
                 break;
             }
@@ -348,12 +349,12 @@ async fn nodes_converge_after_random_work_partitions_and_a_crash() {
     .await;
     assert!(target.values().all(|seq| *seq > 10), "every node did work: {target:?}");
 
-    // Identical logs: the same header bytes per origin, up to the heads all nodes reached (a
+    // Identical logs: the same event hashes per origin, up to the heads all nodes reached (a
     // reaction may still be answering the last events while the copies are read); payloads only
     // where the audience allows.
     let copies = futures::future::join_all(nodes.iter().map(logs)).await;
     for (origin, head) in &target {
-        let headers = |c: &Copy| c[origin].iter().take(*head as usize).map(|(h, _)| h.clone()).collect::<Vec<_>>();
+        let headers = |c: &Copy| c[origin].iter().take(*head as usize).map(|(h, _, _)| h.clone()).collect::<Vec<_>>();
         assert!(copies.iter().all(|c| headers(c) == headers(&copies[0])), "logs of {origin:?} differ");
         assert_eq!(headers(&copies[0]).len() as u64, *head);
     }
@@ -387,7 +388,7 @@ async fn nodes_converge_after_random_work_partitions_and_a_crash() {
         let (origin, events) = (&ids[i], &copy[&ids[i].0.to_vec()]);
         let mut active: HashMap<String, bool> = HashMap::new();
         let mut claims: HashMap<String, i64> = HashMap::new();
-        for (header, payload) in events {
+        for (_, header, payload) in events {
             let h = EventHeader::decode(header).unwrap();
             let Some(payload) = payload else { continue };
             let v: serde_json::Value = serde_json::from_slice(payload).unwrap_or_default();

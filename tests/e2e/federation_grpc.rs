@@ -11,15 +11,21 @@ use futures::{Stream, StreamExt};
 use samenspel_domain::SystemClock;
 use samenspel_e2e::TestNode;
 use samenspel_e2e::world::eventually;
-use samenspel_eventlog::{Audience, EventLog, LocalLog, LogConfig, NewEvent, NodeId, NodeKey, RemoteEvent};
+use samenspel_eventlog::{
+    Audience, EventHeader, EventLog, LocalLog, LogConfig, NewEvent, NodeId, NodeKey, RemoteEvent, header_hash,
+};
 use samenspel_federation::{NodeTls, Peer, PeerClient};
 use samenspel_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
 fn event(stream: &str, payload: &str, audience: pb::Audience) -> pb::NewEvent {
+    of_kind(stream, "test.noted", payload, audience)
+}
+
+fn of_kind(stream: &str, kind: &str, payload: &str, audience: pb::Audience) -> pb::NewEvent {
     pb::NewEvent {
         stream: stream.into(),
-        kind: "test.noted".into(),
+        kind: kind.into(),
         payload: payload.as_bytes().to_vec(),
         audience: Some(audience),
         ..Default::default()
@@ -125,8 +131,8 @@ async fn a_payload_reaches_only_the_nodes_in_its_audience() {
         &nodes[0],
         vec![
             event("shared", "MARKER-FOR-EVERYONE", federation()),
-            event("partner", "MARKER-FOR-NODE-1-ONLY", only(&[ids[1]])),
-            event("private", "MARKER-FOR-NODE-0-ONLY", local()),
+            of_kind("stream-partner-marker", "test.kind-partner-marker", "MARKER-FOR-NODE-1-ONLY", only(&[ids[1]])),
+            of_kind("stream-private-marker", "test.kind-private-marker", "MARKER-FOR-NODE-0-ONLY", local()),
         ],
     )
     .await;
@@ -144,16 +150,36 @@ async fn a_payload_reaches_only_the_nodes_in_its_audience() {
     let payload = |s: &str| Some(s.as_bytes().to_vec());
     assert_eq!(on(1).await, [payload("MARKER-FOR-EVERYONE"), payload("MARKER-FOR-NODE-1-ONLY"), None]);
     assert_eq!(on(2).await, [payload("MARKER-FOR-EVERYONE"), None, None]);
+    let headers = |events: Vec<pb::Event>| -> Vec<(String, String, bool)> {
+        events
+            .into_iter()
+            .map(|e| e.header.unwrap())
+            .map(|h| (h.kind, h.stream, !h.withheld_body_hash.is_empty() && h.time_micros == 0 && h.audience.is_none()))
+            .collect()
+    };
+    let named = |kind: &str, stream: &str| (kind.to_string(), stream.to_string(), false);
+    let outline = (String::new(), String::new(), true);
+    assert_eq!(
+        headers(read_up_to(&nodes[1], ids[0], head).await),
+        [named("test.noted", "shared"), named("test.kind-partner-marker", "stream-partner-marker"), outline.clone()],
+        "node 1 holds the whole header of what is for it, the outline of the rest"
+    );
+    assert_eq!(
+        headers(read_up_to(&nodes[2], ids[0], head).await),
+        [named("test.noted", "shared"), outline.clone(), outline]
+    );
     for node in &nodes[1..] {
         let report = node
             .log_client()
             .await
             .read(pb::ReadRequest { origin: ids[0].0.to_vec(), from_seq: 1, page_size: 10 })
             .await;
-        assert_eq!(report.unwrap().into_inner().events.len(), 3, "the headers arrive, so the chain is whole");
+        assert_eq!(report.unwrap().into_inner().events.len(), 3, "the outlines arrive, so the chain is whole");
     }
 
-    // What a peer outside the audience receives over the wire: headers, and only public payloads.
+    // What a peer outside the audience receives over the wire: the outline (origin, seq,
+    // prev_hash, a hash of the body, and the origin's own sealed copy of the body), and only public
+    // payloads. No stream, kind, time, audience or cause, in any form it can read.
     let tls = NodeTls::new(&watcher).unwrap();
     let peer = Peer { id: ids[0], address: nodes[0].config.federation.listen.clone(), name: "node0".into() };
     let mut client = PeerClient::connect(&tls, &peer).await.unwrap();
@@ -162,6 +188,22 @@ async fn a_payload_reaches_only_the_nodes_in_its_audience() {
     while wire.len() < 3 {
         wire.extend(stream.next().await.unwrap().unwrap().events);
     }
+    let decoded: Vec<EventHeader> = wire.iter().map(|e| EventHeader::decode(&e.header_bytes).unwrap()).collect();
+    assert!(!decoded[0].is_withheld() && decoded[0].stream == "shared");
+    let whole_on_node_1 = read_up_to(&nodes[1], ids[0], head).await;
+    for (e, h) in wire[1..].iter().zip(&decoded[1..]) {
+        assert!(h.is_withheld() && h.kind.is_empty() && h.stream.is_empty() && h.time_micros == 0);
+        assert!(h.causes.is_empty() && h.trace.is_empty() && h.event_id.is_empty());
+        for secret in ["marker", "test.kind", "stream-"] {
+            assert!(!contains(&e.header_bytes, secret), "{secret} on the wire");
+        }
+        let time = whole_on_node_1[h.seq as usize - 1].header.as_ref().map_or(0, |w| w.time_micros);
+        if time != 0 {
+            assert!(!e.header_bytes.windows(8).any(|w| w == time.to_be_bytes()), "the append time is on the wire");
+        }
+        assert_eq!(header_hash(&e.header_bytes).0.to_vec(), whole_on_node_1[h.seq as usize - 1].hash, "same event");
+    }
+    assert_eq!(wire[1].header_bytes.len(), wire[2].header_bytes.len(), "the sealed bodies do not tell them apart");
     let wire: Vec<Option<Vec<u8>>> = wire.into_iter().map(|e| e.payload.map(|p| p.data)).collect();
     assert_eq!(wire, [payload("MARKER-FOR-EVERYONE"), None, None]);
 
@@ -171,6 +213,14 @@ async fn a_payload_reaches_only_the_nodes_in_its_audience() {
     assert!(contains(&bytes[2], "MARKER-FOR-EVERYONE"), "the disk scan finds what is there");
     assert!(!contains(&bytes[2], "MARKER-FOR-NODE-1-ONLY") && !contains(&bytes[2], "MARKER-FOR-NODE-0-ONLY"));
     assert!(contains(&bytes[1], "MARKER-FOR-NODE-1-ONLY") && !contains(&bytes[1], "MARKER-FOR-NODE-0-ONLY"));
+    // Nor the headers' bodies: node 2 never learnt those streams or kinds; node 1 only its own.
+    assert!(contains(&bytes[1], "stream-partner-marker") && contains(&bytes[1], "test.kind-partner-marker"));
+    for marker in
+        ["stream-partner-marker", "test.kind-partner-marker", "stream-private-marker", "test.kind-private-marker"]
+    {
+        assert!(!contains(&bytes[2], marker), "{marker} on node 2's disk");
+    }
+    assert!(!contains(&bytes[1], "stream-private-marker") && !contains(&bytes[1], "test.kind-private-marker"));
     for (config, _) in &stopped {
         let report = samenspel_node::verify_data_dir(&config.data_dir).unwrap();
         assert!(report.is_ok(), "{:?}", report.problems);
@@ -320,16 +370,28 @@ async fn a_node_restored_from_an_old_backup_takes_its_events_back_before_it_appe
     let backup = tempfile::tempdir().unwrap();
     copy_dir(&config.data_dir, backup.path());
     let node0 = TestNode::start_again(config.clone(), dir.clone(), Arc::new(SystemClock)).await;
-    let head = append(&node0, events(6, "after the backup")).await;
+    let mut after = events(6, "after the backup");
+    // One event its peer is not in the audience of: the peer holds its outline and the body
+    // sealed for node 0 alone.
+    after.insert(2, of_kind("kept-private", "test.kept-private", "only here", local()));
+    let head = append(&node0, after).await;
     replicated(&nodes[0], ids[0], head).await;
+    let on_peer = read_up_to(&nodes[0], ids[0], head).await;
+    assert!(on_peer.iter().any(|e| !e.header.as_ref().unwrap().withheld_body_hash.is_empty()));
     let (config, dir) = node0.stop().await;
     // Disaster: node 0 comes back from the old backup.
     std::fs::remove_dir_all(&config.data_dir).unwrap();
     copy_dir(backup.path(), &config.data_dir);
     let node0 = TestNode::start_again(config, dir, Arc::new(SystemClock)).await;
     assert_eq!(node0.head_of(ids[0]).await, head, "it took its events back from its peer before serving");
+    let back = read_up_to(&node0, ids[0], head).await;
+    let kept = back.iter().map(|e| e.header.as_ref().unwrap()).find(|h| h.stream == "kept-private");
+    let kept = kept.expect("the header its peer held as an outline came back whole");
+    assert_eq!((kept.kind.as_str(), kept.withheld_body_hash.is_empty()), ("test.kept-private", true));
+    // (The read above left an access record after them.)
+    let before = node0.head_of(ids[0]).await;
     let next = append(&node0, events(1, "after the restore")).await;
-    assert_eq!(next, head + 1);
+    assert_eq!(next, before + 1);
     replicated(&nodes[0], ids[0], next).await;
     let forks =
         nodes[0].log_client().await.list_forks(pb::ListForksRequest::default()).await.unwrap().into_inner().forks;

@@ -114,13 +114,24 @@ async fn observations_reach_the_owner(w: &TestNode, v: &TestNode, m: &TestNode, 
     assert_eq!(notice.observation.unwrap().notes, "eerste bezoek");
     assert_eq!(notice.check_in.unwrap().id, taken.check_ins[0].id, "the next open check-in");
 
-    // Node M, outside the referral, has the header and not the notes.
+    // Node M, outside the referral, holds V's chain whole, but of the observation only its
+    // outline: not the notes, nor even that it is an observation, of which stream, or when.
     let v_head = v.log_head().await;
     eventually("node V's log on node M", || async { (m.head_of(v_id).await >= v_head).then_some(()) }).await;
+    eventually("node V's log on node W", || async { (w.head_of(v_id).await >= v_head).then_some(()) }).await;
     let request = pb::ReadRequest { origin: v_id.0.to_vec(), from_seq: 1, page_size: 1000 };
-    let on_m = m.log_client().await.read(request).await.unwrap().into_inner().events;
-    let header = on_m.iter().find(|e| e.header.as_ref().unwrap().kind == "followup.observation.recorded").unwrap();
-    assert!(header.payload.is_none(), "node M is not in the observation's audience");
+    let on_m = m.log_client().await.read(request.clone()).await.unwrap().into_inner().events;
+    let on_w = w.log_client().await.read(request).await.unwrap().into_inner().events;
+    let seq_of = |events: &[pb::Event], kind: &str| {
+        events.iter().find(|e| e.header.as_ref().unwrap().kind == kind).map(|e| e.header.as_ref().unwrap().seq)
+    };
+    let observed = seq_of(&on_w, "followup.observation.recorded").expect("node W, in the audience, sees it");
+    assert_eq!(seq_of(&on_m, "followup.observation.recorded"), None, "node M does not learn the kind");
+    let outline = on_m.iter().find(|e| e.header.as_ref().unwrap().seq == observed).unwrap();
+    let header = outline.header.as_ref().unwrap();
+    assert!(outline.payload.is_none() && !header.withheld_body_hash.is_empty());
+    assert!(header.stream.is_empty() && header.time_micros == 0 && header.audience.is_none());
+    assert_eq!(outline.hash, on_w.iter().find(|e| e.header.as_ref().unwrap().seq == observed).unwrap().hash);
 
     // Node M signs an observation of the same referral and sends it to the owner: it does not host
     // the offer, so the owner refuses it. A genuine one recorded after it is taken in.

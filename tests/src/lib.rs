@@ -184,15 +184,17 @@ impl TestNode {
         all
     }
 
-    /// The header bytes of every origin's log this node holds, in origin order, read past the
-    /// API (a read through it leaves an access record, so the node's own log would never settle).
+    /// The event hashes of every origin's log this node holds, in origin order, read past the API
+    /// (a read through it leaves an access record, so the node's own log would never settle). The
+    /// hashes, not the bytes: a node outside an event's audience holds its outline, which hashes
+    /// as the whole header.
     pub async fn logs(&self) -> Vec<(samenspel_eventlog::NodeId, Vec<Vec<u8>>)> {
         let mut origins = self.log.origins().await.expect("origins");
         origins.sort_by_key(|(o, _)| *o);
         let mut out = Vec::new();
         for (origin, _) in origins {
             let events = self.log.read(origin, 1, usize::MAX).await.expect("read a log");
-            out.push((origin, events.into_iter().map(|e| e.header_bytes).collect()));
+            out.push((origin, events.into_iter().map(|e| e.hash.0.to_vec()).collect()));
         }
         out
     }

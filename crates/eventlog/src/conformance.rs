@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::{
     Appended, Audience, Error, EventLog, EventRef, ExpectedVersion, NewEvent, NodeKey, RemoteEvent, StoredEvent,
-    SubscribeFrom, Subscription, header_hash,
+    SubscribeFrom, Subscription, header_hash, outline_for_outsider, whole_header,
 };
 
 /// A log under test, and whatever must live as long as it (a temporary directory).
@@ -68,6 +68,7 @@ macro_rules! log_conformance_tests {
             snapshots_are_replaced_and_cannot_claim_unstored_positions,
             restore_own_takes_back_a_lost_tail_and_refuses_a_divergent_one,
             subscribe_all_delivers_every_origin_and_an_event_after_its_causes,
+            outlines_keep_the_chain_and_name_nothing,
         );
     };
 }
@@ -657,4 +658,77 @@ pub async fn subscribe_all_delivers_every_origin_and_an_event_after_its_causes(f
     append_one(&*log, ev("own", 2)).await;
     let n = next(&mut resumed).await;
     assert_eq!((n.header.origin, n.header.seq), (log.node_id(), 2));
+}
+
+/// A node outside an event's audience stores its outline: the chain, the checkpoints and fork
+/// detection work on it, and it names no stream, kind, time, audience or cause.
+pub async fn outlines_keep_the_chain_and_name_nothing(f: Factory) {
+    let a = f(key(1));
+    let origin = a.node_id();
+    let b_key = key(2);
+    a.append(vec![ev("public", 0).with_audience(Audience::Federation)]).await.unwrap();
+    a.append(vec![
+        ev("referral/secret-one", 1).with_audience(Audience::Nodes(vec![key(3).node_id()])),
+        ev("referral/secret-two", 2),
+    ])
+    .await
+    .unwrap();
+    a.append(vec![ev("public", 3).with_audience(Audience::Federation)]).await.unwrap();
+    let whole = export(&*a).await;
+    // As node 2 receives them: events 2 and 3 are not for it.
+    let seen: Vec<RemoteEvent> = whole
+        .iter()
+        .enumerate()
+        .map(|(i, e)| match i {
+            1 | 2 => RemoteEvent {
+                header_bytes: outline_for_outsider(&key(1), &e.header_bytes),
+                payload: None,
+                checkpoint: e.checkpoint,
+            },
+            _ => e.clone(),
+        })
+        .collect();
+    let b = f(b_key);
+    assert_eq!(b.ingest(seen.clone()).await.unwrap().stored, 4);
+    let held = all(&*b, origin).await;
+    assert_chained(&held);
+    assert!(held[1].header.is_withheld() && held[2].header.is_withheld());
+    for e in &held[1..3] {
+        assert!(e.header.stream.is_empty() && e.header.kind.is_empty() && e.header.time_micros == 0);
+        assert!(e.header.causes.is_empty() && e.header.audience == Audience::Local && e.payload.is_none());
+        let text = String::from_utf8_lossy(&e.header_bytes);
+        assert!(!text.contains("secret") && !text.contains("test.happened"), "nothing of the body in the clear");
+    }
+    assert_eq!(b.read_stream(origin, "public", 1, 10).await.unwrap().len(), 2);
+    assert!(b.read_stream(origin, "referral/secret-one", 1, 10).await.unwrap().is_empty());
+    assert!(b.read_stream(origin, "", 1, 10).await.unwrap().is_empty(), "outlines make no stream");
+    let report = b.verify().await.unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    // The whole header of an event held as an outline is the same event, not a fork; and the
+    // outline again is a duplicate.
+    let again = b.ingest(whole.clone()).await.unwrap();
+    assert_eq!((again.stored, again.duplicates), (0, 4));
+    assert_eq!(b.ingest(seen.clone()).await.unwrap().duplicates, 4);
+    assert!(b.forks().await.unwrap().is_empty());
+    // An outline with a payload is refused and nothing of the batch stored.
+    let c = f(key(3));
+    let mut forged = seen.clone();
+    forged[1].payload = whole[1].payload.clone();
+    assert!(matches!(c.ingest(forged).await, Err(Error::Refused { seq: 2, .. })));
+    assert_eq!(c.head(origin).await.unwrap().seq, 0);
+    // A node restoring its own log takes outlines back only once opened with its own key.
+    let restored = f(key(1));
+    let outlines: Vec<RemoteEvent> = held.iter().cloned().map(RemoteEvent::from).collect();
+    assert!(matches!(restored.restore_own(outlines.clone()).await, Err(Error::Refused { seq: 2, .. })));
+    let opened: Vec<RemoteEvent> = outlines
+        .into_iter()
+        .map(|e| RemoteEvent { header_bytes: whole_header(&key(1), &e.header_bytes).unwrap(), ..e })
+        .collect();
+    assert_eq!(restored.restore_own(opened).await.unwrap().stored, 4);
+    assert_eq!(restored.read_stream(origin, "referral/secret-two", 1, 10).await.unwrap().len(), 1);
+    assert_eq!(
+        all(&*restored, origin).await.iter().map(|e| &e.header_bytes).collect::<Vec<_>>(),
+        all(&*a, origin).await.iter().map(|e| &e.header_bytes).collect::<Vec<_>>(),
+        "the restored headers are the origin's exact bytes"
+    );
 }

@@ -65,6 +65,14 @@ pub(crate) fn check_batch(own: NodeId, events: Vec<RemoteEvent>, whose: Whose) -
         if seq == 1 && header.prev_hash != Hash::ZERO {
             return Err(refused(o, seq, "the first event must have a zero prev_hash"));
         }
+        if header.is_withheld() {
+            if e.payload.is_some() {
+                return Err(refused(o, seq, "a payload came with an outline: its commitment is not known here"));
+            }
+            if whose == Whose::Own {
+                return Err(refused(o, seq, "this node's own event came back as an outline, without its body"));
+            }
+        }
         if let Some(p) = &e.payload
             && payload_hash(&p.salt, &p.data) != header.payload_hash
         {

@@ -15,6 +15,7 @@ mod identity;
 mod ids;
 mod ingest;
 mod local;
+mod outline;
 mod recent;
 mod recover;
 mod shared;
@@ -35,10 +36,11 @@ pub use event::{
     StoredEvent,
 };
 pub use header::{
-    Audience, DecodeError, EventHeader, EventRef, MAX_EVENT_ID_LEN, MAX_KIND_LEN, MAX_STREAM_LEN, header_hash,
-    payload_hash,
+    Audience, DecodeError, EventHeader, EventRef, MAX_EVENT_ID_LEN, MAX_KIND_LEN, MAX_STREAM_LEN, OUTLINE_LEN,
+    header_body, header_hash, payload_hash, sealed_body, withhold_body,
 };
 pub use identity::{NodeKey, verify_checkpoint, write_private_file};
 pub use ids::{Hash, NodeId};
 pub use local::{LocalLog, LogStats};
+pub use outline::{outline_for_outsider, whole_header};
 pub use verify::{OriginSummary, Problem, ProblemKind, UnsignedTail, VerifyReport};

@@ -124,6 +124,7 @@ mod tests {
             causes: vec![],
             trace: String::new(),
             event_id: String::new(),
+            withheld_body: None,
         };
         let payload = Some(crate::event::Payload { salt: [0; 32], data: vec![1] });
         Arc::new(StoredEvent { header_bytes: vec![], header, hash: Hash::ZERO, payload, checkpoint: None })

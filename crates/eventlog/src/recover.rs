@@ -91,8 +91,10 @@ fn repair_origin(store: &dyn Store, own: NodeId, origin: NodeId) -> Result<Optio
             let seq = start + i as u64;
             let header = EventHeader::decode(bytes)
                 .map_err(|e| Error::Corrupt(format!("header {origin}:{seq} in a torn tail: {e}")))?;
-            let first = torn_streams.entry(header.stream).or_insert(header.stream_seq);
-            *first = (*first).min(header.stream_seq);
+            if !header.is_withheld() {
+                let first = torn_streams.entry(header.stream).or_insert(header.stream_seq);
+                *first = (*first).min(header.stream_seq);
+            }
             if origin == own && !header.event_id.is_empty() {
                 let id_key = Key::event_id(&header.event_id);
                 if store.get(&id_key)?.as_deref() == Some(&seq.to_be_bytes()[..]) {

@@ -98,7 +98,8 @@ impl StagedIndex {
 
     /// Records staged events, in log order.
     pub(crate) fn add_events(&mut self, events: &[StoredEvent]) {
-        for e in events {
+        // An outline names no stream: this node was not in the event's audience.
+        for e in events.iter().filter(|e| !e.header.is_withheld()) {
             self.add(e.header.origin, &e.header.stream, e.header.stream_seq, e.header.seq);
         }
     }

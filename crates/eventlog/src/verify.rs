@@ -337,10 +337,11 @@ mod tests {
         let (i, seq) = match target {
             Target::Checkpoint => (byte % value.len(), start),
             Target::PayloadHash => {
-                // Offset of payload_hash in a header: version, origin, seq, prev_hash, time, stream_seq.
+                // Offset of payload_hash in a header: version, origin, seq, prev_hash, body hash,
+                // form, then in the body time and stream_seq.
                 let records = records(table, &value);
                 let r = (byte / 32) % records.len();
-                (records[r].start + 4 + 1 + 32 + 8 + 32 + 8 + 8 + byte % 32, start + r as u64)
+                (records[r].start + 4 + 1 + 32 + 8 + 32 + 32 + 1 + 8 + 8 + byte % 32, start + r as u64)
             }
             Target::Header | Target::Payload => {
                 let i = byte % value.len();

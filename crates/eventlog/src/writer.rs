@@ -406,6 +406,7 @@ impl Writer {
                 causes: e.causes,
                 trace: e.trace.unwrap_or_default(),
                 event_id: e.event_id.clone().unwrap_or_default(),
+                withheld_body: None,
             };
             let bytes = header.encode();
             let hash = header_hash(&bytes);
@@ -457,7 +458,8 @@ impl Writer {
                     Some(i) => stage.own_events.get(i as usize).map(|e| e.header_bytes.clone()),
                     None => self.shared.read_range(origin, seq, seq)?.pop().map(|e| e.header_bytes.clone()),
                 };
-                if stored.as_deref() == Some(e.header_bytes.as_slice()) {
+                // Compared by hash: an outline and the whole header of one event are one event.
+                if stored.as_deref().map(header_hash) == Some(e.hash) {
                     outcome.duplicates += 1;
                     continue;
                 }
@@ -516,7 +518,8 @@ impl Writer {
             let seq = e.header.seq;
             if seq <= head.seq {
                 let stored = self.foreign_header(stage, origin, seq)?;
-                if stored.as_deref() == Some(e.header_bytes.as_slice()) {
+                // Compared by hash: an outline and the whole header of one event are one event.
+                if stored.as_deref().map(header_hash) == Some(e.hash) {
                     duplicates += 1;
                     continue;
                 }

@@ -158,7 +158,7 @@ pub async fn serve(
             let server_config = tls.server_config(peers.iter().map(|p| p.id).collect())?;
             let tls_incoming = tonic_tls::rustls::TlsIncoming::new(incoming(listener), server_config);
             let service = Arc::new(
-                FederationService::new(log.clone(), config.federation.clone(), stopping.clone())
+                FederationService::new(log.clone(), key.clone(), config.federation.clone(), stopping.clone())
                     .with_keys(keys.clone()),
             );
             let server = Server::builder()
@@ -174,7 +174,7 @@ pub async fn serve(
     // (its peers are served meanwhile: serving only reads).
     let wait = Duration::from_secs(config.federation.startup_wait_secs);
     let restored_from = log.head(log.node_id()).await?.seq + 1;
-    match restore_own_head(&log, &tls, &peers, wait).await? {
+    match restore_own_head(&log, key, &tls, &peers, wait).await? {
         Some(0) => {}
         Some(n) => {
             tracing::warn!(events = n, "took back this node's own events from its peers");

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
-use samenspel_eventlog::{Error as LogError, EventLog, NodeId, RemoteEvent};
+use samenspel_eventlog::{Error as LogError, EventLog, NodeId, NodeKey, RemoteEvent, whole_header};
 use samenspel_keys::KeyStore;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -182,6 +182,7 @@ async fn own_head_at(tls: &NodeTls, peer: &Peer, own: NodeId) -> Result<(PeerCli
 /// how many events came back, or `None` when no peer answered within `wait`.
 pub async fn restore_own_head(
     log: &Arc<dyn EventLog>,
+    key: &NodeKey,
     tls: &NodeTls,
     peers: &[Peer],
     wait: Duration,
@@ -219,7 +220,12 @@ pub async fn restore_own_head(
                 let mut pending = Vec::new();
                 while log.head(own).await?.seq < theirs {
                     let Some(events) = stream.next().await.transpose()? else { break };
-                    pending.extend(events.events);
+                    // A peer outside an event's audience holds its outline and the body sealed
+                    // under this node's key: opened here, the header is whole again.
+                    pending.extend(events.events.into_iter().map(|e| match whole_header(key, &e.header_bytes) {
+                        Some(header_bytes) => RemoteEvent { header_bytes, ..e },
+                        None => e,
+                    }));
                     if let Some(last) = pending.iter().rposition(|e| e.checkpoint.is_some()) {
                         let rest = pending.split_off(last + 1);
                         let batch = std::mem::replace(&mut pending, rest);

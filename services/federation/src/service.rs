@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
 use samenspel_eventlog::{
-    Audience, EventHeader, EventLog, FieldViolation, Head, NodeId, RemoteEvent, StoredEvent, SubscribeFrom,
+    Audience, EventHeader, EventLog, FieldViolation, Head, NodeId, NodeKey, RemoteEvent, StoredEvent, SubscribeFrom,
+    outline_for_outsider, withhold_body,
 };
 use samenspel_keys::{KeyStore, SharedKey, SubjectRef};
 use samenspel_kit::sealed_subjects;
@@ -25,10 +26,24 @@ pub fn may_see(caller: NodeId, header: &EventHeader) -> bool {
         }
 }
 
-/// The event as `caller` receives it: the header always, the payload only when it may see it.
-pub fn for_caller(caller: NodeId, event: &StoredEvent) -> RemoteEvent {
-    let payload = if may_see(caller, &event.header) { event.payload.clone() } else { None };
-    RemoteEvent { header_bytes: event.header_bytes.clone(), payload, checkpoint: event.checkpoint }
+/// The event as `caller` receives it: the whole header and the payload when it may see them;
+/// otherwise the outline alone (invariant 28), with the body sealed under a key only the origin
+/// holds when this node is the origin, so that it can take its own log back from `caller`.
+pub fn for_caller(own: &NodeKey, caller: NodeId, event: &StoredEvent) -> RemoteEvent {
+    if may_see(caller, &event.header) {
+        return RemoteEvent {
+            header_bytes: event.header_bytes.clone(),
+            payload: event.payload.clone(),
+            checkpoint: event.checkpoint,
+        };
+    }
+    let header_bytes = if event.header.origin == own.node_id() {
+        outline_for_outsider(own, &event.header_bytes)
+    } else {
+        // Another origin's event this node may hold whole: the outline, and nothing of the body.
+        withhold_body(&event.header_bytes, &[])
+    };
+    RemoteEvent { header_bytes, payload: None, checkpoint: event.checkpoint }
 }
 
 /// A batch of events as a peer receives it, with the subject keys its sealed payloads need.
@@ -41,6 +56,8 @@ pub struct Pulled {
 #[derive(Debug)]
 pub struct FederationService {
     log: Arc<dyn EventLog>,
+    /// Seals the bodies of this node's headers that a peer outside their audience receives.
+    key: NodeKey,
     keys: Option<Arc<KeyStore>>,
     config: FederationConfig,
     stopping: watch::Receiver<bool>,
@@ -60,10 +77,15 @@ fn keys_for(keys: &KeyStore, caller: NodeId, events: &[Arc<StoredEvent>]) -> Res
 }
 
 impl FederationService {
-    /// Serves `log`; when `stopping` turns true every pull stream ends, so peers let go and the
-    /// node can stop without waiting out its grace period.
-    pub fn new(log: Arc<dyn EventLog>, config: FederationConfig, stopping: watch::Receiver<bool>) -> Self {
-        Self { log, keys: None, config, stopping }
+    /// Serves `log`, whose origin `key` is; when `stopping` turns true every pull stream ends, so
+    /// peers let go and the node can stop without waiting out its grace period.
+    pub fn new(
+        log: Arc<dyn EventLog>,
+        key: NodeKey,
+        config: FederationConfig,
+        stopping: watch::Receiver<bool>,
+    ) -> Self {
+        Self { log, key, keys: None, config, stopping }
     }
 
     /// With the node's key store: subject keys go along with the sealed data a peer may see.
@@ -90,11 +112,13 @@ impl FederationService {
             let _ = stopping.wait_for(|s| *s).await;
         };
         let keys = self.keys.clone();
+        let own = self.key.clone();
         Ok(events.take_until(stopped).ready_chunks(self.config.pull_batch.max(1)).then(move |chunk| {
             let keys = keys.clone();
+            let own = own.clone();
             async move {
                 let chunk = chunk.into_iter().collect::<Result<Vec<_>, _>>()?;
-                let events = chunk.iter().map(|e| for_caller(caller, e)).collect();
+                let events = chunk.iter().map(|e| for_caller(&own, caller, e)).collect();
                 let keys = match keys {
                     Some(keys) if chunk.iter().any(|e| e.payload.is_some()) => {
                         // Giving a key out the first time rewrites the key store: off the runtime.

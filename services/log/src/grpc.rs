@@ -195,7 +195,7 @@ fn header_pb(h: &EventHeader) -> pb::EventHeader {
         kind: h.kind.clone(),
         stream: h.stream.clone(),
         stream_seq: h.stream_seq,
-        audience: Some(audience_pb(&h.audience)),
+        audience: (!h.is_withheld()).then(|| audience_pb(&h.audience)),
         payload_hash: h.payload_hash.0.to_vec(),
         causes: h
             .causes
@@ -204,6 +204,7 @@ fn header_pb(h: &EventHeader) -> pb::EventHeader {
             .collect(),
         trace: h.trace.clone(),
         event_id: h.event_id.clone(),
+        withheld_body_hash: h.withheld_body.map(|b| b.0.to_vec()).unwrap_or_default(),
     }
 }
 
