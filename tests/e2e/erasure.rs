@@ -322,7 +322,7 @@ async fn a_node_restored_from_a_backup_older_than_an_erasure_erases_again_before
     let w = TestNode::start_again(config, dir, clock.clone()).await;
     // Erased after the backup: the client (whose key went to the partner, so the partner holds
     // the erasure's payload) and the mantelzorger (whose key stayed here: the partner holds the
-    // erasure's header only).
+    // erasure's outline only, its body sealed for the owner, who opens it on the restore).
     erase(&w, CLIENT).await.unwrap();
     erase(&w, CAREGIVER).await.unwrap();
     let head = w.log_head().await;

@@ -54,7 +54,7 @@ fn observation(match_id: &str, outcome: pb::Outcome, notes: &str) -> pb::RecordO
 
 /// The receiving organisation on node V records what it saw of referral `id` that node W owns:
 /// W takes it in and the owner of the next check-in hears of it; node M, outside the referral,
-/// holds the header only; an observation from a node not hosting the offer is refused.
+/// holds the outline only; an observation from a node not hosting the offer is refused.
 async fn observations_reach_the_owner(w: &TestNode, v: &TestNode, m: &TestNode, id: &str, receiving: &str) {
     let (w_id, v_id, m_id) = (w.node_id(), v.node_id(), m.node_id());
     // Node V knows the referral as far as it concerns the organisation it hosts.

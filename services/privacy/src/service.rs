@@ -164,8 +164,9 @@ impl PrivacyService {
 
 /// Erases again what this node erased after the backup it was restored from: its own erasures
 /// that came back from its peers (`restore_own`) at `from_seq` and after. An erasure whose payload
-/// came back names its subject; one that came back as a header only (no peer was told) is found
-/// by its stream, which is derived from the subject. Run before any service reads the log, so
+/// came back names its subject; one that came back without it (no peer was told: the peers held
+/// its outline, with the body sealed for this node, opened on the way back) is found by its
+/// stream, which is derived from the subject. Run before any service reads the log, so
 /// nothing is served from a key erased since.
 pub async fn erase_again(log: &dyn EventLog, keys: &Arc<KeyStore>, from_seq: u64) -> Result<usize, Error> {
     let own = log.node_id();
