@@ -704,6 +704,8 @@ pub async fn outlines_keep_the_chain_and_name_nothing(f: Factory) {
     assert!(b.read_stream(origin, "", 1, 10).await.unwrap().is_empty(), "outlines make no stream");
     let report = b.verify().await.unwrap();
     assert!(report.is_ok(), "{report:?}");
+    let summary = report.origins.iter().find(|o| o.origin == Some(origin)).unwrap();
+    assert_eq!((summary.events, summary.outlines, summary.payloads), (4, 2, 2));
     // The whole header of an event held as an outline is the same event, not a fork; and the
     // outline again is a duplicate.
     let again = b.ingest(whole.clone()).await.unwrap();

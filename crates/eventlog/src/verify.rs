@@ -62,6 +62,8 @@ pub struct OriginSummary {
     pub events: u64,
     pub payloads: u64,
     pub checkpoints: u64,
+    /// Events held as their outline only: this node was outside their audience (invariant 28).
+    pub outlines: u64,
     /// Events that could not be checked because a problem above them broke the chain.
     pub unverified: u64,
 }
@@ -164,6 +166,7 @@ fn verify_origin(store: &dyn Store, origin: NodeId, report: &mut VerifyReport) -
             let hash = header_hash(bytes);
             let decoded = match EventHeader::decode(bytes) {
                 Ok(h) if h.origin == origin && h.seq == seq => {
+                    summary.outlines += u64::from(h.is_withheld());
                     payload_hashes[at] = Some(h.payload_hash);
                     Some((h.prev_hash, h.payload_hash))
                 }

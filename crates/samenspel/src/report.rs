@@ -11,10 +11,11 @@ pub fn render(report: &VerifyReport) -> String {
         let origin = o.origin.map(|o| o.to_hex()).unwrap_or_default();
         let _ = writeln!(
             out,
-            "origin {origin}\n  events {}  checkpoints {}  payloads {}  head {} {}",
+            "origin {origin}\n  events {}  checkpoints {}  payloads {}  outlines only {}  head {} {}",
             o.events,
             o.checkpoints,
             o.payloads,
+            o.outlines,
             o.head.seq,
             o.head.hash.short()
         );
