@@ -255,6 +255,8 @@ async fn only_configured_peers_connect_and_a_node_is_known_by_its_key() {
 #[derive(Clone)]
 struct FakePeer {
     serves: Arc<Mutex<Vec<RemoteEvent>>>,
+    /// The tree heads it hands out when asked (`Federation/TreeHeads`).
+    heads: Arc<Mutex<Vec<pb::SignedTreeHead>>>,
 }
 
 #[tonic::async_trait]
@@ -285,6 +287,28 @@ impl pb::federation_server::Federation for FakePeer {
     async fn heads(&self, _request: Request<pb::HeadsRequest>) -> Result<Response<pb::HeadsResponse>, Status> {
         Ok(Response::new(pb::HeadsResponse::default()))
     }
+
+    async fn tree_heads(
+        &self,
+        _request: Request<pb::TreeHeadsRequest>,
+    ) -> Result<Response<pb::TreeHeadsResponse>, Status> {
+        Ok(Response::new(pb::TreeHeadsResponse { heads: self.heads.lock().unwrap().clone() }))
+    }
+}
+
+impl FakePeer {
+    /// A fake peer with node key `key` on `listener`, answering `caller` only, serving nothing yet.
+    fn serve(key: &NodeKey, listener: tokio::net::TcpListener, caller: NodeId) -> Self {
+        let fake = FakePeer { serves: Arc::default(), heads: Arc::default() };
+        let server_config = NodeTls::new(key).unwrap().server_config(vec![caller]).unwrap();
+        let incoming =
+            tonic_tls::rustls::TlsIncoming::new(tonic::transport::server::TcpIncoming::from(listener), server_config);
+        let server = tonic::transport::Server::builder()
+            .add_service(pb::federation_server::FederationServer::new(fake.clone()))
+            .serve_with_incoming(incoming);
+        tokio::spawn(server);
+        fake
+    }
 }
 
 /// The events a log of `key` holds after appending `payloads` (each its own group commit).
@@ -313,14 +337,7 @@ async fn forged_and_forked_events_from_a_peer_are_refused_and_reported() {
     })
     .await;
     let node = &nodes[0];
-    let fake = FakePeer { serves: Arc::new(Mutex::new(Vec::new())) };
-    let server_config = NodeTls::new(&fake_key).unwrap().server_config(vec![node.node_id()]).unwrap();
-    let incoming =
-        tonic_tls::rustls::TlsIncoming::new(tonic::transport::server::TcpIncoming::from(listener), server_config);
-    let server = tonic::transport::Server::builder()
-        .add_service(pb::federation_server::FederationServer::new(fake.clone()))
-        .serve_with_incoming(incoming);
-    tokio::spawn(server);
+    let fake = FakePeer::serve(&fake_key, listener, node.node_id());
 
     // Forged: a payload changed after signing, then a header changed after signing.
     let honest = signed_log(fake_key.clone(), &["one", "two", "three"]).await;
@@ -408,5 +425,97 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         } else {
             std::fs::copy(entry.path(), target).unwrap();
         }
+    }
+}
+
+/// Peers witness each other: each checks the others' tree heads against its copy of their logs
+/// and co-signs them, and an origin's own head comes back to it co-signed by both others, each
+/// cosignature checking with the witness's key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_node_gets_its_tree_head_co_signed_by_the_peers_that_hold_its_log() {
+    let nodes = TestNode::cluster(3, Arc::new(SystemClock), |_, c| c.federation.witness_every_millis = 100).await;
+    for (i, n) in nodes.iter().enumerate() {
+        n.rogue_append(vec![NewEvent::new("s", "test.noted", format!("from {i}")).with_audience(Audience::Federation)])
+            .await;
+    }
+    for n in &nodes {
+        let mut audit = n.audit_client().await;
+        let head = eventually("the own head is co-signed by both peers", || {
+            let mut audit = audit.clone();
+            async move {
+                let h = audit.get_tree_head(pb::GetTreeHeadRequest { witnessed: true }).await.ok()?.into_inner();
+                (h.cosignatures.len() == 2 && h.tree_size >= 1).then_some(h)
+            }
+        })
+        .await;
+        let head = samenspel_eventlog::SignedTreeHead::try_from(&head).unwrap();
+        head.verify().unwrap();
+        let witnesses: std::collections::BTreeSet<_> = head.cosignatures.iter().map(|c| c.witness).collect();
+        let others: std::collections::BTreeSet<_> =
+            nodes.iter().filter(|o| o.node_id() != n.node_id()).map(|o| o.node_id().0).collect();
+        assert_eq!(witnesses, others);
+        // A fresh head is the whole log's, signed now, and no equivocation was seen.
+        let fresh = audit.get_tree_head(pb::GetTreeHeadRequest { witnessed: false }).await.unwrap().into_inner();
+        assert!(fresh.tree_size >= head.head.size);
+        let found = audit.list_equivocations(pb::ListEquivocationsRequest {}).await.unwrap().into_inner().evidence;
+        assert!(found.is_empty());
+    }
+}
+
+/// A peer whose node key signs a tree head of another history than the one it replicated — its
+/// log rewritten under the same key — is caught by the node that witnessed it: the two heads and
+/// the proof are written to the witness's log, shown verified by `Audit/ListEquivocations`, and
+/// reach the other nodes of the federation, which check them again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_rewrites_a_witnessed_part_of_its_log_is_caught_and_every_node_holds_the_evidence() {
+    let fake_key = NodeKey::from_seed([78; 32]);
+    let fake_id = fake_key.node_id();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let fake_address = listener.local_addr().unwrap().to_string();
+    let nodes = TestNode::cluster(2, Arc::new(SystemClock), |i, c| {
+        c.federation.witness_every_millis = 100;
+        if i == 0 {
+            c.federation.peers.push(samenspel_federation::PeerConfig {
+                id: fake_id.to_hex(),
+                address: fake_address.clone(),
+                name: "fake".into(),
+            });
+        }
+    })
+    .await;
+    let (witness, other) = (&nodes[0], &nodes[1]);
+    let fake = FakePeer::serve(&fake_key, listener, witness.node_id());
+
+    // The honest log, replicated, and its head witnessed.
+    let honest = LocalLog::memory(fake_key.clone(), LogConfig::default()).unwrap();
+    for p in ["one", "two", "three", "four", "five"] {
+        honest.append(vec![NewEvent::new("s", "test.noted", p).with_audience(Audience::Federation)]).await.unwrap();
+    }
+    *fake.serves.lock().unwrap() =
+        honest.read(fake_id, 1, 100).await.unwrap().into_iter().map(RemoteEvent::from).collect();
+    *fake.heads.lock().unwrap() = vec![(&honest.signed_tree_head().await.unwrap()).into()];
+    replicated(witness, fake_id, 5).await;
+
+    // The same key signs the head of a rewritten log of three events.
+    let rewritten = LocalLog::memory(fake_key.clone(), LogConfig::default()).unwrap();
+    for p in ["uno", "dos", "tres"] {
+        rewritten.append(vec![NewEvent::new("s", "test.noted", p)]).await.unwrap();
+    }
+    let forged = rewritten.signed_tree_head().await.unwrap();
+    fake.heads.lock().unwrap().push((&forged).into());
+    for (who, node) in [("the witness", witness), ("the other node", other)] {
+        let evidence = eventually("the equivocation is listed", || async move {
+            let mut audit = node.audit_client().await;
+            let found = audit.list_equivocations(pb::ListEquivocationsRequest {}).await.ok()?.into_inner().evidence;
+            (!found.is_empty()).then_some(found)
+        })
+        .await;
+        assert_eq!(evidence.len(), 1, "{who}: one piece of evidence, written once");
+        let e = &evidence[0];
+        assert!(e.verified, "{who}: {}", e.problem);
+        assert_eq!((e.origin.as_slice(), e.witness.as_slice()), (fake_id.0.as_slice(), witness.node_id().0.as_slice()));
+        let claimed = e.claimed.as_ref().unwrap();
+        assert_eq!((claimed.tree_size, claimed.root_hash.as_slice()), (3, forged.head.root.as_slice()));
+        assert!(e.witnessed.as_ref().unwrap().tree_size >= 5);
     }
 }

@@ -29,6 +29,21 @@ async fn match_in(node: &TestNode, id: &str, status: pb::MatchStatus) -> pb::Mat
     .await
 }
 
+/// Every step of a request's timeline as `node` holds it, read in small pages.
+async fn timeline(node: &TestNode, request: &str) -> Vec<pb::TimelineStep> {
+    let mut audit = node.audit_client().await;
+    let (mut out, mut token) = (Vec::new(), String::new());
+    loop {
+        let page = pb::GetTimelineRequest { request_id: request.into(), page_size: 5, page_token: token.clone() };
+        let page = audit.get_timeline(page).await.unwrap().into_inner();
+        out.extend(page.steps);
+        if page.next_page_token.is_empty() {
+            return out;
+        }
+        token = page.next_page_token;
+    }
+}
+
 async fn organisations(node: &TestNode) -> Vec<String> {
     let request = pb::ListOrganisationsRequest { page_size: 100, ..Default::default() };
     let list = node.directory_client().await.list_organisations(request).await.unwrap().into_inner();
@@ -265,6 +280,9 @@ async fn a_referral_travels_between_three_organisations_nodes_and_closes_the_loo
         "REFERRAL_NOT_ACTIVE"
     );
 
+    // Node M was party to nothing of this request yet: its timeline is empty.
+    assert!(timeline(m, &request).await.is_empty(), "node M holds no step of the request");
+
     // Re-matched with the steunpunt on node M, which accepts; the help ends well.
     let offered: Vec<String> = proposals(w, &request).await.proposals.into_iter().map(|p| p.offer_id).collect();
     assert_eq!(offered, std::slice::from_ref(&steunpunt_offer), "the failed offer is not proposed again");
@@ -287,6 +305,55 @@ async fn a_referral_travels_between_three_organisations_nodes_and_closes_the_loo
     match_in(m, &second.id, pb::MatchStatus::Ended).await;
     assert_eq!(get_match(v, &second.id).await.unwrap_err().code(), Code::NotFound, "node V is not in the second match");
     assert!(get_match(m, &second.id).await.unwrap().client_contact.is_some());
+
+    // The owner's timeline: every step of every node, verified, in causal order; each partner's
+    // is the steps it was party to, in the same order.
+    let owner = eventually("the owner's timeline holds the partners' steps", || async {
+        let steps = timeline(w, &request).await;
+        let origins: std::collections::HashSet<&[u8]> = steps.iter().map(|s| s.origin.as_slice()).collect();
+        (origins.len() == 3 && steps.iter().any(|s| s.kind == "followup.referral.closed")).then_some(steps)
+    })
+    .await;
+    for s in &owner {
+        assert!(s.verified, "{} at {}: {}", s.kind, s.seq, s.problem);
+    }
+    assert!(owner.iter().any(|s| s.kind.starts_with("intake.request.")));
+    let position = |kind: &str, origin: NodeId| {
+        owner.iter().position(|s| s.kind == kind && s.origin == origin.0).unwrap_or_else(|| panic!("{kind} is missing"))
+    };
+    let confirmed = position("matching.match.confirmed", ids[0]);
+    let v_first = owner.iter().position(|s| s.origin == ids[1].0).unwrap();
+    assert!(confirmed < v_first, "node V's answer comes after the confirmation it answers");
+    for origin in &ids {
+        let seqs: Vec<u64> = owner.iter().filter(|s| s.origin == origin.0).map(|s| s.seq).collect();
+        assert!(seqs.windows(2).all(|p| p[0] < p[1]), "an origin's steps in its order");
+    }
+    let with_access = w
+        .audit_client()
+        .await
+        .get_timeline(pb::GetTimelineRequest { request_id: request.clone(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!with_access.access.is_empty(), "who read the request is on the first page");
+    for (partner, name) in [(v, "V"), (m, "M")] {
+        let seen = timeline(partner, &request).await;
+        assert!(!seen.is_empty() && seen.iter().all(|s| s.verified), "node {name} sees its part, verified");
+        // What the owner lacks is the partner's own bookkeeping (such as its match notices,
+        // audience local); every other step is the owner's too, in the owner's order.
+        let shared: Vec<usize> = seen
+            .iter()
+            .filter_map(|s| {
+                let at = owner.iter().position(|o| o.event_hash == s.event_hash);
+                assert!(at.is_some() || s.origin == partner.node_id().0, "node {name}: {} is nobody's", s.kind);
+                at
+            })
+            .collect();
+        assert!(shared.len() < owner.len(), "node {name} sees part of it, not all");
+        assert!(shared.windows(2).all(|p| p[0] < p[1]), "node {name}'s steps in the owner's order");
+    }
+    let v_seen = timeline(v, &request).await;
+    assert!(v_seen.iter().all(|s| s.origin != ids[2].0), "node V sees nothing of the second referral");
 
     // Every node ends up with the same logs of every origin (compared at one moment: a stream
     // still open records each item it sends, so a log may still grow).

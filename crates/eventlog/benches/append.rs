@@ -1,6 +1,9 @@
 //! Durable append throughput of the event log with group commit, against raw sled insert+flush
 //! with the batch sizes the group commit formed, measured in the same run on the same disk.
 //!
+//! A third contender is the same log without its Merkle tree (`merkle_tree = false`): the column
+//! `tree cost` is its rate over the log's, the price of keeping the tree on the append path.
+//!
 //! `cargo bench -p samenspel-eventlog --bench append` (SAMENSPEL_BENCH_SECS sets the seconds
 //! per scenario, default 3; SAMENSPEL_BENCH_ONLY=N runs only scenario N). Prints one row per scenario and the ratio raw sled / log.
 //! The log and raw sled take turns in short slices, so a change in the load of a shared machine
@@ -110,34 +113,46 @@ fn main() {
         secs.as_secs_f64(),
         root.path().display()
     );
-    println!("{:<34} {:>12} {:>10} {:>14} {:>12}", "scenario", "log ev/s", "ev/commit", "raw sled ev/s", "sled/log");
+    println!(
+        "{:<34} {:>12} {:>10} {:>14} {:>12} {:>14} {:>10}",
+        "scenario", "log ev/s", "ev/commit", "raw sled ev/s", "sled/log", "no-tree ev/s", "tree cost"
+    );
     let only: Option<usize> = std::env::var("SAMENSPEL_BENCH_ONLY").ok().and_then(|s| s.parse().ok());
     for (i, s) in SCENARIOS.iter().enumerate().filter(|(i, _)| only.is_none_or(|o| o == *i)) {
         let log = Arc::new(LocalLog::open(&root.path().join(format!("log-{i}")), LogConfig::default()).unwrap());
+        let plain = LogConfig { merkle_tree: false, ..LogConfig::default() };
+        let bare = Arc::new(LocalLog::open(&root.path().join(format!("bare-{i}")), plain).unwrap());
         let db = open_sled(&root.path().join(format!("sled-{i}")));
         let tree = db.open_tree("raw").unwrap();
-        let (mut ours, mut raw, mut key) =
-            (Slice { events: 0, secs: 0.0, commits: 0 }, Slice { events: 0, secs: 0.0, commits: 0 }, 0);
-        for _ in 0..rounds {
+        let empty = || Slice { events: 0, secs: 0.0, commits: 0 };
+        let (mut ours, mut raw, mut treeless, mut key) = (empty(), empty(), empty(), 0);
+        for round in 0..rounds {
+            // The two logs take turns going first, so neither always follows raw sled's flush.
+            let early = (round % 2 == 1).then(|| run_log(&rt, &bare, s, slice));
             let l = run_log(&rt, &log, s, slice);
             // Raw sled writes batches of the size the group commit just formed.
             let batch = (l.events as f64 / l.commits.max(1) as f64).round().max(1.0) as usize;
             let r = run_sled(&db, &tree, &mut key, batch, slice);
-            for (sum, x) in [(&mut ours, l), (&mut raw, r)] {
+            let b = early.unwrap_or_else(|| run_log(&rt, &bare, s, slice));
+            for (sum, x) in [(&mut ours, l), (&mut raw, r), (&mut treeless, b)] {
                 sum.events += x.events;
                 sum.secs += x.secs;
                 sum.commits += x.commits;
             }
         }
         rt.block_on(log.close()).unwrap();
+        rt.block_on(bare.close()).unwrap();
         let (log_rate, sled_rate) = (ours.events as f64 / ours.secs, raw.events as f64 / raw.secs);
+        let bare_rate = treeless.events as f64 / treeless.secs;
         println!(
-            "{:<34} {:>12.0} {:>10.1} {:>14.0} {:>11.2}x",
+            "{:<34} {:>12.0} {:>10.1} {:>14.0} {:>11.2}x {:>14.0} {:>9.2}x",
             s.name,
             log_rate,
             ours.events as f64 / ours.commits.max(1) as f64,
             sled_rate,
-            sled_rate / log_rate
+            sled_rate / log_rate,
+            bare_rate,
+            bare_rate / log_rate
         );
     }
 }

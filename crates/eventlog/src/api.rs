@@ -12,6 +12,7 @@ use crate::error::{FieldViolation, Result};
 use crate::event::{Appended, ForkEvidence, Head, IngestOutcome, NewEvent, RemoteEvent, Snapshot, StoredEvent};
 use crate::ids::NodeId;
 use crate::verify::VerifyReport;
+use samenspel_merkle::{Digest, SignedTreeHead};
 
 /// Where a subscription starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +159,19 @@ pub trait EventLog: Send + Sync + std::fmt::Debug + 'static {
 
     /// The last snapshot saved under `name`.
     async fn load_snapshot(&self, name: &str) -> Result<Option<Snapshot>>;
+
+    /// The root of `origin`'s Merkle tree (RFC 9162; leaf `i` is the hash of event `i + 1`) over
+    /// its first `size` events, for `size` from 1 to the durable head.
+    async fn tree_root(&self, origin: NodeId, size: u64) -> Result<Digest>;
+
+    /// The audit path that proves event `seq` of `origin` is in its tree of `size` events.
+    async fn inclusion_proof(&self, origin: NodeId, seq: u64, size: u64) -> Result<Vec<Digest>>;
+
+    /// The proof that `origin`'s tree of `new_size` events extends its tree of `old_size`.
+    async fn consistency_proof(&self, origin: NodeId, old_size: u64, new_size: u64) -> Result<Vec<Digest>>;
+
+    /// The own log's tree head at its durable head, signed now by the node key.
+    async fn signed_tree_head(&self) -> Result<SignedTreeHead>;
 
     /// Checks every stored chain and signature.
     async fn verify(&self) -> Result<VerifyReport>;

@@ -20,6 +20,11 @@ pub struct LogConfig {
     pub recent_events: usize,
     /// The same window's bound in bytes, per origin: payloads may be large.
     pub recent_bytes: usize,
+    /// Keep each origin's Merkle tree (`tree.rs`). Off only to measure what it costs: a log
+    /// without it answers no tree head or proof, and builds the tree when it next opens with it.
+    /// Not a setting of the node (no config file turns it off).
+    #[serde(skip)]
+    pub merkle_tree: bool,
 }
 
 impl Default for LogConfig {
@@ -32,6 +37,7 @@ impl Default for LogConfig {
             cache_bytes: 256 * 1024 * 1024,
             recent_events: 8192,
             recent_bytes: 16 * 1024 * 1024,
+            merkle_tree: true,
         }
     }
 }

@@ -69,6 +69,7 @@ macro_rules! log_conformance_tests {
             restore_own_takes_back_a_lost_tail_and_refuses_a_divergent_one,
             subscribe_all_delivers_every_origin_and_an_event_after_its_causes,
             outlines_keep_the_chain_and_name_nothing,
+            merkle_tree_proves_every_event_and_every_older_head,
         );
     };
 }
@@ -733,4 +734,77 @@ pub async fn outlines_keep_the_chain_and_name_nothing(f: Factory) {
         all(&*a, origin).await.iter().map(|e| &e.header_bytes).collect::<Vec<_>>(),
         "the restored headers are the origin's exact bytes"
     );
+}
+
+/// The leaf hashes of what `log` holds of `origin`, as an auditor would compute them.
+async fn leaves_of(log: &dyn EventLog, origin: crate::NodeId) -> Vec<crate::Digest> {
+    all(log, origin).await.iter().map(|e| samenspel_merkle::leaf_hash(&e.hash.0)).collect()
+}
+
+fn field_of(e: Error) -> Vec<String> {
+    match e {
+        Error::Invalid(v) => v.into_iter().map(|v| v.field).collect(),
+        other => panic!("expected invalid input, got {other:?}"),
+    }
+}
+
+pub async fn merkle_tree_proves_every_event_and_every_older_head(f: Factory) {
+    let a = f(key(1));
+    let origin = a.node_id();
+    // Groups of many sizes, so the tree's stored levels and the blocks below them are crossed
+    // at every alignment.
+    let mut i = 0;
+    for group in [1, 2, 61, 1, 64, 130, 3, 70] {
+        a.append((0..group).map(|j| ev(&format!("s{}", j % 3), i + j)).collect()).await.unwrap();
+        i += group;
+    }
+    let size = i as u64;
+    let leaves = leaves_of(&*a, origin).await;
+    assert_eq!(leaves.len() as u64, size);
+    // Another origin's log, ingested in two batches, has its own tree here.
+    let b = f(key(2));
+    let whole = export(&*a).await;
+    let cut = 64;
+    assert!(whole[cut - 1].checkpoint.is_some(), "groups of 1, 2 and 61 end at a checkpoint");
+    b.ingest(whole[..cut].to_vec()).await.unwrap();
+    b.ingest(whole[cut..].to_vec()).await.unwrap();
+    for log in [&a, &b] {
+        for n in 1..=size {
+            let root = log.tree_root(origin, n).await.unwrap();
+            assert_eq!(root, samenspel_merkle::root_of(&leaves[..n as usize]), "size {n}");
+        }
+    }
+    let root = a.tree_root(origin, size).await.unwrap();
+    for seq in 1..=size {
+        let path = b.inclusion_proof(origin, seq, size).await.unwrap();
+        assert!(path.len() <= 9, "a tree of {size} is 9 levels deep");
+        samenspel_merkle::verify_inclusion(&leaves[seq as usize - 1], seq - 1, size, &path, &root).unwrap();
+    }
+    for old in [1, 2, 3, 63, 64, 65, 128, 129, 200, 255, 256, size - 1, size] {
+        let proof = a.consistency_proof(origin, old, size).await.unwrap();
+        let old_root = samenspel_merkle::root_of(&leaves[..old as usize]);
+        samenspel_merkle::verify_consistency(old, size, &old_root, &root, &proof).unwrap();
+    }
+    // A redaction changes no leaf: the proofs survive an erasure.
+    assert!(a.redact(origin, 70).await.unwrap());
+    assert_eq!(a.tree_root(origin, size).await.unwrap(), root);
+    // The own head, signed now; its root is the tree's.
+    let sth = a.signed_tree_head().await.unwrap();
+    sth.verify().unwrap();
+    assert_eq!((sth.head.origin, sth.head.size, sth.head.root), (origin.0, size, root));
+    let mut forged = sth.clone();
+    forged.head.size -= 1;
+    assert!(forged.verify().is_err(), "the signature covers the size");
+    // Sizes and positions the log does not hold are named.
+    assert_eq!(field_of(a.tree_root(origin, 0).await.unwrap_err()), ["tree_size"]);
+    assert_eq!(field_of(a.tree_root(origin, size + 1).await.unwrap_err()), ["tree_size"]);
+    assert_eq!(field_of(a.inclusion_proof(origin, size, size - 1).await.unwrap_err()), ["seq"]);
+    assert_eq!(field_of(a.inclusion_proof(origin, 0, size).await.unwrap_err()), ["seq"]);
+    assert_eq!(field_of(a.consistency_proof(origin, 0, size + 1).await.unwrap_err()), ["old_tree_size", "tree_size"]);
+    assert_eq!(field_of(a.consistency_proof(origin, 5, 4).await.unwrap_err()), ["old_tree_size"]);
+    assert_eq!(field_of(b.tree_root(key(9).node_id(), 1).await.unwrap_err()), ["tree_size"], "an origin not held");
+    // A node with nothing yet signs the empty tree.
+    let empty = f(key(3)).signed_tree_head().await.unwrap();
+    assert_eq!((empty.head.size, empty.head.root), (0, samenspel_merkle::EMPTY_ROOT));
+    empty.verify().unwrap();
 }

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use samenspel_merkle::{Cosignature, SignedTreeHead, TreeHead};
 
 use crate::error::{Error, Result};
 use crate::event::Checkpoint;
@@ -106,6 +107,20 @@ impl NodeKey {
         material.extend_from_slice(&a.0);
         material.extend_from_slice(&b.0);
         Some(blake3::derive_key(context, &material))
+    }
+
+    /// Signs a tree head of this node's own log.
+    pub fn sign_tree_head(&self, head: TreeHead) -> SignedTreeHead {
+        debug_assert_eq!(head.origin, self.node_id().0);
+        let signature = self.key.sign(&head.message()).to_bytes();
+        SignedTreeHead { head, signature, cosignatures: vec![] }
+    }
+
+    /// This node's cosignature, as a witness, of another origin's tree head it checked.
+    pub fn cosign(&self, head: &TreeHead, time_micros: i64) -> Cosignature {
+        let witness = self.node_id().0;
+        let signature = self.key.sign(&Cosignature::message(head, &witness, time_micros)).to_bytes();
+        Cosignature { witness, time_micros, signature }
     }
 
     pub fn sign_checkpoint(&self, seq: u64, head_hash: Hash) -> Checkpoint {

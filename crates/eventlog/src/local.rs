@@ -19,8 +19,11 @@ use crate::ingest::{Whose, check_batch};
 use crate::recent::Recent;
 use crate::shared::{Shared, Stats};
 use crate::store::{Key, MemoryStore, SledStore, Store};
+use crate::tree::StoredTree;
 use crate::verify::{VerifyReport, verify_store};
 use crate::writer::{Command, Writer};
+use samenspel_merkle::{Digest, SignedTreeHead, TreeHead};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use crate::shared::LogStats;
 
@@ -72,7 +75,9 @@ fn subscribe(shared: Arc<Shared>, config: &LogConfig, from: SubscribeFrom) -> Su
 
 /// The event log of one node on a local store.
 pub struct LocalLog {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
+    /// Signs the own tree heads (the writer holds its own copy for checkpoints).
+    key: NodeKey,
     config: LogConfig,
     tx: Mutex<Option<mpsc::Sender<Command>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -134,11 +139,20 @@ impl LocalLog {
                 forked.entry(o).or_insert(Key::seq_of(&k));
             }
         }
+        let trees = if config.merkle_tree {
+            let mut trees = HashMap::new();
+            for (o, head) in shared.heads.lock().expect("heads lock").iter().map(|(o, tx)| (*o, tx.borrow().seq)) {
+                trees.insert(o, crate::tree::open(&shared, o, head)?);
+            }
+            Some(trees)
+        } else {
+            None
+        };
         let mut salt_key = [0u8; 32];
         getrandom::fill(&mut salt_key).map_err(|e| Error::Key(format!("no randomness: {e}")))?;
         let writer = Writer {
             shared: shared.clone(),
-            key,
+            key: key.clone(),
             head,
             last_time,
             max_group_events: config.max_group_events.max(1),
@@ -146,11 +160,12 @@ impl LocalLog {
             forked,
             salt_key,
             salt_counter: 0,
+            trees,
         };
         let (tx, rx) = mpsc::channel(1024);
         let thread = std::thread::Builder::new().name("eventlog-writer".into()).spawn(move || writer.run(rx))?;
         tracing::info!(origin = %origin.short(), head = head.seq, "event log open");
-        Ok(Self { shared, config, tx: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)) })
+        Ok(Self { shared, key, config, tx: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)) })
     }
 
     /// Checks a batch of events from a peer (another origin's, or this node's own taken back) and
@@ -170,6 +185,27 @@ impl LocalLog {
             Whose::Other => self.send(|reply| Command::Ingest { batch, reply }).await,
             Whose::Own => self.send(|reply| Command::Restore { batch, reply }).await,
         }
+    }
+
+    /// The tree of `origin` at the largest of `sizes` (the first named is the one a proof is
+    /// about); every size must be between 1 and the origin's durable head.
+    fn tree_at(&self, origin: NodeId, sizes: &[(&str, u64)]) -> Result<StoredTree<'_>> {
+        if !self.config.merkle_tree {
+            return Err(Error::Storage("this log keeps no merkle tree (merkle_tree = false)".into()));
+        }
+        let head = self.shared.head(origin).seq;
+        let violations: Vec<FieldViolation> = sizes
+            .iter()
+            .filter(|(_, size)| *size == 0 || *size > head)
+            .map(|(field, _)| {
+                FieldViolation::new(*field, format!("must be 1 to {head}, the events of this origin held here"))
+            })
+            .collect();
+        if !violations.is_empty() {
+            return Err(Error::Invalid(violations));
+        }
+        let size = sizes.iter().map(|(_, s)| *s).max().unwrap_or(head);
+        Ok(StoredTree::new(&self.shared, origin, size))
     }
 
     /// Verifies the sled store in `dir/log` without starting a writer (and without a node key).
@@ -328,6 +364,41 @@ impl EventLog for LocalLog {
 
     async fn load_snapshot(&self, name: &str) -> Result<Option<Snapshot>> {
         self.shared.store.get(&Key::snapshot(name))?.map(|v| decode_snapshot(&v)).transpose()
+    }
+
+    async fn tree_root(&self, origin: NodeId, size: u64) -> Result<Digest> {
+        self.tree_at(origin, &[("tree_size", size)])?.root()
+    }
+
+    async fn inclusion_proof(&self, origin: NodeId, seq: u64, size: u64) -> Result<Vec<Digest>> {
+        let tree = self.tree_at(origin, &[("tree_size", size)])?;
+        if seq == 0 || seq > size {
+            let why = format!("must be an event in the tree: 1 to {size}");
+            return Err(Error::Invalid(vec![FieldViolation::new("seq", why)]));
+        }
+        samenspel_merkle::inclusion_path(&tree, seq - 1, size)
+    }
+
+    async fn consistency_proof(&self, origin: NodeId, old_size: u64, new_size: u64) -> Result<Vec<Digest>> {
+        let tree = self.tree_at(origin, &[("old_tree_size", old_size), ("tree_size", new_size)])?;
+        if old_size > new_size {
+            let why = format!("must not be larger than tree_size {new_size}");
+            return Err(Error::Invalid(vec![FieldViolation::new("old_tree_size", why)]));
+        }
+        samenspel_merkle::consistency_path(&tree, old_size, new_size)
+    }
+
+    async fn signed_tree_head(&self) -> Result<SignedTreeHead> {
+        let origin = self.shared.origin;
+        let size = self.shared.head(origin).seq;
+        // At size 0 the empty tree's head: signed too, so that even a new node's log has one.
+        let root = if size == 0 {
+            samenspel_merkle::EMPTY_ROOT
+        } else {
+            self.tree_at(origin, &[("tree_size", size)])?.root()?
+        };
+        let time_micros = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
+        Ok(self.key.sign_tree_head(TreeHead { origin: self.shared.origin.0, size, root, time_micros }))
     }
 
     async fn verify(&self) -> Result<VerifyReport> {

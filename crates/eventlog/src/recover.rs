@@ -183,6 +183,14 @@ mod tests {
         Arc::new(store)
     }
 
+    /// The stored Merkle tree is the tree of the events that survived, also when the crash kept
+    /// tree nodes of the torn group.
+    async fn assert_tree_matches(log: &LocalLog, origin: NodeId, head: u64) {
+        let events = log.read(origin, 1, usize::MAX).await.unwrap();
+        let leaves: Vec<_> = events.iter().map(|e| samenspel_merkle::leaf_hash(&e.hash.0)).collect();
+        assert_eq!(log.tree_root(origin, head).await.unwrap(), samenspel_merkle::root_of(&leaves), "head {head}");
+    }
+
     fn key(seed: u8) -> NodeKey {
         NodeKey::from_seed([seed; 32])
     }
@@ -213,6 +221,7 @@ mod tests {
             let complete = k == ops.len();
             assert_eq!(head, if complete { after } else { before }, "crash after {k} of {} writes", ops.len());
             assert!(log.verify().await.unwrap().is_ok(), "crash after {k} writes");
+            assert_tree_matches(&log, log.node_id(), head).await;
             // The index holds exactly the events that are there.
             for s in 0..3 {
                 let stream = log.read_stream(log.node_id(), &format!("s{s}"), 1, usize::MAX).await.unwrap();
@@ -258,6 +267,7 @@ mod tests {
             let head: Head = log.head(origin.node_id()).await.unwrap();
             assert!(checkpoints.contains(&head.seq) && head.seq >= 70, "crash after {k} writes: head {}", head.seq);
             assert!(log.verify().await.unwrap().is_ok(), "crash after {k} writes");
+            assert_tree_matches(&log, origin.node_id(), head.seq).await;
             seen.insert(head.seq);
             // The index holds exactly the events that are there, also when a run of the torn
             // group commit reached past the checkpoint that survived.

@@ -22,6 +22,7 @@ use crate::ingest::{CheckedBatch, refused};
 use crate::shared::Shared;
 use crate::store::{Key, WriteBatch};
 use crate::stream_index::{self, StagedIndex};
+use crate::tree::Frontier;
 
 /// Streams whose version the writer remembers; past this it forgets them all and reloads.
 const STREAM_CACHE_LIMIT: usize = 100_000;
@@ -155,6 +156,8 @@ pub(crate) struct Writer {
     pub(crate) forked: HashMap<NodeId, u64>,
     pub(crate) salt_key: [u8; 32],
     pub(crate) salt_counter: u64,
+    /// Each origin's Merkle tree frontier; `None` when the log keeps no tree.
+    pub(crate) trees: Option<HashMap<NodeId, Frontier>>,
 }
 
 impl Writer {
@@ -237,6 +240,23 @@ impl Writer {
         }
         stage.index.write(&mut batch);
         batch.ops.append(&mut stage.batch.ops);
+        if let Some(trees) = &mut self.trees {
+            let own = (own_events > 0).then_some((origin, self.head.seq + 1, &stage.own_events));
+            let foreign = stage.foreign.iter().map(|(o, f)| (*o, f.first, &f.events));
+            for (o, first, events) in own.into_iter().chain(foreign) {
+                let tree = trees.entry(o).or_default();
+                if tree.size + 1 != first {
+                    return Err(Error::Corrupt(format!(
+                        "the merkle tree of {o} holds {} events, not {}",
+                        tree.size,
+                        first - 1
+                    )));
+                }
+                for e in events {
+                    tree.push(o, &e.hash, &mut batch);
+                }
+            }
+        }
         for cp in stage.foreign.values().flat_map(|f| &f.checkpoints) {
             batch.put(Key::at(Key::CHECKPOINT, cp.origin, cp.seq), encode_checkpoint(cp));
         }

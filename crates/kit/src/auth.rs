@@ -251,6 +251,13 @@ pub const MATRIX: &[Rule] = &[
     rule("/samenspel.v1.FollowUp/GetCoverage", FIGURES),
     // Who read what (NEN 7513): the auditor's.
     personal("/samenspel.v1.Audit/ListAccess", AUDIT, D::AccessLog),
+    // A request's history: kinds, times and positions, recorded as a read about the request.
+    personal("/samenspel.v1.Audit/GetTimeline", AUDIT, D::AccessLog),
+    // Tree heads and proofs: hashes only, nothing personal.
+    rule("/samenspel.v1.Audit/GetTreeHead", AUDIT),
+    rule("/samenspel.v1.Audit/GetInclusionProof", AUDIT),
+    rule("/samenspel.v1.Audit/GetConsistencyProof", AUDIT),
+    rule("/samenspel.v1.Audit/ListEquivocations", AUDIT),
     // Erasure (AVG art. 17): the privacy officer's; an auditor sees which nodes confirmed.
     rule("/samenspel.v1.Privacy/EraseSubject", ERASE),
     rule("/samenspel.v1.Privacy/GetErasure", ERASURES),

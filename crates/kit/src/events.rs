@@ -9,7 +9,8 @@ use crate::personal::{from_payload, mark};
 
 /// The kinds the services write (and the access log's). The raw log takes none of them from a
 /// client: a service's events are written by the service, after its rules.
-pub const SERVICE_KIND_PREFIXES: [&str; 6] = ["directory.", "intake.", "matching.", "followup.", "access.", "privacy."];
+pub const SERVICE_KIND_PREFIXES: [&str; 7] =
+    ["directory.", "intake.", "matching.", "followup.", "access.", "privacy.", "federation."];
 
 /// A service's own event.
 pub trait ServiceEvent: Serialize + DeserializeOwned + Sized {

@@ -320,6 +320,22 @@ impl EventLog for SealingLog {
         Ok(opened.map(|data| Snapshot { positions: snapshot.positions, data }))
     }
 
+    async fn tree_root(&self, origin: NodeId, size: u64) -> Result<samenspel_eventlog::Digest> {
+        self.inner.tree_root(origin, size).await
+    }
+
+    async fn inclusion_proof(&self, origin: NodeId, seq: u64, size: u64) -> Result<Vec<samenspel_eventlog::Digest>> {
+        self.inner.inclusion_proof(origin, seq, size).await
+    }
+
+    async fn consistency_proof(&self, origin: NodeId, old: u64, new: u64) -> Result<Vec<samenspel_eventlog::Digest>> {
+        self.inner.consistency_proof(origin, old, new).await
+    }
+
+    async fn signed_tree_head(&self) -> Result<samenspel_eventlog::SignedTreeHead> {
+        self.inner.signed_tree_head().await
+    }
+
     async fn verify(&self) -> Result<VerifyReport> {
         self.inner.verify().await
     }

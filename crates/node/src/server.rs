@@ -10,7 +10,7 @@ use samenspel_audit::{AuditGrpc, AuditServer, AuditService};
 use samenspel_directory::{DirectoryGrpc, DirectoryServer, DirectoryService};
 use samenspel_domain::{Clock, SystemClock};
 use samenspel_eventlog::{EventLog, LocalLog, NodeKey};
-use samenspel_federation::{FederationGrpc, FederationService, NodeTls, Peer, Replicator, restore_own_head};
+use samenspel_federation::{FederationGrpc, FederationService, NodeTls, Peer, Replicator, Witness, restore_own_head};
 use samenspel_followup::{FollowUpGrpc, FollowUpServer, FollowUpService};
 use samenspel_intake::{IntakeGrpc, IntakeServer, IntakeService};
 use samenspel_keys::KeyStore;
@@ -152,6 +152,9 @@ pub async fn serve(
     };
     let grace = Duration::from_secs(config.shutdown_grace_secs);
 
+    // Checks the peers' tree heads against the logs held here, co-signs them, and keeps evidence
+    // of an origin that signed two histories (`samenspel_federation::Witness`).
+    let witness = Witness::open(log.clone(), key.clone()).await?;
     let federation = match listeners.federation {
         Some(listener) => {
             let addr = listener.local_addr()?;
@@ -163,7 +166,9 @@ pub async fn serve(
             );
             let server = Server::builder()
                 .trace_fn(|req| tracing::info_span!("federation", path = %req.uri().path()))
-                .add_service(FederationGrpc::new(service).into_server().max_encoding_message_size(limit))
+                .add_service(
+                    FederationGrpc::new(service, witness.clone()).into_server().max_encoding_message_size(limit),
+                )
                 .serve_with_incoming_shutdown(tls_incoming, until_stopped(stopping.clone()));
             tracing::info!(addr = %addr, peers = peers.len(), "serving peers over mutual tls");
             Some(tokio::spawn(with_grace(server, stopping.clone(), grace, "federation")))
@@ -225,7 +230,13 @@ pub async fn serve(
     let audit = AuditService::start(log.clone(), config.access.clone(), clock.clone());
     let privacy = PrivacyService::start(sealed.clone(), keys.clone(), config.privacy.clone(), clock.clone()).await?;
     let privacy_server = PrivacyGrpc::new(privacy.clone()).into_server().max_encoding_message_size(limit);
-    let audit_server = AuditGrpc::new(audit.clone()).into_server().max_encoding_message_size(limit);
+    let audit_server = AuditGrpc::new(
+        audit.clone(),
+        samenspel_audit::Proofs::new(log.clone()),
+        samenspel_audit::Timeline::new(log.clone()),
+    )
+    .into_server()
+    .max_encoding_message_size(limit);
     health.set_serving::<AuditServer<AuditGrpc>>().await;
     health.set_serving::<PrivacyServer<PrivacyGrpc>>().await;
     health.set_serving::<EventLogServer<EventLogGrpc>>().await;
@@ -234,7 +245,8 @@ pub async fn serve(
     health.set_serving::<IntakeServer<IntakeGrpc>>().await;
     health.set_serving::<DirectoryServer<DirectoryGrpc>>().await;
 
-    let replicator = Replicator::start(log.clone(), Some(keys.clone()), tls.clone(), peers, &config.federation);
+    let replicator =
+        Replicator::start(log.clone(), Some(keys.clone()), tls.clone(), peers, &config.federation, Some(witness));
 
     tracing::info!(node = %log.node_id(), addr = %api_addr, tls = api_tls.is_some(), "node serving");
     // Every call goes through the edge: who calls, may that role call this, the purpose, the

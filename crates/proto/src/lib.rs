@@ -3,6 +3,9 @@
 //! handlers convert them to domain types.
 
 pub mod codec;
+mod tree_heads;
+
+pub use tree_heads::MalformedHead;
 
 /// Package `samenspel.v1`.
 #[allow(missing_debug_implementations, unused_qualifications, clippy::all, clippy::pedantic)]

@@ -1,5 +1,6 @@
 //! The `samenspel` command: run a node, verify a store, import and export the sociale kaart.
 
+mod audit_cli;
 mod client;
 mod credentials_cli;
 mod directory_cli;
@@ -86,11 +87,79 @@ enum Command {
         #[command(subcommand)]
         command: PeerCommand,
     },
+    /// Audit the node's history: tree heads to keep, Merkle proofs, and their offline check.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// The credentials callers present (`authorization: Bearer <secret>`): issue, list, revoke.
     /// Works with the node stopped or running; a running node takes a change within a second.
     Credentials {
         #[command(subcommand)]
         command: CredentialsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Fetch the node's signed tree head (the size and root of its log's Merkle tree) as JSON:
+    /// keep it, and later prove that the log still extends it.
+    TreeHead {
+        /// The latest head the node's peers co-signed (each cosignature is checked by
+        /// `check-proof`), rather than one of the whole log signed now.
+        #[arg(long)]
+        witnessed: bool,
+        #[command(flatten)]
+        node: client::NodeArgs,
+        /// The file to write (default: standard output).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Fetch the proof that one event is in the log of a tree head.
+    ProveInclusion {
+        /// The event's position in its origin's log.
+        #[arg(long)]
+        seq: u64,
+        /// The tree head the proof is for (default: the node's whole log now).
+        #[arg(long)]
+        head: Option<PathBuf>,
+        /// The origin (a node id) whose log the event is in, when no head names it.
+        #[arg(long)]
+        origin: Option<String>,
+        #[command(flatten)]
+        node: client::NodeArgs,
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Fetch the proof that the log of a newer head (default: the node's whole log now) extends
+    /// a saved, older one.
+    ProveConsistency {
+        /// The saved, older tree head.
+        #[arg(long)]
+        from: PathBuf,
+        /// The newer tree head.
+        #[arg(long)]
+        to: Option<PathBuf>,
+        #[command(flatten)]
+        node: client::NodeArgs,
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Check a proof offline, with nothing but the files and the origin's node id. Exits 0 when
+    /// it holds, 1 when it does not (and says why).
+    CheckProof {
+        /// The origin's node id (its ed25519 public key, 64 hex digits), as you know it.
+        #[arg(long)]
+        key: String,
+        /// The tree head the proof is for (for a consistency proof, the newer one).
+        #[arg(long)]
+        head: PathBuf,
+        /// The proof.
+        #[arg(long)]
+        proof: PathBuf,
+        /// For a consistency proof: the saved, older tree head.
+        #[arg(long)]
+        old_head: Option<PathBuf>,
     },
 }
 
@@ -264,6 +333,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 copied.bytes
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { command } => {
+            if let AuditCommand::CheckProof { key, head, proof, old_head } = command {
+                return audit_cli::check_proof(&audit_cli::CheckArgs { key, head, proof, old_head });
+            }
+            let rt = tokio::runtime::Runtime::new()?;
+            match command {
+                AuditCommand::TreeHead { witnessed, node, out } => {
+                    rt.block_on(audit_cli::tree_head(&node, witnessed, out.as_deref()))
+                }
+                AuditCommand::ProveInclusion { seq, head, origin, node, out } => rt.block_on(
+                    audit_cli::prove_inclusion(&node, seq, head.as_deref(), origin.as_deref(), out.as_deref()),
+                ),
+                AuditCommand::ProveConsistency { from, to, node, out } => {
+                    rt.block_on(audit_cli::prove_consistency(&node, &from, to.as_deref(), out.as_deref()))
+                }
+                AuditCommand::CheckProof { .. } => unreachable!("checked above"),
+            }
         }
         Command::Directory { command } => {
             let rt = tokio::runtime::Runtime::new()?;

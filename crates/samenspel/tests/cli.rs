@@ -520,3 +520,129 @@ async fn no_acknowledged_request_loses_its_key_when_the_node_is_killed() {
     let (code, out) = verify(&data);
     assert_eq!(code, Some(0), "{out}");
 }
+
+/// Appends `n` raw events as the admin.
+async fn append_raw(addr: &str, secret: &str, tag: &str, n: usize) {
+    let mut client = log_client(addr, secret).await;
+    let events = (0..n)
+        .map(|i| pb::NewEvent {
+            stream: format!("audit-test/{tag}"),
+            kind: "test.noted".into(),
+            payload: format!("{tag} {i}").into_bytes(),
+            ..Default::default()
+        })
+        .collect();
+    client.append(pb::AppendRequest { events }).await.unwrap();
+}
+
+/// An auditor keeps a tree head, later fetches proofs, and checks them with nothing but the
+/// files and the node id; a changed proof, a forged head, another node's key and a log rewritten
+/// under the same key (a node restarted on other events) all fail the check.
+#[tokio::test]
+async fn an_auditor_keeps_a_tree_head_and_checks_proofs_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let secret = admin(&data);
+    let auditor = issue(&data, &["--role", "auditor", "--label", "inspectie"]);
+    let (code, key, _) = samenspel(&["keys", "--data", data.to_str().unwrap()]);
+    assert_eq!(code, Some(0));
+    let key = key.trim().to_string();
+    let (mut child, addr) = start_node(&data);
+    let node = format!("http://{addr}");
+    let file = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let as_auditor = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--node", &node]);
+        samenspel_with(&all, &[("SAMENSPEL_CREDENTIAL", auditor.as_str())])
+    };
+    append_raw(&addr, &secret, "before", 100).await;
+    let (code, out, err) = as_auditor(&["audit", "tree-head", "--out", &file("old.json")]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    append_raw(&addr, &secret, "after", 50).await;
+    for (args, name) in [
+        (vec!["audit", "tree-head"], "new.json"),
+        (
+            vec!["audit", "prove-consistency", "--from", &file("old.json"), "--to", &file("new.json")],
+            "consistency.json",
+        ),
+        (vec!["audit", "prove-inclusion", "--seq", "42", "--head", &file("old.json")], "inclusion.json"),
+    ] {
+        let mut args = args.clone();
+        let out_file = file(name);
+        args.extend(["--out", &out_file]);
+        let (code, out, err) = as_auditor(&args);
+        assert_eq!(code, Some(0), "{args:?}: {out}{err}");
+    }
+    let head: serde_json::Value = serde_json::from_slice(&std::fs::read(file("old.json")).unwrap()).unwrap();
+    assert!(head["tree_size"].as_u64().unwrap() >= 100);
+    // Without the node: the checks need nothing but the files and the key.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let check = |head: &str, proof: &str, old: Option<&str>, key: &str| {
+        let mut args = vec!["audit", "check-proof", "--key", key, "--head", head, "--proof", proof];
+        if let Some(old) = old {
+            args.extend(["--old-head", old]);
+        }
+        samenspel(&args)
+    };
+    let (code, out, err) = check(&file("new.json"), &file("consistency.json"), Some(&file("old.json")), &key);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("none of its first"), "{out}");
+    let (code, out, err) = check(&file("old.json"), &file("inclusion.json"), None, &key);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.starts_with("ok: event 42"), "{out}");
+
+    // A changed path, a forged head, another key.
+    let mut proof: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(file("consistency.json")).unwrap()).unwrap();
+    proof["path"][0] = serde_json::Value::String("00".repeat(32));
+    std::fs::write(file("bad-proof.json"), proof.to_string()).unwrap();
+    let (code, out, _) = check(&file("new.json"), &file("bad-proof.json"), Some(&file("old.json")), &key);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.starts_with("proof fails:"), "{out}");
+    let mut forged = head.clone();
+    forged["root_hash"] = serde_json::Value::String("11".repeat(32));
+    std::fs::write(file("forged.json"), forged.to_string()).unwrap();
+    let (code, out, _) = check(&file("forged.json"), &file("inclusion.json"), None, &key);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("signature does not verify"), "{out}");
+    let other = samenspel_eventlog::NodeKey::from_seed([9; 32]).node_id().to_string();
+    let (code, out, _) = check(&file("old.json"), &file("inclusion.json"), None, &other);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("another log"), "{out}");
+
+    // The same node key on a log with other events: its head is signed, but it does not extend
+    // the head the auditor kept.
+    let rewritten = dir.path().join("rewritten");
+    std::fs::create_dir_all(&rewritten).unwrap();
+    std::fs::copy(data.join("node.key"), rewritten.join("node.key")).unwrap();
+    let secret = admin(&rewritten);
+    let auditor_b = issue(&rewritten, &["--role", "auditor", "--label", "inspectie"]);
+    let (mut child, addr) = start_node(&rewritten);
+    let node = format!("http://{addr}");
+    append_raw(&addr, &secret, "rewritten", 200).await;
+    let env = [("SAMENSPEL_CREDENTIAL", auditor_b.as_str())];
+    let (code, out, err) =
+        samenspel_with(&["audit", "tree-head", "--node", &node, "--out", &file("rewritten-head.json")], &env);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let (code, out, err) = samenspel_with(
+        &[
+            "audit",
+            "prove-consistency",
+            "--node",
+            &node,
+            "--from",
+            &file("old.json"),
+            "--out",
+            &file("rewritten-proof.json"),
+        ],
+        &env,
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (code, out, _) =
+        check(&file("rewritten-head.json"), &file("rewritten-proof.json"), Some(&file("old.json")), &key);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("changed before the older head"), "{out}");
+}

@@ -7,17 +7,33 @@ use samenspel_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
 use crate::error::Error;
+use crate::proofs::Proofs;
 use crate::service::{AccessFilter, AuditService, Entry};
+use crate::timeline::Timeline;
+use samenspel_eventlog::NodeId;
 
 /// The gRPC face of [`AuditService`].
 #[derive(Debug, Clone)]
 pub struct AuditGrpc {
     service: Arc<AuditService>,
+    proofs: Proofs,
+    timeline: Timeline,
 }
 
 impl AuditGrpc {
-    pub fn new(service: Arc<AuditService>) -> Self {
-        Self { service }
+    pub fn new(service: Arc<AuditService>, proofs: Proofs, timeline: Timeline) -> Self {
+        Self { service, proofs, timeline }
+    }
+
+    /// An empty origin means this node.
+    fn origin(&self, check: &mut Check, bytes: &[u8]) -> NodeId {
+        if bytes.is_empty() {
+            return self.proofs.node_id();
+        }
+        NodeId::from_slice(bytes).unwrap_or_else(|| {
+            check.bad("origin", format!("must be 32 bytes (a node id), got {}", bytes.len()));
+            NodeId([0; 32])
+        })
     }
 
     pub fn into_server(self) -> pb::audit_server::AuditServer<Self> {
@@ -50,6 +66,141 @@ fn entry_pb(e: Entry) -> pb::AccessEntry {
 
 #[tonic::async_trait]
 impl pb::audit_server::Audit for AuditGrpc {
+    async fn get_timeline(
+        &self,
+        request: Request<pb::GetTimelineRequest>,
+    ) -> Result<Response<pb::GetTimelineResponse>, Status> {
+        let r = request.into_inner();
+        let mut check = Check::new();
+        check.id("request_id", &r.request_id);
+        check.ascii("page_token", &r.page_token, MAX_TOKEN);
+        let start = if r.page_token.is_empty() {
+            0
+        } else {
+            r.page_token.parse::<usize>().unwrap_or_else(|_| {
+                check.bad("page_token", "is not a token from a previous page");
+                0
+            })
+        };
+        check.finish().map_err(|v| Status::from(Error::Invalid(v)))?;
+        let steps = self.timeline.of(&r.request_id).await?;
+        let size = samenspel_kit::page_size(r.page_size, 100, 1000);
+        let end = (start + size).min(steps.len());
+        let next_page_token = if end < steps.len() { end.to_string() } else { String::new() };
+        let subject = format!("request/{}", r.request_id);
+        let access = if start == 0 {
+            let filter = AccessFilter { subject: subject.clone(), ..Default::default() };
+            let mut all = Vec::new();
+            let mut token = String::new();
+            loop {
+                let (entries, next) = self.service.list(&filter, 1000, &token).await?;
+                all.extend(entries.into_iter().map(entry_pb));
+                if next.is_empty() {
+                    break all;
+                }
+                token = next;
+            }
+        } else {
+            Vec::new()
+        };
+        let steps = steps
+            .get(start.min(steps.len())..end)
+            .unwrap_or_default()
+            .iter()
+            .map(|s| pb::TimelineStep {
+                origin: s.origin.0.to_vec(),
+                seq: s.seq,
+                event_hash: s.hash.0.to_vec(),
+                time_micros: s.time_micros,
+                kind: s.kind.clone(),
+                stream: s.stream.clone(),
+                summary: s.summary.clone(),
+                trace: s.trace.clone(),
+                verified: s.problem.is_none(),
+                problem: s.problem.clone().unwrap_or_default(),
+            })
+            .collect();
+        let answer = pb::GetTimelineResponse { steps, access, next_page_token };
+        Ok(accessed(Response::new(answer), vec![subject]))
+    }
+
+    async fn get_tree_head(
+        &self,
+        request: Request<pb::GetTreeHeadRequest>,
+    ) -> Result<Response<pb::SignedTreeHead>, Status> {
+        let head = if request.into_inner().witnessed {
+            self.proofs.witnessed_head().await?.ok_or_else(|| {
+                Status::not_found("no head of this node's log is co-signed yet: its peers co-sign as they catch up")
+            })?
+        } else {
+            self.proofs.tree_head().await?
+        };
+        Ok(Response::new((&head).into()))
+    }
+
+    async fn list_equivocations(
+        &self,
+        _: Request<pb::ListEquivocationsRequest>,
+    ) -> Result<Response<pb::ListEquivocationsResponse>, Status> {
+        let evidence = self.proofs.equivocations().await?;
+        let evidence = evidence
+            .into_iter()
+            .map(|e| pb::EquivocationEvidence {
+                witness: e.witness.0.to_vec(),
+                seq: e.seq,
+                origin: e.evidence.claimed.head.origin.to_vec(),
+                claimed: Some((&e.evidence.claimed).into()),
+                witnessed: Some((&e.evidence.witnessed).into()),
+                root_at_claimed_size: e.evidence.root_at_claimed_size.to_vec(),
+                proof: e.evidence.proof.iter().map(|h| h.to_vec()).collect(),
+                verified: e.problem.is_none(),
+                problem: e.problem.unwrap_or_default(),
+            })
+            .collect();
+        Ok(Response::new(pb::ListEquivocationsResponse { evidence }))
+    }
+
+    async fn get_inclusion_proof(
+        &self,
+        request: Request<pb::GetInclusionProofRequest>,
+    ) -> Result<Response<pb::InclusionProof>, Status> {
+        let r = request.into_inner();
+        let mut check = Check::new();
+        let origin = self.origin(&mut check, &r.origin);
+        if r.seq == 0 {
+            check.bad("seq", "must be an event: 1 or more");
+        }
+        check.finish().map_err(|v| Status::from(Error::Invalid(v)))?;
+        let p = self.proofs.inclusion(origin, r.seq, r.tree_size).await?;
+        Ok(Response::new(pb::InclusionProof {
+            origin: p.origin.0.to_vec(),
+            seq: p.seq,
+            tree_size: p.tree_size,
+            event_hash: p.event_hash.0.to_vec(),
+            path: p.path.iter().map(|h| h.to_vec()).collect(),
+        }))
+    }
+
+    async fn get_consistency_proof(
+        &self,
+        request: Request<pb::GetConsistencyProofRequest>,
+    ) -> Result<Response<pb::ConsistencyProof>, Status> {
+        let r = request.into_inner();
+        let mut check = Check::new();
+        let origin = self.origin(&mut check, &r.origin);
+        if r.old_tree_size == 0 {
+            check.bad("old_tree_size", "must be the size of a saved tree head: 1 or more");
+        }
+        check.finish().map_err(|v| Status::from(Error::Invalid(v)))?;
+        let p = self.proofs.consistency(origin, r.old_tree_size, r.tree_size).await?;
+        Ok(Response::new(pb::ConsistencyProof {
+            origin: p.origin.0.to_vec(),
+            old_tree_size: p.old_tree_size,
+            tree_size: p.tree_size,
+            path: p.path.iter().map(|h| h.to_vec()).collect(),
+        }))
+    }
+
     async fn list_access(
         &self,
         request: Request<pb::ListAccessRequest>,

@@ -6,10 +6,14 @@
 mod config;
 mod error;
 mod grpc;
+mod proofs;
 mod service;
+mod timeline;
 
 pub use config::AccessConfig;
 pub use error::Error;
 pub use grpc::AuditGrpc;
+pub use proofs::{Consistency, Evidence, Inclusion, Proofs};
 pub use samenspel_proto::v1::audit_server::AuditServer;
 pub use service::{AccessFilter, AuditService, Entry};
+pub use timeline::{Step, Timeline};

@@ -29,6 +29,8 @@ pub struct FederationConfig {
     /// At start, how long to ask peers for this node's own head before appending anyway (a node
     /// restored from an old backup takes its lost events back first, so it does not fork).
     pub startup_wait_secs: u64,
+    /// How often this node asks each peer for its tree heads, to check and co-sign them.
+    pub witness_every_millis: u64,
 }
 
 impl Default for FederationConfig {
@@ -40,6 +42,7 @@ impl Default for FederationConfig {
             reconnect_min_millis: 100,
             reconnect_max_millis: 10_000,
             startup_wait_secs: 10,
+            witness_every_millis: 10_000,
         }
     }
 }

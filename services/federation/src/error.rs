@@ -18,6 +18,8 @@ pub enum Error {
     Peer { peer: String, why: String },
     #[error("key store: {0}")]
     Keys(String),
+    #[error("witness: {0}")]
+    Witness(String),
     #[error(transparent)]
     Log(#[from] LogError),
 }
@@ -28,7 +30,7 @@ impl From<Error> for Status {
         match e {
             Error::Invalid(v) => bad_request(message, &v),
             Error::UnknownPeer => Status::unauthenticated(message),
-            Error::Config(_) | Error::Tls(_) | Error::Peer { .. } | Error::Keys(_) => {
+            Error::Config(_) | Error::Tls(_) | Error::Peer { .. } | Error::Keys(_) | Error::Witness(_) => {
                 tracing::error!(error = %message, "federation failure");
                 Status::internal(message)
             }

@@ -19,6 +19,8 @@ use crate::error::Error;
 use crate::peer::Peer;
 use crate::service::{FederationService, Pulled};
 use crate::tls::{NodeTls, node_id_of};
+use crate::witness::Witness;
+use samenspel_eventlog::SignedTreeHead;
 
 /// Largest message a peer may send: a batch of `pull_batch` events of up to the payload limit.
 const MAX_MESSAGE: usize = 256 * 1024 * 1024;
@@ -27,11 +29,12 @@ const MAX_MESSAGE: usize = 256 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct FederationGrpc {
     service: Arc<FederationService>,
+    witness: Arc<Witness>,
 }
 
 impl FederationGrpc {
-    pub fn new(service: Arc<FederationService>) -> Self {
-        Self { service }
+    pub fn new(service: Arc<FederationService>, witness: Arc<Witness>) -> Self {
+        Self { service, witness }
     }
 
     pub fn into_server(self) -> pb::federation_server::FederationServer<Self> {
@@ -97,6 +100,15 @@ impl pb::federation_server::Federation for FederationGrpc {
             node_id: self.service.node_id().0.to_vec(),
         }))
     }
+
+    async fn tree_heads(
+        &self,
+        request: Request<pb::TreeHeadsRequest>,
+    ) -> Result<Response<pb::TreeHeadsResponse>, Status> {
+        caller(&request)?;
+        let heads = self.witness.heads().await?;
+        Ok(Response::new(pb::TreeHeadsResponse { heads: heads.iter().map(pb::SignedTreeHead::from).collect() }))
+    }
 }
 
 /// A pulled event as the log takes it; nothing in it is trusted yet.
@@ -155,6 +167,12 @@ impl PeerClient {
     pub async fn heads(&mut self) -> Result<Vec<(NodeId, u64)>, Error> {
         let heads = self.inner.heads(pb::HeadsRequest {}).await.map_err(|s| self.failed(s))?.into_inner();
         Ok(heads.heads.into_iter().filter_map(|h| Some((NodeId::from_slice(&h.origin)?, h.seq))).collect())
+    }
+
+    /// The peer's tree heads (its own and those it witnessed); malformed ones are dropped.
+    pub async fn tree_heads(&mut self) -> Result<Vec<SignedTreeHead>, Error> {
+        let heads = self.inner.tree_heads(pb::TreeHeadsRequest {}).await.map_err(|s| self.failed(s))?.into_inner();
+        Ok(heads.heads.iter().filter_map(|h| SignedTreeHead::try_from(h).ok()).collect())
     }
 
     /// The node id the peer says it is (its certificate proved it already).

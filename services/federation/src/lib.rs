@@ -1,7 +1,8 @@
 //! The `samenspel.v1.Federation` gRPC service and replication: nodes pull each other's signed
 //! logs over mutual TLS whose certificates are bound to their node keys, store only what verifies,
 //! send each payload only to the nodes in its audience, and a node restored from an old backup
-//! takes its own lost events back from its peers before it appends.
+//! takes its own lost events back from its peers before it appends; and peers witness each
+//! other's tree heads (`witness.rs`).
 
 mod config;
 mod error;
@@ -10,6 +11,7 @@ mod peer;
 mod replicator;
 mod service;
 mod tls;
+mod witness;
 
 pub use config::{FederationConfig, PeerConfig};
 pub use error::Error;
@@ -19,3 +21,4 @@ pub use replicator::{Replicator, restore_own_head};
 pub use samenspel_proto::v1::federation_server::FederationServer;
 pub use service::{FederationService, Pulled, for_caller, may_see};
 pub use tls::{NodeTls, node_id_of};
+pub use witness::{EQUIVOCATION_KIND, EQUIVOCATION_STREAM, Taken, WITNESS_SNAPSHOT, Witness};

@@ -22,6 +22,7 @@ use crate::grpc::PeerClient;
 use crate::peer::Peer;
 use crate::service::Pulled;
 use crate::tls::NodeTls;
+use crate::witness::Witness;
 /// Ingests of one origin in flight at once.
 const IN_FLIGHT: usize = 4;
 /// Events a peer may send without a checkpoint before it counts as misbehaving.
@@ -121,19 +122,29 @@ pub struct Replicator {
 }
 
 impl Replicator {
-    /// Starts pulling every peer's own log; subject keys that come along go into `keys`.
+    /// Starts pulling every peer's own log; subject keys that come along go into `keys`. With a
+    /// witness, also asks each peer for its tree heads every `witness_every_millis`.
     pub fn start(
         log: Arc<dyn EventLog>,
         keys: Option<Arc<KeyStore>>,
         tls: Arc<NodeTls>,
         peers: Vec<Peer>,
         config: &FederationConfig,
+        witness: Option<Arc<Witness>>,
     ) -> Self {
         let (stop, stopped) = watch::channel(false);
         let (min, max) = (
             Duration::from_millis(config.reconnect_min_millis.max(1)),
             Duration::from_millis(config.reconnect_max_millis.max(config.reconnect_min_millis).max(1)),
         );
+        let every = Duration::from_millis(config.witness_every_millis.max(1));
+        let witnessing: Vec<JoinHandle<()>> = match &witness {
+            Some(w) => peers
+                .iter()
+                .map(|p| tokio::spawn(witness_peer(w.clone(), tls.clone(), p.clone(), every, stopped.clone())))
+                .collect(),
+            None => Vec::new(),
+        };
         let tasks = peers
             .into_iter()
             .map(|peer| {
@@ -158,6 +169,7 @@ impl Replicator {
                     }
                 })
             })
+            .chain(witnessing)
             .collect();
         Self { stop, tasks }
     }
@@ -166,6 +178,35 @@ impl Replicator {
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = t.await;
+        }
+    }
+}
+
+/// Asks `peer` for its tree heads every `every`, and has the witness check them.
+async fn witness_peer(
+    witness: Arc<Witness>,
+    tls: Arc<NodeTls>,
+    peer: Peer,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        let round = async {
+            let heads = PeerClient::connect(&tls, &peer).await?.tree_heads().await?;
+            witness.take(heads).await
+        };
+        match round.await {
+            Ok(t) if t.refused > 0 => {
+                tracing::warn!(peer = %peer.name, refused = t.refused, "a peer handed tree heads whose signature does not verify")
+            }
+            Ok(t) => {
+                tracing::debug!(peer = %peer.name, matched = t.matched, waiting = t.waiting, "tree heads witnessed")
+            }
+            Err(e) => tracing::debug!(peer = %peer.name, error = %e, "tree heads not witnessed this round"),
         }
     }
 }

@@ -13,6 +13,7 @@ impl Key {
     pub(crate) const EVENT_ID: u8 = b'i';
     pub(crate) const FORK: u8 = b'f';
     pub(crate) const SNAPSHOT: u8 = b'n';
+    pub(crate) const TREE: u8 = b'm';
 
     /// `table | origin | seq`: headers, payloads, checkpoints, fork evidence.
     pub(crate) fn at(table: u8, origin: NodeId, seq: u64) -> Vec<u8> {
@@ -45,6 +46,20 @@ impl Key {
     pub(crate) fn stream_entry(origin: NodeId, stream: &str, stream_seq: u64) -> Vec<u8> {
         let mut k = Self::stream_prefix(origin, stream);
         k.extend_from_slice(&stream_seq.to_be_bytes());
+        k
+    }
+
+    /// `m | origin | end | level`: the Merkle tree node over leaves `index << level` to
+    /// `end = (index + 1) << level` of one origin (`tree.rs`). Keyed by where it ends, so each
+    /// group commit adds its nodes at the end of one run of keys, as it does its segments.
+    pub(crate) fn tree_node(origin: NodeId, level: u32, index: u64) -> Vec<u8> {
+        Self::tree_end(origin, (index + 1) << level, level as u8)
+    }
+
+    /// The key of the node of `level` ending at leaf `end` (also a bound for scans).
+    pub(crate) fn tree_end(origin: NodeId, end: u64, level: u8) -> Vec<u8> {
+        let mut k = Self::at(Self::TREE, origin, end);
+        k.push(level);
         k
     }
 
