@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use crate::error::{FieldViolation, Result};
 use crate::event::{Appended, ForkEvidence, Head, IngestOutcome, NewEvent, RemoteEvent, Snapshot, StoredEvent};
 use crate::ids::NodeId;
-use crate::verify::VerifyReport;
+use crate::verify::{VerifyProgress, VerifyReport};
 use samenspel_merkle::{Digest, SignedTreeHead};
 
 /// Where a subscription starts.
@@ -175,6 +175,13 @@ pub trait EventLog: Send + Sync + std::fmt::Debug + 'static {
 
     /// Checks every stored chain and signature.
     async fn verify(&self) -> Result<VerifyReport>;
+
+    /// [`EventLog::verify`], sending how far it has come to `progress` as it goes (a backend
+    /// that cannot tell sends nothing).
+    async fn verify_with_progress(&self, progress: mpsc::UnboundedSender<VerifyProgress>) -> Result<VerifyReport> {
+        drop(progress);
+        self.verify().await
+    }
 
     /// Finishes queued writes, flushes, and ends subscriptions.
     async fn close(&self) -> Result<()>;

@@ -586,6 +586,46 @@ pub fn damage_header_on_disk(dir: &std::path::Path, seq: u64) -> crate::Result<(
     store.flush()
 }
 
+/// Flips one byte of the stored payload of `seq` of the node's own log in `dir` (the node must be
+/// stopped; the event must have a payload).
+pub fn damage_payload_on_disk(dir: &std::path::Path, seq: u64) -> crate::Result<()> {
+    use crate::store::{Key, SledStore, Store, WriteBatch};
+    let origin = NodeKey::load_or_create(&dir.join("node.key"))?.node_id();
+    let store = SledStore::open(&dir.join("log"), 1 << 20)?;
+    let prefix = Key::origin_prefix(Key::PAYLOAD, origin);
+    let (k, mut segment) =
+        store.last(&prefix, &Key::at(Key::PAYLOAD, origin, seq + 1))?.ok_or(Error::NotFound { origin, seq })?;
+    // Walk the segment's `len | salt | data` records (or `u32::MAX` for none) to the one of `seq`.
+    let mut at = 0;
+    let len = |segment: &[u8], at: usize| u32::from_be_bytes(segment[at..at + 4].try_into().expect("4 bytes"));
+    for _ in Key::seq_of(&k)..seq {
+        let n = len(&segment, at);
+        at += 4 + if n == u32::MAX { 0 } else { 32 + n as usize };
+    }
+    if len(&segment, at) == u32::MAX || len(&segment, at) == 0 {
+        return Err(Error::NotFound { origin, seq });
+    }
+    segment[at + 4 + 32] ^= 0x01;
+    let mut batch = WriteBatch::default();
+    batch.put(k, segment);
+    store.apply(batch)?;
+    store.flush()
+}
+
+/// Flips one byte of the signature of the checkpoint stored at `seq` of the node's own log.
+pub fn damage_checkpoint_on_disk(dir: &std::path::Path, seq: u64) -> crate::Result<()> {
+    use crate::store::{Key, SledStore, Store, WriteBatch};
+    let origin = NodeKey::load_or_create(&dir.join("node.key"))?.node_id();
+    let store = SledStore::open(&dir.join("log"), 1 << 20)?;
+    let key = Key::at(Key::CHECKPOINT, origin, seq);
+    let mut cp = store.get(&key)?.ok_or(Error::NotFound { origin, seq })?;
+    cp[40] ^= 0x01;
+    let mut batch = WriteBatch::default();
+    batch.put(key, cp);
+    store.apply(batch)?;
+    store.flush()
+}
+
 /// A node restored from an old backup takes its lost events back from a peer's copy before it
 /// appends; one that appended after the restore has forked and is refused.
 pub async fn restore_own_takes_back_a_lost_tail_and_refuses_a_divergent_one(f: Factory) {

@@ -45,4 +45,4 @@ pub use ids::{Hash, NodeId};
 pub use local::{LocalLog, LogStats};
 pub use outline::{outline_for_outsider, whole_header};
 pub use samenspel_merkle::{Cosignature, Digest, SignedTreeHead, TreeHead};
-pub use verify::{OriginSummary, Problem, ProblemKind, UnsignedTail, VerifyReport};
+pub use verify::{OriginSummary, Problem, ProblemKind, UnsignedTail, VerifyProgress, VerifyReport};

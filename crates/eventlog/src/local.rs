@@ -20,7 +20,7 @@ use crate::recent::Recent;
 use crate::shared::{Shared, Stats};
 use crate::store::{Key, MemoryStore, SledStore, Store};
 use crate::tree::StoredTree;
-use crate::verify::{VerifyReport, verify_store};
+use crate::verify::{VerifyProgress, VerifyReport, verify_store, verify_store_with};
 use crate::writer::{Command, Writer};
 use samenspel_merkle::{Digest, SignedTreeHead, TreeHead};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -406,6 +406,18 @@ impl EventLog for LocalLog {
         tokio::task::spawn_blocking(move || verify_store(shared.store.as_ref()))
             .await
             .map_err(|e| Error::Storage(format!("verify task: {e}")))?
+    }
+
+    async fn verify_with_progress(&self, progress: mpsc::UnboundedSender<VerifyProgress>) -> Result<VerifyReport> {
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || {
+            verify_store_with(shared.store.as_ref(), &mut |p| {
+                // A caller that stopped listening still gets the report.
+                let _ = progress.send(p);
+            })
+        })
+        .await
+        .map_err(|e| Error::Storage(format!("verify task: {e}")))?
     }
 
     async fn close(&self) -> Result<()> {

@@ -34,6 +34,21 @@ pub enum ProblemKind {
     BadGenesis,
 }
 
+impl ProblemKind {
+    /// A name for machines: missing, malformed, hash_mismatch, bad_signature, payload_mismatch,
+    /// bad_genesis.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProblemKind::Missing => "missing",
+            ProblemKind::Malformed(_) => "malformed",
+            ProblemKind::HashMismatch => "hash_mismatch",
+            ProblemKind::BadSignature => "bad_signature",
+            ProblemKind::PayloadMismatch => "payload_mismatch",
+            ProblemKind::BadGenesis => "bad_genesis",
+        }
+    }
+}
+
 impl std::fmt::Display for ProblemKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -106,13 +121,30 @@ struct Info {
 }
 
 pub(crate) fn verify_store(store: &dyn Store) -> Result<VerifyReport> {
+    verify_store_with(store, &mut |_| {})
+}
+
+/// How far a check of the store has come: origins checked of all, and the events checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifyProgress {
+    pub origin: NodeId,
+    pub origins_done: usize,
+    pub origins: usize,
+    pub events_done: u64,
+}
+
+/// [`verify_store`], telling `progress` after each origin.
+pub(crate) fn verify_store_with(store: &dyn Store, progress: &mut dyn FnMut(VerifyProgress)) -> Result<VerifyReport> {
     let mut report = VerifyReport::default();
-    let mut from = vec![Key::HEADER];
-    let end = vec![Key::HEADER + 1];
-    while let Some((key, _)) = store.scan(&from, &end, 1)?.pop() {
-        let Some(origin) = Key::origin_of(&key) else { break };
-        verify_origin(store, origin, &mut report)?;
-        from = Key::prefix_end(&Key::origin_prefix(Key::HEADER, origin));
+    let origins = crate::recover::stored_origins(store)?;
+    for (i, origin) in origins.iter().enumerate() {
+        verify_origin(store, *origin, &mut report)?;
+        progress(VerifyProgress {
+            origin: *origin,
+            origins_done: i + 1,
+            origins: origins.len(),
+            events_done: report.origins.iter().map(|o| o.events).sum(),
+        });
     }
     for (k, _) in store.scan(&[Key::FORK], &[Key::FORK + 1], usize::MAX)? {
         if let Some(o) = Key::origin_of(&k) {

@@ -340,6 +340,13 @@ impl EventLog for SealingLog {
         self.inner.verify().await
     }
 
+    async fn verify_with_progress(
+        &self,
+        progress: tokio::sync::mpsc::UnboundedSender<samenspel_eventlog::VerifyProgress>,
+    ) -> Result<VerifyReport> {
+        self.inner.verify_with_progress(progress).await
+    }
+
     async fn close(&self) -> Result<()> {
         self.inner.close().await
     }

@@ -252,3 +252,104 @@ fn check(args: &CheckArgs, key: &[u8; 32]) -> anyhow::Result<Result<String, Stri
         }
     }
 }
+
+/// `samenspel audit verify`: the running node checks every log it holds; a progress bar on
+/// stderr, the report on stdout. Exits 0 when nothing is damaged, 1 when something is.
+pub async fn verify(node: &NodeArgs) -> anyhow::Result<ExitCode> {
+    use indicatif::{ProgressBar, ProgressStyle};
+    use tokio_stream::StreamExt;
+    let mut stream =
+        client(node).await?.verify_integrity(pb::VerifyIntegrityRequest {}).await.map_err(status)?.into_inner();
+    let bar = ProgressBar::new(0);
+    bar.set_style(ProgressStyle::with_template("{msg:>9} [{bar:40}] {pos}/{len} origins").expect("a valid template"));
+    bar.set_message("checking");
+    let mut report = None;
+    while let Some(item) = stream.next().await {
+        match item.map_err(status)?.item {
+            Some(pb::integrity_progress::Item::Step(s)) => {
+                bar.set_length(u64::from(s.origins));
+                bar.set_position(u64::from(s.origins_done));
+            }
+            Some(pb::integrity_progress::Item::Report(r)) => report = Some(r),
+            None => {}
+        }
+    }
+    bar.finish_and_clear();
+    let report = report.context("the node ended the check without a report")?;
+    for o in &report.origins {
+        println!(
+            "origin {}\n  events {}  checkpoints {}  payloads {}  outlines only {}  head {}",
+            hex::encode(&o.origin),
+            o.events,
+            o.checkpoints,
+            o.payloads,
+            o.outlines,
+            o.head_seq
+        );
+    }
+    for p in report.forks.iter().chain(&report.problems) {
+        println!(
+            "problem: origin {} seq {}: {} ({})",
+            hex::encode(&p.origin[..8.min(p.origin.len())]),
+            p.seq,
+            p.detail,
+            p.kind
+        );
+    }
+    let events: u64 = report.origins.iter().map(|o| o.events).sum();
+    if report.ok {
+        println!("ok: {} origins, {events} events, chains and signatures verify", report.origins.len());
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("damaged: {} problems", report.problems.len());
+        Ok(ExitCode::from(1))
+    }
+}
+
+/// `samenspel audit timeline`: a request's history as the node holds it, one JSON object per
+/// line (steps in causal order, then the access records of the request).
+pub async fn timeline(node: &NodeArgs, request_id: &str) -> anyhow::Result<ExitCode> {
+    let mut client = client(node).await?;
+    let mut token = String::new();
+    loop {
+        let page = pb::GetTimelineRequest { request_id: request_id.to_string(), page_size: 500, page_token: token };
+        let page = client.get_timeline(page).await.map_err(status)?.into_inner();
+        for s in &page.steps {
+            let line = serde_json::json!({
+                "step": {
+                    "origin": hex::encode(&s.origin),
+                    "seq": s.seq,
+                    "event_hash": hex::encode(&s.event_hash),
+                    "time_micros": s.time_micros,
+                    "kind": s.kind,
+                    "stream": s.stream,
+                    "summary": s.summary,
+                    "trace": s.trace,
+                    "verified": s.verified,
+                    "problem": s.problem,
+                }
+            });
+            println!("{line}");
+        }
+        for a in &page.access {
+            let line = serde_json::json!({
+                "access": {
+                    "seq": a.seq,
+                    "at_micros": a.at_micros,
+                    "credential_id": a.credential_id,
+                    "organisation_id": a.organisation_id,
+                    "role": a.role,
+                    "user": a.user,
+                    "rpc": a.rpc,
+                    "purpose": a.purpose,
+                    "outcome": if a.outcome == pb::AccessOutcome::Denied as i32 { "denied" } else { "allowed" },
+                }
+            });
+            println!("{line}");
+        }
+        if page.next_page_token.is_empty() {
+            return Ok(ExitCode::SUCCESS);
+        }
+        token = page.next_page_token;
+    }
+}

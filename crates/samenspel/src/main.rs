@@ -145,6 +145,21 @@ enum AuditCommand {
         #[arg(long, short)]
         out: Option<PathBuf>,
     },
+    /// A request's history as the node holds it from every node, as JSON lines: its steps in
+    /// causal order (each verified or not), then who read its data and why.
+    Timeline {
+        /// The request's id.
+        #[arg(long)]
+        request: String,
+        #[command(flatten)]
+        node: client::NodeArgs,
+    },
+    /// Have the running node check every log it holds (chains, checkpoints, signatures,
+    /// payloads, forks), with a progress bar. Exits 0 when nothing is damaged, 1 when something is.
+    Verify {
+        #[command(flatten)]
+        node: client::NodeArgs,
+    },
     /// Check a proof offline, with nothing but the files and the origin's node id. Exits 0 when
     /// it holds, 1 when it does not (and says why).
     CheckProof {
@@ -349,6 +364,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 AuditCommand::ProveConsistency { from, to, node, out } => {
                     rt.block_on(audit_cli::prove_consistency(&node, &from, to.as_deref(), out.as_deref()))
                 }
+                AuditCommand::Verify { node } => rt.block_on(audit_cli::verify(&node)),
+                AuditCommand::Timeline { request, node } => rt.block_on(audit_cli::timeline(&node, &request)),
                 AuditCommand::CheckProof { .. } => unreachable!("checked above"),
             }
         }

@@ -575,6 +575,12 @@ async fn an_auditor_keeps_a_tree_head_and_checks_proofs_offline() {
     }
     let head: serde_json::Value = serde_json::from_slice(&std::fs::read(file("old.json")).unwrap()).unwrap();
     assert!(head["tree_size"].as_u64().unwrap() >= 100);
+    // A request this node never took in has an empty timeline; a malformed id is named.
+    let (code, out, err) = as_auditor(&["audit", "timeline", "--request", &"0".repeat(32)]);
+    assert_eq!((code, out.as_str()), (Some(0), ""), "{err}");
+    let (code, _, err) = as_auditor(&["audit", "timeline", "--request", "not an id!"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("request_id"), "{err}");
     // Without the node: the checks need nothing but the files and the key.
     child.kill().unwrap();
     child.wait().unwrap();
@@ -645,4 +651,35 @@ async fn an_auditor_keeps_a_tree_head_and_checks_proofs_offline() {
         check(&file("rewritten-head.json"), &file("rewritten-proof.json"), Some(&file("old.json")), &key);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("changed before the older head"), "{out}");
+}
+
+/// `samenspel audit verify` has the running node check every log it holds: a store that is fine
+/// passes; a payload and a checkpoint changed on disk while the node was stopped are reported at
+/// their positions. (A header changed on disk stops the node from starting at all: it says the
+/// store is damaged, and `samenspel verify` names the position, as tested above.)
+#[tokio::test]
+async fn audit_verify_reports_a_damaged_payload_and_checkpoint_at_their_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let secret = admin(&data);
+    let auditor = issue(&data, &["--role", "auditor", "--label", "inspectie"]);
+    let (mut child, addr) = start_node(&data);
+    for i in 0..3 {
+        append_raw(&addr, &secret, &format!("verify-{i}"), 10).await;
+    }
+    let env = [("SAMENSPEL_CREDENTIAL", auditor.as_str())];
+    let (code, out, err) = samenspel_with(&["audit", "verify", "--node", &format!("http://{addr}")], &env);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.lines().last().unwrap().starts_with("ok:"), "{out}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    samenspel_eventlog::conformance::damage_payload_on_disk(&data, 7).unwrap();
+    samenspel_eventlog::conformance::damage_checkpoint_on_disk(&data, 20).unwrap();
+    let (_child, addr) = start_node(&data);
+    let (code, out, err) = samenspel_with(&["audit", "verify", "--node", &format!("http://{addr}")], &env);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("seq 7: payload does not match its hash (payload_mismatch)"), "{out}");
+    assert!(out.contains("seq 20: checkpoint signature does not verify (bad_signature)"), "{out}");
+    assert!(out.lines().last().unwrap().starts_with("damaged: 2 problems"), "{out}");
 }

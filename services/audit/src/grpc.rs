@@ -11,6 +11,7 @@ use crate::proofs::Proofs;
 use crate::service::{AccessFilter, AuditService, Entry};
 use crate::timeline::Timeline;
 use samenspel_eventlog::NodeId;
+use samenspel_eventlog::{VerifyProgress, VerifyReport};
 
 /// The gRPC face of [`AuditService`].
 #[derive(Debug, Clone)]
@@ -64,8 +65,94 @@ fn entry_pb(e: Entry) -> pb::AccessEntry {
     }
 }
 
+fn step_pb(p: &VerifyProgress) -> pb::IntegrityProgress {
+    let step = pb::IntegrityStep {
+        origin: p.origin.0.to_vec(),
+        origins_done: p.origins_done as u32,
+        origins: p.origins as u32,
+        events_done: p.events_done,
+    };
+    pb::IntegrityProgress { item: Some(pb::integrity_progress::Item::Step(step)) }
+}
+
+fn report_pb(r: &VerifyReport) -> pb::IntegrityReport {
+    pb::IntegrityReport {
+        origins: r
+            .origins
+            .iter()
+            .map(|o| pb::OriginIntegrity {
+                origin: o.origin.map(|o| o.0.to_vec()).unwrap_or_default(),
+                head_seq: o.head.seq,
+                head_hash: o.head.hash.0.to_vec(),
+                events: o.events,
+                checkpoints: o.checkpoints,
+                payloads: o.payloads,
+                outlines: o.outlines,
+                unverified: o.unverified,
+            })
+            .collect(),
+        problems: r
+            .problems
+            .iter()
+            .map(|p| pb::IntegrityProblem {
+                origin: p.origin.0.to_vec(),
+                seq: p.seq,
+                kind: p.kind.code().into(),
+                detail: p.kind.to_string(),
+            })
+            .collect(),
+        forks: r
+            .forks
+            .iter()
+            .map(|(o, seq)| pb::IntegrityProblem {
+                origin: o.0.to_vec(),
+                seq: *seq,
+                kind: "fork".into(),
+                detail: "the origin signed two different events at this position; evidence kept".into(),
+            })
+            .collect(),
+        ok: r.is_ok(),
+    }
+}
+
 #[tonic::async_trait]
 impl pb::audit_server::Audit for AuditGrpc {
+    type VerifyIntegrityStream =
+        std::pin::Pin<Box<dyn futures::Stream<Item = Result<pb::IntegrityProgress, Status>> + Send>>;
+
+    async fn verify_integrity(
+        &self,
+        _: Request<pb::VerifyIntegrityRequest>,
+    ) -> Result<Response<Self::VerifyIntegrityStream>, Status> {
+        let (progress, mut steps) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let log = self.proofs.log();
+        tokio::spawn(async move {
+            let checking = log.verify_with_progress(progress);
+            tokio::pin!(checking);
+            let report = loop {
+                tokio::select! {
+                    Some(p) = steps.recv() => {
+                        if tx.send(Ok(step_pb(&p))).await.is_err() {
+                            return;
+                        }
+                    }
+                    report = &mut checking => break report,
+                }
+            };
+            // Steps sent before the report finished still go first.
+            while let Ok(p) = steps.try_recv() {
+                let _ = tx.send(Ok(step_pb(&p))).await;
+            }
+            let item = match report {
+                Ok(r) => Ok(pb::IntegrityProgress { item: Some(pb::integrity_progress::Item::Report(report_pb(&r))) }),
+                Err(e) => Err(Status::from(Error::Log(e))),
+            };
+            let _ = tx.send(item).await;
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+
     async fn get_timeline(
         &self,
         request: Request<pb::GetTimelineRequest>,

@@ -58,6 +58,11 @@ impl Proofs {
         Self { log }
     }
 
+    /// The log the proofs are of.
+    pub fn log(&self) -> Arc<dyn EventLog> {
+        self.log.clone()
+    }
+
     pub fn node_id(&self) -> NodeId {
         self.log.node_id()
     }
