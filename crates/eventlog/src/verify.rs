@@ -13,7 +13,7 @@ use crate::event::{ForkEvidence, Head};
 use crate::header::{EventHeader, header_hash, payload_hash};
 use crate::identity::verify_checkpoint;
 use crate::ids::{Hash, NodeId};
-use crate::store::{Key, Store};
+use crate::store::{Key, Store, WriteBatch};
 
 const CHUNK: usize = 4096;
 
@@ -32,6 +32,9 @@ pub enum ProblemKind {
     PayloadMismatch,
     /// The first event does not start from the zero hash.
     BadGenesis,
+    /// A stored node of the origin's Merkle tree, ending at this position, is not the hash of the
+    /// events below it (or is missing): proofs made from it would not verify.
+    TreeMismatch,
 }
 
 impl ProblemKind {
@@ -45,6 +48,7 @@ impl ProblemKind {
             ProblemKind::BadSignature => "bad_signature",
             ProblemKind::PayloadMismatch => "payload_mismatch",
             ProblemKind::BadGenesis => "bad_genesis",
+            ProblemKind::TreeMismatch => "tree_mismatch",
         }
     }
 }
@@ -58,6 +62,7 @@ impl std::fmt::Display for ProblemKind {
             ProblemKind::BadSignature => f.write_str("checkpoint signature does not verify"),
             ProblemKind::PayloadMismatch => f.write_str("payload does not match its hash"),
             ProblemKind::BadGenesis => f.write_str("first event does not start from the zero hash"),
+            ProblemKind::TreeMismatch => f.write_str("merkle tree node does not match the events below it"),
         }
     }
 }
@@ -175,6 +180,39 @@ fn each(store: &dyn Store, table: u8, origin: NodeId, mut f: impl FnMut(u64, Vec
     }
 }
 
+/// The stored Merkle tree nodes of `origin` against the tree of its headers' hashes: each stored
+/// node that ends within the headers must be the one they give, and none of those may be missing
+/// below the last one stored (above it, the log builds them when it opens). Stops at the first
+/// missing header: the chain's problems are reported anyway.
+fn check_tree(
+    store: &dyn Store,
+    origin: NodeId,
+    infos: &[Option<Info>],
+    problem: &mut impl FnMut(u64, ProblemKind),
+) -> Result<()> {
+    let mut frontier = crate::tree::Frontier::default();
+    let mut expected = WriteBatch::default();
+    for info in infos {
+        let Some(info) = info else { break };
+        frontier.push(origin, &info.hash, &mut expected);
+    }
+    let covered = frontier.size;
+    let prefix = Key::origin_prefix(Key::TREE, origin);
+    let stored: BTreeMap<Vec<u8>, Vec<u8>> =
+        store.scan(&prefix, &Key::prefix_end(&prefix), usize::MAX)?.into_iter().collect();
+    let end_of = |k: &[u8]| Key::seq_of(&k[..k.len() - 1]);
+    let last_stored = stored.keys().map(|k| end_of(k)).filter(|e| *e <= covered).max().unwrap_or(0);
+    for (key, value) in expected.ops {
+        let end = end_of(&key);
+        match stored.get(&key) {
+            Some(v) if Some(v) == value.as_ref() => {}
+            None if end > last_stored => {}
+            _ => problem(end, ProblemKind::TreeMismatch),
+        }
+    }
+    Ok(())
+}
+
 fn verify_origin(store: &dyn Store, origin: NodeId, report: &mut VerifyReport) -> Result<()> {
     let mut problems = Vec::new();
     let mut problem = |seq, kind| problems.push(Problem { origin, seq, kind });
@@ -215,6 +253,7 @@ fn verify_origin(store: &dyn Store, origin: NodeId, report: &mut VerifyReport) -
             summary.events += 1;
         }
     })?;
+    check_tree(store, origin, &infos, &mut problem)?;
     let top = infos.len() as u64;
     summary.head = Head { seq: top, hash: infos.last().and_then(|i| i.as_ref()).map_or(Hash::ZERO, |i| i.hash) };
 
@@ -449,6 +488,27 @@ mod tests {
             let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir.path().join("log"), 1 << 20).unwrap());
             check(&verify_store(store.as_ref()).unwrap(), &target, seq)?;
         }
+    }
+
+    /// A stored node of the Merkle tree that is not the hash of the events below it, or is
+    /// missing below the last one stored, is damage at the position it ends at.
+    #[test]
+    fn a_changed_or_missing_tree_node_is_damage_at_its_end() {
+        let log = LocalLog::memory(NodeKey::from_seed([3; 32]), LogConfig::default()).unwrap();
+        let store = log.store();
+        let origin = log.node_id();
+        fill(&log, &[50, 50, 100, 30]);
+        assert!(verify_store(store.as_ref()).unwrap().is_ok());
+        let mut batch = WriteBatch::default();
+        let key = Key::tree_node(origin, 6, 0);
+        let mut node = store.get(&key).unwrap().unwrap();
+        node[5] ^= 0x10;
+        batch.put(key, node);
+        batch.remove(Key::tree_node(origin, 6, 1));
+        store.apply(batch).unwrap();
+        let report = verify_store(store.as_ref()).unwrap();
+        let found: Vec<(u64, ProblemKind)> = report.problems.iter().map(|p| (p.seq, p.kind.clone())).collect();
+        assert_eq!(found, [(64, ProblemKind::TreeMismatch), (128, ProblemKind::TreeMismatch)]);
     }
 
     #[test]
