@@ -43,6 +43,18 @@ impl Check {
         self.violations.extend(violations);
     }
 
+    /// The origin log a request names: 32 bytes (a node id), or empty for this node, `own`. A
+    /// malformed one is noted and stands in as zeroes, which no log has.
+    pub fn origin(&mut self, field: &str, bytes: &[u8], own: samenspel_eventlog::NodeId) -> samenspel_eventlog::NodeId {
+        if bytes.is_empty() {
+            return own;
+        }
+        samenspel_eventlog::NodeId::from_slice(bytes).unwrap_or_else(|| {
+            self.bad(field, format!("must be 32 bytes, got {}", bytes.len()));
+            samenspel_eventlog::NodeId([0; 32])
+        })
+    }
+
     /// A required entity id: set, and 32 lowercase hex digits. The value is never shown.
     pub fn id(&mut self, field: &str, value: &str) -> bool {
         if value.is_empty() {

@@ -9,7 +9,18 @@ pub enum Error {
     #[error("invalid request: {}", samenspel_eventlog::describe_violations(.0))]
     Invalid(Vec<FieldViolation>),
     #[error(transparent)]
-    Log(#[from] LogError),
+    Log(LogError),
+}
+
+/// The log refuses a size or position the request named: that is the request's fault, and says
+/// so as every other bad request does (not as a bad event).
+impl From<LogError> for Error {
+    fn from(e: LogError) -> Self {
+        match e {
+            LogError::Invalid(v) => Error::Invalid(v),
+            other => Error::Log(other),
+        }
+    }
 }
 
 impl From<Error> for Status {

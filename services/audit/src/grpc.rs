@@ -10,7 +10,6 @@ use crate::error::Error;
 use crate::proofs::Proofs;
 use crate::service::{AccessFilter, AuditService, Entry};
 use crate::timeline::Timeline;
-use samenspel_eventlog::NodeId;
 use samenspel_eventlog::{VerifyProgress, VerifyReport};
 
 /// The gRPC face of [`AuditService`].
@@ -24,17 +23,6 @@ pub struct AuditGrpc {
 impl AuditGrpc {
     pub fn new(service: Arc<AuditService>, proofs: Proofs, timeline: Timeline) -> Self {
         Self { service, proofs, timeline }
-    }
-
-    /// An empty origin means this node.
-    fn origin(&self, check: &mut Check, bytes: &[u8]) -> NodeId {
-        if bytes.is_empty() {
-            return self.proofs.node_id();
-        }
-        NodeId::from_slice(bytes).unwrap_or_else(|| {
-            check.bad("origin", format!("must be 32 bytes (a node id), got {}", bytes.len()));
-            NodeId([0; 32])
-        })
     }
 
     pub fn into_server(self) -> pb::audit_server::AuditServer<Self> {
@@ -253,7 +241,7 @@ impl pb::audit_server::Audit for AuditGrpc {
     ) -> Result<Response<pb::InclusionProof>, Status> {
         let r = request.into_inner();
         let mut check = Check::new();
-        let origin = self.origin(&mut check, &r.origin);
+        let origin = check.origin("origin", &r.origin, self.proofs.node_id());
         if r.seq == 0 {
             check.bad("seq", "must be an event: 1 or more");
         }
@@ -274,7 +262,7 @@ impl pb::audit_server::Audit for AuditGrpc {
     ) -> Result<Response<pb::ConsistencyProof>, Status> {
         let r = request.into_inner();
         let mut check = Check::new();
-        let origin = self.origin(&mut check, &r.origin);
+        let origin = check.origin("origin", &r.origin, self.proofs.node_id());
         if r.old_tree_size == 0 {
             check.bad("old_tree_size", "must be the size of a saved tree head: 1 or more");
         }

@@ -28,14 +28,6 @@ impl EventLogGrpc {
     pub fn into_server(self) -> pb::event_log_server::EventLogServer<Self> {
         pb::event_log_server::EventLogServer::new(self)
     }
-
-    /// An empty origin means this node.
-    fn origin(&self, check: &mut Check, bytes: &[u8]) -> NodeId {
-        if bytes.is_empty() {
-            return self.service.log.node_id();
-        }
-        node_id(bytes, "origin").map_err(|v| check.extend([v])).unwrap_or(NodeId([0; 32]))
-    }
 }
 
 /// The origin a page of origins or forks starts after: a page token is the last one's hex id.
@@ -264,7 +256,7 @@ impl pb::event_log_server::EventLog for EventLogGrpc {
     async fn read(&self, request: Request<pb::ReadRequest>) -> Result<Response<pb::ReadResponse>, Status> {
         let r = request.into_inner();
         let mut check = Check::new();
-        let origin = self.origin(&mut check, &r.origin);
+        let origin = check.origin("origin", &r.origin, self.service.log.node_id());
         checked(check)?;
         let page = self.service.read(origin, r.from_seq, r.page_size).await?;
         let subjects = streams_of(&page.events);
@@ -275,7 +267,7 @@ impl pb::event_log_server::EventLog for EventLogGrpc {
     async fn read_stream(&self, request: Request<pb::ReadStreamRequest>) -> Result<Response<pb::ReadResponse>, Status> {
         let r = request.into_inner();
         let mut check = Check::new();
-        let origin = self.origin(&mut check, &r.origin);
+        let origin = check.origin("origin", &r.origin, self.service.log.node_id());
         stream_name(&mut check, &r.stream, true);
         checked(check)?;
         let page = self.service.read_stream(origin, &r.stream, r.from_stream_seq, r.page_size).await?;
@@ -290,7 +282,7 @@ impl pb::event_log_server::EventLog for EventLogGrpc {
         let session = Session::of(&request)?;
         let r = request.into_inner();
         let mut check = Check::new();
-        let origin = self.origin(&mut check, &r.origin);
+        let origin = check.origin("origin", &r.origin, self.service.log.node_id());
         stream_name(&mut check, &r.stream, false);
         checked(check)?;
         let from = match r.stream.is_empty() {
@@ -311,7 +303,7 @@ impl pb::event_log_server::EventLog for EventLogGrpc {
     #[tracing::instrument(name = "eventlog.get_head", skip_all)]
     async fn get_head(&self, request: Request<pb::GetHeadRequest>) -> Result<Response<pb::GetHeadResponse>, Status> {
         let mut check = Check::new();
-        let origin = self.origin(&mut check, &request.get_ref().origin);
+        let origin = check.origin("origin", &request.get_ref().origin, self.service.log.node_id());
         checked(check)?;
         let head = self.service.log.head(origin).await.map_err(Error::from)?;
         Ok(Response::new(pb::GetHeadResponse {
