@@ -15,6 +15,7 @@ fn fields(name: &str, kind: pb::OrganisationKind) -> pb::OrganisationFields {
             house_number: "1".into(),
             postcode: "6411ab".into(),
             city: "Heerlen".into(),
+            province: "Limburg".into(),
         }),
         website: "https://example.nl".into(),
         description: "Ondersteuning voor mantelzorgers".into(),

@@ -70,6 +70,7 @@ async fn fill(node: &TestNode) {
                 house_number: "94a".into(),
                 postcode: "6411HB".into(),
                 city: "Heerlen".into(),
+                province: "Limburg".into(),
             }),
             website: if address { "https://wijkteam.example.nl".into() } else { String::new() },
             description: format!("{name}: hulp en ondersteuning"),
@@ -332,4 +333,44 @@ async fn documents_that_are_no_hsds_are_refused_whole() {
         "organizations[0].services[0].name"
     );
     assert_eq!(node.log_head().await, 0);
+}
+
+/// The organizations of an HSDS document (an array of them, or a page of an API).
+fn organizations(document: &[u8]) -> Vec<(String, String)> {
+    let value: serde_json::Value = serde_json::from_slice(document).unwrap();
+    let items = match &value {
+        serde_json::Value::Array(items) => items.clone(),
+        other => other["contents"].as_array().cloned().unwrap_or_else(|| vec![other.clone()]),
+    };
+    items.iter().enumerate().map(|(i, o)| (format!("organization-{i}"), o.to_string())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_export_and_the_example_kaart_validate_against_the_official_hsds_schema() {
+    let test = "every_export_and_the_example_kaart_validate_against_the_official_hsds_schema";
+    let node = TestNode::start().await;
+    fill(&node).await;
+    let exported = organizations(&export(&node).await);
+    assert_eq!(exported.len(), 2);
+    let example =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/examples/sociale-kaart.hsds.json")).unwrap();
+    let mut documents = exported;
+    documents.extend(organizations(&example).into_iter().map(|(n, o)| (format!("example-{n}"), o)));
+    samenspel_e2e::validators::hsds(test, &documents);
+}
+
+#[test]
+fn the_hsds_validator_refuses_an_organization_the_schema_does_not_allow() {
+    let test = "the_hsds_validator_refuses_an_organization_the_schema_does_not_allow";
+    let good =
+        serde_json::json!({ "id": "3f0c6a52-8a4e-4c53-9a43-1b1f0e6c2a01", "name": "Wijkteam", "description": "d" });
+    let Some(ok) = samenspel_e2e::validators::hsds_report(&[("good".into(), good.to_string())]) else {
+        samenspel_e2e::validators::hsds(test, &[]);
+        return;
+    };
+    assert_eq!(ok, Ok(()));
+    let mut bad = good.clone();
+    bad.as_object_mut().unwrap().remove("description");
+    let report = samenspel_e2e::validators::hsds_report(&[("bad".into(), bad.to_string())]).unwrap().unwrap_err();
+    assert!(report.contains("'description' is a required property"), "{report}");
 }

@@ -280,6 +280,8 @@ async fn health_and_reflection_are_served() {
         "samenspel.v1.FollowUp",
         "samenspel.v1.Intake",
         "samenspel.v1.Matching",
+        "samenspel.v1.Privacy",
+        "samenspel.v1.Fhir",
     ];
     expected.sort();
     assert_eq!(names, expected);

@@ -11,6 +11,7 @@ mod eventlog_grpc;
 mod federation_convergence;
 mod federation_grpc;
 mod federation_loop;
+mod fhir;
 mod followup_grpc;
 mod input_bounds;
 mod intake_grpc;

@@ -16,6 +16,7 @@ use samenspel_node::credentials::CredentialFile;
 use samenspel_proto::v1::audit_client::AuditClient;
 use samenspel_proto::v1::directory_client::DirectoryClient;
 use samenspel_proto::v1::event_log_client::EventLogClient;
+use samenspel_proto::v1::fhir_client::FhirClient;
 use samenspel_proto::v1::follow_up_client::FollowUpClient;
 use samenspel_proto::v1::intake_client::IntakeClient;
 use samenspel_proto::v1::matching_client::MatchingClient;
@@ -35,6 +36,7 @@ pub mod auth;
 pub mod proxy;
 pub mod raw;
 pub mod replay;
+pub mod validators;
 pub mod wire;
 pub mod world;
 
@@ -329,6 +331,10 @@ impl TestNode {
 
     pub async fn privacy_client(&self) -> PrivacyClient<Authed> {
         PrivacyClient::new(self.channel().await)
+    }
+
+    pub async fn fhir_client(&self) -> FhirClient<Authed> {
+        FhirClient::new(self.channel().await)
     }
 
     /// Graceful stop: in-flight calls finish, the log is flushed and closed.

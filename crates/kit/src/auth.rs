@@ -230,6 +230,8 @@ pub const MATRIX: &[Rule] = &[
     personal("/samenspel.v1.Intake/WithdrawConsent", INTAKE, D::HelpRequest),
     rule("/samenspel.v1.Intake/GetShareableSummary", INTAKE),
     streamed("/samenspel.v1.Intake/Watch", INTAKE, Some(D::HelpRequest)),
+    // A referral sent as a FHIR Bundle: taken in like a submitted request.
+    personal("/samenspel.v1.Intake/ImportFhirReferral", INTAKE, D::HelpRequest),
     // Matching: proposals carry no personal data; a partner's match may carry contact details.
     rule("/samenspel.v1.Matching/GetProposals", COORDINATOR),
     rule("/samenspel.v1.Matching/ConfirmProposal", COORDINATOR),
@@ -249,6 +251,11 @@ pub const MATRIX: &[Rule] = &[
     personal("/samenspel.v1.FollowUp/CloseReferral", FOLLOW_UP, D::Referral),
     rule("/samenspel.v1.FollowUp/GetEvaluation", FIGURES),
     rule("/samenspel.v1.FollowUp/GetCoverage", FIGURES),
+    // FHIR views: a request's Bundle is the request itself; a Task names the referral; the
+    // notifications carry ids and statuses only.
+    personal("/samenspel.v1.Fhir/ExportReferral", INTAKE_READ, D::HelpRequest),
+    personal("/samenspel.v1.Fhir/GetTask", INTAKE_READ, D::Referral),
+    streamed("/samenspel.v1.Fhir/WatchTasks", INTAKE_READ, None),
     // Who read what (NEN 7513): the auditor's.
     personal("/samenspel.v1.Audit/ListAccess", AUDIT, D::AccessLog),
     // A request's history: kinds, times and positions, recorded as a read about the request.
@@ -266,7 +273,7 @@ pub const MATRIX: &[Rule] = &[
 ];
 
 /// The services a node serves to clients, whose RPCs the matrix must cover.
-pub const CLIENT_SERVICES: [&str; 7] = [
+pub const CLIENT_SERVICES: [&str; 8] = [
     "samenspel.v1.EventLog",
     "samenspel.v1.Directory",
     "samenspel.v1.Intake",
@@ -274,6 +281,7 @@ pub const CLIENT_SERVICES: [&str; 7] = [
     "samenspel.v1.FollowUp",
     "samenspel.v1.Audit",
     "samenspel.v1.Privacy",
+    "samenspel.v1.Fhir",
 ];
 
 /// The matrix as the Markdown table ARCHITECTURE.md shows (a test keeps the two equal): one

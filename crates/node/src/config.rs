@@ -53,6 +53,7 @@ pub struct NodeConfig {
     pub api: ApiConfig,
     pub access: samenspel_audit::AccessConfig,
     pub privacy: samenspel_privacy::PrivacyConfig,
+    pub fhir: samenspel_fhir_service::FhirConfig,
 }
 
 /// The client port: TLS, and the callers known by their TLS client certificates.
@@ -104,6 +105,7 @@ impl Default for NodeConfig {
             api: ApiConfig::default(),
             access: samenspel_audit::AccessConfig::default(),
             privacy: samenspel_privacy::PrivacyConfig::default(),
+            fhir: samenspel_fhir_service::FhirConfig::default(),
         }
     }
 }

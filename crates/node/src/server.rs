@@ -11,6 +11,7 @@ use samenspel_directory::{DirectoryGrpc, DirectoryServer, DirectoryService};
 use samenspel_domain::{Clock, SystemClock};
 use samenspel_eventlog::{EventLog, LocalLog, NodeKey};
 use samenspel_federation::{FederationGrpc, FederationService, NodeTls, Peer, Replicator, Witness, restore_own_head};
+use samenspel_fhir_service::{FhirGrpc, FhirServer, FhirService};
 use samenspel_followup::{FollowUpGrpc, FollowUpServer, FollowUpService};
 use samenspel_intake::{IntakeGrpc, IntakeServer, IntakeService};
 use samenspel_keys::KeyStore;
@@ -30,13 +31,15 @@ use crate::edge::Edge;
 use crate::error::{Error, Result};
 
 /// The services of the client port, as reflection lists them.
-const CLIENT_SERVICES: [&str; 9] = [
+const CLIENT_SERVICES: [&str; 11] = [
     <EventLogServer<EventLogGrpc> as tonic::server::NamedService>::NAME,
     <DirectoryServer<DirectoryGrpc> as tonic::server::NamedService>::NAME,
     <IntakeServer<IntakeGrpc> as tonic::server::NamedService>::NAME,
     <MatchingServer<MatchingGrpc> as tonic::server::NamedService>::NAME,
     <FollowUpServer<FollowUpGrpc> as tonic::server::NamedService>::NAME,
     <AuditServer<AuditGrpc> as tonic::server::NamedService>::NAME,
+    <PrivacyServer<PrivacyGrpc> as tonic::server::NamedService>::NAME,
+    <FhirServer<FhirGrpc> as tonic::server::NamedService>::NAME,
     "grpc.health.v1.Health",
     "grpc.reflection.v1.ServerReflection",
     "grpc.reflection.v1alpha.ServerReflection",
@@ -237,6 +240,9 @@ pub async fn serve(
     )
     .into_server()
     .max_encoding_message_size(limit);
+    let fhir = Arc::new(FhirService::new(sealed.clone(), config.fhir.clone(), clock.clone()));
+    let fhir_server = FhirGrpc::new(fhir).into_server().max_encoding_message_size(limit);
+    health.set_serving::<FhirServer<FhirGrpc>>().await;
     health.set_serving::<AuditServer<AuditGrpc>>().await;
     health.set_serving::<PrivacyServer<PrivacyGrpc>>().await;
     health.set_serving::<EventLogServer<EventLogGrpc>>().await;
@@ -265,7 +271,8 @@ pub async fn serve(
         .add_service(matching_server)
         .add_service(followup_server)
         .add_service(audit_server)
-        .add_service(privacy_server);
+        .add_service(privacy_server)
+        .add_service(fhir_server);
     let server: std::pin::Pin<Box<dyn Future<Output = std::result::Result<(), tonic::transport::Error>> + Send>> =
         match api_tls {
             Some(tls) => {

@@ -4,6 +4,7 @@ mod audit_cli;
 mod client;
 mod credentials_cli;
 mod directory_cli;
+mod fhir_cli;
 mod peers_cli;
 mod report;
 
@@ -76,6 +77,11 @@ enum Command {
     Directory {
         #[command(subcommand)]
         command: DirectoryCommand,
+    },
+    /// A request and its referrals out as a FHIR R4 Bundle, and a referral Bundle in.
+    Fhir {
+        #[command(subcommand)]
+        command: FhirCommand,
     },
     /// Print this node's id (its ed25519 public key), making the key on first use.
     Keys {
@@ -261,6 +267,34 @@ enum DirectoryCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum FhirCommand {
+    /// Write a request taken in on the node and every referral of it as a FHIR R4 Bundle
+    /// (ServiceRequest, a Task per referral, Organization, HealthcareService, Patient, Consent).
+    Export {
+        /// The request's id.
+        #[arg(long)]
+        request: String,
+        /// Only what a receiving organisation may see before the client's details are shared:
+        /// no Patient, no RelatedPerson, no description.
+        #[arg(long)]
+        receiver: bool,
+        #[command(flatten)]
+        node: client::NodeArgs,
+        /// The file to write (default: standard output).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Take in a referral sent as a FHIR R4 Bundle (a ServiceRequest with its Patient, and a
+    /// Consent). The same Bundle sent again creates nothing. Exits 1 when it is refused.
+    Import {
+        /// The Bundle, as JSON.
+        file: PathBuf,
+        #[command(flatten)]
+        node: client::NodeArgs,
+    },
+}
+
 fn parse_kind(text: &str) -> Result<samenspel_proto::v1::OrganisationKind, String> {
     let name = format!("ORGANISATION_KIND_{}", text.trim().to_ascii_uppercase().replace('-', "_"));
     samenspel_proto::v1::OrganisationKind::from_str_name(&name)
@@ -367,6 +401,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 AuditCommand::Verify { node } => rt.block_on(audit_cli::verify(&node)),
                 AuditCommand::Timeline { request, node } => rt.block_on(audit_cli::timeline(&node, &request)),
                 AuditCommand::CheckProof { .. } => unreachable!("checked above"),
+            }
+        }
+        Command::Fhir { command } => {
+            let rt = tokio::runtime::Runtime::new()?;
+            match command {
+                FhirCommand::Export { request, receiver, node, out } => {
+                    rt.block_on(fhir_cli::export(&node, &request, receiver, out.as_deref()))
+                }
+                FhirCommand::Import { file, node } => rt.block_on(fhir_cli::import(&node, &file)),
             }
         }
         Command::Directory { command } => {

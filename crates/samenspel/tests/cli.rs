@@ -683,3 +683,56 @@ async fn audit_verify_reports_a_damaged_payload_and_checkpoint_at_their_position
     assert!(out.contains("seq 20: checkpoint signature does not verify (bad_signature)"), "{out}");
     assert!(out.lines().last().unwrap().starts_with("damaged: 2 problems"), "{out}");
 }
+
+#[tokio::test]
+async fn a_referral_bundle_goes_in_once_and_comes_out_as_fhir_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = admin(&dir.path().join("data"));
+    let (mut child, addr) = start_node(&dir.path().join("data"));
+    let node = format!("http://{addr}");
+    let samenspel = |args: &[&str]| samenspel_with(args, &[("SAMENSPEL_CREDENTIAL", secret.as_str())]);
+    let bundle = serde_json::json!({
+        "resourceType": "Bundle",
+        "type": "collection",
+        "identifier": { "system": "urn:oid:2.16.528.1.1007.3.3.1234", "value": "verwijzing-7" },
+        "entry": [
+            { "fullUrl": "urn:uuid:6b0e9c5c-0000-4000-8000-000000000001", "resource": {
+                "resourceType": "ServiceRequest", "status": "active", "intent": "order",
+                "code": { "coding": [{ "system": "https://samenspel.nl/fhir/CodeSystem/support-kind", "code": "klusjes" }] },
+                "subject": { "reference": "urn:uuid:6b0e9c5c-0000-4000-8000-000000000002" } } },
+            { "fullUrl": "urn:uuid:6b0e9c5c-0000-4000-8000-000000000002", "resource": {
+                "resourceType": "Patient", "name": [{ "text": "Mevrouw Smeets" }], "address": [{ "postalCode": "6411 AB" }] } }
+        ]
+    });
+    let file = dir.path().join("verwijzing.json");
+    std::fs::write(&file, bundle.to_string()).unwrap();
+    let (code, out, err) = samenspel(&["fhir", "import", file.to_str().unwrap(), "--node", &node]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let id = out.trim().strip_prefix("taken in as request ").expect("the request's id").to_string();
+    let (code, out, _) = samenspel(&["fhir", "import", file.to_str().unwrap(), "--node", &node]);
+    assert_eq!(code, Some(0));
+    assert_eq!(out.trim(), format!("taken in before as request {id}: nothing written"));
+
+    let exported = dir.path().join("out.json");
+    let (code, out, err) =
+        samenspel(&["fhir", "export", "--request", &id, "--node", &node, "--out", exported.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let b: serde_json::Value = serde_json::from_slice(&std::fs::read(&exported).unwrap()).unwrap();
+    assert_eq!((b["resourceType"].as_str(), b["type"].as_str()), (Some("Bundle"), Some("collection")));
+    assert_eq!(b["entry"][0]["resource"]["code"]["coding"][0]["code"], "klusjes");
+    let (code, out, _) = samenspel(&["fhir", "export", "--request", &id, "--receiver", "--node", &node]);
+    assert_eq!(code, Some(0));
+    assert!(!out.contains("Smeets"), "the receiver's Bundle holds no name: {out}");
+
+    let mut bad = bundle.clone();
+    bad["entry"][1]["resource"]["address"][0]["postalCode"] = "6411".into();
+    bad["identifier"]["value"] = "verwijzing-8".into();
+    std::fs::write(&file, bad.to_string()).unwrap();
+    let (code, out, _) = samenspel(&["fhir", "import", file.to_str().unwrap(), "--node", &node]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("  Bundle.entry[1].resource.address[0].postalCode: "), "{out}");
+    let (code, out, _) = samenspel(&["fhir", "export", "--request", &"0".repeat(32), "--node", &node]);
+    assert_eq!(code, Some(2), "{out}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -195,6 +195,7 @@ fn raw_fields(check: &mut Check, fields: Option<pb::OrganisationFields>) -> RawF
         house_number: a.house_number,
         postcode: a.postcode,
         city: a.city,
+        province: a.province.trim().to_string(),
     });
     RawFields { name: f.name, kind, address, website: f.website, description: f.description }
 }
@@ -366,6 +367,7 @@ fn organisation_pb(o: Organisation) -> pb::Organisation {
                 house_number: a.house_number,
                 postcode: a.postcode,
                 city: a.city,
+                province: a.province,
             }),
             website: f.website,
             description: f.description,

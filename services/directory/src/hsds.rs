@@ -74,6 +74,9 @@ pub(crate) struct HsdsTaxonomyTerm {
     pub code: String,
     #[serde(default, deserialize_with = "nullable")]
     pub name: String,
+    /// Required by HSDS 3: what the term means, in words.
+    #[serde(default, deserialize_with = "nullable")]
+    pub description: String,
     #[serde(default, deserialize_with = "nullable")]
     pub taxonomy: String,
 }
@@ -98,6 +101,9 @@ pub(crate) struct HsdsAddress {
     pub address_1: String,
     #[serde(default, deserialize_with = "nullable")]
     pub city: String,
+    /// Required by HSDS 3; empty when the entry names no provincie.
+    #[serde(default, deserialize_with = "nullable")]
+    pub state_province: String,
     #[serde(default, deserialize_with = "nullable")]
     pub postal_code: String,
     #[serde(default, deserialize_with = "nullable")]
@@ -316,6 +322,20 @@ fn part_uuid(owner: &str, part: &str) -> String {
     uuid(&hex::encode(bytes))
 }
 
+/// What a term of one of samenspel's taxonomies means, for its required `description`.
+fn term_description(taxonomy: &str, code: &str) -> String {
+    let what = match taxonomy {
+        TAXONOMY_ORGANISATION_KIND => "Soort organisatie in de sociale kaart",
+        TAXONOMY_SUPPORT_FUNCTION => "Basisfunctie mantelzorgondersteuning",
+        TAXONOMY_SUPPORT_KIND => "Soort hulp",
+        TAXONOMY_TARGET_GROUP => "Voor wie het aanbod is",
+        TAXONOMY_MAX_COMPLEXITY => "Hoogste complexiteit van een hulpvraag die het aanbod aankan",
+        TAXONOMY_WORKING_HOURS => "Werktijden van een contactpersoon (dag en tijden)",
+        other => other,
+    };
+    format!("{what}: {}", code.replace(['_', '-'], " "))
+}
+
 fn attribute(owner: &str, taxonomy: &str, code: &str, value: &str) -> HsdsAttribute {
     let term_id = part_uuid(taxonomy, code);
     HsdsAttribute {
@@ -326,6 +346,7 @@ fn attribute(owner: &str, taxonomy: &str, code: &str, value: &str) -> HsdsAttrib
             id: term_id,
             code: code.to_string(),
             name: code.replace(['_', '-'], " "),
+            description: term_description(taxonomy, code),
             taxonomy: taxonomy.to_string(),
         },
     }
@@ -368,10 +389,21 @@ pub(crate) fn organisation_fields(
         .locations
         .iter()
         .flat_map(|l| l.addresses.iter())
-        .find(|a| a.address_type.is_empty() || a.address_type == "physical")
+        .min_by_key(|a| match a.address_type.as_str() {
+            // A visiting address first; a postal one where that is all there is.
+            "" | "physical" => 0,
+            "postal" => 1,
+            _ => 2,
+        })
         .map(|a| {
             let (street, house_number) = split_address_line(&a.address_1);
-            Address { street, house_number, postcode: a.postal_code.clone(), city: a.city.clone() }
+            Address {
+                street,
+                house_number,
+                postcode: a.postal_code.clone(),
+                city: a.city.clone(),
+                province: a.state_province.trim().to_string(),
+            }
         });
     RawFields {
         name: org.name.clone(),
@@ -552,6 +584,7 @@ pub(crate) fn export_organisation(
                 id: part_uuid(&org.id, "address"),
                 address_1: format!("{} {}", a.street, a.house_number).trim().to_string(),
                 city: a.city.clone(),
+                state_province: a.province.clone(),
                 postal_code: a.postcode.clone(),
                 country: "NL".into(),
                 address_type: "physical".into(),

@@ -46,6 +46,9 @@ pub struct Address {
     /// Normalised "1234 AB"; empty when no address is given.
     pub postcode: String,
     pub city: String,
+    /// The provincie ("Limburg"); HSDS's `state_province`. Empty in entries from before.
+    #[serde(default)]
+    pub province: String,
 }
 
 /// What a client sets on an organisation.
@@ -126,7 +129,12 @@ impl RawFields {
                         }
                     },
                 };
-                for (field, value) in [("street", &a.street), ("house_number", &a.house_number), ("city", &a.city)] {
+                for (field, value) in [
+                    ("street", &a.street),
+                    ("house_number", &a.house_number),
+                    ("city", &a.city),
+                    ("province", &a.province),
+                ] {
                     if value.chars().count() > MAX_TEXT {
                         bad(&format!("address.{field}"), format!("must be at most {MAX_TEXT} characters"));
                     }

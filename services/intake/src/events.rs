@@ -5,6 +5,7 @@
 use samenspel_kit::ServiceEvent;
 use serde::{Deserialize, Serialize};
 
+use crate::fhir::SourceIdentifier;
 use crate::model::{Consent, RequestFields, Strain};
 
 pub(crate) const SUBMITTED: &str = "intake.request.submitted";
@@ -44,6 +45,9 @@ pub(crate) enum IntakeEvent {
         consent: Option<Consent>,
         strain: Vec<Strain>,
         linked_from: Option<String>,
+        /// The identifiers of the FHIR Bundle it came in as (none when submitted otherwise).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        source_identifiers: Vec<SourceIdentifier>,
     },
     Amended {
         id: String,

@@ -320,6 +320,9 @@ fn change_pb(c: Change) -> pb::HelpRequestChange {
     pb::HelpRequestChange { position: c.position, kind: c.kind, help_request: Some(request_pb(c.request)) }
 }
 
+/// The largest FHIR Bundle taken in.
+const MAX_BUNDLE_BYTES: usize = 1 << 20;
+
 /// Most strain assessments one request takes.
 const MAX_STRAIN: usize = 20;
 
@@ -363,6 +366,24 @@ impl pb::intake_server::Intake for IntakeGrpc {
             request_id: r.request_id,
         };
         reply(self.service.submit(check, submission).await)
+    }
+
+    async fn import_fhir_referral(
+        &self,
+        request: Request<pb::ImportFhirReferralRequest>,
+    ) -> Result<Response<pb::ImportFhirReferralResponse>, Status> {
+        let r = request.get_ref();
+        let mut check = Check::new();
+        if r.bundle_json.len() > MAX_BUNDLE_BYTES {
+            check.bad("bundle_json", format!("at most {MAX_BUNDLE_BYTES} bytes: a referral is a handful of resources"));
+        } else if r.bundle_json.trim().is_empty() {
+            check.bad("bundle_json", "is required: a FHIR R4 Bundle as JSON");
+        }
+        checked(check)?;
+        let (request, created) = self.service.import_fhir(&r.bundle_json).await?;
+        let subjects = request.subjects();
+        let response = pb::ImportFhirReferralResponse { help_request: Some(request_pb(request)), created };
+        Ok(accessed(Response::new(response), subjects))
     }
 
     async fn get_help_request(

@@ -6,6 +6,7 @@ mod config;
 mod decide;
 mod error;
 mod events;
+mod fhir;
 mod grpc;
 mod inputs;
 mod model;
@@ -15,6 +16,7 @@ mod state;
 
 pub use config::IntakeConfig;
 pub use error::Error;
+pub use fhir::SourceIdentifier;
 pub use grpc::IntakeGrpc;
 pub use model::{
     Asker, Consent, ConsentScope, InvolvedRole, MantelzorgerRole, Person, Purpose, RawComplexity, RawConsent,

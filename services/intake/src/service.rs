@@ -137,7 +137,45 @@ impl IntakeService {
 
     /// Takes in a request for help. With a `request_id`, a retry returns the request it created.
     /// `check` holds what the edge found wrong already; every problem is named at once.
-    pub async fn submit(&self, mut check: Check, submission: Submission) -> Result<HelpRequest, Error> {
+    pub async fn submit(&self, check: Check, submission: Submission) -> Result<HelpRequest, Error> {
+        self.submit_from(check, submission, Vec::new(), |v| v).await
+    }
+
+    /// Takes in a referral sent as a FHIR R4 Bundle: the request it asks for and whether it was
+    /// made now (false: the Bundle, by its identifier, was taken in before, and this is the
+    /// request it made then). Violations name the Bundle's elements by FHIRPath.
+    pub async fn import_fhir(&self, bundle_json: &str) -> Result<(HelpRequest, bool), Error> {
+        let mut referral = crate::fhir::read(bundle_json).map_err(Error::Invalid)?;
+        let mut check = Check::new();
+        check.extend(std::mem::take(&mut referral.problems));
+        let key = referral.key();
+        let id = self.new_id(&key)?;
+        if let Ok(existing) = self.get(&id) {
+            return Ok((existing, false));
+        }
+        let submission = Submission {
+            fields: referral.fields.clone(),
+            consent: referral.consent.clone(),
+            strain: Vec::new(),
+            request_id: key,
+        };
+        match self.submit_from(check, submission, referral.identifiers.clone(), |v| referral.rename(v)).await {
+            Ok(created) => Ok((created, true)),
+            // The same Bundle, taken in meanwhile by a concurrent call.
+            Err(Error::RequestIdReused { .. }) => Ok((self.get(&id)?, false)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// [`Self::submit`], keeping where the request came from; `rename` turns the intake's field
+    /// names into the sender's.
+    async fn submit_from(
+        &self,
+        mut check: Check,
+        submission: Submission,
+        source_identifiers: Vec<crate::fhir::SourceIdentifier>,
+        rename: impl FnOnce(Vec<FieldViolation>) -> Vec<FieldViolation>,
+    ) -> Result<HelpRequest, Error> {
         let Submission { fields, consent, strain, request_id } = submission;
         let id = self.new_id(&request_id)?;
         let mut v = Vec::new();
@@ -153,10 +191,18 @@ impl IntakeService {
                 assessments.push(s);
             }
         }
+        let mut v = rename(v);
         check.push_all(&mut v);
         finish(check)?;
         let Some(fields) = fields else { return Err(Error::Invalid(Vec::new())) };
-        let event = IntakeEvent::Submitted { id: id.clone(), fields, consent, strain: assessments, linked_from: None };
+        let event = IntakeEvent::Submitted {
+            id: id.clone(),
+            fields,
+            consent,
+            strain: assessments,
+            linked_from: None,
+            source_identifiers,
+        };
         self.append_new(&id, vec![(event, ExpectedVersion::Exact(0))], &request_id).await?;
         self.get(&id)
     }
@@ -209,8 +255,14 @@ impl IntakeService {
             });
         }
         let strain: Vec<_> = from.strain.iter().filter(|s| s.caregiver_subject_id == caregiver).cloned().collect();
-        let opened =
-            IntakeEvent::Submitted { id: id.clone(), fields, consent, strain, linked_from: Some(from.id.clone()) };
+        let opened = IntakeEvent::Submitted {
+            id: id.clone(),
+            fields,
+            consent,
+            strain,
+            linked_from: Some(from.id.clone()),
+            source_identifiers: Vec::new(),
+        };
         let link = IntakeEvent::CaregiverRequestLinked {
             id: from.id.clone(),
             linked_id: id.clone(),

@@ -212,7 +212,7 @@ impl Projection for IntakeState {
         };
         let now = h.time_micros;
         match decoded {
-            IntakeEvent::Submitted { id, fields, consent, strain, linked_from } => {
+            IntakeEvent::Submitted { id, fields, consent, strain, linked_from, .. } => {
                 let strain = strain.into_iter().map(|s| Strain { recorded_micros: now, ..s }).collect();
                 let request = HelpRequest {
                     id: id.clone(),

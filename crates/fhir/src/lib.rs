@@ -1,0 +1,15 @@
+//! HL7 FHIR R4 as samenspel writes and reads it. No service logic: the code systems and
+//! identifier systems samenspel's resources use (`codes.rs`), ids and references inside a Bundle
+//! (`refs.rs`), and a reader of incoming resources that names every bad element by its FHIRPath
+//! (`read.rs`). The services build their resources with these and `serde_json`; an independent
+//! validator (the Python `fhir.resources` models) checks what they build in CI.
+
+pub mod codes;
+mod read;
+mod refs;
+
+pub use read::{At, Violation};
+pub use refs::{full_url, is_resource_id, reference, uuid_of};
+
+/// The FHIR version samenspel's resources declare.
+pub const FHIR_VERSION: &str = "4.0.1";

@@ -1,0 +1,48 @@
+//! Ids and references inside a Bundle. samenspel's ids are 128 random bits in hex, so each is
+//! also a UUID: a resource's `fullUrl` is `urn:uuid:` and that UUID, and references point at it,
+//! which keeps a Bundle self-contained wherever it is stored.
+
+/// The UUID form (8-4-4-4-12) of a 32-hex-digit id; `None` for anything else.
+pub fn uuid_of(id: &str) -> Option<String> {
+    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let id = id.to_ascii_lowercase();
+    Some(format!("{}-{}-{}-{}-{}", &id[..8], &id[8..12], &id[12..16], &id[16..20], &id[20..]))
+}
+
+/// The `fullUrl` of a resource whose id is `id`: its UUID URN, or a relative URL when the id is
+/// not a UUID.
+pub fn full_url(resource_type: &str, id: &str) -> String {
+    match uuid_of(id) {
+        Some(uuid) => format!("urn:uuid:{uuid}"),
+        None => format!("{resource_type}/{id}"),
+    }
+}
+
+/// A Reference to a resource of the same Bundle.
+pub fn reference(resource_type: &str, id: &str) -> serde_json::Value {
+    serde_json::json!({ "reference": full_url(resource_type, id), "type": resource_type })
+}
+
+/// Whether `id` may be a FHIR resource id (`[A-Za-z0-9\-\.]{1,64}`).
+pub fn is_resource_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hex_id_is_a_uuid_and_anything_else_a_relative_reference() {
+        assert_eq!(uuid_of("0123456789abcdef0123456789ABCDEF").unwrap(), "01234567-89ab-cdef-0123-456789abcdef");
+        assert_eq!(uuid_of("0123"), None);
+        assert_eq!(full_url("Task", "x-1"), "Task/x-1");
+        assert_eq!(
+            reference("Organization", &"a".repeat(32))["reference"],
+            format!("urn:uuid:{}", uuid_of(&"a".repeat(32)).unwrap())
+        );
+        assert!(is_resource_id("abc-1.2") && !is_resource_id("a b") && !is_resource_id(&"a".repeat(65)));
+    }
+}
