@@ -580,3 +580,84 @@ async fn an_offer_written_by_a_node_that_does_not_host_its_organisation_counts_n
     assert!(first.origins[0].origin < second.origins[0].origin);
     assert!(!first.next_page_token.is_empty() && second.next_page_token.is_empty());
 }
+
+/// The due list of `organisation` on `node`, with its not-received referrals.
+async fn not_received(node: &TestNode, organisation: &str) -> Vec<String> {
+    let request = pb::ListDueRequest { organisation_id: organisation.into(), ..Default::default() };
+    let due = node.followup_client().await.list_due(request).await.unwrap().into_inner();
+    due.not_received.into_iter().map(|r| r.id).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_receiving_node_confirms_receipt_and_the_referrer_flags_what_was_not_received() {
+    let clock = Arc::new(ManualClock::at(START));
+    let nodes = TestNode::cluster(2, clock.clone(), |_, _| {}).await;
+    let (w, v) = (&nodes[0], &nodes[1]);
+    let wijkteam = organisation(w, "Wijkteam Centrum", pb::OrganisationKind::SociaalWijkteam, "6411 AA").await;
+    let oost = organisation(v, "Vrijwilligers Oost", pb::OrganisationKind::Vrijwilligersorganisatie, "6411 AB").await;
+    let oost_offer = offer(v, &oost, "Boodschappen Oost", "6400-6419", 2, pb::Complexity::Low).await;
+    let kinds = [pb::OrganisationKind::Vrijwilligersorganisatie];
+    let first = referred_request_for(w, &wijkteam, "6411 AB", &kinds).await;
+    let second = referred_request_for(w, &wijkteam, "6412 AB", &kinds).await;
+    eventually("the remote offer proposed", || async {
+        proposals(w, &first).await.proposals.iter().any(|p| p.offer_id == oost_offer).then_some(())
+    })
+    .await;
+    let m1 = confirm_offer(w, &first, &oost_offer, "anna").await;
+    let m2 = confirm_offer(w, &second, &oost_offer, "anna").await;
+    match_in(v, &m2.id, pb::MatchStatus::Offered).await;
+    assert_eq!(m1.received_micros, 0);
+    // The node's admin looking is not the organisation being shown it.
+    assert_eq!(get_match(v, &m1.id).await.unwrap().received_micros, 0);
+    assert!(not_received(w, &wijkteam).await.is_empty(), "not yet flagged: a day has not passed");
+
+    // A day and an hour on, neither was shown to the volunteer organisation: both flagged.
+    clock.advance(DAY + Duration::from_secs(3600));
+    let mut flagged = not_received(w, &wijkteam).await;
+    flagged.sort();
+    let mut both = vec![m1.id.clone(), m2.id.clone()];
+    both.sort();
+    assert_eq!(flagged, both);
+
+    // The volunteer platform reads the first: its node confirms receipt, the owner sees it.
+    let platform = v.channel_as(samenspel_e2e::Role::VolunteerPlatform, Some(&oost)).await;
+    let mut matching = pb::matching_client::MatchingClient::new(platform);
+    let shown = matching.get_match(pb::GetMatchRequest { match_id: m1.id.clone() }).await.unwrap().into_inner();
+    assert!(shown.received_micros > 0, "the receipt is recorded on the first read");
+    let received = eventually("the owner sees the receipt", || async {
+        get_match(w, &m1.id).await.ok().filter(|m| m.received_micros > 0)
+    })
+    .await;
+    assert_eq!(received.received_micros, shown.received_micros);
+    eventually("the referral knows it", || async {
+        get_referral(w, &m1.id).await.ok().filter(|r| r.received_micros > 0).map(|_| ())
+    })
+    .await;
+    assert_eq!(not_received(w, &wijkteam).await, std::slice::from_ref(&m2.id));
+    let export = pb::ExportReferralRequest { request_id: first.clone(), audience: pb::FhirAudience::Own.into() };
+    let bundle = w.fhir_client().await.export_referral(export).await.unwrap().into_inner();
+    let bundle: serde_json::Value = serde_json::from_str(&bundle.json).unwrap();
+    let task = bundle["entry"].as_array().unwrap().iter().find(|e| e["resource"]["resourceType"] == "Task").unwrap();
+    assert_eq!(task["resource"]["status"], "requested");
+    assert_eq!(task["resource"]["businessStatus"]["coding"][0]["code"], "received");
+
+    // The second reaches the platform on its match stream: that is a showing too.
+    let watch = pb::WatchMatchesRequest { organisation_id: oost.clone(), from_position: 1 };
+    let mut notices = matching.watch_matches(watch).await.unwrap().into_inner();
+    let n = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let n = notices.next().await.unwrap().unwrap();
+            if n.r#match.as_ref().is_some_and(|m| m.id == m2.id) {
+                return n;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(n.r#match.unwrap().received_micros > 0);
+    eventually("nothing left unreceived", || async { not_received(w, &wijkteam).await.is_empty().then_some(()) }).await;
+    // Read again: one receipt per match, not one per read.
+    matching.get_match(pb::GetMatchRequest { match_id: m1.id.clone() }).await.unwrap();
+    let receipts = v.written().await.iter().filter(|e| e.header.kind == "matching.match.received").count();
+    assert_eq!(receipts, 2);
+}

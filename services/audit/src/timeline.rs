@@ -42,11 +42,12 @@ fn request_streams(request_id: &str) -> [String; 2] {
     [format!("intake/request/{request_id}"), format!("matching/request/{request_id}")]
 }
 
-fn match_streams(match_id: &str) -> [String; 3] {
+fn match_streams(match_id: &str) -> [String; 4] {
     [
         format!("followup/referral/{match_id}"),
         format!("followup/observed/{match_id}"),
         format!("matching/noticed/{match_id}"),
+        format!("matching/received/{match_id}"),
     ]
 }
 

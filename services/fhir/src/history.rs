@@ -27,19 +27,33 @@ pub(crate) enum RequestStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Step {
     Confirmed,
-    AnswerGiven { accept: bool },
+    /// The receiving organisation was shown the referral on its node.
+    Received,
+    AnswerGiven {
+        accept: bool,
+    },
     Accepted,
-    Declined { reason: String },
+    Declined {
+        reason: String,
+    },
     Expired,
-    Failed { reason: String },
-    Ended { reason: String },
+    Failed {
+        reason: String,
+    },
+    Ended {
+        reason: String,
+    },
     CheckinsScheduled,
     CheckinDue,
     CheckinOverdue,
     CheckinEscalated,
-    CheckinAnswered { outcome: String },
+    CheckinAnswered {
+        outcome: String,
+    },
     ReferralFailed,
-    ReferralClosed { category: String },
+    ReferralClosed {
+        category: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,6 +216,7 @@ impl Histories {
                     }
                     MatchingIn::Accepted { .. } => Step::Accepted,
                     MatchingIn::AnswerGiven { accept, .. } => Step::AnswerGiven { accept },
+                    MatchingIn::Received { .. } => continue,
                     MatchingIn::Declined { reason, .. } => Step::Declined { reason },
                     MatchingIn::Expired { .. } => Step::Expired,
                     MatchingIn::Failed { reason, .. } => Step::Failed { reason },
@@ -214,6 +229,18 @@ impl Histories {
         }
         for m in &matches {
             for &origin in &origins {
+                // The receipt, on the node hosting the receiving organisation (this one or another).
+                for e in self.stream(origin, &format!("matching/received/{}", m.id)).await? {
+                    if let Some(MatchingIn::Received { match_id, .. }) = decode::<MatchingIn>(&e)
+                        && match_id == m.id
+                    {
+                        let (is_own, seq) = (origin == own, e.header.seq);
+                        timed.push((
+                            m.id.clone(),
+                            Timed { step: Step::Received, at_micros: e.header.time_micros, own: is_own, seq },
+                        ));
+                    }
+                }
                 for e in self.stream(origin, &format!("followup/referral/{}", m.id)).await? {
                     let Some(event) = decode::<FollowUpIn>(&e) else { continue };
                     if event.match_id() != Some(m.id.as_str()) {

@@ -145,6 +145,11 @@ pub(crate) enum MatchingIn {
         request_id: String,
         accept: bool,
     },
+    /// The receipt, written on the node hosting the receiving organisation.
+    Received {
+        match_id: String,
+        request_id: String,
+    },
     #[serde(other)]
     Other,
 }
@@ -159,7 +164,8 @@ impl MatchingIn {
             | Self::Expired { match_id, request_id }
             | Self::Failed { match_id, request_id, .. }
             | Self::Ended { match_id, request_id, .. }
-            | Self::AnswerGiven { match_id, request_id, .. } => Some((match_id, request_id)),
+            | Self::AnswerGiven { match_id, request_id, .. }
+            | Self::Received { match_id, request_id } => Some((match_id, request_id)),
             Self::Other => None,
         }
     }

@@ -37,6 +37,11 @@ pub(crate) fn state(steps: &[Timed]) -> TaskState {
                 s.status = "requested";
                 s.business = "awaiting-answer".into();
             }
+            Step::Received => {
+                if s.status == "requested" {
+                    s.business = "received".into();
+                }
+            }
             Step::AnswerGiven { accept } => {
                 s.business = if *accept { "answered-yes" } else { "answered-no" }.into();
             }
@@ -119,6 +124,12 @@ mod tests {
     fn a_referral_goes_requested_accepted_in_progress_completed() {
         let mut steps = vec![Step::Confirmed];
         assert_eq!((at(&steps).status, at(&steps).business.as_str()), ("requested", "awaiting-answer"));
+        steps.push(Step::Received);
+        assert_eq!(
+            (at(&steps).status, at(&steps).business.as_str()),
+            ("requested", "received"),
+            "the IG has no received status"
+        );
         steps.push(Step::Accepted);
         assert_eq!(at(&steps).status, "accepted");
         steps.push(Step::CheckinsScheduled);

@@ -22,6 +22,9 @@ pub struct FollowUpConfig {
     /// A check-in unanswered this long after it became due is escalated (an event, and a notice
     /// on the organisation's stream).
     pub escalate_after_hours: u64,
+    /// A referral its receiving organisation has not been shown this long after it was made is
+    /// flagged on the referring organisation's due list (`ListDue.not_received`).
+    pub not_received_after_hours: u64,
     /// How often due, overdue and escalated check-ins are looked for.
     pub sweep_interval_millis: u64,
     /// The organisation that referred when a request names no asking organisation: the node's
@@ -49,6 +52,7 @@ impl Default for FollowUpConfig {
             ],
             overdue_after_hours: 48,
             escalate_after_hours: 168,
+            not_received_after_hours: 24,
             sweep_interval_millis: 60_000,
             home_organisation_id: String::new(),
             default_page_size: 50,

@@ -170,6 +170,7 @@ fn referral_pb((r, check_ins): (Referral, Vec<(CheckIn, CheckInState)>)) -> pb::
         failed_with: r.failed_with.map_or(0, |o| to_pb(&OUTCOMES, &o)),
         observations: r.observations.into_iter().map(observation_pb).collect(),
         owner_node_id: r.owner_node,
+        received_micros: r.received_micros,
     }
 }
 
@@ -243,9 +244,18 @@ impl pb::follow_up_server::FollowUp for FollowUpGrpc {
             .service
             .list_due(check, &r.organisation_id, &r.person, r.include_upcoming, r.page_size, &r.page_token)
             .await?;
-        let subjects = due.iter().map(|(c, _)| subject(&c.request_id)).collect();
-        let answer =
-            pb::ListDueResponse { check_ins: due.into_iter().map(check_in_pb).collect(), next_page_token: next };
+        let not_received =
+            if r.page_token.is_empty() { self.service.not_received(&r.organisation_id, &r.person) } else { Vec::new() };
+        let subjects = due
+            .iter()
+            .map(|(c, _)| subject(&c.request_id))
+            .chain(not_received.iter().map(|r| subject(&r.request_id)))
+            .collect();
+        let answer = pb::ListDueResponse {
+            check_ins: due.into_iter().map(check_in_pb).collect(),
+            next_page_token: next,
+            not_received: not_received.into_iter().map(|r| referral_pb((r, Vec::new()))).collect(),
+        };
         Ok(accessed(Response::new(answer), subjects))
     }
 

@@ -43,6 +43,12 @@ pub(crate) enum MatchingIn {
     Claimed {
         offer_id: String,
     },
+    /// The receipt: the receiving organisation was shown the match on the node hosting it.
+    Received {
+        match_id: String,
+        #[serde(default = "zero")]
+        at_micros: i64,
+    },
     Released {
         offer_id: String,
     },

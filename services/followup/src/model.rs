@@ -181,6 +181,9 @@ pub struct Referral {
     /// referring organisation (that stays with the owner's intake).
     #[serde(default)]
     pub owner_node: String,
+    /// When the receiving organisation was first shown it (matching's receipt); 0 before.
+    #[serde(default)]
+    pub received_micros: i64,
 }
 
 #[cfg(test)]

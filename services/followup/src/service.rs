@@ -133,6 +133,25 @@ impl FollowUpService {
     /// The check-ins of `organisation` (and `person`, if given) that are due, overdue or
     /// escalated — and upcoming ones too when asked — earliest first, a page at a time.
     /// `check` holds what the edge found wrong with the ids already.
+    /// The referrals of `organisation` (and `person`, when named) that their receiving
+    /// organisation has not been shown `not_received_after_hours` after they were made and has not
+    /// answered, oldest first. Call after `list_due` (which catches up).
+    pub fn not_received(&self, organisation: &str, person: &str) -> Vec<Referral> {
+        let after =
+            i64::try_from(self.config.not_received_after_hours).unwrap_or(i64::MAX).saturating_mul(3_600_000_000);
+        let cutoff = self.clock.now_micros().saturating_sub(after);
+        let (organisation, person) = (organisation.trim(), person.trim());
+        let state = self.runtime.read();
+        let mut late: Vec<Referral> = state
+            .referrals()
+            .filter(|r| r.referring_organisation_id == organisation && (person.is_empty() || r.confirmed_by == person))
+            .filter(|r| r.state == ReferralState::Offered && r.received_micros == 0 && r.confirmed_micros <= cutoff)
+            .cloned()
+            .collect();
+        late.sort_by(|a, b| (a.confirmed_micros, &a.id).cmp(&(b.confirmed_micros, &b.id)));
+        late
+    }
+
     pub async fn list_due(
         &self,
         mut check: Check,

@@ -241,6 +241,7 @@ impl FollowUpState {
                 closure: None,
                 failed_with: None,
                 observations: Vec::new(),
+                received_micros: 0,
                 owner_node: owner,
             };
             self.received.entry(match_id).or_insert(r);
@@ -308,6 +309,7 @@ impl FollowUpState {
                         closure: None,
                         failed_with: None,
                         observations: Vec::new(),
+                        received_micros: 0,
                         owner_node: String::new(),
                     },
                 );
@@ -336,7 +338,8 @@ impl FollowUpState {
                 let used = self.used.entry(offer_id).or_default();
                 *used = used.saturating_sub(1);
             }
-            MatchingIn::Other => {}
+            // The receipt is applied apart (it may come from the node hosting the offer).
+            MatchingIn::Received { .. } | MatchingIn::Other => {}
         }
     }
 
@@ -437,6 +440,16 @@ impl Projection for FollowUpState {
         }
         match Input::decode(&h.kind, &payload.data) {
             // Places are claimed and freed on the node hosting the offer; no other node's count.
+            // The receipt: from this node, or from the node hosting the referral's offer.
+            Some(Ok(Input::Matching(MatchingIn::Received { match_id, at_micros }))) => {
+                let at = if at_micros > 0 { at_micros } else { h.time_micros };
+                let hosts = &self.hosts;
+                for r in [self.referrals.get_mut(&match_id), self.received.get_mut(&match_id)].into_iter().flatten() {
+                    if r.received_micros == 0 && (own || hosts.hosts_entry(&r.offer_id, h.origin)) {
+                        r.received_micros = at;
+                    }
+                }
+            }
             Some(Ok(Input::Matching(e @ (MatchingIn::Claimed { .. } | MatchingIn::Released { .. })))) => {
                 let (MatchingIn::Claimed { offer_id } | MatchingIn::Released { offer_id }) = &e else { return };
                 if self.hosts.hosts_entry(offer_id, h.origin) {

@@ -338,6 +338,27 @@ pub(crate) fn decide_answer(
 /// The owner changed a match concerning an offer hosted here (`changed`, its event): the change
 /// gets a position in this node's log for `WatchMatches` (naming what it notices as its cause),
 /// and once the match is over the places this node claimed when it accepted are free.
+/// The receipt of match `match_id` by `organisation_id`, when a caller of that organisation is
+/// shown it here: once, while it waits for an answer. For another node's match the owner is the
+/// only other node that gets it.
+pub(crate) fn receive(state: &MatchingState, match_id: &str, organisation_id: &str, now: i64) -> Decided<()> {
+    let Some(m) = state.get_match(match_id) else { return Decided::nothing(()) };
+    if m.received_micros != 0 || m.status != MatchStatus::Offered || !m.addressed_to(organisation_id) {
+        return Decided::nothing(());
+    }
+    let audience = match NodeId::from_hex(&m.owner) {
+        Some(owner) if m.owner != state.own_hex() => Audience::Nodes(vec![owner]),
+        _ => Audience::Local,
+    };
+    let received = MatchingEvent::Received {
+        match_id: m.id.clone(),
+        request_id: m.request_id.clone(),
+        organisation_id: organisation_id.to_string(),
+        at_micros: now,
+    };
+    Decided::new(vec![event_for(&received, 0, audience)], ())
+}
+
 pub(crate) fn notice(state: &MatchingState, changed: &StoredEvent, match_id: &str) -> Decided<()> {
     let h = &changed.header;
     let Some(m) = state.get_match(match_id) else { return Decided::nothing(()) };

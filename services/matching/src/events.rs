@@ -20,8 +20,9 @@ pub(crate) const CLAIMED: &str = "matching.offer.claimed";
 pub(crate) const RELEASED: &str = "matching.offer.released";
 pub(crate) const ANSWER_GIVEN: &str = "matching.answer.given";
 pub(crate) const NOTICED: &str = "matching.match.noticed";
+pub(crate) const RECEIVED: &str = "matching.match.received";
 const KINDS: &[&str] =
-    &[CONFIRMED, ACCEPTED, DECLINED, EXPIRED, FAILED, ENDED, CLAIMED, RELEASED, ANSWER_GIVEN, NOTICED];
+    &[CONFIRMED, ACCEPTED, DECLINED, EXPIRED, FAILED, ENDED, CLAIMED, RELEASED, ANSWER_GIVEN, NOTICED, RECEIVED];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -92,6 +93,10 @@ pub(crate) enum MatchingEvent {
     /// A change to a match another node owns, concerning an organisation hosted here: it gives
     /// the change a position in this node's log, for WatchMatches.
     Noticed { match_id: String, kind: String },
+    /// The receipt: the match was shown to its receiving organisation (a caller of that
+    /// organisation read it), on the node that hosts it. Once per match and node; the owner is
+    /// the only other node that gets it.
+    Received { match_id: String, request_id: String, organisation_id: String, at_micros: i64 },
 }
 
 impl ServiceEvent for MatchingEvent {
@@ -109,6 +114,7 @@ impl ServiceEvent for MatchingEvent {
             Self::Released { .. } => RELEASED,
             Self::AnswerGiven { .. } => ANSWER_GIVEN,
             Self::Noticed { .. } => NOTICED,
+            Self::Received { .. } => RECEIVED,
         }
     }
 
@@ -123,6 +129,7 @@ impl ServiceEvent for MatchingEvent {
             | Self::AnswerGiven { request_id, .. } => request_stream(request_id),
             Self::Claimed { offer_id, .. } | Self::Released { offer_id, .. } => offer_stream(offer_id),
             Self::Noticed { match_id, .. } => format!("matching/noticed/{match_id}"),
+            Self::Received { match_id, .. } => received_stream(match_id),
         }
     }
 
@@ -150,13 +157,20 @@ impl MatchingEvent {
             | Self::Claimed { match_id, .. }
             | Self::Released { match_id, .. }
             | Self::AnswerGiven { match_id, .. }
-            | Self::Noticed { match_id, .. } => match_id,
+            | Self::Noticed { match_id, .. }
+            | Self::Received { match_id, .. } => match_id,
         }
     }
 }
 
 pub(crate) fn request_stream(request_id: &str) -> String {
     format!("matching/request/{request_id}")
+}
+
+/// A match's receipt on the node that hosts its organisation: a stream of its own, so the receipt
+/// never competes with the owner's decisions on the request's stream.
+pub(crate) fn received_stream(match_id: &str) -> String {
+    format!("matching/received/{match_id}")
 }
 
 pub(crate) fn offer_stream(offer_id: &str) -> String {

@@ -120,6 +120,7 @@ fn match_pb(m: Match, summary: Option<&Summary>) -> pb::Match {
         confirmed_micros: m.confirmed_micros,
         answered_micros: m.answered_micros,
         ended_micros: m.ended_micros,
+        received_micros: m.received_micros,
     }
 }
 
@@ -220,7 +221,13 @@ impl pb::matching_server::Matching for MatchingGrpc {
         checked(check)?;
         let found = self.service.get_match(&r.match_id)?;
         // A volunteer platform sees only the matches addressed to its own organisation.
-        Session::of(&request)?.for_any_organisation(addressed_to(&found))?;
+        let session = Session::of(&request)?;
+        session.for_any_organisation(addressed_to(&found))?;
+        // Shown to a caller of the receiving organisation: that is the receipt.
+        let found = match session.caller.organisation.as_deref() {
+            Some(org) => self.service.mark_received(&found, org).await,
+            None => found,
+        };
         self.reply(Ok(found))
     }
 
@@ -267,10 +274,15 @@ impl pb::matching_server::Matching for MatchingGrpc {
         let events = self.service.watch(r.from_position)?;
         let service = self.service.clone();
         let organisation = Arc::new(r.organisation_id);
+        // A caller of the organisation itself is shown what the stream carries: the receipt.
+        let shown = session.caller.organisation.as_deref() == Some(organisation.as_str());
         Ok(Response::new(watch_stream(events, Some(session), move |event| {
             let (service, organisation) = (service.clone(), organisation.clone());
             async move {
-                let Some(change) = service.change_at(&event, &organisation).await? else { return Ok(Vec::new()) };
+                let Some(mut change) = service.change_at(&event, &organisation).await? else { return Ok(Vec::new()) };
+                if shown {
+                    change.matched = service.mark_received(&change.matched, &organisation).await;
+                }
                 let subjects = subjects_of(&change.matched);
                 Ok(vec![(notice_pb(change), subjects)])
             }

@@ -219,6 +219,10 @@ pub struct Match {
     /// The client's contact details, on the nodes the owner shared them with after acceptance.
     #[serde(default)]
     pub contact: Option<Contact>,
+    /// When the receiving organisation was first shown the match, on the node hosting it (the
+    /// receipt); 0 before.
+    #[serde(default)]
+    pub received_micros: i64,
 }
 
 /// The consented minimal summary of a request: need areas, 4-digit area, urgency, wanted hours,

@@ -293,6 +293,21 @@ impl MatchingService {
         self.get_match(match_id)
     }
 
+    /// Records that the receiving organisation `organisation` was shown match `m` (a caller of it
+    /// read the match here), once; the owner sees the receipt. A failure to record it does not
+    /// fail the read that showed it: it is logged, and the next read records it.
+    pub async fn mark_received(&self, m: &Match, organisation: &str) -> Match {
+        if m.received_micros != 0 || m.status != MatchStatus::Offered || !m.addressed_to(organisation) {
+            return m.clone();
+        }
+        let now = self.clock.now_micros();
+        if let Err(error) = self.runtime.decide(|s| Ok::<_, Error>(decide::receive(s, &m.id, organisation, now))).await
+        {
+            tracing::warn!(match_id = %m.id, %error, "could not record the receipt");
+        }
+        self.get_match(&m.id).unwrap_or_else(|_| m.clone())
+    }
+
     /// Sends every match unanswered for longer than the timeout back to matching.
     pub async fn sweep(&self) -> Result<usize, Error> {
         let timeout = i64::try_from(self.config.answer_timeout_secs).unwrap_or(i64::MAX).saturating_mul(1_000_000);

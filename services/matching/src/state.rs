@@ -526,6 +526,7 @@ impl MatchingState {
                     summary: if own { None } else { summary.map(|s| *s) },
                     answer_sent: None,
                     contact: None,
+                    received_micros: 0,
                 };
                 self.matches.insert(match_id, m);
             }
@@ -604,6 +605,17 @@ impl MatchingState {
                     self.offer_streams.insert(offer_id.clone(), stream_seq);
                 }
                 self.set_used(offer_id, |n| n.saturating_sub(1));
+            }
+            // The receipt counts from this node, or from a node hosting one of the match's offers.
+            MatchingEvent::Received { match_id, at_micros, .. } => {
+                let hosts = |s: &Self, m: &Match| own || m.offers().any(|o| s.hosts.hosts_entry(o, h.origin));
+                if let Some(m) = self.matches.get(&match_id)
+                    && m.received_micros == 0
+                    && hosts(self, m)
+                    && let Some(m) = self.matches.get_mut(&match_id)
+                {
+                    m.received_micros = at(at_micros);
+                }
             }
             MatchingEvent::AnswerGiven { match_id, request_id, accept, .. } if own => {
                 self.request_streams.insert(request_id, stream_seq);
