@@ -336,6 +336,7 @@ fn offer(title: &str, kinds: &[&str], ranges: &[&str], languages: &[&str], capac
         capacity,
         max_complexity: pb::Complexity::Low.into(),
         cost: "gratis".into(),
+        ..Default::default()
     }
 }
 

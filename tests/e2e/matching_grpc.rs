@@ -402,3 +402,97 @@ async fn a_withdrawn_request_ends_its_match_and_frees_the_place() {
     );
     assert_eq!(room().await.unwrap(), "can take 1 more (0 of 1 places taken)");
 }
+
+/// An offer for boodschappen in 6411 with `availability` (and its wait).
+async fn offer_with(
+    node: &TestNode,
+    org: &str,
+    title: &str,
+    capacity: u32,
+    availability: pb::Availability,
+    wait: u32,
+) -> Result<String, tonic::Status> {
+    let fields = pb::OfferFields {
+        title: title.into(),
+        support_kinds: vec!["boodschappen".into()],
+        area: Some(pb::ServiceArea { postcode_ranges: vec!["6411".into()], ..Default::default() }),
+        capacity,
+        max_complexity: pb::Complexity::Low.into(),
+        availability: availability.into(),
+        expected_wait_days: wait,
+        ..Default::default()
+    };
+    let request =
+        pb::CreateOfferRequest { organisation_id: org.into(), fields: Some(fields), request_id: String::new() };
+    node.directory_client().await.create_offer(request).await.map(|r| r.into_inner().id)
+}
+
+async fn get_offer(node: &TestNode, id: &str) -> pb::Offer {
+    node.directory_client().await.get_offer(pb::GetOfferRequest { id: id.into() }).await.unwrap().into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_list_is_proposed_with_its_wait_and_an_offer_without_capacity_never() {
+    let node = TestNode::start().await;
+    let kind = pb::OrganisationKind::Vrijwilligersorganisatie;
+    let a = organisation(&node, "Wachtlijst", kind, "6411 AA").await;
+    let b = organisation(&node, "Vol", kind, "6411 AB").await;
+    let c = organisation(&node, "Eerst kennismaken", kind, "6411 AC").await;
+    let waiting = offer_with(&node, &a, "Boodschappen (wachtlijst)", 0, pb::Availability::Waitlist, 14).await.unwrap();
+    let closed = offer_with(&node, &b, "Boodschappen (dicht)", 3, pb::Availability::NoCapacity, 0).await.unwrap();
+    let assessed =
+        offer_with(&node, &c, "Boodschappen na intake", 2, pb::Availability::AssessmentRequired, 0).await.unwrap();
+
+    // A waiting list names its wait; only a waiting list has one.
+    for (availability, wait, why) in [
+        (pb::Availability::Waitlist, 0, "a waiting list names its expected wait"),
+        (pb::Availability::Available, 7, "only a waiting list has an expected wait"),
+    ] {
+        let e = offer_with(&node, &a, "x", 1, availability, wait).await.unwrap_err();
+        let v = e.get_details_bad_request().unwrap().field_violations;
+        assert_eq!(
+            (v[0].field.as_str(), v[0].description.starts_with(why)),
+            ("fields.expected_wait_days", true),
+            "{v:?}"
+        );
+    }
+    let e = offer_with(&node, &a, "x", 1, pb::Availability::Available, 0).await;
+    assert!(e.is_ok());
+
+    // The sociale kaart shows it before anyone refers.
+    let w = get_offer(&node, &waiting).await;
+    assert_eq!(
+        (w.fields.as_ref().unwrap().availability(), w.fields.as_ref().unwrap().expected_wait_days, w.free_places),
+        (pb::Availability::Waitlist, 14, 0)
+    );
+    assert_eq!(get_offer(&node, &assessed).await.free_places, 2);
+    let search = pb::SearchOffersRequest {
+        support_kind: "boodschappen".into(),
+        postcode: "6411 AB".into(),
+        ..Default::default()
+    };
+    let hits = node.directory_client().await.search_offers(search).await.unwrap().into_inner().hits;
+    let reasons = |id: &str| hits.iter().find(|h| h.offer.as_ref().unwrap().id == id).unwrap().reasons.join("; ");
+    assert!(reasons(&waiting).contains("waiting list: help starts after about 14 days"), "{}", reasons(&waiting));
+    assert!(reasons(&closed).contains("no capacity"), "{}", reasons(&closed));
+
+    // Proposed: the waiting list with its wait said, never as if it had room; no capacity never.
+    let request = help_request(&node, 2).await;
+    let found = proposals(&node, &request).await;
+    let ids: Vec<&str> = found.proposals.iter().map(|p| p.offer_id.as_str()).collect();
+    assert!(!ids.contains(&closed.as_str()), "{ids:?}");
+    assert!(found.notes.iter().any(|n| n.contains("1 offer left out: takes no referrals now")), "{:?}", found.notes);
+    let p = found.proposals.iter().find(|p| p.offer_id == waiting).expect("the waiting list is proposed");
+    assert_eq!((p.availability(), p.expected_wait_days), (pb::Availability::Waitlist, 14));
+    let load = p.factors.iter().find(|f| f.name == "load").unwrap();
+    assert_eq!(load.value, 0.0, "no place free now");
+    assert!(load.explanation.contains("waiting list: help starts after about 14 days"), "{}", load.explanation);
+    let q = found.proposals.iter().find(|p| p.offer_id == assessed).unwrap();
+    assert_eq!(q.availability(), pb::Availability::AssessmentRequired);
+    assert!(q.factors.iter().any(|f| f.explanation.contains("assesses each referral first")));
+
+    // Confirmed and accepted onto the waiting list, though it has no place now.
+    let m = confirm(&node, &request, &p.token).await.unwrap();
+    let accepted = answer_match(&node, &m.id, &a, true).await;
+    assert_eq!(accepted.status(), pb::MatchStatus::Accepted);
+}

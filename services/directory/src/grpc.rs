@@ -15,7 +15,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::error::Error;
 use crate::import::{ImportCounts, ImportOptions, ImportProgress, ImportReport};
 use crate::model::{Address, ContactPerson, Organisation, OrganisationKind, RawContact, RawFields, Slot};
-use crate::offer::{MaxComplexity, Offer, RawOffer, TargetGroup};
+use crate::offer::{Availability, MaxComplexity, Offer, RawOffer, TargetGroup};
 use crate::search::Hit;
 use crate::service::DirectoryService;
 use crate::service::{Change, Entry, SearchCriteria};
@@ -244,6 +244,14 @@ fn raw_offer(check: &mut Check, fields: Option<pb::OfferFields>) -> RawOffer {
         Ok(pb::Complexity::Unspecified) | Err(_) => None,
     };
     check.known("fields.max_complexity", f.max_complexity, max_complexity);
+    let availability = match pb::Availability::try_from(f.availability) {
+        Ok(pb::Availability::Unspecified | pb::Availability::Available) => Some(Availability::Available),
+        Ok(pb::Availability::Waitlist) => Some(Availability::Waitlist),
+        Ok(pb::Availability::NoCapacity) => Some(Availability::NoCapacity),
+        Ok(pb::Availability::AssessmentRequired) => Some(Availability::AssessmentRequired),
+        Err(_) => None,
+    };
+    let availability = check.known("fields.availability", f.availability, availability);
     let area = f.area.unwrap_or_default();
     RawOffer {
         title: f.title,
@@ -259,6 +267,8 @@ fn raw_offer(check: &mut Check, fields: Option<pb::OfferFields>) -> RawOffer {
         capacity: f.capacity,
         max_complexity,
         cost: f.cost,
+        availability: Some(availability.unwrap_or_default()),
+        expected_wait_days: f.expected_wait_days,
     }
 }
 
@@ -275,6 +285,7 @@ fn slots_pb(slots: &[Slot]) -> Vec<pb::TimeSlot> {
 }
 
 fn offer_pb(o: Offer) -> pb::Offer {
+    let free_places = o.free_places();
     let f = o.fields;
     let range = |(a, b): &(u16, u16)| if a == b { a.to_string() } else { format!("{a}-{b}") };
     pb::Offer {
@@ -309,11 +320,19 @@ fn offer_pb(o: Offer) -> pb::Offer {
                 MaxComplexity::High => pb::Complexity::High,
             } as i32,
             cost: f.cost,
+            availability: match f.availability {
+                Availability::Available => pb::Availability::Available,
+                Availability::Waitlist => pb::Availability::Waitlist,
+                Availability::NoCapacity => pb::Availability::NoCapacity,
+                Availability::AssessmentRequired => pb::Availability::AssessmentRequired,
+            } as i32,
+            expected_wait_days: f.expected_wait_days,
         }),
         version: o.version,
         archived: o.archived,
         created_micros: o.created_micros,
         updated_micros: o.updated_micros,
+        free_places,
     }
 }
 

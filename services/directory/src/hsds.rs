@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
 use crate::model::{Address, ContactFields, ContactPerson, Organisation, OrganisationKind, RawContact, RawFields};
-use crate::offer::{MaxComplexity, Offer, RawOffer, TargetGroup};
+use crate::offer::{Availability, MaxComplexity, Offer, RawOffer, TargetGroup};
 
 pub(crate) const TAXONOMY_ORGANISATION_KIND: &str = "samenspel:organisation-kind";
 pub(crate) const TAXONOMY_SUPPORT_FUNCTION: &str = "samenspel:support-function";
@@ -19,6 +19,9 @@ pub(crate) const TAXONOMY_SUPPORT_KIND: &str = "samenspel:support-kind";
 pub(crate) const TAXONOMY_TARGET_GROUP: &str = "samenspel:target-group";
 pub(crate) const TAXONOMY_MAX_COMPLEXITY: &str = "samenspel:max-complexity";
 pub(crate) const TAXONOMY_WORKING_HOURS: &str = "samenspel:working-hours";
+/// Whether an offer takes referrals now (code `available`, `waitlist` with the expected wait in
+/// days as its value, `no_capacity`, `assessment_required`).
+pub(crate) const TAXONOMY_AVAILABILITY: &str = "samenspel:availability";
 /// `service_area.description` values that name a municipality or a wijk instead of postcodes.
 const AREA_MUNICIPALITY: &str = "gemeente";
 const AREA_WIJK: &str = "wijk";
@@ -216,6 +219,14 @@ pub(crate) struct HsdsCapacity {
     pub id: String,
     #[serde(default, deserialize_with = "nullable")]
     pub available: f64,
+    /// HSDS 3.1: the most it can take; samenspel's capacity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum: Option<f64>,
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "is_empty")]
+    pub description: String,
+    /// HSDS 3.1 requires it: when the figures were last brought up to date.
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "is_empty")]
+    pub updated: String,
     #[serde(default, deserialize_with = "nullable")]
     pub unit: HsdsUnit,
 }
@@ -331,6 +342,7 @@ fn term_description(taxonomy: &str, code: &str) -> String {
         TAXONOMY_TARGET_GROUP => "Voor wie het aanbod is",
         TAXONOMY_MAX_COMPLEXITY => "Hoogste complexiteit van een hulpvraag die het aanbod aankan",
         TAXONOMY_WORKING_HOURS => "Werktijden van een contactpersoon (dag en tijden)",
+        TAXONOMY_AVAILABILITY => "Of het aanbod nu verwijzingen aanneemt",
         other => other,
     };
     format!("{what}: {}", code.replace(['_', '-'], " "))
@@ -536,13 +548,39 @@ pub(crate) fn offer_fields(service: &HsdsService, violations: &mut Vec<FieldViol
             )),
         }
     }
+    // The capacity is the most it takes (3.1's `maximum`); a document without one gives the
+    // places available, as samenspel exports did before.
     let mut capacity = 0;
     if let Some(c) = service.capacities.first() {
-        if c.available >= 0.0 && c.available.fract() == 0.0 && c.available <= f64::from(u32::MAX) {
-            capacity = c.available as u32;
+        let (field, value) = match c.maximum {
+            Some(m) => ("capacities[0].maximum", m),
+            None => ("capacities[0].available", c.available),
+        };
+        if value >= 0.0 && value.fract() == 0.0 && value <= f64::from(u32::MAX) {
+            capacity = value as u32;
         } else {
-            violations
-                .push(FieldViolation::new("capacities[0].available", "must be a whole number of cases, 0 or more"));
+            violations.push(FieldViolation::new(field, "must be a whole number of cases, 0 or more"));
+        }
+    }
+    let (mut availability, mut expected_wait_days) = (Some(Availability::Available), 0);
+    for (i, code) in codes(attrs, TAXONOMY_AVAILABILITY) {
+        match Availability::ALL.into_iter().find(|a| a.code() == code) {
+            Some(a) => {
+                availability = Some(a);
+                if a == Availability::Waitlist {
+                    match attrs[i].value.trim().parse::<u32>() {
+                        Ok(days) => expected_wait_days = days,
+                        Err(_) => violations.push(FieldViolation::new(
+                            format!("attributes[{i}].value"),
+                            "a waiting list gives its expected wait in days as the attribute's value",
+                        )),
+                    }
+                }
+            }
+            None => violations.push(FieldViolation::new(
+                format!("attributes[{i}].taxonomy_term.code"),
+                format!("{code:?} is not an availability (available, waitlist, no_capacity, assessment_required)"),
+            )),
         }
     }
     RawOffer {
@@ -559,6 +597,8 @@ pub(crate) fn offer_fields(service: &HsdsService, violations: &mut Vec<FieldViol
         capacity,
         max_complexity,
         cost: service.fees_description.clone(),
+        availability,
+        expected_wait_days,
     }
 }
 
@@ -636,6 +676,8 @@ fn export_offer(org: &Organisation, o: &Offer) -> HsdsService {
     }
     let complexity = serde_json::to_value(f.max_complexity).ok().and_then(|v| v.as_str().map(str::to_string));
     attributes.push(attribute(&o.id, TAXONOMY_MAX_COMPLEXITY, &complexity.unwrap_or_default(), ""));
+    let wait = if f.availability == Availability::Waitlist { f.expected_wait_days.to_string() } else { String::new() };
+    attributes.push(attribute(&o.id, TAXONOMY_AVAILABILITY, f.availability.code(), &wait));
     let mut areas: Vec<HsdsServiceArea> = f
         .area
         .ranges
@@ -695,7 +737,15 @@ fn export_offer(org: &Organisation, o: &Offer) -> HsdsService {
             .collect(),
         capacities: vec![HsdsCapacity {
             id: part_uuid(&o.id, "capacity"),
-            available: f64::from(f.capacity),
+            available: f64::from(o.free_places()),
+            maximum: Some(f64::from(f.capacity)),
+            description: match f.availability {
+                Availability::Available => String::new(),
+                Availability::Waitlist => format!("wachtlijst: verwachte wachttijd {} dagen", f.expected_wait_days),
+                Availability::NoCapacity => "neemt nu geen verwijzingen aan".into(),
+                Availability::AssessmentRequired => "neemt verwijzingen aan na een eigen beoordeling".into(),
+            },
+            updated: jiff::Timestamp::from_microsecond(o.updated_micros).map(|t| t.to_string()).unwrap_or_default(),
             unit: HsdsUnit { id: part_uuid("unit", CAPACITY_UNIT), name: CAPACITY_UNIT.into() },
         }],
         contacts: Vec::new(),

@@ -38,6 +38,39 @@ impl From<MaxComplexity> for Complexity {
     }
 }
 
+/// Whether an offer takes referrals now, as its organisation says (HSDS 3.1 `service_capacity`
+/// with samenspel's `samenspel:availability` attribute).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Availability {
+    /// It takes referrals while it has free places.
+    #[default]
+    Available,
+    /// It takes referrals onto a waiting list: help starts after the expected wait.
+    Waitlist,
+    /// It takes no referrals now.
+    NoCapacity,
+    /// It takes referrals after an assessment of its own (an intake interview, a visit).
+    AssessmentRequired,
+}
+
+impl Availability {
+    pub const ALL: [Availability; 4] =
+        [Availability::Available, Availability::Waitlist, Availability::NoCapacity, Availability::AssessmentRequired];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Availability::Available => "available",
+            Availability::Waitlist => "waitlist",
+            Availability::NoCapacity => "no_capacity",
+            Availability::AssessmentRequired => "assessment_required",
+        }
+    }
+}
+
+/// The longest expected wait a waiting list may name, in days.
+pub const MAX_WAIT_DAYS: u32 = 730;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceArea {
     /// Inclusive ranges of 4-digit postcode areas.
@@ -67,6 +100,12 @@ pub struct OfferFields {
     pub capacity: u32,
     pub max_complexity: MaxComplexity,
     pub cost: String,
+    /// Whether it takes referrals now; available in offers from before.
+    #[serde(default)]
+    pub availability: Availability,
+    /// For a waiting list: the expected wait in days; 0 otherwise.
+    #[serde(default)]
+    pub expected_wait_days: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,10 +118,26 @@ pub struct Offer {
     pub archived: bool,
     pub created_micros: i64,
     pub updated_micros: i64,
+    /// Places held by open matches (matching's claims, from the node hosting the offer).
+    #[serde(default)]
+    pub taken: u32,
+}
+
+impl Offer {
+    /// The places it can still give out: none when it takes no referrals now or only onto a
+    /// waiting list.
+    pub fn free_places(&self) -> u32 {
+        match self.fields.availability {
+            Availability::Available | Availability::AssessmentRequired => {
+                self.fields.capacity.saturating_sub(self.taken)
+            }
+            Availability::Waitlist | Availability::NoCapacity => 0,
+        }
+    }
 }
 
 /// An offer's fields as received.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RawOffer {
     pub title: String,
     pub description: String,
@@ -98,6 +153,31 @@ pub struct RawOffer {
     pub capacity: u32,
     pub max_complexity: Option<MaxComplexity>,
     pub cost: String,
+    /// `None` for a value the protocol does not know.
+    pub availability: Option<Availability>,
+    pub expected_wait_days: u32,
+}
+
+impl Default for RawOffer {
+    fn default() -> Self {
+        Self {
+            title: String::new(),
+            description: String::new(),
+            functions: Vec::new(),
+            kinds: Vec::new(),
+            for_whom: Vec::new(),
+            ranges: Vec::new(),
+            municipality: String::new(),
+            wijk: String::new(),
+            schedule: Vec::new(),
+            languages: Vec::new(),
+            capacity: 0,
+            max_complexity: None,
+            cost: String::new(),
+            availability: Some(Availability::Available),
+            expected_wait_days: 0,
+        }
+    }
 }
 
 /// An ISO 639-1 language code: two lowercase letters.
@@ -197,6 +277,17 @@ impl RawOffer {
         if self.max_complexity.is_none() {
             bad("max_complexity".into(), "must be set".into());
         }
+        match self.availability {
+            None => bad("availability".into(), "unknown availability".into()),
+            Some(Availability::Waitlist) if !(1..=MAX_WAIT_DAYS).contains(&self.expected_wait_days) => bad(
+                "expected_wait_days".into(),
+                format!("a waiting list names its expected wait: 1 to {MAX_WAIT_DAYS} days"),
+            ),
+            Some(a) if a != Availability::Waitlist && self.expected_wait_days != 0 => {
+                bad("expected_wait_days".into(), "only a waiting list has an expected wait".into())
+            }
+            _ => {}
+        }
         if violations.len() > before {
             return None;
         }
@@ -212,6 +303,8 @@ impl RawOffer {
             capacity: self.capacity,
             max_complexity: self.max_complexity?,
             cost: self.cost.trim().into(),
+            availability: self.availability?,
+            expected_wait_days: self.expected_wait_days,
         })
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::offer::Offer;
+use crate::offer::{Availability, Offer};
 
 /// Ranges wider than this many postcode areas go into blocks of [`BLOCK`] areas instead of into
 /// every area's bucket.
@@ -245,10 +245,18 @@ fn points(offer: &Offer, q: &Query, taken: u32) -> f64 {
         score += 1.0 / (1.0 + f64::from(width).log10());
     }
     score += 0.5 * q.words.len() as f64;
-    if offer.fields.capacity <= taken {
-        score -= 1.0;
+    score - room_penalty(offer, taken)
+}
+
+/// What having no room now costs in the ranking: a full offer or one that takes no one sinks; one
+/// with a waiting list sinks half as far (it takes the referral, later).
+fn room_penalty(offer: &Offer, taken: u32) -> f64 {
+    match offer.fields.availability {
+        Availability::NoCapacity => 1.0,
+        Availability::Waitlist => 0.5,
+        Availability::Available | Availability::AssessmentRequired if offer.fields.capacity <= taken => 1.0,
+        Availability::Available | Availability::AssessmentRequired => 0.0,
     }
-    score
 }
 
 /// Ranks matching offers, best first (ties by id), and explains the best `limit` of them.
@@ -298,15 +306,23 @@ pub(crate) fn score(offer: &Offer, q: &Query, taken: u32) -> Hit {
         reasons.push(format!("mentions {}", q.words.join(", ")));
     }
     let free = f.capacity.saturating_sub(taken);
-    if free == 0 {
-        score -= 1.0;
-        reasons.push(match f.capacity {
+    score -= room_penalty(offer, taken);
+    match f.availability {
+        Availability::NoCapacity => reasons.push("no capacity: its organisation takes no referrals now".to_string()),
+        Availability::Waitlist => {
+            reasons.push(format!("waiting list: help starts after about {} days", f.expected_wait_days))
+        }
+        Availability::Available | Availability::AssessmentRequired if free == 0 => reasons.push(match f.capacity {
             0 => "no room: it offers no places".to_string(),
             1 => "no room: its one place is taken".to_string(),
             n => format!("no room: all {n} places taken"),
-        });
-    } else {
-        reasons.push(format!("can take {free} more ({taken} of {} places taken)", f.capacity));
+        }),
+        Availability::Available | Availability::AssessmentRequired => {
+            reasons.push(format!("can take {free} more ({taken} of {} places taken)", f.capacity))
+        }
+    }
+    if f.availability == Availability::AssessmentRequired {
+        reasons.push("its organisation assesses each referral first".to_string());
     }
     Hit { offer: offer.clone(), score, reasons }
 }

@@ -86,8 +86,12 @@ impl DirectoryState {
         if !self.hosts.hosts_entry(&claim.offer_id, h.origin) {
             return;
         }
-        let taken = self.taken.entry(claim.offer_id).or_default();
+        let taken = self.taken.entry(claim.offer_id.clone()).or_default();
         *taken = if h.kind == CLAIMED { *taken + 1 } else { taken.saturating_sub(1) };
+        let taken = *taken;
+        if let Some(o) = self.offers.get_mut(&claim.offer_id) {
+            o.taken = taken;
+        }
     }
 
     pub(crate) fn list_offers(
@@ -115,7 +119,8 @@ impl DirectoryState {
         search::rank_matches(self.offers.values().filter(|o| search::matches(o, q)), q, limit, |id| self.taken(id))
     }
 
-    pub(crate) fn put_offer(&mut self, offer: Offer) {
+    pub(crate) fn put_offer(&mut self, mut offer: Offer) {
+        offer.taken = self.taken(&offer.id);
         if let Some(old) = self.offers.get(&offer.id) {
             self.index.remove(old);
         }
@@ -347,6 +352,7 @@ impl Projection for DirectoryState {
                     archived: false,
                     created_micros: h.time_micros,
                     updated_micros: h.time_micros,
+                    taken: 0,
                 });
             }
             DirectoryEvent::OfferUpdated { id, fields } => {
@@ -439,12 +445,15 @@ mod tests {
                     capacity,
                     max_complexity: MaxComplexity::Low,
                     cost: String::new(),
+                    availability: crate::offer::Availability::Available,
+                    expected_wait_days: 0,
                 },
                 formal,
                 version: 1,
                 archived,
                 created_micros: 0,
                 updated_micros: 0,
+                taken: 0,
             })
     }
 

@@ -247,6 +247,7 @@ pub(crate) fn answer(
     if accept {
         for offer_id in m.offers().filter(|o| hosted_here(state, o)) {
             if let Some(c) = state.candidate(offer_id)
+                && c.offer.availability.needs_room()
                 && c.used >= c.offer.capacity
             {
                 let why = format!("has no room ({} of {} places taken)", c.used, c.offer.capacity);

@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status};
 use samenspel_kit::{Check, MAX_NAME, MAX_TEXT, MAX_TOKEN, Session, WatchStream, accessed, watch_stream};
 
 use crate::error::Error;
-use crate::model::{Factor, Match, MatchStatus, Slot, Summary};
+use crate::model::{Availability, Factor, Match, MatchStatus, Slot, Summary};
 use crate::service::{MatchChange, MatchingService, Proposal};
 
 /// The gRPC face of [`MatchingService`].
@@ -58,6 +58,13 @@ fn proposal_pb(p: Proposal) -> pb::Proposal {
         factors: factors_pb(&p.factors),
         token: p.token,
         formal: p.formal,
+        availability: match p.availability {
+            Availability::Available => pb::Availability::Available,
+            Availability::Waitlist => pb::Availability::Waitlist,
+            Availability::NoCapacity => pb::Availability::NoCapacity,
+            Availability::AssessmentRequired => pb::Availability::AssessmentRequired,
+        } as i32,
+        expected_wait_days: p.expected_wait_days,
     }
 }
 

@@ -43,6 +43,11 @@ pub(crate) struct OfferFieldsIn {
     #[serde(default)]
     pub capacity: u32,
     pub max_complexity: String,
+    /// `available` (also when absent), `waitlist`, `no_capacity`, `assessment_required`.
+    #[serde(default)]
+    pub availability: String,
+    #[serde(default)]
+    pub expected_wait_days: u32,
 }
 
 /// The directory's events matching cares about (`directory.*` kinds).

@@ -66,6 +66,12 @@ pub struct Offer {
     pub capacity: u32,
     #[serde(with = "ComplexityDef")]
     pub max_complexity: Complexity,
+    /// Whether it takes referrals now, as its organisation says.
+    #[serde(default)]
+    pub availability: Availability,
+    /// For a waiting list: the expected wait in days.
+    #[serde(default)]
+    pub expected_wait_days: u32,
     pub archived: bool,
     /// The directory's version of the offer: a proposal is for one version.
     pub version: u64,
@@ -73,6 +79,38 @@ pub struct Offer {
     /// it on another node names that event as its cause, so every node applies the offer first.
     #[serde(default)]
     pub source: Option<(String, u64, String)>,
+}
+
+/// Whether an offer takes referrals now (the directory's `availability`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Availability {
+    /// While it has room.
+    #[default]
+    Available,
+    /// Onto a waiting list: proposed without room, with the wait in its explanation.
+    Waitlist,
+    /// Not now: never proposed.
+    NoCapacity,
+    /// After the organisation's own assessment: proposed as usual, and said so.
+    AssessmentRequired,
+}
+
+impl Availability {
+    /// From the directory's code; an unknown code counts as available (a tolerant reader).
+    pub(crate) fn from_code(code: &str) -> Self {
+        match code {
+            "waitlist" => Self::Waitlist,
+            "no_capacity" => Self::NoCapacity,
+            "assessment_required" => Self::AssessmentRequired,
+            _ => Self::Available,
+        }
+    }
+
+    /// Whether it needs a free place to take a referral.
+    pub fn needs_room(self) -> bool {
+        matches!(self, Self::Available | Self::AssessmentRequired)
+    }
 }
 
 impl Offer {

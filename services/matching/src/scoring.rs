@@ -3,7 +3,7 @@
 
 use samenspel_domain::Complexity;
 
-use crate::model::{Factor, Offer, Organisation, Request, overlap_minutes, total_minutes};
+use crate::model::{Availability, Factor, Offer, Organisation, Request, overlap_minutes, total_minutes};
 
 /// The weights of the factors; they add up to 1.
 pub(crate) const WEIGHTS: [(&str, f64); 6] = [
@@ -52,7 +52,10 @@ pub(crate) fn refusal(request: &Request, c: &Candidate<'_>, now_micros: i64) -> 
     {
         return Some("is not available when help is wanted");
     }
-    if c.used >= offer.capacity {
+    if offer.availability == Availability::NoCapacity {
+        return Some("takes no referrals now (its organisation says so)");
+    }
+    if offer.availability.needs_room() && c.used >= offer.capacity {
         return Some("has no room");
     }
     if offer.max_complexity < request.complexity() {
@@ -85,7 +88,12 @@ pub(crate) fn values(request: &Request, c: &Candidate<'_>) -> [f64; 6] {
         (f64::from(overlap_minutes(&request.wanted, &offer.schedule)) / f64::from(wanted)).min(1.0)
     };
     let left = offer.capacity.saturating_sub(c.used);
-    let load = if offer.capacity == 0 { 0.0 } else { f64::from(left) / f64::from(offer.capacity) };
+    // A waiting list has no place free now, however long it is.
+    let load = if offer.capacity == 0 || !offer.availability.needs_room() {
+        0.0
+    } else {
+        f64::from(left) / f64::from(offer.capacity)
+    };
     let continuity = if request.helped_by.contains(&offer.organisation_id) { 1.0 } else { 0.0 };
     let width = offer.covering_width(request.area).unwrap_or(u16::MAX);
     let local = 1.0 / (1.0 + f64::from(width).log10());
@@ -129,7 +137,14 @@ pub(crate) fn score(request: &Request, c: &Candidate<'_>) -> (f64, Vec<Factor>) 
         let both = overlap_minutes(&request.wanted, &offer.schedule);
         format!("available {both} of the {} minutes a week help is wanted", total_minutes(&request.wanted).max(1))
     };
-    let load_words = format!("{} of {} places free", offer.capacity.saturating_sub(c.used), offer.capacity);
+    let free = format!("{} of {} places free", offer.capacity.saturating_sub(c.used), offer.capacity);
+    let load_words = match offer.availability {
+        Availability::Waitlist => {
+            format!("waiting list: help starts after about {} days (no place free now)", offer.expected_wait_days)
+        }
+        Availability::AssessmentRequired => format!("{free}; its organisation assesses each referral first"),
+        Availability::Available | Availability::NoCapacity => free,
+    };
     let continuity_words = if v[4] > 0.0 { "helped this person before" } else { "no earlier help for this person" };
     let width = offer.covering_width(request.area).unwrap_or(u16::MAX);
     let local_words = if width <= 1 {
@@ -257,6 +272,8 @@ mod tests {
             languages: vec![],
             capacity,
             max_complexity: max,
+            availability: Availability::Available,
+            expected_wait_days: 0,
             archived: false,
             version: 1,
             source: None,

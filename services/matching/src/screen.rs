@@ -154,7 +154,9 @@ impl Screens {
                 || odd_function
                 || odd_language
                 || offer.ranges.len() > INLINE_RANGES
-                || offer.schedule.len() > INLINE_SLOTS,
+                || offer.schedule.len() > INLINE_SLOTS
+                // Few offers say they have a waiting list or no capacity: `refusal` judges those.
+                || offer.availability != crate::model::Availability::Available,
         };
         if self.offers.len() <= h as usize {
             self.offers.resize(h as usize + 1, None);

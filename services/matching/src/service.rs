@@ -28,6 +28,9 @@ const OWNER_DECIDES_WITHIN: Duration = Duration::from_secs(5);
 /// A proposal as a coordinator sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Proposal {
+    /// Whether the lead takes referrals now, and its expected wait for a waiting list.
+    pub availability: crate::model::Availability,
+    pub expected_wait_days: u32,
     pub offer_id: String,
     pub organisation_id: String,
     pub support_offer_id: Option<String>,
@@ -74,6 +77,8 @@ pub struct MatchingService {
 /// The proposal a coordinator sees of a scored lead (and support).
 fn proposal(request: &Request, s: Scored<'_>) -> Proposal {
     Proposal {
+        availability: s.lead.offer.availability,
+        expected_wait_days: s.lead.offer.expected_wait_days,
         offer_id: s.lead.offer.id.clone(),
         organisation_id: s.lead.organisation.id.clone(),
         support_offer_id: s.support.map(|c| c.offer.id.clone()),
@@ -146,7 +151,11 @@ fn backlog(state: &MatchingState, from: u16, to: u16, now: i64, k: usize) -> Bac
             scored.push((q, c, score));
         }
     }
-    problem.capacity = offers.iter().map(|c| c.offer.capacity.saturating_sub(c.used)).collect();
+    // The backlog goes to free places only: a waiting list is proposed one by one, with its wait.
+    problem.capacity = offers
+        .iter()
+        .map(|c| if c.offer.availability.needs_room() { c.offer.capacity.saturating_sub(c.used) } else { 0 })
+        .collect();
     let best = assign::optimal(&problem);
     let greedy = assign::greedy(&problem);
     let assignments = best

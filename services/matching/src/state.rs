@@ -316,6 +316,8 @@ impl MatchingState {
             languages: f.languages,
             capacity: f.capacity,
             max_complexity: complexity(&f.max_complexity).unwrap_or(Complexity::Low),
+            availability: crate::model::Availability::from_code(&f.availability),
+            expected_wait_days: f.expected_wait_days,
             archived: false,
             version: stored.header.stream_seq,
             source: Some(source_of(stored)),
@@ -757,6 +759,7 @@ impl Projection for MatchingState {
 
 #[cfg(test)]
 mod tests {
+    use crate::model::Availability;
     use proptest::prelude::*;
 
     use super::*;
@@ -788,7 +791,8 @@ mod tests {
     prop_compose! {
         fn offer()(org in 0usize..6, kinds in any::<u8>(), functions in any::<u8>(), odd in proptest::bool::weighted(0.1),
                    languages in any::<u8>(), ranges in proptest::collection::vec(range(), 1..4), schedule in slots(),
-                   capacity in 0u32..3, used in 0u32..3, max in 0u8..3, archived in proptest::bool::weighted(0.1))
+                   capacity in 0u32..3, used in 0u32..3, max in 0u8..3, archived in proptest::bool::weighted(0.1),
+                   availability in 0u8..8)
             -> (usize, Offer, u32) {
             let mut kinds = pick(&KINDS, kinds % 8);
             if odd {
@@ -805,6 +809,14 @@ mod tests {
                 languages: pick(&LANGUAGES[..3], languages % 8),
                 capacity,
                 max_complexity: [Complexity::Low, Complexity::Medium, Complexity::High][max as usize],
+                // Mostly available; the others go to `refusal` and must agree with it too.
+                availability: match availability {
+                    4 => Availability::Waitlist,
+                    5 => Availability::NoCapacity,
+                    6 => Availability::AssessmentRequired,
+                    _ => Availability::Available,
+                },
+                expected_wait_days: if availability == 4 { 30 } else { 0 },
                 archived,
                 version: 1,
                 source: None,
@@ -863,7 +875,8 @@ mod tests {
                 let junk = (0..62).map(|i| format!("junk{i}")).collect();
                 let filler = Offer { id: "filler".into(), organisation_id: "org0".into(), title: String::new(),
                     functions: vec![], kinds: junk, ranges: vec![(1000, 1000)], schedule: vec![], languages: vec![],
-                    capacity: 1, max_complexity: Complexity::High, archived: false, version: 1, source: None };
+                    capacity: 1, max_complexity: Complexity::High, availability: Availability::Available,
+                    expected_wait_days: 0, archived: false, version: 1, source: None };
                 state.put_offer(filler);
             }
             // org5 has offers but is never created: its offers are no candidates.
