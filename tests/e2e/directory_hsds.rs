@@ -277,7 +277,7 @@ async fn one_bad_row_stops_the_import_and_every_bad_field_is_named() {
     assert_eq!(status.code(), Code::InvalidArgument);
     let fields: Vec<String> =
         status.get_details_bad_request().unwrap().field_violations.into_iter().map(|v| v.field).collect();
-    assert_eq!(fields, ["organizations[1].contacts[0].phone", "organizations[1].services[1].area.postcode_ranges[0]"]);
+    assert_eq!(fields, ["organizations[1].contacts[0].phones[0].number", "organizations[1].services[1].service_areas"]);
     let report = refused.report.expect("the report comes before the error");
     assert!(!report.written);
     let rejected: Vec<(&str, &str, &str)> =
@@ -413,4 +413,125 @@ fn the_hsds_validator_refuses_an_organization_the_schema_does_not_allow() {
     bad.as_object_mut().unwrap().remove("description");
     let report = samenspel_e2e::validators::hsds_report(&[("bad".into(), bad.to_string())]).unwrap().unwrap_err();
     assert!(report.contains("'description' is a required property"), "{report}");
+}
+
+/// An organization as Open Referral's publishers write one: a contact listed twice (under the
+/// organization and under its service), a shape beside postcodes, only a postal address, and
+/// elements samenspel has no place for.
+fn published() -> serde_json::Value {
+    let contact =
+        serde_json::json!({ "id": "c-1", "name": "Ria Peters", "title": "coördinator", "email": "ria@example.nl" });
+    serde_json::json!({
+        "id": "org-1", "name": "Buurtzorg Voerendaal", "description": "Hulp in de buurt", "email": "info@example.nl",
+        "phones": [{ "id": "p-1", "number": "045-5000000" }],
+        "attributes": [
+            { "id": "a1", "taxonomy_term": { "id": "t1", "code": "vrijwilligersorganisatie", "taxonomy": "samenspel:organisation-kind" } },
+            { "id": "a2", "taxonomy_term": { "id": "t2", "code": "senior", "taxonomy": "open-eligibility" } }
+        ],
+        "locations": [{ "id": "l-1", "location_type": "postal", "addresses": [{
+            "id": "ad-1", "address_1": "Postbus 12", "city": "Voerendaal", "state_province": "Limburg",
+            "postal_code": "6367 ZG", "country": "NL", "address_type": "postal" }] }],
+        "contacts": [contact.clone()],
+        "services": [{
+            "id": "svc-1", "name": "Boodschappen", "status": "active", "eligibility_description": "65 jaar en ouder",
+            "attributes": [
+                { "id": "b1", "taxonomy_term": { "id": "k1", "code": "boodschappen", "taxonomy": "samenspel:support-kind" } },
+                { "id": "b2", "taxonomy_term": { "id": "k2", "code": "low", "taxonomy": "samenspel:max-complexity" } }
+            ],
+            "service_areas": [
+                { "id": "sa-1", "extent": "6367", "extent_type": "text" },
+                { "id": "sa-2", "extent": "{\"type\":\"Polygon\",\"coordinates\":[]}", "extent_type": "geojson" }
+            ],
+            "languages": [{ "id": "la-1", "code": "nl", "name": "Nederlands" }],
+            "capacities": [{ "id": "cap", "available": 2, "unit": { "id": "u", "name": "open cases" } }],
+            "contacts": [contact]
+        }]
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_referral_documents_are_read_as_published_and_what_is_not_kept_is_reported() {
+    let node = TestNode::start().await;
+    let options = pb::ImportOptions::default;
+
+    // A service, a location, a taxonomy on their own are no organization: refused, with why.
+    for (document, what) in [
+        (serde_json::json!({ "id": "s", "name": "Maaltijden", "organization_id": "o", "status": "active" }), "service"),
+        (serde_json::json!({ "id": "l", "name": "Gemeenschapshuis", "location_type": "physical" }), "location"),
+        (
+            serde_json::json!({ "id": "t", "name": "Open Eligibility", "version": "2.0", "uri": "https://x" }),
+            "taxonomy",
+        ),
+    ] {
+        let refused = import(&node, document.to_string().as_bytes(), options()).await;
+        let e = refused.end.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        assert!(e.message().contains(&format!("is an HSDS {what}, not an organization")), "{what}: {}", e.message());
+    }
+    let mixed = serde_json::json!([published(), { "id": "t2", "name": "x", "code": "c", "taxonomy": "y" }]);
+    let refused = import(&node, mixed.to_string().as_bytes(), options()).await;
+    let report = refused.report.unwrap();
+    assert_eq!(report.rejected.len(), 1);
+    assert_eq!(report.rejected[0].path, "organizations[1]");
+    assert!(report.rejected[0].violations[0].description.contains("is an HSDS taxonomy term"));
+    assert!(!report.written);
+
+    // The organization itself: the contact listed twice is one, the shape beside postcodes is
+    // left out and said, the postal address is kept, and what samenspel has no place for is listed.
+    let imported = import(&node, published().to_string().as_bytes(), options()).await;
+    imported.end.unwrap();
+    let report = imported.report.unwrap();
+    assert!(report.written && report.rejected.is_empty(), "{report:?}");
+    assert_eq!((report.contact_persons.unwrap().created, report.offers.unwrap().created), (1, 1));
+    let dropped: Vec<(String, Vec<String>)> =
+        report.dropped.iter().map(|d| (d.path.clone(), d.fields.clone())).collect();
+    assert_eq!(
+        dropped[0],
+        (
+            "organizations[0]".into(),
+            vec!["email".into(), "phones".into(), "attributes[1] (taxonomy open-eligibility)".into()]
+        )
+    );
+    assert_eq!(dropped[1].0, "organizations[0].services[0]");
+    assert_eq!(
+        dropped[1].1,
+        [
+            "eligibility_description",
+            "languages[0].name",
+            "service_areas[1] (extent_type geojson: samenspel reads postcodes as text)"
+        ]
+    );
+    let mut dir = node.directory_client().await;
+    let orgs =
+        dir.list_organisations(pb::ListOrganisationsRequest::default()).await.unwrap().into_inner().organisations;
+    let address = orgs[0].fields.as_ref().unwrap().address.clone().unwrap();
+    assert_eq!((address.postcode.as_str(), address.province.as_str()), ("6367 ZG", "Limburg"));
+    let offers = dir.list_offers(pb::ListOffersRequest::default()).await.unwrap().into_inner().offers;
+    assert_eq!(offers[0].fields.as_ref().unwrap().area.as_ref().unwrap().postcode_ranges, ["6367"]);
+
+    // A rejected row names the HSDS elements, not samenspel's fields.
+    let mut bad = published();
+    bad["id"] = "org-2".into();
+    bad["contacts"][0]["id"] = "c-2".into();
+    bad["services"][0]["id"] = "svc-2".into();
+    bad["services"][0]["contacts"][0]["id"] = "c-2".into();
+    bad["services"][0]["service_areas"] = serde_json::json!([]);
+    bad["services"][0]["languages"][0]["code"] = "nederlands".into();
+    let refused = import(&node, bad.to_string().as_bytes(), options()).await;
+    let report = refused.report.unwrap();
+    let row = report.rejected.iter().find(|r| r.entity == "service").unwrap();
+    let fields: Vec<&str> = row.violations.iter().map(|v| v.field.as_str()).collect();
+    assert_eq!(fields, ["service_areas", "languages[0].code"], "{row:?}");
+
+    // Two copies of one id with different content are refused.
+    let mut twice = published();
+    twice["id"] = "org-3".into();
+    twice["services"][0]["id"] = "svc-3".into();
+    twice["contacts"][0]["id"] = "c-3".into();
+    twice["services"][0]["contacts"][0]["id"] = "c-3".into();
+    twice["services"][0]["contacts"][0]["title"] = "iets anders".into();
+    let refused = import(&node, twice.to_string().as_bytes(), options()).await;
+    let report = refused.report.unwrap();
+    let row = report.rejected.iter().find(|r| r.entity == "contact").unwrap();
+    assert!(row.violations[0].description.contains("appears more than once in the document, with different content"));
 }

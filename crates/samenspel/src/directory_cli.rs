@@ -143,6 +143,21 @@ pub fn render_report(file: &Path, r: &pb::ImportReport, dry_run: bool) -> String
             }
         }
     }
+    if !r.dropped.is_empty() {
+        out += &format!(
+            "not kept (samenspel has no place for them) in {} rows:
+",
+            r.dropped.len()
+        );
+        for row in &r.dropped {
+            out += &format!(
+                "  {}: {}
+",
+                row.path,
+                row.fields.join(", ")
+            );
+        }
+    }
     out += &if r.written {
         format!("written: all changes appended in one write, up to log position {}\n", r.position)
     } else if dry_run {

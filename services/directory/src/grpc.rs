@@ -116,6 +116,11 @@ fn report_pb(r: &ImportReport) -> pb::ImportReport {
             .collect(),
         written: r.written,
         position: r.position,
+        dropped: r
+            .dropped
+            .iter()
+            .map(|d| pb::ImportDropped { path: d.path.clone(), fields: d.fields.clone() })
+            .collect(),
     }
 }
 

@@ -264,15 +264,110 @@ pub(crate) fn split_document(bytes: &[u8]) -> Result<Vec<&RawValue>, FieldViolat
             match fields.get("contents") {
                 Some(contents) => serde_json::from_str(contents.get())
                     .map_err(|_| FieldViolation::new("document.contents", "must be an array of organizations")),
-                None if fields.contains_key("name") => Ok(vec![serde_json::from_slice(bytes).map_err(not_json)?]),
-                None => Err(FieldViolation::new(
-                    "document",
-                    "must be an HSDS organization, an array of them, or a page with \"contents\"",
-                )),
+                None => {
+                    let row: &RawValue = serde_json::from_slice(bytes).map_err(not_json)?;
+                    match not_an_organization(row) {
+                        Some(why) => Err(FieldViolation::new("document", why)),
+                        None if fields.contains_key("name") => Ok(vec![row]),
+                        None => Err(FieldViolation::new(
+                            "document",
+                            "must be an HSDS organization, an array of them, or a page with \"contents\"",
+                        )),
+                    }
+                }
             }
         }
         _ => Err(FieldViolation::new("document", "must be a JSON object or array")),
     }
+}
+
+/// Why a row is not an HSDS organization, when its elements say it is another kind of row (a
+/// service, a location, a taxonomy or one of its terms, as Open Referral publishes them apart).
+pub(crate) fn not_an_organization(row: &RawValue) -> Option<String> {
+    let Ok(keys) = serde_json::from_str::<BTreeMap<String, serde::de::IgnoredAny>>(row.get()) else { return None };
+    let has = |k: &[&str]| k.iter().any(|k| keys.contains_key(*k));
+    // Elements only an organization has (a service and a location list contacts too).
+    if has(&[
+        "services",
+        "locations",
+        "tax_status",
+        "tax_id",
+        "legal_status",
+        "year_incorporated",
+        "parent_organization_id",
+        "organization_identifiers",
+    ]) {
+        return None;
+    }
+    let what = if keys.contains_key("service") && keys.contains_key("location") {
+        "service at a location"
+    } else if has(&[
+        "organization_id",
+        "program_id",
+        "service_areas",
+        "service_at_locations",
+        "status",
+        "eligibility_description",
+        "application_process",
+        "fees_description",
+    ]) {
+        "service"
+    } else if has(&["location_type", "latitude", "longitude", "transportation", "external_identifier"]) {
+        "location"
+    } else if has(&["taxonomy_id", "term_uri", "parent_id", "code", "taxonomy"]) {
+        "taxonomy term"
+    } else if has(&["version"]) {
+        "taxonomy"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "is an HSDS {what}, not an organization: import organizations, with their services, locations and contacts nested in them"
+    ))
+}
+
+/// The HSDS path of a field of ours that a row's check named (`area.postcode_ranges` →
+/// `service_areas`), so a rejection names what the publisher wrote; for a field HSDS carries as a
+/// samenspel attribute, which taxonomy it is.
+pub(crate) fn hsds_field(entity: &str, field: &str) -> (String, Option<&'static str>) {
+    let table: &[(&str, &str, Option<&'static str>)] = match entity {
+        "organization" => &[
+            ("address.postcode", "locations.addresses.postal_code", None),
+            ("address.street", "locations.addresses.address_1", None),
+            ("address.house_number", "locations.addresses.address_1", None),
+            ("address.city", "locations.addresses.city", None),
+            ("address.province", "locations.addresses.state_province", None),
+            ("kind", "attributes", Some(TAXONOMY_ORGANISATION_KIND)),
+        ],
+        "contact" => &[
+            ("role", "title", None),
+            ("phone", "phones[0].number", None),
+            ("working_hours", "attributes", Some(TAXONOMY_WORKING_HOURS)),
+        ],
+        _ => &[
+            ("title", "name", None),
+            ("support_functions", "attributes", Some("samenspel:support-kind or samenspel:support-function")),
+            ("support_kinds", "attributes", Some(TAXONOMY_SUPPORT_KIND)),
+            ("for_whom", "attributes", Some(TAXONOMY_TARGET_GROUP)),
+            ("max_complexity", "attributes", Some(TAXONOMY_MAX_COMPLEXITY)),
+            ("availability", "attributes", Some(TAXONOMY_AVAILABILITY)),
+            ("expected_wait_days", "attributes", Some(TAXONOMY_AVAILABILITY)),
+            ("area", "service_areas", None),
+            ("schedule", "schedules", None),
+            ("capacity", "capacities[0].maximum", None),
+            ("cost", "fees_description", None),
+        ],
+    };
+    for (ours, theirs, taxonomy) in table {
+        if field == *ours || field.starts_with(&format!("{ours}.")) || field.starts_with(&format!("{ours}[")) {
+            return ((*theirs).to_string(), *taxonomy);
+        }
+    }
+    // A language is named by its code: languages[2] → languages[2].code.
+    if entity == "service" && field.starts_with("languages[") && !field.contains('.') {
+        return (format!("{field}.code"), None);
+    }
+    (field.to_string(), None)
 }
 
 /// What a row calls itself, as far as it can be read: for naming a row that cannot be parsed.
@@ -533,7 +628,16 @@ pub(crate) fn offer_fields(service: &HsdsService, violations: &mut Vec<FieldViol
     }
     let mut ranges = Vec::new();
     let (mut municipality, mut wijk) = (String::new(), String::new());
+    // An area given as a shape (geojson, wkt, …) beside postcodes is left out (the report says
+    // so); a service with shapes only cannot be placed.
+    let has_text = service
+        .service_areas
+        .iter()
+        .any(|a| !a.extent.trim().is_empty() && matches!(a.extent_type.as_str(), "" | "text"));
     for (i, area) in service.service_areas.iter().enumerate() {
+        if has_text && !area.extent.trim().is_empty() && !matches!(area.extent_type.as_str(), "" | "text") {
+            continue;
+        }
         match area.description.trim().to_ascii_lowercase().as_str() {
             AREA_MUNICIPALITY | "municipality" => municipality = area.name.trim().to_string(),
             AREA_WIJK | "district" => wijk = area.name.trim().to_string(),

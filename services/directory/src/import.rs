@@ -1,7 +1,7 @@
 //! HSDS import and export. An import checks every row against the directory as it is, then
 //! appends all changes in one atomic write guarded by each entry's version, or writes nothing.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use samenspel_eventlog::{Error as LogError, ExpectedVersion, FieldViolation, NewEvent};
 
@@ -52,12 +52,23 @@ pub struct Rejection {
     pub violations: Vec<FieldViolation>,
 }
 
+/// What a row held that the directory does not keep (it was imported without it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dropped {
+    /// Where the row is in the document, such as `organizations[3].services[1]`.
+    pub path: String,
+    /// The elements left out, relative to the row: `eligibility_description`, `languages[0].name`.
+    pub fields: Vec<String>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportReport {
     pub organisations: ImportCounts,
     pub contacts: ImportCounts,
     pub offers: ImportCounts,
     pub rejected: Vec<Rejection>,
+    /// Rows taken in without some of what they held, each with what was left out.
+    pub dropped: Vec<Dropped>,
     /// Whether the changes were appended to the log.
     pub written: bool,
     /// The log position of the last event written (0 when nothing was written).
@@ -98,7 +109,9 @@ struct Plan<'a> {
     now: i64,
     events: Vec<NewEvent>,
     report: ImportReport,
-    seen: HashSet<String>,
+    /// Each id met so far, with the row it came with: an identical copy (one contact listed
+    /// under its organization and under a service, as nested HSDS does) is the same entry.
+    seen: HashMap<String, String>,
 }
 
 impl Plan<'_> {
@@ -119,7 +132,14 @@ impl Plan<'_> {
         let violations = violations
             .into_iter()
             .map(|v| {
-                FieldViolation::new(v.field.strip_prefix("fields.").unwrap_or(&v.field).to_string(), v.description)
+                let ours = v.field.strip_prefix("fields.").unwrap_or(&v.field);
+                let (field, taxonomy) = hsds::hsds_field(entity, ours);
+                match taxonomy {
+                    Some(t) if !v.description.contains(t) => {
+                        FieldViolation::new(field, format!("{} (attributes of taxonomy {t})", v.description))
+                    }
+                    _ => FieldViolation::new(field, v.description),
+                }
             })
             .collect();
         self.report.rejected.push(Rejection {
@@ -131,17 +151,34 @@ impl Plan<'_> {
         });
     }
 
-    /// The local id of a row, with violations for a missing or repeated id or one that names
-    /// another kind of entry.
-    fn claim_id(&mut self, source_id: &str, entity: &str, violations: &mut Vec<FieldViolation>) -> String {
+    /// The local id of a row, with violations for a missing id, one repeated with other content,
+    /// or one that names another kind of entry; `None` for an identical copy of a row met before
+    /// (nothing more to do for it).
+    fn claim_id(
+        &mut self,
+        source_id: &str,
+        entity: &str,
+        row: &impl serde::Serialize,
+        violations: &mut Vec<FieldViolation>,
+    ) -> Option<String> {
         if source_id.trim().is_empty() {
             violations.push(FieldViolation::new("id", "must be set: every HSDS row has an id"));
-            return String::new();
+            return Some(String::new());
         }
         let id = hsds::local_id(source_id.trim());
-        if !self.seen.insert(id.clone()) {
-            let why = format!("{} appears more than once in the document", samenspel_kit::shown(source_id));
-            violations.push(FieldViolation::new("id", why));
+        let content = serde_json::to_string(row).unwrap_or_default();
+        match self.seen.get(&id) {
+            Some(first) if *first == content => return None,
+            Some(_) => {
+                let why = format!(
+                    "{} appears more than once in the document, with different content",
+                    samenspel_kit::shown(source_id)
+                );
+                violations.push(FieldViolation::new("id", why));
+            }
+            None => {
+                self.seen.insert(id.clone(), content);
+            }
         }
         let s = self.state;
         let taken_by = [
@@ -157,7 +194,7 @@ impl Plan<'_> {
                 format!("{} is the id of a {other} in this directory", samenspel_kit::shown(source_id)),
             ));
         }
-        id
+        Some(id)
     }
 
     fn push(&mut self, event: DirectoryEvent, expected: u64) {
@@ -175,7 +212,7 @@ impl Plan<'_> {
             );
             *x = FieldViolation::new("attributes", why);
         }
-        let id = self.claim_id(&org.id, "organization", &mut v);
+        let Some(id) = self.claim_id(&org.id, "organization", &org, &mut v) else { return };
         let existing = self.state.organisation(&id);
         if existing.is_some_and(|o| o.archived) {
             v.push(FieldViolation::new("id", "this organisation is archived here; it is not imported again"));
@@ -239,7 +276,7 @@ impl Plan<'_> {
         let raw = hsds::contact_fields(contact, &mut v);
         let fields = raw.validate("fields", &mut v);
         Self::check_parent(&contact.organization_id, org_source_id, &mut v);
-        let id = self.claim_id(&contact.id, "contact", &mut v);
+        let Some(id) = self.claim_id(&contact.id, "contact", contact, &mut v) else { return };
         let existing = self.state.contact(&id);
         match existing {
             Some(c) if c.organisation_id != org_id => {
@@ -279,7 +316,7 @@ impl Plan<'_> {
         // An offer that is no longer active is archived; its other fields need not be valid.
         let fields = if active { raw.validate("fields", &mut v) } else { None };
         Self::check_parent(&service.organization_id, org_source_id, &mut v);
-        let id = self.claim_id(&service.id, "service", &mut v);
+        let Some(id) = self.claim_id(&service.id, "service", service, &mut v) else { return };
         let existing = self.state.offer(&id);
         match existing {
             Some(o) if o.organisation_id != org_id => {
@@ -347,12 +384,25 @@ impl DirectoryService {
                 now: self.clock.now_micros(),
                 events: Vec::new(),
                 report: ImportReport::default(),
-                seen: HashSet::new(),
+                seen: HashMap::new(),
             };
             for (i, row) in rows.into_iter().enumerate() {
                 let path = format!("organizations[{i}]");
+                if let Some(why) = hsds::not_an_organization(row) {
+                    let (source_id, name) = hsds::row_label(row);
+                    plan.reject(path, "organization", &source_id, &name, vec![FieldViolation::new("", why)]);
+                    continue;
+                }
                 match hsds::parse_organization(row) {
-                    Ok(org) => plan.organisation(path, org),
+                    Ok(org) => {
+                        plan.organisation(path.clone(), org);
+                        if let Ok(value) = serde_json::from_str::<serde_json::Value>(row.get()) {
+                            for (at, fields) in crate::dropped::dropped(&value) {
+                                let path = if at.is_empty() { path.clone() } else { format!("{path}.{at}") };
+                                plan.report.dropped.push(Dropped { path, fields });
+                            }
+                        }
+                    }
                     Err(v) => {
                         let (source_id, name) = hsds::row_label(row);
                         plan.reject(path, "organization", &source_id, &name, vec![v]);

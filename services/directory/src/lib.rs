@@ -5,6 +5,7 @@
 
 mod config;
 mod decide;
+mod dropped;
 mod error;
 mod events;
 mod grpc;
