@@ -462,6 +462,10 @@ async fn open_referral_documents_are_read_as_published_and_what_is_not_kept_is_r
             serde_json::json!({ "id": "t", "name": "Open Eligibility", "version": "2.0", "uri": "https://x" }),
             "taxonomy",
         ),
+        (
+            serde_json::json!({ "id": "sal", "service": { "id": "s" }, "location": { "id": "l" } }),
+            "service at a location",
+        ),
     ] {
         let refused = import(&node, document.to_string().as_bytes(), options()).await;
         let e = refused.end.unwrap_err();
