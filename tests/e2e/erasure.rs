@@ -48,6 +48,7 @@ async fn marked_request(node: &TestNode, asking: &str) -> String {
             name: CAREGIVER_NAME.into(),
             phone: "06-11223344".into(),
             email: "merelzang@voorbeeld.nl".into(),
+            birth_date: String::new(),
         }),
         role: pb::InvolvedRole::Mantelzorger.into(),
         mantelzorger_role: pb::MantelzorgerRole::Partner.into(),
@@ -61,6 +62,7 @@ async fn marked_request(node: &TestNode, asking: &str) -> String {
             name: NAME.into(),
             phone: "06-49871234".into(),
             email: EMAIL.into(),
+            birth_date: "1941-05-17".into(),
         }),
         description: NOTE.into(),
         support_kinds: vec!["boodschappen".into()],
@@ -246,7 +248,7 @@ async fn an_erased_subject_is_in_no_file_of_any_node_and_the_history_stays() {
         for (path, bytes) in files(&config.data_dir) {
             files_scanned += 1;
             kaart_seen |= holds(&bytes, b"Boodschappen Oost");
-            for marker in [NAME, EMAIL, PHONE_DIGITS, NOTE, "Kwikstaart", "Zwaluwstaart"] {
+            for marker in [NAME, EMAIL, PHONE_DIGITS, NOTE, "1941-05-17", "Kwikstaart", "Zwaluwstaart"] {
                 assert!(!holds(&bytes, marker.as_bytes()), "{marker:?} in {path}");
             }
             assert!(!holds(&bytes, &keys.0) && !holds(&bytes, hex::encode(keys.0).as_bytes()), "the key in {path}");

@@ -224,6 +224,7 @@ fn incoming(identifier: &str, wijkteam: &str) -> Value {
             { "fullUrl": "urn:uuid:6b0e9c5c-0000-4000-8000-000000000002", "resource": {
                 "resourceType": "Patient",
                 "name": [{ "given": ["Aaltje"], "family": "Jansen" }],
+                "birthDate": "1938-11-02",
                 "telecom": [{ "system": "phone", "value": "+31612345678" }],
                 "address": [{ "postalCode": "6411 AB" }],
                 "communication": [{ "language": { "coding": [{ "system": "urn:ietf:bcp:47", "code": "nl-NL" }] } }]
@@ -266,6 +267,7 @@ async fn a_bundle_is_taken_in_once_however_often_it_is_sent_and_round_trips_to_a
     let f = r.fields.as_ref().unwrap();
     assert_eq!(f.client.as_ref().unwrap().name, "Aaltje Jansen");
     assert_eq!(f.client.as_ref().unwrap().phone, "+31612345678");
+    assert_eq!(f.client.as_ref().unwrap().birth_date, "1938-11-02");
     assert_eq!((f.postcode.as_str(), f.asking_organisation_id.as_str()), ("6411 AB", wijkteam.as_str()));
     assert_eq!(f.support_kinds, ["boodschappen", "vervoer"]);
     assert_eq!((f.urgency(), f.asked_by()), (pb::Urgency::High, pb::Asker::Professional));
@@ -293,6 +295,7 @@ async fn a_bundle_is_taken_in_once_however_often_it_is_sent_and_round_trips_to_a
     let ids: Vec<&str> = sr["identifier"].as_array().unwrap().iter().map(|i| i["value"].as_str().unwrap()).collect();
     assert!(ids.contains(&"verwijzing-2026-0042"));
     assert_eq!(of_type(&out, "Patient")[0]["name"][0]["text"], "Aaltje Jansen");
+    assert_eq!(of_type(&out, "Patient")[0]["birthDate"], "1938-11-02");
     assert_eq!(of_type(&out, "RelatedPerson")[0]["name"][0]["text"], "Kees Jansen");
     let consent = of_type(&out, "Consent")[0];
     assert_eq!(consent["provision"]["actor"][0]["reference"]["identifier"]["value"], "vrijwilligersorganisatie");

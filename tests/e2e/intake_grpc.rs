@@ -14,7 +14,13 @@ const VRIJWILLIGERS_OOST: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90";
 const OFFER_7: &str = "00000000000000000000000000000007";
 
 fn person(subject_id: &str, name: &str, phone: &str, email: &str) -> Option<pb::Person> {
-    Some(pb::Person { subject_id: subject_id.into(), name: name.into(), phone: phone.into(), email: email.into() })
+    Some(pb::Person {
+        subject_id: subject_id.into(),
+        name: name.into(),
+        phone: phone.into(),
+        email: email.into(),
+        birth_date: String::new(),
+    })
 }
 
 fn mantelzorger(subject_id: &str, name: &str) -> pb::Involved {

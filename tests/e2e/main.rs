@@ -6,6 +6,7 @@ mod access_log;
 mod client_tls;
 mod directory_grpc;
 mod directory_hsds;
+mod duplicates;
 mod erasure;
 mod eventlog_grpc;
 mod federation_convergence;

@@ -45,9 +45,26 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
-/// Violations in one line, for error messages: "field: why; field: why".
+/// The longest a one-line description of violations grows before the rest are only counted:
+/// every violation is in a status's details, and a status must stay small enough to read.
+const MAX_DESCRIPTION: usize = 2048;
+
+/// Violations in one line, for error messages: "field: why; field: why"; past a couple of
+/// kilobytes, "…; and 12 more (each in the details)".
 pub fn describe_violations(violations: &[FieldViolation]) -> String {
-    violations.iter().map(|v| format!("{}: {}", v.field, v.description)).collect::<Vec<_>>().join("; ")
+    let mut out = String::new();
+    for (i, v) in violations.iter().enumerate() {
+        let part = format!("{}: {}", v.field, v.description);
+        if !out.is_empty() && out.len() + part.len() > MAX_DESCRIPTION {
+            out += &format!("; and {} more (each in the details)", violations.len() - i);
+            return out;
+        }
+        if !out.is_empty() {
+            out += "; ";
+        }
+        out += &part;
+    }
+    out
 }
 
 impl From<sled::Error> for Error {

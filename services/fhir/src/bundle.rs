@@ -112,6 +112,9 @@ impl Builder<'_> {
         if !telecom.is_empty() {
             p["telecom"] = telecom.into();
         }
+        if !c.birth_date.is_empty() {
+            p["birthDate"] = c.birth_date.clone().into();
+        }
         if !self.h.fields.postcode.is_empty() {
             p["address"] = json!([{ "postalCode": self.h.fields.postcode, "country": "NL" }]);
         }

@@ -12,6 +12,8 @@ pub(crate) struct PersonIn {
     pub name: String,
     pub phone: String,
     pub email: String,
+    /// "YYYY-MM-DD", or empty.
+    pub birth_date: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -23,6 +23,8 @@ pub enum Error {
     VersionConflict { id: String, expected: u64, actual: u64 },
     #[error("request id {request_id:?} was used before for another request")]
     RequestIdReused { request_id: String },
+    #[error("intake settings: {0}")]
+    Config(String),
     #[error(transparent)]
     Log(#[from] LogError),
 }
@@ -32,6 +34,7 @@ impl From<Error> for Status {
         let message = e.to_string();
         match e {
             Error::Invalid(v) => bad_request(message, &v),
+            Error::Config(_) => Status::failed_precondition(message),
             Error::NotFound { id } => not_found("help request", id, message),
             Error::WrongState { id, state, action } => {
                 // Both details: the precondition for any client, the state as metadata for ours.

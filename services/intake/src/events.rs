@@ -6,6 +6,7 @@ use samenspel_kit::ServiceEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::fhir::SourceIdentifier;
+use crate::fingerprint::Fingerprint;
 use crate::model::{Consent, RequestFields, Strain};
 
 pub(crate) const SUBMITTED: &str = "intake.request.submitted";
@@ -20,7 +21,11 @@ pub(crate) const REOPENED: &str = "intake.request.reopened";
 pub(crate) const CLOSED: &str = "intake.request.closed";
 pub(crate) const WITHDRAWN: &str = "intake.request.withdrawn";
 pub(crate) const CONTACT_SHARED: &str = "intake.request.contact_shared";
+pub(crate) const FINGERPRINTED: &str = "intake.request.fingerprinted";
+pub(crate) const FINGERPRINT_ENDED: &str = "intake.request.fingerprint_ended";
 const KINDS: &[&str] = &[
+    FINGERPRINTED,
+    FINGERPRINT_ENDED,
     CONTACT_SHARED,
     SUBMITTED,
     AMENDED,
@@ -98,6 +103,18 @@ pub(crate) enum IntakeEvent {
         client: SharedContact,
         nodes: Vec<String>,
     },
+    /// The client's keyed fingerprints (`fingerprint.rs`), for every node of the federation: so
+    /// an intake elsewhere that takes the same person in learns which organisation has an open
+    /// request for them, and nothing more. Only for a request with consent to share.
+    Fingerprinted {
+        id: String,
+        organisation_id: String,
+        fingerprints: Vec<Fingerprint>,
+    },
+    /// The request is no longer open: its fingerprints no longer count.
+    FingerprintEnded {
+        id: String,
+    },
 }
 
 /// What the receiving organisation gets to reach the client.
@@ -128,11 +145,24 @@ impl ServiceEvent for IntakeEvent {
             Self::Closed { .. } => CLOSED,
             Self::Withdrawn { .. } => WITHDRAWN,
             Self::ContactShared { .. } => CONTACT_SHARED,
+            Self::Fingerprinted { .. } => FINGERPRINTED,
+            Self::FingerprintEnded { .. } => FINGERPRINT_ENDED,
+        }
+    }
+
+    /// Fingerprints go to every node; everything else about a request stays here.
+    fn audience(&self) -> samenspel_eventlog::Audience {
+        match self {
+            Self::Fingerprinted { .. } | Self::FingerprintEnded { .. } => samenspel_eventlog::Audience::Federation,
+            _ => samenspel_eventlog::Audience::Local,
         }
     }
 
     fn stream(&self) -> String {
-        stream(self.id())
+        match self {
+            Self::Fingerprinted { id, .. } | Self::FingerprintEnded { id } => format!("intake/fingerprint/{id}"),
+            _ => stream(self.id()),
+        }
     }
 
     /// Names, phone numbers, e-mail addresses, the description and strain answers, each under
@@ -147,6 +177,7 @@ impl ServiceEvent for IntakeEvent {
         };
         let fields = |parts: &mut Vec<(String, String)>, f: &RequestFields| {
             person(parts, &f.client.subject_id, "/fields/client");
+            parts.push((f.client.subject_id.clone(), "/fields/client/birth_date".into()));
             parts.push((f.client.subject_id.clone(), "/fields/description".into()));
             for (i, involved) in f.involved.iter().enumerate() {
                 person(parts, &involved.person.subject_id, &format!("/fields/involved/{i}/person"));
@@ -187,7 +218,9 @@ impl IntakeEvent {
             | Self::Reopened { id, .. }
             | Self::Closed { id, .. }
             | Self::Withdrawn { id, .. }
-            | Self::ContactShared { id, .. } => id,
+            | Self::ContactShared { id, .. }
+            | Self::Fingerprinted { id, .. }
+            | Self::FingerprintEnded { id } => id,
         }
     }
 }

@@ -360,6 +360,11 @@ pub(crate) fn read(json: &str) -> Result<Referral, Vec<FieldViolation>> {
                 client.phone = v;
                 from("fields.client.phone", &path);
             }
+            let born = p.get("birthDate");
+            if let Some(d) = born.str(&mut bad) {
+                client.birth_date = d.to_string();
+                from("fields.client.birth_date", born.path());
+            }
             if let Some((v, path)) = email {
                 client.email = v;
                 from("fields.client.email", &path);

@@ -8,11 +8,12 @@ use samenspel_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
 use crate::error::Error;
+use crate::fingerprint::Strength;
 use crate::model::{
     Asker, Assessed, Consent, ConsentScope, InvolvedRole, MantelzorgerRole, Person, Purpose, RawComplexity, RawConsent,
     RawInvolved, RawPerson, RawRequest, RawStrain, RequestFields, Slot, Urgency,
 };
-use crate::service::{Change, IntakeService, Submission, Summary};
+use crate::service::{Change, IntakeService, Submission, Summary, Taken};
 use crate::state::{HelpRequest, RequestStatus};
 
 /// The gRPC face of [`IntakeService`].
@@ -131,7 +132,7 @@ fn complexity_pb(c: Complexity) -> pb::Complexity {
 
 fn raw_person(p: Option<pb::Person>) -> RawPerson {
     let p = p.unwrap_or_default();
-    RawPerson { subject_id: p.subject_id, name: p.name, phone: p.phone, email: p.email }
+    RawPerson { subject_id: p.subject_id, name: p.name, phone: p.phone, email: p.email, birth_date: p.birth_date }
 }
 
 fn person_pb(p: &Person) -> pb::Person {
@@ -140,6 +141,7 @@ fn person_pb(p: &Person) -> pb::Person {
         name: p.name.clone(),
         phone: p.phone.clone(),
         email: p.email.clone(),
+        birth_date: p.birth_date.clone(),
     }
 }
 
@@ -300,6 +302,7 @@ fn request_pb(r: HelpRequest) -> pb::HelpRequest {
         submitted_micros: r.submitted_micros,
         updated_micros: r.updated_micros,
         erased_subjects: r.erased_subjects.clone(),
+        possible_duplicates: Vec::new(),
     }
 }
 
@@ -325,6 +328,31 @@ const MAX_BUNDLE_BYTES: usize = 1 << 20;
 
 /// Most strain assessments one request takes.
 const MAX_STRAIN: usize = 20;
+
+/// A request just taken in, with the open requests elsewhere for the same person; the access
+/// record names those too (learning that another organisation has a request for this person is
+/// itself a read of personal data).
+fn taken_pb(t: Taken) -> (pb::HelpRequest, Vec<String>) {
+    let mut subjects = t.request.subjects();
+    subjects.extend(t.duplicates.iter().map(|d| format!("request/{}", d.holder.request_id)));
+    let mut answer = request_pb(t.request);
+    answer.possible_duplicates = t
+        .duplicates
+        .into_iter()
+        .map(|d| pb::PossibleDuplicate {
+            organisation_id: d.holder.organisation_id,
+            node_id: d.holder.node,
+            strength: match d.strength {
+                Strength::Name => "name".into(),
+                Strength::Initial => "initial".into(),
+            },
+        })
+        .collect();
+    if t.check_skipped {
+        answer.status_reason = "taken in without a duplicate check: this credential made too many this hour".into();
+    }
+    (answer, subjects)
+}
 
 /// A help request as answered, marked with the subjects whose data it holds (the access log).
 fn reply(r: Result<HelpRequest, Error>) -> Result<Response<pb::HelpRequest>, Status> {
@@ -353,6 +381,7 @@ impl pb::intake_server::Intake for IntakeGrpc {
         &self,
         request: Request<pb::SubmitHelpRequestRequest>,
     ) -> Result<Response<pb::HelpRequest>, Status> {
+        let credential = Session::of(&request)?.caller.credential;
         let r = request.into_inner();
         let mut check = Check::new();
         check.ascii("request_id", &r.request_id, MAX_REQUEST_ID);
@@ -364,8 +393,10 @@ impl pb::intake_server::Intake for IntakeGrpc {
             consent,
             strain: r.strain.into_iter().take(MAX_STRAIN).map(|s| raw_strain(Some(s))).collect(),
             request_id: r.request_id,
+            credential,
         };
-        reply(self.service.submit(check, submission).await)
+        let (answer, subjects) = taken_pb(self.service.submit(check, submission).await?);
+        Ok(accessed(Response::new(answer), subjects))
     }
 
     async fn import_fhir_referral(
@@ -380,9 +411,10 @@ impl pb::intake_server::Intake for IntakeGrpc {
             check.bad("bundle_json", "is required: a FHIR R4 Bundle as JSON");
         }
         checked(check)?;
-        let (request, created) = self.service.import_fhir(&r.bundle_json).await?;
-        let subjects = request.subjects();
-        let response = pb::ImportFhirReferralResponse { help_request: Some(request_pb(request)), created };
+        let credential = Session::of(&request)?.caller.credential;
+        let (taken, created) = self.service.import_fhir(&r.bundle_json, &credential).await?;
+        let (help_request, subjects) = taken_pb(taken);
+        let response = pb::ImportFhirReferralResponse { help_request: Some(help_request), created };
         Ok(accessed(Response::new(response), subjects))
     }
 
@@ -394,6 +426,7 @@ impl pb::intake_server::Intake for IntakeGrpc {
         let mut check = Check::new();
         check.id("id", &r.id);
         checked(check)?;
+        self.service.caught_up().await?;
         reply(self.service.get(&r.id))
     }
 

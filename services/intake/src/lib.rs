@@ -4,9 +4,11 @@
 
 mod config;
 mod decide;
+mod duplicates;
 mod error;
 mod events;
 mod fhir;
+mod fingerprint;
 mod grpc;
 mod inputs;
 mod model;
@@ -14,9 +16,10 @@ mod reactions;
 mod service;
 mod state;
 
-pub use config::IntakeConfig;
+pub use config::{DuplicateKeyConfig, IntakeConfig};
 pub use error::Error;
 pub use fhir::SourceIdentifier;
+pub use fingerprint::{Fingerprint, FingerprintKey, Strength, fingerprints};
 pub use grpc::IntakeGrpc;
 pub use model::{
     Asker, Consent, ConsentScope, InvolvedRole, MantelzorgerRole, Person, Purpose, RawComplexity, RawConsent,

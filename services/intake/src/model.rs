@@ -79,6 +79,9 @@ pub struct Person {
     /// E.164, or empty.
     pub phone: String,
     pub email: String,
+    /// "YYYY-MM-DD", or empty.
+    #[serde(default)]
+    pub birth_date: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +133,7 @@ pub struct RawPerson {
     pub name: String,
     pub phone: String,
     pub email: String,
+    pub birth_date: String,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -211,7 +215,17 @@ impl RawPerson {
                 String::new()
             }),
         };
-        Person { subject_id, name, phone, email }
+        let birth_date = match self.birth_date.trim() {
+            "" => String::new(),
+            text => match text.parse::<samenspel_domain::LocalDate>() {
+                Ok(d) if text.len() == 10 && text >= "1900-01-01" => d.to_string(),
+                _ => {
+                    bad("birth_date", "must be a date, \"YYYY-MM-DD\", from 1900 on".into());
+                    String::new()
+                }
+            },
+        };
+        Person { subject_id, name, phone, email, birth_date }
     }
 }
 
@@ -312,7 +326,13 @@ impl RawRequest {
         let mut involved = Vec::new();
         for (i, raw) in self.involved.into_iter().enumerate() {
             let at = field(&format!("involved[{i}]"));
-            let person = raw.person.validate(&format!("{at}.person"), true, make_id, v);
+            // A date of birth is kept for the client alone (it is what duplicate checks use).
+            if !raw.person.birth_date.trim().is_empty() {
+                v.push(FieldViolation::new(format!("{at}.person.birth_date"), "is kept for the client only"));
+            }
+            let mut raw_person = raw.person;
+            raw_person.birth_date.clear();
+            let person = raw_person.validate(&format!("{at}.person"), true, make_id, v);
             let organisation_id = raw.organisation_id.trim().to_string();
             if !organisation_id.is_empty() && !samenspel_kit::is_id(&organisation_id) {
                 v.push(FieldViolation::new(format!("{at}.organisation_id"), ID_WHY));

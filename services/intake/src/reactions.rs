@@ -6,10 +6,12 @@
 
 use std::sync::Arc;
 
-use samenspel_eventlog::{Error as LogError, EventLog, StoredEvent};
-use samenspel_kit::{ProjectionReader, Reaction, decide_and_append};
+use samenspel_eventlog::{Error as LogError, EventLog, ExpectedVersion, StoredEvent};
+use samenspel_kit::{ProjectionReader, Reaction, ServiceEvent, decide_and_append};
 
 use crate::decide;
+use crate::duplicates::Duplicates;
+use crate::events::IntakeEvent;
 use crate::inputs::{Answered, KINDS};
 use crate::state::IntakeState;
 
@@ -45,5 +47,35 @@ impl Reaction for Follow {
             tracing::info!(kind = %h.kind, seq = h.seq, "request follows its match");
         }
         Ok(())
+    }
+}
+
+/// The name the position of the fingerprint reaction is saved under.
+pub(crate) const ENDED_CURSOR: &str = "intake.fingerprints";
+
+/// A request of this node closed or withdrawn: its fingerprints no longer count anywhere.
+pub(crate) struct EndFingerprints {
+    pub log: Arc<dyn EventLog>,
+    pub duplicates: ProjectionReader<Duplicates>,
+}
+
+#[async_trait::async_trait]
+impl Reaction for EndFingerprints {
+    async fn react(&self, event: &StoredEvent) -> Result<(), LogError> {
+        let h = &event.header;
+        if h.kind != crate::events::CLOSED && h.kind != crate::events::WITHDRAWN {
+            return Ok(());
+        }
+        let Some(id) = h.stream.strip_prefix("intake/request/") else { return Ok(()) };
+        if !self.duplicates.read().has(&h.origin.to_hex(), id) {
+            return Ok(());
+        }
+        // One end per request, however often this reaction runs again.
+        let ended = IntakeEvent::FingerprintEnded { id: id.to_string() };
+        let new = ended.to_new(ExpectedVersion::Any).with_id(format!("{}/{id}", crate::events::FINGERPRINT_ENDED));
+        match self.log.append(vec![new]).await {
+            Ok(_) | Err(LogError::EventIdReused { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }

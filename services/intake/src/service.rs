@@ -4,23 +4,32 @@
 //! follows matching's events (`reactions.rs`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use samenspel_domain::{Clock, Postcode, PostcodeRange};
 use samenspel_eventlog::{
     Error as LogError, EventLog, ExpectedVersion, FieldViolation, StoredEvent, SubscribeFrom, Subscription,
 };
-use samenspel_kit::{Check, Decided, Feed, Runtime, ServiceEvent, derived_id, page_size, random_id};
+use samenspel_kit::{
+    Check, Decided, Feed, ProjectionHandle, ProjectionReader, Runtime, ServiceEvent, derived_id, page_size, random_id,
+    start_projection,
+};
 
 use crate::config::IntakeConfig;
 use crate::decide;
+use crate::duplicates::{Duplicates, PossibleDuplicate};
 use crate::error::Error;
 use crate::events::IntakeEvent;
+use crate::fingerprint::{FingerprintKey, fingerprints};
 use crate::model::{Purpose, RawConsent, RawRequest, RawStrain, Slot, Urgency};
-use crate::reactions::{CURSOR, Follow};
+use crate::reactions::{CURSOR, ENDED_CURSOR, EndFingerprints, Follow};
 use crate::state::{HelpRequest, IntakeState, ListFilter, RequestStatus};
 
 /// The name the intake's snapshots are saved under.
 const PROJECTION: &str = "intake";
+
+/// The name the duplicate index's snapshots are saved under.
+const DUPLICATES: &str = "intake.duplicates";
 
 #[derive(Debug)]
 pub struct IntakeService {
@@ -28,6 +37,21 @@ pub struct IntakeService {
     config: IntakeConfig,
     /// What consent is checked against; the node's clock, so a test clock moves it too.
     clock: Arc<dyn Clock>,
+    /// The federation's open requests by fingerprint, over every origin.
+    duplicates: ProjectionReader<Duplicates>,
+    duplicates_task: tokio::sync::Mutex<Option<ProjectionHandle<Duplicates>>>,
+    keys: Vec<FingerprintKey>,
+    /// Duplicate checks per credential in the current hour: (hour, count).
+    checks: std::sync::Mutex<std::collections::HashMap<String, (i64, u32)>>,
+}
+
+/// A request taken in, with the open requests elsewhere for the same person.
+#[derive(Debug, Clone)]
+pub struct Taken {
+    pub request: HelpRequest,
+    pub duplicates: Vec<PossibleDuplicate>,
+    /// The duplicate check was skipped: the credential made too many this hour.
+    pub check_skipped: bool,
 }
 
 /// A submission as received.
@@ -37,6 +61,8 @@ pub struct Submission {
     pub consent: Option<RawConsent>,
     pub strain: Vec<RawStrain>,
     pub request_id: String,
+    /// The credential that takes it in: duplicate checks are counted per credential.
+    pub credential: String,
 }
 
 /// The minimal summary of a request that may be shared with consent: no names, no contact
@@ -69,14 +95,73 @@ fn finish(check: Check) -> Result<(), Error> {
 impl IntakeService {
     /// Restores the intake from its last snapshot and follows the log from there.
     pub async fn start(log: Arc<dyn EventLog>, config: IntakeConfig, clock: Arc<dyn Clock>) -> Result<Self, Error> {
+        let keys = config
+            .duplicate_keys
+            .iter()
+            .map(|k| FingerprintKey::from_hex(&k.id, &k.key))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Error::Config(format!("intake.duplicate_keys: {e}")))?;
         let runtime = Runtime::<IntakeState>::start(log.clone(), PROJECTION, config.snapshot_every, Feed::Own).await?;
-        runtime.react(CURSOR, Arc::new(Follow { log, state: runtime.reader() }), Feed::Own).await?;
-        Ok(Self { runtime, config, clock })
+        let duplicates =
+            start_projection::<Duplicates>(log.clone(), DUPLICATES, config.snapshot_every, Feed::All).await?;
+        let reader = duplicates.reader();
+        runtime.react(CURSOR, Arc::new(Follow { log: log.clone(), state: runtime.reader() }), Feed::Own).await?;
+        runtime.react(ENDED_CURSOR, Arc::new(EndFingerprints { log, duplicates: reader.clone() }), Feed::Own).await?;
+        Ok(Self {
+            runtime,
+            config,
+            clock,
+            duplicates: reader,
+            duplicates_task: tokio::sync::Mutex::new(Some(duplicates)),
+            keys,
+            checks: std::sync::Mutex::new(std::collections::HashMap::new()),
+        })
     }
 
     /// Stops following the log and saves a snapshot; call it before the log closes.
     pub async fn stop(&self) -> Result<(), Error> {
-        Ok(self.runtime.stop().await?)
+        let stopped = self.runtime.stop().await;
+        if let Some(d) = self.duplicates_task.lock().await.take() {
+            d.stop().await?;
+        }
+        Ok(stopped?)
+    }
+
+    /// Waits (briefly) until the duplicate index holds what this node holds of every origin, so a
+    /// check sees the fingerprints replicated here before it.
+    async fn duplicates_caught_up(&self) -> Result<(), Error> {
+        for (origin, head) in self.runtime.log().origins().await? {
+            let waited =
+                tokio::time::timeout(Duration::from_millis(500), self.duplicates.wait_for_origin(origin, head.seq));
+            match waited.await {
+                Ok(caught_up) => caught_up?,
+                Err(_) => {
+                    tracing::warn!(origin = %origin.short(), "the duplicate index lags; checking with what it has")
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `credential` may make one more duplicate check this hour (and counts it).
+    fn may_check(&self, credential: &str) -> bool {
+        let hour = self.clock.now_micros().div_euclid(3_600_000_000);
+        let mut checks = self.checks.lock().expect("the check counter is not poisoned");
+        let entry = checks.entry(credential.to_string()).or_insert((hour, 0));
+        if entry.0 != hour {
+            *entry = (hour, 0);
+        }
+        if entry.1 >= self.config.duplicate_checks_per_hour {
+            return false;
+        }
+        entry.1 += 1;
+        true
+    }
+
+    /// Waits until the read model holds this node's own events as they are now (a restarted node
+    /// serves while it catches up: a request it acknowledged before is then found).
+    pub async fn caught_up(&self) -> Result<(), Error> {
+        Ok(self.runtime.catch_up_own().await?)
     }
 
     pub fn get(&self, id: &str) -> Result<HelpRequest, Error> {
@@ -137,32 +222,34 @@ impl IntakeService {
 
     /// Takes in a request for help. With a `request_id`, a retry returns the request it created.
     /// `check` holds what the edge found wrong already; every problem is named at once.
-    pub async fn submit(&self, check: Check, submission: Submission) -> Result<HelpRequest, Error> {
+    pub async fn submit(&self, check: Check, submission: Submission) -> Result<Taken, Error> {
         self.submit_from(check, submission, Vec::new(), |v| v).await
     }
 
     /// Takes in a referral sent as a FHIR R4 Bundle: the request it asks for and whether it was
     /// made now (false: the Bundle, by its identifier, was taken in before, and this is the
     /// request it made then). Violations name the Bundle's elements by FHIRPath.
-    pub async fn import_fhir(&self, bundle_json: &str) -> Result<(HelpRequest, bool), Error> {
+    pub async fn import_fhir(&self, bundle_json: &str, credential: &str) -> Result<(Taken, bool), Error> {
         let mut referral = crate::fhir::read(bundle_json).map_err(Error::Invalid)?;
         let mut check = Check::new();
         check.extend(std::mem::take(&mut referral.problems));
         let key = referral.key();
         let id = self.new_id(&key)?;
+        let known = |request| Taken { request, duplicates: Vec::new(), check_skipped: false };
         if let Ok(existing) = self.get(&id) {
-            return Ok((existing, false));
+            return Ok((known(existing), false));
         }
         let submission = Submission {
             fields: referral.fields.clone(),
             consent: referral.consent.clone(),
             strain: Vec::new(),
             request_id: key,
+            credential: credential.to_string(),
         };
         match self.submit_from(check, submission, referral.identifiers.clone(), |v| referral.rename(v)).await {
             Ok(created) => Ok((created, true)),
             // The same Bundle, taken in meanwhile by a concurrent call.
-            Err(Error::RequestIdReused { .. }) => Ok((self.get(&id)?, false)),
+            Err(Error::RequestIdReused { .. }) => Ok((known(self.get(&id)?), false)),
             Err(e) => Err(e),
         }
     }
@@ -175,8 +262,8 @@ impl IntakeService {
         submission: Submission,
         source_identifiers: Vec<crate::fhir::SourceIdentifier>,
         rename: impl FnOnce(Vec<FieldViolation>) -> Vec<FieldViolation>,
-    ) -> Result<HelpRequest, Error> {
-        let Submission { fields, consent, strain, request_id } = submission;
+    ) -> Result<Taken, Error> {
+        let Submission { fields, consent, strain, request_id, credential } = submission;
         let id = self.new_id(&request_id)?;
         let mut v = Vec::new();
         let mut subjects = self.subject_ids(&id);
@@ -195,6 +282,23 @@ impl IntakeService {
         check.push_all(&mut v);
         finish(check)?;
         let Some(fields) = fields else { return Err(Error::Invalid(Vec::new())) };
+        // The client's fingerprints go out with a request that may be shared, checked against
+        // the open requests elsewhere; a credential checks so many an hour (guessed identities).
+        let prints = fingerprints(&self.keys, &fields.client.name, &fields.client.birth_date, &fields.postcode);
+        let (mut duplicates, mut check_skipped) = (Vec::new(), false);
+        let mut events = Vec::new();
+        if !prints.is_empty() && consent.is_some() {
+            if self.may_check(&credential) {
+                self.duplicates_caught_up().await?;
+                duplicates = self.duplicates.read().find(&prints, (&self.runtime.log().node_id().to_hex(), &id));
+            } else {
+                check_skipped = true;
+                tracing::warn!(credential = %credential, "duplicate checks past the hourly limit; taken in without one");
+            }
+            let organisation_id = fields.asking_organisation_id.clone();
+            let fingerprinted = IntakeEvent::Fingerprinted { id: id.clone(), organisation_id, fingerprints: prints };
+            events.push((fingerprinted, ExpectedVersion::Exact(0)));
+        }
         let event = IntakeEvent::Submitted {
             id: id.clone(),
             fields,
@@ -203,8 +307,9 @@ impl IntakeService {
             linked_from: None,
             source_identifiers,
         };
-        self.append_new(&id, vec![(event, ExpectedVersion::Exact(0))], &request_id).await?;
-        self.get(&id)
+        events.insert(0, (event, ExpectedVersion::Exact(0)));
+        self.append_new(&id, events, &request_id).await?;
+        Ok(Taken { request: self.get(&id)?, duplicates, check_skipped })
     }
 
     /// Opens a request for the support of one of `from_id`'s mantelzorgers, in their own right:

@@ -267,6 +267,8 @@ impl Projection for IntakeState {
             IntakeEvent::ContactShared { id, match_id, nodes, .. } => {
                 self.change(&id, event, |r| r.contact_shared.push((match_id, nodes)));
             }
+            // On a stream of their own, kept by the duplicate index (`duplicates.rs`).
+            IntakeEvent::Fingerprinted { .. } | IntakeEvent::FingerprintEnded { .. } => {}
         }
     }
 
