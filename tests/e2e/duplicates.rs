@@ -7,19 +7,26 @@
 use std::sync::Arc;
 
 use samenspel_domain::SystemClock;
-use samenspel_e2e::TestNode;
 use samenspel_e2e::world::*;
+use samenspel_e2e::{Authed, TestNode};
 use samenspel_intake::DuplicateKeyConfig;
 use samenspel_proto::v1 as pb;
 
 /// A request for `name`, born on 7 March 1948, at `postcode`, referred by `organisation`.
 async fn take_in(node: &TestNode, organisation: &str, name: &str, postcode: &str) -> pb::HelpRequest {
+    take_in_as(&mut node.intake_client().await, organisation, name, postcode).await
+}
+
+/// [`take_in`], with the credential of `intake`.
+async fn take_in_as(
+    intake: &mut pb::intake_client::IntakeClient<Authed>,
+    organisation: &str,
+    name: &str,
+    postcode: &str,
+) -> pb::HelpRequest {
+    let kind = pb::OrganisationKind::Vrijwilligersorganisatie;
     let consent = pb::Consent {
-        scopes: vec![pb::ConsentScope {
-            scope: Some(pb::consent_scope::Scope::OrganisationKind(
-                pb::OrganisationKind::Vrijwilligersorganisatie.into(),
-            )),
-        }],
+        scopes: vec![pb::ConsentScope { scope: Some(pb::consent_scope::Scope::OrganisationKind(kind.into())) }],
         purposes: vec![pb::Purpose::Matching.into()],
         until: "2099-12-31".into(),
     };
@@ -32,7 +39,7 @@ async fn take_in(node: &TestNode, organisation: &str, name: &str, postcode: &str
         ..Default::default()
     };
     let request = pb::SubmitHelpRequestRequest { fields: Some(fields), consent: Some(consent), ..Default::default() };
-    node.intake_client().await.submit_help_request(request).await.unwrap().into_inner()
+    intake.submit_help_request(request).await.unwrap().into_inner()
 }
 
 /// Waits until `to` holds everything `from` wrote.
@@ -100,25 +107,7 @@ async fn the_same_person_taken_in_at_two_nodes_is_noticed_and_another_with_the_s
     replicated(a, b).await;
     let fresh = b.channel_as(samenspel_e2e::Role::IntakeWorker, Some(&steunpunt)).await;
     let mut intake = pb::intake_client::IntakeClient::new(fresh);
-    let consent = pb::Consent {
-        scopes: vec![pb::ConsentScope {
-            scope: Some(pb::consent_scope::Scope::OrganisationKind(
-                pb::OrganisationKind::Vrijwilligersorganisatie.into(),
-            )),
-        }],
-        purposes: vec![pb::Purpose::Matching.into()],
-        until: "2099-12-31".into(),
-    };
-    let fields = pb::HelpRequestFields {
-        asked_by: pb::Asker::Professional.into(),
-        asking_organisation_id: steunpunt.clone(),
-        client: Some(pb::Person { name: "Jan de Vries".into(), birth_date: "1948-03-07".into(), ..Default::default() }),
-        support_kinds: vec!["boodschappen".into()],
-        postcode: "6411 AB".into(),
-        ..Default::default()
-    };
-    let request = pb::SubmitHelpRequestRequest { fields: Some(fields), consent: Some(consent), ..Default::default() };
-    let after = intake.submit_help_request(request).await.unwrap().into_inner();
+    let after = take_in_as(&mut intake, &steunpunt, "Jan de Vries", "6411 AB").await;
     let from_a: Vec<_> = hints(&after).into_iter().filter(|(_, node, _)| *node == a.node_id().to_hex()).collect();
     assert!(from_a.is_empty(), "a withdrawn request is no duplicate: {from_a:?}");
     assert!(!hints(&after).is_empty(), "the steunpunt's own open requests for him still are");
