@@ -198,6 +198,22 @@ async fn a_referral_walked_through_every_step_exports_a_task_that_follows_it_and
     let n = tokio::time::timeout(Duration::from_secs(20), again.next()).await.unwrap().unwrap().unwrap();
     assert_eq!((n.position, n.status.as_str()), (last, "completed"));
 
+    // The audit trail as FHIR: a Provenance per step, an AuditEvent per read of the request.
+    let ask = pb::ExportAuditTrailRequest { request_id: request.clone() };
+    let trail = node.audit_client().await.export_audit_trail(ask).await.unwrap().into_inner();
+    let trail: Value = serde_json::from_str(&trail.json).unwrap();
+    let steps = pb::GetTimelineRequest { request_id: request.clone(), page_size: 1000, page_token: String::new() };
+    let timeline = node.audit_client().await.get_timeline(steps).await.unwrap().into_inner();
+    assert_eq!(of_type(&trail, "Provenance").len(), timeline.steps.len());
+    let reads: Vec<&Value> = of_type(&trail, "AuditEvent")
+        .into_iter()
+        .filter(|a| a["subtype"][1]["code"] == "/samenspel.v1.Fhir/ExportReferral")
+        .collect();
+    assert!(reads.len() >= 9, "every export is on record: {}", reads.len());
+    assert_eq!((reads[0]["action"].as_str(), reads[0]["subtype"][0]["code"].as_str()), (Some("R"), Some("read")));
+    assert!(!trail.to_string().contains("De Vries"), "identifiers only");
+    keep("audit-trail", &trail);
+
     validators::fhir(test, &exported);
 }
 

@@ -260,6 +260,8 @@ pub const MATRIX: &[Rule] = &[
     personal("/samenspel.v1.Audit/ListAccess", AUDIT, D::AccessLog),
     // A request's history: kinds, times and positions, recorded as a read about the request.
     personal("/samenspel.v1.Audit/GetTimeline", AUDIT, D::AccessLog),
+    // The same as FHIR Provenance and AuditEvent resources.
+    personal("/samenspel.v1.Audit/ExportAuditTrail", AUDIT, D::AccessLog),
     // The check of every log held: positions and hashes only.
     streamed("/samenspel.v1.Audit/VerifyIntegrity", AUDIT, None),
     // Tree heads and proofs: hashes only, nothing personal.

@@ -306,6 +306,16 @@ pub async fn verify(node: &NodeArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `samenspel audit fhir`: a request's audit trail as a FHIR R4 Bundle (pretty JSON).
+pub async fn fhir(node: &NodeArgs, request_id: &str, out: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let request = pb::ExportAuditTrailRequest { request_id: request_id.to_string() };
+    let resource = client(node).await?.export_audit_trail(request).await.map_err(status)?.into_inner();
+    let bundle: serde_json::Value =
+        serde_json::from_str(&resource.json).context("the node sent a Bundle that is not JSON")?;
+    write_json(&bundle, out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `samenspel audit timeline`: a request's history as the node holds it, one JSON object per
 /// line (steps in causal order, then the access records of the request).
 pub async fn timeline(node: &NodeArgs, request_id: &str) -> anyhow::Result<ExitCode> {

@@ -160,6 +160,18 @@ enum AuditCommand {
         #[command(flatten)]
         node: client::NodeArgs,
     },
+    /// The same history as a FHIR R4 Bundle: a Provenance per step, an AuditEvent per access
+    /// record (IHE BALP), identifiers only.
+    Fhir {
+        /// The request's id.
+        #[arg(long)]
+        request: String,
+        #[command(flatten)]
+        node: client::NodeArgs,
+        /// The file to write (default: standard output).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
     /// Have the running node check every log it holds (chains, checkpoints, signatures,
     /// payloads, forks), with a progress bar. Exits 0 when nothing is damaged, 1 when something is.
     Verify {
@@ -400,6 +412,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 AuditCommand::Verify { node } => rt.block_on(audit_cli::verify(&node)),
                 AuditCommand::Timeline { request, node } => rt.block_on(audit_cli::timeline(&node, &request)),
+                AuditCommand::Fhir { request, node, out } => {
+                    rt.block_on(audit_cli::fhir(&node, &request, out.as_deref()))
+                }
                 AuditCommand::CheckProof { .. } => unreachable!("checked above"),
             }
         }

@@ -141,6 +141,24 @@ impl pb::audit_server::Audit for AuditGrpc {
         Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
     }
 
+    async fn export_audit_trail(
+        &self,
+        request: Request<pb::ExportAuditTrailRequest>,
+    ) -> Result<Response<pb::FhirResource>, Status> {
+        let r = request.into_inner();
+        let mut check = Check::new();
+        check.id("request_id", &r.request_id);
+        check.finish().map_err(|v| Status::from(Error::Invalid(v)))?;
+        let steps = self.timeline.of(&r.request_id).await?;
+        let subject = format!("request/{}", r.request_id);
+        let access = self.service.all_about(&subject).await?;
+        let node = self.proofs.log().node_id().to_hex();
+        let bundle = crate::fhir::audit_trail(&node, &r.request_id, &steps, &access, self.service.now_micros());
+        let id = bundle["id"].as_str().unwrap_or_default().to_string();
+        let resource = pb::FhirResource { resource_type: "Bundle".into(), id, json: bundle.to_string() };
+        Ok(accessed(Response::new(resource), vec![subject]))
+    }
+
     async fn get_timeline(
         &self,
         request: Request<pb::GetTimelineRequest>,

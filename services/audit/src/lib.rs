@@ -5,6 +5,7 @@
 
 mod config;
 mod error;
+mod fhir;
 mod grpc;
 mod proofs;
 mod service;

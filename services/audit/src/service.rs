@@ -88,6 +88,25 @@ pub struct AuditService {
 
 impl AuditService {
     /// The service over `log`, with its retention sweeper running.
+    /// The node's time now.
+    pub fn now_micros(&self) -> i64 {
+        self.clock.now_micros()
+    }
+
+    /// Every access record about `subject`, oldest first.
+    pub async fn all_about(&self, subject: &str) -> Result<Vec<Entry>, Error> {
+        let filter = AccessFilter { subject: subject.to_string(), ..Default::default() };
+        let (mut all, mut token) = (Vec::new(), String::new());
+        loop {
+            let (entries, next) = self.list(&filter, 1000, &token).await?;
+            all.extend(entries);
+            if next.is_empty() {
+                return Ok(all);
+            }
+            token = next;
+        }
+    }
+
     pub fn start(log: Arc<dyn EventLog>, config: AccessConfig, clock: Arc<dyn Clock>) -> Arc<Self> {
         let every = Duration::from_secs(config.sweep_every_secs.max(1));
         let service = Arc::new(Self { log, clock, config, swept: Mutex::new(None), sweeper: Mutex::new(None) });
