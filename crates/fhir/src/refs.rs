@@ -25,6 +25,21 @@ pub fn reference(resource_type: &str, id: &str) -> serde_json::Value {
     serde_json::json!({ "reference": full_url(resource_type, id), "type": resource_type })
 }
 
+/// A FHIR instant from microseconds since the epoch.
+pub fn instant(micros: i64) -> String {
+    jiff::Timestamp::from_microsecond(micros).map_or_else(|_| "1970-01-01T00:00:00Z".into(), |t| t.to_string())
+}
+
+/// A resource id for something samenspel names otherwise (a subject's Patient, a request's
+/// Consent, an event's Provenance): derived, so the same thing has the same id in every export.
+pub fn derived_id(what: &str, of: &str) -> String {
+    let mut h = blake3::Hasher::new_derive_key("samenspel fhir resource id v1");
+    h.update(what.as_bytes());
+    h.update(&[0]);
+    h.update(of.as_bytes());
+    hex::encode(&h.finalize().as_bytes()[..16])
+}
+
 /// Whether `id` may be a FHIR resource id (`[A-Za-z0-9\-\.]{1,64}`).
 pub fn is_resource_id(id: &str) -> bool {
     (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')

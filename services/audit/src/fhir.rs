@@ -5,6 +5,7 @@
 //! node ids, credential ids — never a name: the trail outlives an erasure.
 
 use samenspel_fhir::codes::{self, coding};
+use samenspel_fhir::{derived_id, instant};
 use samenspel_kit::Outcome;
 use serde_json::{Value, json};
 
@@ -21,19 +22,6 @@ const CREDENTIAL_ID: &str = "https://samenspel.nl/fhir/NamingSystem/credential";
 const EVENT_KIND: &str = "https://samenspel.nl/fhir/CodeSystem/event-kind";
 /// The purposes a call names (NEN 7513).
 const PURPOSE: &str = "https://samenspel.nl/fhir/CodeSystem/access-purpose";
-
-fn instant(micros: i64) -> String {
-    jiff::Timestamp::from_microsecond(micros).map_or_else(|_| "1970-01-01T00:00:00Z".into(), |t| t.to_string())
-}
-
-/// A derived resource id, stable across exports.
-fn id_of(what: &str, of: &str) -> String {
-    let mut h = blake3::Hasher::new_derive_key("samenspel fhir audit id v1");
-    h.update(what.as_bytes());
-    h.update(&[0]);
-    h.update(of.as_bytes());
-    hex::encode(&h.finalize().as_bytes()[..16])
-}
 
 /// What a step was written about: the request, or one of its referrals (a Task).
 fn target(request_id: &str, step: &Step) -> Value {
@@ -52,7 +40,7 @@ fn provenance(request_id: &str, step: &Step) -> Value {
     let event = format!("{}/{}", step.origin.to_hex(), step.seq);
     let mut p = json!({
         "resourceType": "Provenance",
-        "id": id_of("provenance", &event),
+        "id": derived_id("provenance", &event),
         "target": [target(request_id, step)],
         "recorded": instant(step.time_micros),
         "activity": { "coding": [coding(EVENT_KIND, &step.kind, Some(&step.summary))] },
@@ -141,7 +129,7 @@ fn audit_event(node: &str, e: &Entry) -> Value {
         .collect();
     let mut a = json!({
         "resourceType": "AuditEvent",
-        "id": id_of("audit-event", &format!("{node}/{}", e.seq)),
+        "id": derived_id("audit-event", &format!("{node}/{}", e.seq)),
         "type": coding("http://terminology.hl7.org/CodeSystem/audit-event-type", "rest", Some("RESTful Operation")),
         "subtype": [coding("http://hl7.org/fhir/restful-interaction", code, Some(display)), coding(EVENT_KIND, &r.rpc, None)],
         "action": action,
@@ -177,7 +165,7 @@ pub fn audit_trail(node: &str, request_id: &str, steps: &[Step], access: &[Entry
     }
     json!({
         "resourceType": "Bundle",
-        "id": id_of("audit-trail", request_id),
+        "id": derived_id("audit-trail", request_id),
         "identifier": { "system": codes::HELP_REQUEST_ID, "value": request_id },
         "type": "collection",
         "timestamp": instant(now_micros),

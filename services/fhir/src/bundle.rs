@@ -20,20 +20,8 @@ pub enum Audience {
     Receiver,
 }
 
-/// A FHIR instant from microseconds since the epoch.
-pub(crate) fn instant(micros: i64) -> String {
-    jiff::Timestamp::from_microsecond(micros).map_or_else(|_| "1970-01-01T00:00:00Z".into(), |t| t.to_string())
-}
-
-/// A resource id for something samenspel names otherwise (a subject, a request's consent):
-/// derived, so the same thing has the same id in every export.
-fn derived_id(what: &str, of: &str) -> String {
-    let mut h = blake3::Hasher::new_derive_key("samenspel fhir resource id v1");
-    h.update(what.as_bytes());
-    h.update(&[0]);
-    h.update(of.as_bytes());
-    hex::encode(&h.finalize().as_bytes()[..16])
-}
+use samenspel_fhir::derived_id;
+pub(crate) use samenspel_fhir::instant;
 
 fn entry(resource: Value) -> Value {
     let kind = resource["resourceType"].as_str().unwrap_or_default().to_string();
