@@ -111,4 +111,21 @@ async fn the_same_person_taken_in_at_two_nodes_is_noticed_and_another_with_the_s
     let from_a: Vec<_> = hints(&after).into_iter().filter(|(_, node, _)| *node == a.node_id().to_hex()).collect();
     assert!(from_a.is_empty(), "a withdrawn request is no duplicate: {from_a:?}");
     assert!(!hints(&after).is_empty(), "the steunpunt's own open requests for him still are");
+
+    // Erasing the client of an open request ends its fingerprints too.
+    let subject = after.fields.as_ref().unwrap().client.as_ref().unwrap().subject_id.clone();
+    let erase = pb::EraseSubjectRequest {
+        subject_id: subject,
+        reason: pb::ErasureReason::SubjectRequest.into(),
+        reference: "AVG-2026-19".into(),
+    };
+    b.privacy_client().await.erase_subject(erase).await.unwrap();
+    eventually("the erased client's fingerprints ended", || async {
+        b.written()
+            .await
+            .iter()
+            .any(|e| e.header.kind == "intake.request.fingerprint_ended" && e.header.stream.ends_with(&after.id))
+            .then_some(())
+    })
+    .await;
 }

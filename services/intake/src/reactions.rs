@@ -53,21 +53,17 @@ impl Reaction for Follow {
 /// The name the position of the fingerprint reaction is saved under.
 pub(crate) const ENDED_CURSOR: &str = "intake.fingerprints";
 
-/// A request of this node closed or withdrawn: its fingerprints no longer count anywhere.
+/// A request of this node closed or withdrawn, or its client erased: its fingerprints no longer
+/// count anywhere.
 pub(crate) struct EndFingerprints {
     pub log: Arc<dyn EventLog>,
     pub duplicates: ProjectionReader<Duplicates>,
+    pub state: ProjectionReader<IntakeState>,
 }
 
-#[async_trait::async_trait]
-impl Reaction for EndFingerprints {
-    async fn react(&self, event: &StoredEvent) -> Result<(), LogError> {
-        let h = &event.header;
-        if h.kind != crate::events::CLOSED && h.kind != crate::events::WITHDRAWN {
-            return Ok(());
-        }
-        let Some(id) = h.stream.strip_prefix("intake/request/") else { return Ok(()) };
-        if !self.duplicates.read().has(&h.origin.to_hex(), id) {
+impl EndFingerprints {
+    async fn end(&self, id: &str) -> Result<(), LogError> {
+        if !self.duplicates.read().has(&self.log.node_id().to_hex(), id) {
             return Ok(());
         }
         // One end per request, however often this reaction runs again.
@@ -77,5 +73,30 @@ impl Reaction for EndFingerprints {
             Ok(_) | Err(LogError::EventIdReused { .. }) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl Reaction for EndFingerprints {
+    async fn react(&self, event: &StoredEvent) -> Result<(), LogError> {
+        let h = &event.header;
+        if h.kind == crate::state::ERASED {
+            let Some(Ok(erased)) =
+                event.payload.as_ref().map(|p| samenspel_kit::from_payload::<crate::state::Erased>(&p.data))
+            else {
+                return Ok(());
+            };
+            self.state.wait_for(h.seq).await?;
+            let requests = self.state.read().of_client(&erased.subject_id);
+            for id in requests {
+                self.end(&id).await?;
+            }
+            return Ok(());
+        }
+        if h.kind != crate::events::CLOSED && h.kind != crate::events::WITHDRAWN {
+            return Ok(());
+        }
+        let Some(id) = h.stream.strip_prefix("intake/request/") else { return Ok(()) };
+        self.end(id).await
     }
 }

@@ -106,7 +106,13 @@ impl IntakeService {
             start_projection::<Duplicates>(log.clone(), DUPLICATES, config.snapshot_every, Feed::All).await?;
         let reader = duplicates.reader();
         runtime.react(CURSOR, Arc::new(Follow { log: log.clone(), state: runtime.reader() }), Feed::Own).await?;
-        runtime.react(ENDED_CURSOR, Arc::new(EndFingerprints { log, duplicates: reader.clone() }), Feed::Own).await?;
+        runtime
+            .react(
+                ENDED_CURSOR,
+                Arc::new(EndFingerprints { log, duplicates: reader.clone(), state: runtime.reader() }),
+                Feed::Own,
+            )
+            .await?;
         Ok(Self {
             runtime,
             config,

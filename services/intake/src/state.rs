@@ -126,12 +126,12 @@ impl ListFilter {
 }
 
 /// The privacy service's event of a subject's erasure.
-const ERASED: &str = "privacy.subject.erased";
+pub(crate) const ERASED: &str = "privacy.subject.erased";
 
 /// What the intake reads of it.
 #[derive(Deserialize)]
-struct Erased {
-    subject_id: String,
+pub(crate) struct Erased {
+    pub(crate) subject_id: String,
 }
 
 /// Every request by id.
@@ -141,6 +141,11 @@ pub(crate) struct IntakeState {
 }
 
 impl IntakeState {
+    /// The requests whose client is `subject`.
+    pub(crate) fn of_client(&self, subject: &str) -> Vec<String> {
+        self.requests.values().filter(|r| r.fields.client.subject_id == subject).map(|r| r.id.clone()).collect()
+    }
+
     pub(crate) fn get(&self, id: &str) -> Option<&HelpRequest> {
         self.requests.get(id)
     }
