@@ -9,7 +9,4 @@ mod read;
 mod refs;
 
 pub use read::{At, Violation};
-pub use refs::{derived_id, full_url, instant, is_resource_id, reference, uuid_of};
-
-/// The FHIR version samenspel's resources declare.
-pub const FHIR_VERSION: &str = "4.0.1";
+pub use refs::{derived_id, full_url, instant, reference, uuid_of};

@@ -40,11 +40,6 @@ pub fn derived_id(what: &str, of: &str) -> String {
     hex::encode(&h.finalize().as_bytes()[..16])
 }
 
-/// Whether `id` may be a FHIR resource id (`[A-Za-z0-9\-\.]{1,64}`).
-pub fn is_resource_id(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,6 +53,5 @@ mod tests {
             reference("Organization", &"a".repeat(32))["reference"],
             format!("urn:uuid:{}", uuid_of(&"a".repeat(32)).unwrap())
         );
-        assert!(is_resource_id("abc-1.2") && !is_resource_id("a b") && !is_resource_id(&"a".repeat(65)));
     }
 }
