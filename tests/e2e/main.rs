@@ -18,3 +18,4 @@ mod input_bounds;
 mod intake_grpc;
 mod matching_grpc;
 mod roles;
+mod tokens;

@@ -1,7 +1,8 @@
 //! Who is calling: a bearer credential the node issued (`authorization: Bearer samenspel_…`,
 //! checked against the hash in `credentials.json`, which is read again when it changes), or a TLS
 //! client certificate on the client port, known by its fingerprint or subject (as UZI server
-//! certificates and PKIoverheid certificates identify Dutch care organisations).
+//! certificates and PKIoverheid certificates identify Dutch care organisations), or a JWT of an
+//! organisation's own identity provider (`tokens`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -14,6 +15,7 @@ use tokio::sync::watch;
 use crate::config::ApiClientConfig;
 use crate::credentials::{Credential, CredentialFile, hash_of, id_of_secret};
 use crate::error::{Error, Result};
+use crate::tokens::{IdentityProviderConfig, Providers};
 
 /// How often the credentials file is looked at, at most: a revocation holds within this.
 const LOOK_AGAIN: Duration = Duration::from_millis(250);
@@ -24,6 +26,11 @@ pub struct Identity {
     pub credential: String,
     pub organisation: Option<String>,
     pub role: Role,
+    /// The user a token names (a bearer credential or certificate leaves it to the `user`
+    /// metadata of the call).
+    pub user: Option<String>,
+    /// When the credential stops being valid, if it says so itself (a token's `exp`).
+    pub expires_micros: Option<i64>,
 }
 
 /// Why a call is not authenticated.
@@ -73,6 +80,7 @@ pub struct Authenticator {
     loaded: RwLock<Loaded>,
     clock: Arc<dyn Clock>,
     certs: Vec<CertCaller>,
+    providers: Providers,
     changes: watch::Sender<u64>,
 }
 
@@ -83,8 +91,15 @@ impl std::fmt::Debug for Authenticator {
 }
 
 impl Authenticator {
-    /// The authenticator of a node with `file` and the configured certificate callers.
-    pub fn new(file: CredentialFile, clients: &[ApiClientConfig], clock: Arc<dyn Clock>) -> Result<Self> {
+    /// The authenticator of a node with `file`, the configured certificate callers and identity
+    /// providers.
+    pub fn new(
+        file: CredentialFile,
+        clients: &[ApiClientConfig],
+        providers: &[IdentityProviderConfig],
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
+        let providers = Providers::new(providers)?;
         let mut certs = Vec::new();
         for (i, c) in clients.iter().enumerate() {
             let role: Role = c.role.parse().map_err(|e| Error::Config(format!("api.clients[{i}].role: {e}")))?;
@@ -105,14 +120,24 @@ impl Authenticator {
             }
             certs.push(CertCaller { fingerprint, subject: c.subject.trim().to_string(), organisation, role });
         }
-        let auth = Self { file, loaded: RwLock::new(Loaded::default()), clock, certs, changes: watch::channel(0).0 };
+        let auth = Self {
+            file,
+            loaded: RwLock::new(Loaded::default()),
+            clock,
+            certs,
+            providers,
+            changes: watch::channel(0).0,
+        };
         auth.look_again(true)?;
         Ok(auth)
     }
 
-    /// Whether any credential was ever issued here, or a certificate caller configured.
+    /// Whether any credential was ever issued here, or a certificate caller or identity provider
+    /// configured.
     pub fn has_any(&self) -> bool {
-        !self.certs.is_empty() || !self.loaded.read().expect("credentials lock").by_id.is_empty()
+        !self.certs.is_empty()
+            || !self.providers.is_empty()
+            || !self.loaded.read().expect("credentials lock").by_id.is_empty()
     }
 
     /// Changes whenever the credentials change.
@@ -161,9 +186,10 @@ impl Authenticator {
         })
     }
 
-    /// Whether credential `id` is valid now (a certificate caller always is, while configured).
+    /// Whether credential `id` is valid now (a certificate caller always is, while configured; a
+    /// token until its own expiry, which the session checks).
     pub fn valid(&self, id: &str) -> bool {
-        if id.starts_with("cert:") {
+        if id.starts_with("cert:") || id.starts_with("jwt:") {
             return true;
         }
         let _ = self.look_again(false);
@@ -171,9 +197,12 @@ impl Authenticator {
         self.loaded.read().expect("credentials lock").by_id.get(id).is_some_and(|c| c.valid_at(now))
     }
 
-    /// The caller of a bearer secret.
+    /// The caller of a bearer secret: a credential issued here, or a provider's token.
     pub fn bearer(&self, secret: &str) -> std::result::Result<Identity, Refusal> {
         let Some(id) = id_of_secret(secret) else {
+            if crate::tokens::looks_like_token(secret) {
+                return self.token(secret);
+            }
             return Err(Refusal::Invalid("not a credential of a samenspel node"));
         };
         if let Err(e) = self.look_again(false) {
@@ -200,7 +229,30 @@ impl Authenticator {
         if !c.valid_at(self.clock.now_micros()) {
             return Err(Refusal::Invalid("the credential expired"));
         }
-        Ok(Identity { credential: c.id.clone(), organisation: c.organisation.clone(), role: c.role })
+        Ok(Identity {
+            credential: c.id.clone(),
+            organisation: c.organisation.clone(),
+            role: c.role,
+            user: None,
+            expires_micros: None,
+        })
+    }
+
+    /// The caller a provider's token signs in.
+    fn token(&self, token: &str) -> std::result::Result<Identity, Refusal> {
+        let signed = self.providers.verify(token, self.clock.now_micros()).map_err(Refusal::Invalid)?;
+        Ok(Identity {
+            credential: signed.credential,
+            organisation: Some(signed.organisation),
+            role: signed.role,
+            user: Some(signed.user),
+            expires_micros: Some(signed.expires_micros),
+        })
+    }
+
+    /// The node's clock, in µs since the epoch.
+    pub fn now_micros(&self) -> i64 {
+        self.clock.now_micros()
     }
 
     /// The caller of a verified TLS client certificate (DER), when it is a configured one.
@@ -216,6 +268,8 @@ impl Authenticator {
                 credential: format!("cert:{}", &fingerprint[..16]),
                 organisation: c.organisation.clone(),
                 role: c.role,
+                user: None,
+                expires_micros: None,
             }),
             None => Err(Refusal::Invalid("a client certificate no caller is configured for")),
         }

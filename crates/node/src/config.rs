@@ -72,6 +72,8 @@ pub struct ApiConfig {
     pub allow_plaintext: bool,
     /// Callers known by a verified client certificate.
     pub clients: Vec<ApiClientConfig>,
+    /// Organisations' identity providers whose signed tokens (JWT) callers may send as bearer.
+    pub identity_providers: Vec<crate::tokens::IdentityProviderConfig>,
 }
 
 /// A caller known by its TLS client certificate: by its sha256 fingerprint, or its subject.

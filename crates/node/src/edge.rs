@@ -1,5 +1,6 @@
 //! The client port's edge: one tower layer in front of every service. It authenticates the call
-//! (a bearer credential or a TLS client certificate; `UNAUTHENTICATED` without one), looks the RPC
+//! (a bearer credential, an identity provider's token or a TLS client certificate;
+//! `UNAUTHENTICATED` without one), looks the RPC
 //! up in the role matrix (`samenspel_kit::MATRIX`; `PERMISSION_DENIED` for a role it does not
 //! name), asks a purpose of every call that hands out personal data, hands the handler its
 //! session, and writes the access record of a personal-data answer — durably, before the answer
@@ -170,7 +171,11 @@ where
             // A path no client RPC has: the router answers UNIMPLEMENTED.
             let Some(rule) = rule_of(&path) else { return inner.call(request).await };
             let headers = request.headers();
-            let user = metadata(headers, "user").unwrap_or_default().to_string();
+            // A token names its user itself; a credential's system names its user per call.
+            let user = match &identity.user {
+                Some(user) => user.clone(),
+                None => metadata(headers, "user").unwrap_or_default().to_string(),
+            };
             let purpose = metadata(headers, "purpose").map(str::to_string).filter(|p| !p.is_empty());
             let scope = rule.scope_of(identity.role);
             let caller = Caller {
@@ -203,11 +208,12 @@ where
             }
             let auth = edge.auth.clone();
             let credential = identity.credential.clone();
+            let expires = identity.expires_micros;
             let session = Session {
                 caller: caller.clone(),
                 rule,
                 access: edge.access.clone(),
-                valid: Arc::new(move || auth.valid(&credential)),
+                valid: Arc::new(move || auth.valid(&credential) && expires.is_none_or(|e| auth.now_micros() < e)),
                 changes: edge.auth.changes(),
             };
             request.extensions_mut().insert(session);

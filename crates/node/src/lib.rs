@@ -9,9 +9,11 @@ mod edge;
 mod error;
 mod server;
 mod tls;
+pub mod tokens;
 mod verify;
 
 pub use config::{ApiClientConfig, ApiConfig, NodeConfig, StoreKind};
 pub use error::{Error, Result};
 pub use server::{Listeners, open_log, run, run_with_clock, serve};
+pub use tokens::IdentityProviderConfig;
 pub use verify::verify_data_dir;

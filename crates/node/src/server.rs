@@ -126,8 +126,12 @@ pub async fn serve(
     let peers = Peer::from_config(&config.federation.peers, log.node_id())?;
     let api_addr = listeners.api.local_addr()?;
     let api_tls = crate::tls::server_config(&config.api, api_addr)?;
-    let auth =
-        Arc::new(Authenticator::new(CredentialFile::in_dir(&config.data_dir), &config.api.clients, clock.clone())?);
+    let auth = Arc::new(Authenticator::new(
+        CredentialFile::in_dir(&config.data_dir),
+        &config.api.clients,
+        &config.api.identity_providers,
+        clock.clone(),
+    )?);
     if !auth.has_any() {
         tracing::warn!(
             data = %config.data_dir.display(),
