@@ -81,6 +81,10 @@ pub(crate) enum DirectoryEvent {
     },
     ContactArchived {
         id: String,
+        /// When, by the directory's clock (0 in events from before: the log's time counts);
+        /// retention is counted from it.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        at_micros: i64,
     },
     /// Someone checked that the entry is right. Kept on a stream of its own, so verifying does
     /// not change the entry's version under someone who is editing it.
@@ -127,7 +131,7 @@ impl ServiceEvent for DirectoryEvent {
             Self::OrganisationCreated { id, .. }
             | Self::OrganisationUpdated { id, .. }
             | Self::OrganisationArchived { id } => organisation_stream(id),
-            Self::ContactCreated { id, .. } | Self::ContactUpdated { id, .. } | Self::ContactArchived { id } => {
+            Self::ContactCreated { id, .. } | Self::ContactUpdated { id, .. } | Self::ContactArchived { id, .. } => {
                 contact_stream(id)
             }
             Self::EntryVerified { id, .. } => format!("directory/verification/{id}"),
@@ -186,7 +190,7 @@ impl DirectoryEvent {
             | Self::OrganisationArchived { id }
             | Self::ContactCreated { id, .. }
             | Self::ContactUpdated { id, .. }
-            | Self::ContactArchived { id }
+            | Self::ContactArchived { id, .. }
             | Self::EntryVerified { id, .. }
             | Self::OfferCreated { id, .. }
             | Self::OfferUpdated { id, .. }

@@ -155,7 +155,7 @@ impl DirectoryService {
     }
 
     pub async fn archive_contact(&self, id: &str, expected_version: u64) -> Result<ContactPerson, Error> {
-        let event = DirectoryEvent::ContactArchived { id: id.to_string() };
+        let event = DirectoryEvent::ContactArchived { id: id.to_string(), at_micros: self.clock.now_micros() };
         self.change(Entity::Contact, id, event, expected_version).await?;
         self.get_contact(id)
     }

@@ -368,7 +368,7 @@ impl Projection for DirectoryState {
                     self.put_offer(archived);
                 }
             }
-            DirectoryEvent::ContactArchived { id } => {
+            DirectoryEvent::ContactArchived { id, .. } => {
                 if let Some(c) = self.contacts.get_mut(&id) {
                     c.archived = true;
                     c.version = h.stream_seq;

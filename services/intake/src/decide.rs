@@ -79,9 +79,9 @@ pub(crate) fn follow(state: &IntakeState, answered: &Answered) -> Decided<()> {
             let reason = format!("follow-up: {}", outcome.replace('_', " "));
             steps.push(IntakeEvent::Reopened { id: id.clone(), reason });
         }
-        Answered::ReferralClosed { category, .. } if status == RequestStatus::Matched => {
+        Answered::ReferralClosed { category, at_micros, .. } if status == RequestStatus::Matched => {
             let reason = format!("follow-up: {}", category.replace('_', " "));
-            steps.push(IntakeEvent::Closed { id: id.clone(), reason });
+            steps.push(IntakeEvent::Closed { id: id.clone(), reason, at_micros: *at_micros });
         }
         _ => {}
     }

@@ -86,13 +86,19 @@ pub(crate) enum IntakeEvent {
         id: String,
         reason: String,
     },
+    /// `at_micros`: when, by the intake's clock (0 in events from before: the log's time
+    /// counts); retention is counted from it.
     Closed {
         id: String,
         reason: String,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        at_micros: i64,
     },
     Withdrawn {
         id: String,
         reason: String,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        at_micros: i64,
     },
     /// The client's contact details, shared with the nodes hosting the offers of an accepted
     /// match (the event's audience names them): the receiving organisation needs them, and no
@@ -126,6 +132,10 @@ pub(crate) struct SharedContact {
     pub name: String,
     pub phone: String,
     pub email: String,
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
 }
 
 impl ServiceEvent for IntakeEvent {

@@ -34,6 +34,9 @@ pub(crate) enum Answered {
         match_id: String,
         request_id: String,
         category: String,
+        /// When, by the follow-up's clock.
+        #[serde(default)]
+        at_micros: i64,
     },
     #[serde(other)]
     Other,

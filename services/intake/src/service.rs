@@ -463,13 +463,25 @@ impl IntakeService {
 
     pub async fn close(&self, id: &str, reason: &str) -> Result<HelpRequest, Error> {
         let reason = reason.to_string();
-        self.transition(id, &[RequestStatus::Matched], "closed", IntakeEvent::Closed { id: id.into(), reason }).await
+        self.transition(
+            id,
+            &[RequestStatus::Matched],
+            "closed",
+            IntakeEvent::Closed { id: id.into(), reason, at_micros: self.clock.now_micros() },
+        )
+        .await
     }
 
     pub async fn withdraw(&self, id: &str, reason: &str) -> Result<HelpRequest, Error> {
         let reason = reason.to_string();
         let open = [RequestStatus::Submitted, RequestStatus::Matching, RequestStatus::Matched];
-        self.transition(id, &open, "withdrawn", IntakeEvent::Withdrawn { id: id.into(), reason }).await
+        self.transition(
+            id,
+            &open,
+            "withdrawn",
+            IntakeEvent::Withdrawn { id: id.into(), reason, at_micros: self.clock.now_micros() },
+        )
+        .await
     }
 
     /// The minimal summary `organisation` (of `kind`) may see for `purpose`, if consent allows.

@@ -261,11 +261,11 @@ impl Projection for IntakeState {
                 r.matched_offer_id.clear();
                 r.status_reason = reason;
             }),
-            IntakeEvent::Closed { id, reason } => self.change(&id, event, |r| {
+            IntakeEvent::Closed { id, reason, .. } => self.change(&id, event, |r| {
                 r.status = RequestStatus::Closed;
                 r.status_reason = reason;
             }),
-            IntakeEvent::Withdrawn { id, reason } => self.change(&id, event, |r| {
+            IntakeEvent::Withdrawn { id, reason, .. } => self.change(&id, event, |r| {
                 r.status = RequestStatus::Withdrawn;
                 r.status_reason = reason;
             }),

@@ -62,14 +62,24 @@ enum IntakeIn {
     Reopened {
         id: String,
     },
+    /// `at_micros`: by the intake's clock; 0 in events from before (then the log's time).
     Closed {
         id: String,
+        #[serde(default)]
+        at_micros: i64,
     },
     Withdrawn {
         id: String,
+        #[serde(default)]
+        at_micros: i64,
     },
     #[serde(other)]
     Other,
+}
+
+/// When an event says it happened, else when the log took it.
+fn at_or(at_micros: i64, logged: i64) -> i64 {
+    if at_micros > 0 { at_micros } else { logged }
 }
 
 #[derive(Deserialize)]
@@ -103,6 +113,8 @@ enum ContactIn {
     },
     ContactArchived {
         id: String,
+        #[serde(default)]
+        at_micros: i64,
     },
     #[serde(other)]
     Other,
@@ -180,9 +192,9 @@ impl PrivacyState {
                     r.ended_micros = None;
                 }
             }
-            IntakeIn::Closed { id } | IntakeIn::Withdrawn { id } => {
+            IntakeIn::Closed { id, at_micros } | IntakeIn::Withdrawn { id, at_micros } => {
                 if let Some(r) = self.requests.get_mut(&id) {
-                    r.ended_micros = Some(at);
+                    r.ended_micros = Some(at_or(at_micros, at));
                 }
             }
             IntakeIn::Other => {}
@@ -202,8 +214,8 @@ impl Projection for PrivacyState {
                     ContactIn::ContactCreated { id } => {
                         self.contacts.entry(id).or_insert(None);
                     }
-                    ContactIn::ContactArchived { id } => {
-                        self.contacts.insert(id, Some(h.time_micros));
+                    ContactIn::ContactArchived { id, at_micros } => {
+                        self.contacts.insert(id, Some(at_or(at_micros, h.time_micros)));
                     }
                     ContactIn::Other => {}
                 }
