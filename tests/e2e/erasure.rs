@@ -30,6 +30,9 @@ const EMAIL: &str = "zwaluwstaart@voorbeeld.nl";
 const PHONE_DIGITS: &str = "649871234";
 const NOTE: &str = "Notitie Kwikstaart-42 over de trap";
 const CAREGIVER_NAME: &str = "Merelzang Mantelzorger";
+/// What the receiving organisation writes of its visit, and the wijkteam of the referral's end.
+const OBSERVED: &str = "Roodborst-7 deed open, trap is lastig";
+const CLOSING: &str = "Afsluiting Goudvink-3: hulp loopt";
 
 /// A request from the wijkteam with the markers in it, shared with volunteer organisations.
 async fn marked_request(node: &TestNode, asking: &str) -> String {
@@ -163,6 +166,33 @@ async fn an_erased_subject_is_in_no_file_of_any_node_and_the_history_stays() {
     let keys = (key_of(w, w, CLIENT).expect("the owner's key"), key_of(v, w, CLIENT).expect("the partner's copy"));
     assert_eq!(keys.0, keys.1);
     assert_eq!(key_of(m, w, CLIENT), None, "the third node never got it");
+    // The receiving organisation records what it saw, the wijkteam takes it in and closes the
+    // referral: free text about the client on both nodes, readable before the erasure.
+    let observe = pb::RecordObservationRequest {
+        match_id: match_id.clone(),
+        outcome: pb::Outcome::ContactMade.into(),
+        notes: OBSERVED.into(),
+        recorded_by: "piet".into(),
+        contact_on: "2026-12-01".into(),
+    };
+    v.followup_client().await.record_observation(observe).await.unwrap();
+    eventually("the observation on the owner", || async {
+        get_referral(w, &match_id).await.ok().filter(|r| r.observations.first().is_some_and(|o| o.notes == OBSERVED))
+    })
+    .await;
+    let close = pb::CloseReferralRequest {
+        match_id: match_id.clone(),
+        category: pb::ClosureCategory::GoalReached.into(),
+        notes: CLOSING.into(),
+        closed_by: "anna".into(),
+    };
+    let closed = w.followup_client().await.close_referral(close).await.unwrap().into_inner();
+    assert_eq!(closed.closure.unwrap().notes, CLOSING);
+    assert_eq!(get_referral(v, &match_id).await.unwrap().observations[0].notes, OBSERVED, "readable on its node");
+    // The receiving node sealed its notes under a key of the referral's, which the owner holds too.
+    let notes_subject = format!("followup-{}-{match_id}", w.node_id().to_hex());
+    let notes_key = key_of(v, v, &notes_subject).expect("the receiving node's key of its notes");
+    assert_eq!(key_of(w, v, &notes_subject), Some(notes_key), "the owner's copy");
     let steps = history(w, &request).await;
 
     // Refusals first: each names what is wrong and writes nothing.
@@ -231,6 +261,20 @@ async fn an_erased_subject_is_in_no_file_of_any_node_and_the_history_stays() {
         get_match(v, &match_id).await.ok().filter(|m| m.client_contact.is_none())
     })
     .await;
+    // The notes about the client read empty on both nodes; what was observed and when stays.
+    let owner_view = eventually("the owner's notes about the client gone", || async {
+        get_referral(w, &match_id).await.ok().filter(|r| r.observations.first().is_some_and(|o| o.notes.is_empty()))
+    })
+    .await;
+    assert_eq!(owner_view.closure.unwrap().notes, "", "the closure's notes");
+    assert_eq!(owner_view.observations[0].outcome(), pb::Outcome::ContactMade);
+    eventually("the receiving node's notes gone", || async {
+        get_referral(v, &match_id).await.ok().filter(|r| r.observations.first().is_some_and(|o| o.notes.is_empty()))
+    })
+    .await;
+    let gone =
+        || async { (key_of(v, v, &notes_subject).is_none() && key_of(w, v, &notes_subject).is_none()).then_some(()) };
+    eventually("both copies of the notes' key destroyed", gone).await;
     // What happened when stays: every step of the request, in order.
     let after = history(w, &request).await;
     assert_eq!(after[..steps.len()], steps[..]);
@@ -248,10 +292,13 @@ async fn an_erased_subject_is_in_no_file_of_any_node_and_the_history_stays() {
         for (path, bytes) in files(&config.data_dir) {
             files_scanned += 1;
             kaart_seen |= holds(&bytes, b"Boodschappen Oost");
-            for marker in [NAME, EMAIL, PHONE_DIGITS, NOTE, "1941-05-17", "Kwikstaart", "Zwaluwstaart"] {
+            let markers =
+                [NAME, EMAIL, PHONE_DIGITS, NOTE, "1941-05-17", "Kwikstaart", "Zwaluwstaart", "Roodborst", "Goudvink"];
+            for marker in markers {
                 assert!(!holds(&bytes, marker.as_bytes()), "{marker:?} in {path}");
             }
             assert!(!holds(&bytes, &keys.0) && !holds(&bytes, hex::encode(keys.0).as_bytes()), "the key in {path}");
+            assert!(!holds(&bytes, hex::encode(notes_key).as_bytes()), "the notes' key in {path}");
         }
     }
     // The scan reads what the nodes wrote: what is not personal is there in the clear.

@@ -229,7 +229,8 @@ pub async fn serve(
         .into_server()
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
-    let followup = FollowUpService::start(sealed.clone(), config.followup.clone(), clock.clone()).await?;
+    let followup =
+        FollowUpService::start(sealed.clone(), config.followup.clone(), clock.clone(), Some(keys.clone())).await?;
     let followup_server = FollowUpGrpc::new(followup.clone())
         .into_server()
         .max_decoding_message_size(limit)

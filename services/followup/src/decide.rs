@@ -113,7 +113,7 @@ pub(crate) fn take_in(
     from: &StoredEvent,
     observed: FollowUpEvent,
 ) -> Result<Decided<()>, &'static str> {
-    let FollowUpEvent::ObservationRecorded { match_id, owner_node, observation } = observed else {
+    let FollowUpEvent::ObservationRecorded { match_id, owner_node, observation, .. } = observed else {
         return Err("it is no observation");
     };
     let origin = from.header.origin.to_hex();
@@ -127,11 +127,19 @@ pub(crate) fn take_in(
         Some(r) if observation.node != origin || observation.organisation_id != r.receiving_organisation_id => {
             return Err("it names another node or organisation than the receiving one");
         }
+        // Taken in before (a replay after a restart): nothing to add.
+        Some(r) if r.observations.iter().any(|o| o.id == observation.id && o.node == observation.node) => {
+            return Ok(Decided::nothing(()));
+        }
         Some(_) => {}
     }
-    let received = FollowUpEvent::ObservationReceived { match_id, observation };
+    // Kept here under the client's own key, as the owner's other notes are.
+    let notes_subject = state.notes_subject(&match_id);
+    let received = FollowUpEvent::ObservationReceived { match_id, observation, notes_subject };
     let id = format!("{OBSERVATION_RECEIVED}/{origin}/{}", from.header.seq);
-    Ok(Decided::new(vec![received.to_new(ExpectedVersion::Any).with_id(id)], ()))
+    // At the stream's version: an event with sealed notes names it (the seal is bound to it).
+    let version = state.stream_version(received.match_id());
+    Ok(Decided::new(vec![received.to_new(ExpectedVersion::Exact(version)).with_id(id)], ()))
 }
 
 /// What the receiving organisation saw, recorded on the node hosting the referral's offer. On
@@ -180,8 +188,12 @@ pub(crate) fn observe(
         Some(owner) => Audience::Nodes(vec![owner]),
         None => Audience::Local,
     };
-    let event =
-        FollowUpEvent::ObservationRecorded { match_id: match_id.into(), owner_node: r.owner_node.clone(), observation };
+    let event = FollowUpEvent::ObservationRecorded {
+        match_id: match_id.into(),
+        owner_node: r.owner_node.clone(),
+        observation,
+        notes_subject: state.notes_subject(match_id),
+    };
     let new =
         event.to_new(ExpectedVersion::Exact(version)).with_audience(audience).with_causes(cause.into_iter().collect());
     Ok(Decided::new(vec![new], ()))
@@ -217,8 +229,13 @@ pub(crate) fn answer(
         contact_on: contact_on.map(|d| d.to_string()),
         recorded_micros: now,
     };
-    let mut events =
-        vec![FollowUpEvent::CheckinAnswered { match_id: c.match_id.clone(), check_in_id: id.into(), answer }];
+    let notes_subject = state.notes_subject(&c.match_id);
+    let mut events = vec![FollowUpEvent::CheckinAnswered {
+        match_id: c.match_id.clone(),
+        check_in_id: id.into(),
+        answer,
+        notes_subject,
+    }];
     if outcome.fails() {
         events.push(FollowUpEvent::ReferralFailed {
             match_id: c.match_id.clone(),
@@ -253,6 +270,7 @@ pub(crate) fn close(
         notes: notes.to_string(),
         closed_by: closed_by.to_string(),
         at_micros: now,
+        notes_subject: state.notes_subject(match_id),
     };
     Ok(Decided::new(on_stream(&[event], state.stream_version(match_id)), ()))
 }

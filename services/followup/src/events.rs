@@ -55,6 +55,9 @@ pub(crate) enum FollowUpEvent {
         match_id: String,
         check_in_id: String,
         answer: Answer,
+        /// Whose key seals the notes (`notes_subject`).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        notes_subject: String,
     },
     /// An answer failed the referral; matching and the intake follow (re-match without the offer).
     ReferralFailed {
@@ -73,6 +76,8 @@ pub(crate) enum FollowUpEvent {
         notes: String,
         closed_by: String,
         at_micros: i64,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        notes_subject: String,
     },
     /// The receiving organisation's observation, on its own node; `owner_node` (hex) is the node
     /// that owns the referral, the only other node that gets the payload.
@@ -80,12 +85,16 @@ pub(crate) enum FollowUpEvent {
         match_id: String,
         owner_node: String,
         observation: Observation,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        notes_subject: String,
     },
     /// The owner took in an observation another node recorded, after checking that node hosts
     /// the referral's offer: it gives the observation a place in the referral's own history.
     ObservationReceived {
         match_id: String,
         observation: Observation,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        notes_subject: String,
     },
 }
 
@@ -112,6 +121,28 @@ impl ServiceEvent for FollowUpEvent {
             _ => stream(self.match_id()),
         }
     }
+
+    /// Free text about the client — answers' and observations' notes, the closure's — under the
+    /// key of `notes_subject`: the client's own on the node that took the request in, so erasing
+    /// the client erases them with the rest; on a receiving node, a key of the referral's
+    /// ([`received_notes_subject`]) that it destroys when the owner erases the client.
+    fn personal(&self) -> Vec<(String, String)> {
+        let (subject, at) = match self {
+            Self::CheckinAnswered { notes_subject, .. } => (notes_subject, "/answer/notes"),
+            Self::ReferralClosed { notes_subject, .. } => (notes_subject, "/notes"),
+            Self::ObservationRecorded { notes_subject, .. } | Self::ObservationReceived { notes_subject, .. } => {
+                (notes_subject, "/observation/notes")
+            }
+            _ => return Vec::new(),
+        };
+        vec![(subject.clone(), at.to_string())]
+    }
+}
+
+/// The subject a receiving node seals its notes on another node's referral under: bound to the
+/// owner and the match (ids only), so no other node's erasure can name it.
+pub(crate) fn received_notes_subject(owner_node: &str, match_id: &str) -> String {
+    format!("followup-{owner_node}-{match_id}")
 }
 
 impl FollowUpEvent {

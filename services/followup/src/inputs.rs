@@ -66,6 +66,15 @@ pub(crate) struct RequestFieldsIn {
     pub kinds: Vec<String>,
     #[serde(default)]
     pub postcode: String,
+    #[serde(default)]
+    pub client: PersonIn,
+}
+
+/// A person as the intake names them: only the pseudonymous id is read.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct PersonIn {
+    #[serde(default)]
+    pub subject_id: String,
 }
 
 /// The intake's events (`intake.request.*`).
@@ -95,8 +104,24 @@ pub(crate) enum IntakeIn {
     Withdrawn {
         id: String,
     },
+    /// The owner shares the client's contact details with the node of an accepted match partner:
+    /// there, the referral's client is known by its pseudonymous id from then on.
+    ContactShared {
+        match_id: String,
+        client: PersonIn,
+    },
     #[serde(other)]
     Other,
+}
+
+/// The privacy service's event of a subject's erasure, by the node that took its data in.
+pub(crate) const ERASED: &str = "privacy.subject.erased";
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct ErasedIn {
+    pub subject_id: String,
+    /// The node that erased (hex): only the subject's owner erases it.
+    pub owner: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -148,6 +173,7 @@ pub(crate) enum Input {
     Matching(MatchingIn),
     Intake(IntakeIn),
     Directory(DirectoryIn),
+    Erased(ErasedIn),
 }
 
 impl Input {
@@ -159,6 +185,8 @@ impl Input {
             Some(samenspel_kit::from_payload(payload).map(Input::Intake))
         } else if kind.starts_with("directory.") {
             Some(samenspel_kit::from_payload(payload).map(Input::Directory))
+        } else if kind == ERASED {
+            Some(samenspel_kit::from_payload(payload).map(Input::Erased))
         } else {
             None
         }

@@ -10,7 +10,8 @@
 
 use std::sync::Arc;
 
-use samenspel_eventlog::{Error as LogError, EventLog, StoredEvent};
+use samenspel_eventlog::{Error as LogError, EventLog, NodeId, StoredEvent};
+use samenspel_keys::{KeyStore, SubjectRef};
 use samenspel_kit::{Decided, ProjectionReader, Reaction, ServiceEvent, decide_and_append};
 
 use crate::config::FollowUpConfig;
@@ -20,6 +21,62 @@ use crate::state::FollowUpState;
 
 /// The name the position of the reaction is saved under.
 pub(crate) const CURSOR: &str = "followup.reactions";
+
+/// The name the position of the erasure reaction is saved under.
+pub(crate) const ERASURE_CURSOR: &str = "followup.erasures";
+
+/// When the owner erases a client, the keys of the notes about that client that are not under the
+/// client's own key go too: on a receiving node, the key it sealed its observations of the
+/// owner's referrals under; on the owner, its copies of those keys. (The owner's own notes are
+/// under the client's key, which the privacy service destroys.)
+pub(crate) struct ForgetNotes {
+    pub log: Arc<dyn EventLog>,
+    pub state: ProjectionReader<FollowUpState>,
+    pub keys: Arc<KeyStore>,
+}
+
+#[derive(serde::Deserialize)]
+struct ErasedIn {
+    subject_id: String,
+    owner: String,
+}
+
+#[async_trait::async_trait]
+impl Reaction for ForgetNotes {
+    async fn react(&self, event: &StoredEvent) -> Result<(), LogError> {
+        let h = &event.header;
+        if h.kind != crate::inputs::ERASED {
+            return Ok(());
+        }
+        let Some(erased) = event.payload.as_ref().and_then(|p| samenspel_kit::from_payload::<ErasedIn>(&p.data).ok())
+        else {
+            return Ok(());
+        };
+        if erased.owner != h.origin.to_hex() {
+            return Ok(());
+        }
+        self.state.wait_for_origin(h.origin, h.seq).await?;
+        let own = self.log.node_id().to_hex();
+        let subjects: Vec<SubjectRef> = self
+            .state
+            .read()
+            .notes_keys_of(&erased.subject_id, &erased.owner, &own)
+            .into_iter()
+            .filter_map(|(origin, subject)| Some(SubjectRef::new(NodeId::from_hex(&origin)?, subject)))
+            .collect();
+        if subjects.is_empty() {
+            return Ok(());
+        }
+        let (keys, at, position) = (self.keys.clone(), h.time_micros, Some((h.origin, h.seq)));
+        let forgot = tokio::task::spawn_blocking(move || {
+            subjects.iter().map(|s| keys.forget(s, at, position)).filter(|r| !matches!(r, Ok(false))).count()
+        })
+        .await
+        .map_err(|e| LogError::Io(std::io::Error::other(e.to_string())))?;
+        tracing::info!(origin = %h.origin.short(), seq = h.seq, keys = forgot, "destroyed the keys of the notes about an erased client");
+        Ok(())
+    }
+}
 
 /// Follows every origin's events: this node's accepted matches, other nodes' observations.
 pub(crate) struct Schedule {
@@ -78,7 +135,12 @@ impl Schedule {
                 Ok(Decided::nothing(()))
             }
         };
-        let (_, appended) = decide_and_append(self.log.as_ref(), &self.state, decided).await?;
+        let appended = match decide_and_append(self.log.as_ref(), &self.state, decided).await {
+            Ok((_, appended)) => appended,
+            // Stored before at another position of the stream (its seal differs): taken in.
+            Err(LogError::EventIdReused { .. }) => Vec::new(),
+            Err(e) => return Err(e),
+        };
         if !appended.is_empty() {
             tracing::info!(match_id = %match_id, origin = %from, "observation received");
         }

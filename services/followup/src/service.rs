@@ -18,7 +18,7 @@ use crate::error::Error;
 use crate::evaluation::{self, Evaluation};
 use crate::events::FollowUpEvent;
 use crate::model::{CheckIn, CheckInState, ClosureCategory, Observation, Outcome, Referral, ReferralState, Respondent};
-use crate::reactions::{CURSOR, Schedule};
+use crate::reactions::{CURSOR, ERASURE_CURSOR, ForgetNotes, Schedule};
 use crate::state::FollowUpState;
 
 const PROJECTION: &str = "followup";
@@ -94,6 +94,7 @@ impl FollowUpService {
         log: Arc<dyn EventLog>,
         config: FollowUpConfig,
         clock: Arc<dyn Clock>,
+        keys: Option<Arc<samenspel_keys::KeyStore>>,
     ) -> Result<Arc<Self>, Error> {
         let problems = config.problems();
         if !problems.is_empty() {
@@ -101,6 +102,10 @@ impl FollowUpService {
         }
         let runtime =
             Runtime::<FollowUpState>::start(log.clone(), PROJECTION, config.snapshot_every, Feed::All).await?;
+        if let Some(keys) = keys {
+            let forget = ForgetNotes { log: log.clone(), state: runtime.reader(), keys };
+            runtime.react(ERASURE_CURSOR, Arc::new(forget), Feed::All).await?;
+        }
         let schedule = Schedule { log, state: runtime.reader(), config: config.clone() };
         runtime.react(CURSOR, Arc::new(schedule), Feed::All).await?;
         let service = Arc::new(Self { runtime, config, clock });

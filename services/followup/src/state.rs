@@ -24,6 +24,9 @@ pub(crate) struct RequestInfo {
     pub area: Option<u16>,
     /// Taken in and not matched yet (submitted or matching): open demand.
     pub open: bool,
+    /// The client's pseudonymous id: whose key seals the notes about it.
+    #[serde(default)]
+    pub client_subject: String,
 }
 
 /// What the follow-up knows of an offer.
@@ -65,6 +68,10 @@ pub(crate) struct FollowUpState {
     /// Versions of this node's observation streams, per referral.
     #[serde(default)]
     observed: HashMap<String, u64>,
+    /// Of a received referral: its client's pseudonymous id, once the owner shared the contact
+    /// details (so the owner's erasure of the client reaches the notes kept here).
+    #[serde(default)]
+    clients: HashMap<String, String>,
     /// This node: referrals are this node's own matches; the directory is the federation's.
     #[serde(skip)]
     own: Option<NodeId>,
@@ -82,6 +89,75 @@ impl FollowUpState {
     /// A referral of this node, or one another node made to an organisation hosted here.
     pub(crate) fn any_referral(&self, id: &str) -> Option<&Referral> {
         self.referrals.get(id).or_else(|| self.received.get(id))
+    }
+
+    /// Whose key seals the notes about the client of referral `match_id` written here: on this
+    /// node's own referral the client's (empty when the request is not known), on another node's
+    /// the referral's own subject on this node.
+    pub(crate) fn notes_subject(&self, match_id: &str) -> String {
+        if let Some(r) = self.referrals.get(match_id) {
+            return self.requests.get(&r.request_id).map(|q| q.client_subject.clone()).unwrap_or_default();
+        }
+        match self.received.get(match_id) {
+            Some(r) => crate::events::received_notes_subject(&r.owner_node, match_id),
+            None => String::new(),
+        }
+    }
+
+    /// The keys of notes about `subject` that an erasure by `owner` (hex) ends here: on the owner,
+    /// its copies of what each receiving node sealed its observations under (origin, subject);
+    /// on a receiving node, its own subject of each of the owner's referrals of that client.
+    pub(crate) fn notes_keys_of(&self, subject: &str, owner: &str, own: &str) -> Vec<(String, String)> {
+        if owner == own {
+            return self
+                .referrals
+                .values()
+                .filter(|r| self.requests.get(&r.request_id).is_some_and(|q| q.client_subject == subject))
+                .filter_map(|r| {
+                    let host = self.host_of(&r.offer_id).filter(|h| h != own)?;
+                    Some((host, crate::events::received_notes_subject(own, &r.id)))
+                })
+                .collect();
+        }
+        self.received
+            .values()
+            .filter(|r| r.owner_node == owner && self.clients.get(&r.id).is_some_and(|c| c == subject))
+            .map(|r| (own.to_string(), crate::events::received_notes_subject(owner, &r.id)))
+            .collect()
+    }
+
+    /// The owner (hex, the event's origin) erased `subject`: the notes about it read empty from
+    /// here on (their keys are destroyed too; a rebuilt read model finds them sealed).
+    fn erase_notes(&mut self, subject: &str, owner: &str) {
+        let own = self.own.is_none_or(|o| o.to_hex() == owner);
+        let mut matches: Vec<String> = Vec::new();
+        if own {
+            for r in self.referrals.values() {
+                if self.requests.get(&r.request_id).is_some_and(|q| q.client_subject == subject) {
+                    matches.push(r.id.clone());
+                }
+            }
+        }
+        for r in self.received.values() {
+            if r.owner_node == owner && self.clients.get(&r.id).is_some_and(|c| c == subject) {
+                matches.push(r.id.clone());
+            }
+        }
+        for id in matches {
+            let Some(r) = self.referrals.get_mut(&id).or_else(|| self.received.get_mut(&id)) else { continue };
+            for o in &mut r.observations {
+                o.notes.clear();
+            }
+            if let Some(c) = &mut r.closure {
+                c.notes.clear();
+            }
+            let check_ins = r.check_ins.clone();
+            for c in &check_ins {
+                if let Some(a) = self.check_ins.get_mut(c).and_then(|c| c.answer.as_mut()) {
+                    a.notes.clear();
+                }
+            }
+        }
     }
 
     pub(crate) fn accepted_at(&self, match_id: &str) -> Option<&(String, u64, String)> {
@@ -210,7 +286,7 @@ impl FollowUpState {
                     r.observations.push(observation);
                 }
             }
-            FollowUpEvent::ObservationReceived { match_id, observation } => {
+            FollowUpEvent::ObservationReceived { match_id, observation, .. } => {
                 if let Some(r) = self.referrals.get_mut(&match_id) {
                     r.observations.push(observation);
                 }
@@ -345,6 +421,9 @@ impl FollowUpState {
 
     fn apply_intake(&mut self, event: IntakeIn) {
         let fields = |r: &mut RequestInfo, f: RequestFieldsIn| {
+            if !f.client.subject_id.is_empty() {
+                r.client_subject = f.client.subject_id;
+            }
             r.asking_organisation_id = f.asking_organisation_id;
             r.functions = f.functions;
             r.kinds = f.kinds;
@@ -368,7 +447,7 @@ impl FollowUpState {
             }
             IntakeIn::MatchingStarted { id } | IntakeIn::Reopened { id } => open(self, &id, true),
             IntakeIn::Matched { id } | IntakeIn::Closed { id } | IntakeIn::Withdrawn { id } => open(self, &id, false),
-            IntakeIn::Other => {}
+            IntakeIn::ContactShared { .. } | IntakeIn::Other => {}
         }
     }
 
@@ -458,8 +537,18 @@ impl Projection for FollowUpState {
             }
             Some(Ok(Input::Matching(e))) if own => self.apply_matching(e, h.time_micros),
             Some(Ok(Input::Matching(e))) => self.apply_received(e, event),
+            // The client of a referral made to an organisation hosted here, from its owner.
+            Some(Ok(Input::Intake(IntakeIn::ContactShared { match_id, client }))) => {
+                let from_owner = self.received.get(&match_id).is_some_and(|r| r.owner_node == h.origin.to_hex());
+                if from_owner && !client.subject_id.is_empty() {
+                    self.clients.insert(match_id, client.subject_id);
+                }
+            }
             Some(Ok(Input::Intake(e))) if own => self.apply_intake(e),
             Some(Ok(Input::Intake(_))) => {}
+            // Only a subject's owner erases it.
+            Some(Ok(Input::Erased(e))) if e.owner == h.origin.to_hex() => self.erase_notes(&e.subject_id, &e.owner),
+            Some(Ok(Input::Erased(_))) => {}
             Some(Ok(Input::Directory(e))) => self.apply_directory(e, h.origin),
             Some(Err(e)) => tracing::warn!(seq = h.seq, kind = %h.kind, error = %e, "input event does not decode"),
             None => {}
