@@ -489,3 +489,25 @@ async fn retention_erases_a_contact_person_archived_long_enough_ago() {
     );
     assert_eq!(erasure(&node, &format!("contact-{}", staying.id)).await.unwrap_err().code(), Code::NotFound);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reason_a_request_was_withdrawn_is_erased_with_its_client() {
+    let node = TestNode::start().await;
+    let wijkteam = organisation(&node, "Wijkteam Centrum", pb::OrganisationKind::SociaalWijkteam, "6411 AA").await;
+    let request = marked_request(&node, &wijkteam).await;
+    let reason = "mevrouw Zwaluwstaart is naar Huize Pimpelmees verhuisd";
+    let withdraw = pb::TransitionRequest { id: request.clone(), reason: reason.into() };
+    let withdrawn = node.intake_client().await.withdraw_help_request(withdraw).await.unwrap().into_inner();
+    assert_eq!(withdrawn.status_reason, reason, "readable before");
+    erase(&node, CLIENT).await.unwrap();
+    let got = eventually("the reason gone with the client", || async {
+        let r = node.intake_client().await.get_help_request(pb::GetHelpRequestRequest { id: request.clone() }).await;
+        r.ok().map(|r| r.into_inner()).filter(|r| !r.erased_subjects.is_empty())
+    })
+    .await;
+    assert_eq!((got.status(), got.status_reason.as_str()), (pb::HelpRequestStatus::Withdrawn, ""));
+    let (config, _keep) = node.stop().await;
+    for (path, bytes) in files(&config.data_dir) {
+        assert!(!holds(&bytes, b"Pimpelmees"), "the reason in {path}");
+    }
+}

@@ -103,6 +103,11 @@ pub(crate) fn schedule(state: &FollowUpState, config: &FollowUpConfig, match_id:
     Decided::new(vec![new], ())
 }
 
+/// The notes about the client of `match_id` as they are kept: none once the client was erased.
+fn kept(state: &FollowUpState, match_id: &str, notes: &str) -> String {
+    if state.client_erased(match_id) { String::new() } else { notes.to_string() }
+}
+
 /// Another node's observation (`observed`, event `from` at its position) of one of this node's
 /// referrals: taken in when it is for this node, of a referral it owns and accepted, from the node
 /// hosting the referral's offer, naming that node and the receiving organisation. Otherwise the
@@ -135,6 +140,8 @@ pub(crate) fn take_in(
     }
     // Kept here under the client's own key, as the owner's other notes are.
     let notes_subject = state.notes_subject(&match_id);
+    let mut observation = observation;
+    observation.notes = kept(state, &match_id, &observation.notes);
     let received = FollowUpEvent::ObservationReceived { match_id, observation, notes_subject };
     let id = format!("{OBSERVATION_RECEIVED}/{origin}/{}", from.header.seq);
     // At the stream's version: an event with sealed notes names it (the seal is bound to it).
@@ -175,7 +182,7 @@ pub(crate) fn observe(
         organisation_id: r.receiving_organisation_id.clone(),
         node: own.to_string(),
         outcome,
-        notes: notes.to_string(),
+        notes: kept(state, match_id, notes),
         recorded_by: recorded_by.to_string(),
         contact_on: contact_on.map(|d| d.to_string()),
         recorded_micros: now,
@@ -224,7 +231,7 @@ pub(crate) fn answer(
     let answer = Answer {
         outcome,
         answered_by,
-        notes: notes.to_string(),
+        notes: kept(state, &c.match_id, notes),
         recorded_by: recorded_by.to_string(),
         contact_on: contact_on.map(|d| d.to_string()),
         recorded_micros: now,
@@ -267,7 +274,7 @@ pub(crate) fn close(
         match_id: r.id.clone(),
         request_id: r.request_id.clone(),
         category,
-        notes: notes.to_string(),
+        notes: kept(state, match_id, notes),
         closed_by: closed_by.to_string(),
         at_micros: now,
         notes_subject: state.notes_subject(match_id),

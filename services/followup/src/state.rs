@@ -72,6 +72,9 @@ pub(crate) struct FollowUpState {
     /// details (so the owner's erasure of the client reaches the notes kept here).
     #[serde(default)]
     clients: HashMap<String, String>,
+    /// Clients erased, as `{owner node}/{subject}`: nothing new is written about them.
+    #[serde(default)]
+    erased: HashSet<String>,
     /// This node: referrals are this node's own matches; the directory is the federation's.
     #[serde(skip)]
     own: Option<NodeId>,
@@ -128,7 +131,21 @@ impl FollowUpState {
 
     /// The owner (hex, the event's origin) erased `subject`: the notes about it read empty from
     /// here on (their keys are destroyed too; a rebuilt read model finds them sealed).
+    /// Whether the client of referral `match_id` was erased: notes about them are no longer kept.
+    pub(crate) fn client_erased(&self, match_id: &str) -> bool {
+        let own = self.own.map(|o| o.to_hex()).unwrap_or_default();
+        if let Some(r) = self.referrals.get(match_id) {
+            let client = self.requests.get(&r.request_id).map(|q| q.client_subject.as_str()).unwrap_or_default();
+            return !client.is_empty() && self.erased.contains(&format!("{own}/{client}"));
+        }
+        match (self.received.get(match_id), self.clients.get(match_id)) {
+            (Some(r), Some(client)) => self.erased.contains(&format!("{}/{client}", r.owner_node)),
+            _ => false,
+        }
+    }
+
     fn erase_notes(&mut self, subject: &str, owner: &str) {
+        self.erased.insert(format!("{owner}/{subject}"));
         let own = self.own.is_none_or(|o| o.to_hex() == owner);
         let mut matches: Vec<String> = Vec::new();
         if own {

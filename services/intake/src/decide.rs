@@ -38,7 +38,9 @@ pub(crate) fn step(
     if !from.contains(&current.status) {
         return Err(Error::WrongState { id: id.into(), state: current.status, action });
     }
-    change(state, id, event, current.version)
+    let client = &current.fields.client.subject_id;
+    let erased = current.erased_subjects.contains(client);
+    change(state, id, event.reason_about(client, erased), current.version)
 }
 
 /// A change that any open request takes (amended, assessed, new consent), decided on the version
@@ -77,11 +79,16 @@ pub(crate) fn follow(state: &IntakeState, answered: &Answered) -> Decided<()> {
         }
         Answered::ReferralFailed { outcome, .. } if status == RequestStatus::Matched => {
             let reason = format!("follow-up: {}", outcome.replace('_', " "));
-            steps.push(IntakeEvent::Reopened { id: id.clone(), reason });
+            steps.push(IntakeEvent::Reopened { id: id.clone(), reason, reason_subject: String::new() });
         }
         Answered::ReferralClosed { category, at_micros, .. } if status == RequestStatus::Matched => {
             let reason = format!("follow-up: {}", category.replace('_', " "));
-            steps.push(IntakeEvent::Closed { id: id.clone(), reason, at_micros: *at_micros });
+            steps.push(IntakeEvent::Closed {
+                id: id.clone(),
+                reason,
+                at_micros: *at_micros,
+                reason_subject: String::new(),
+            });
         }
         _ => {}
     }
@@ -102,6 +109,9 @@ pub(crate) fn follow(state: &IntakeState, answered: &Answered) -> Decided<()> {
         let (match_id, nodes) = (match_id.to_string(), nodes.clone());
         steps.push(IntakeEvent::ContactShared { id, match_id, client, nodes });
     }
+    let client = current.fields.client.subject_id.clone();
+    let erased = current.erased_subjects.contains(&client);
+    let steps: Vec<IntakeEvent> = steps.into_iter().map(|s| s.reason_about(&client, erased)).collect();
     let events = steps
         .iter()
         .enumerate()

@@ -82,9 +82,13 @@ pub(crate) enum IntakeEvent {
         id: String,
         offer_id: String,
     },
+    /// `reason_subject`: whose key seals the reason (the client's: a reason is free text about
+    /// them).
     Reopened {
         id: String,
         reason: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        reason_subject: String,
     },
     /// `at_micros`: when, by the intake's clock (0 in events from before: the log's time
     /// counts); retention is counted from it.
@@ -93,12 +97,16 @@ pub(crate) enum IntakeEvent {
         reason: String,
         #[serde(default, skip_serializing_if = "is_zero")]
         at_micros: i64,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        reason_subject: String,
     },
     Withdrawn {
         id: String,
         reason: String,
         #[serde(default, skip_serializing_if = "is_zero")]
         at_micros: i64,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        reason_subject: String,
     },
     /// The client's contact details, shared with the nodes hosting the offers of an accepted
     /// match (the event's audience names them): the receiving organisation needs them, and no
@@ -207,6 +215,9 @@ impl ServiceEvent for IntakeEvent {
             Self::Amended { fields: f, .. } => fields(&mut parts, f),
             Self::StrainRecorded { strain: s, .. } => strain(&mut parts, s, "/strain"),
             Self::ContactShared { client, .. } => person(&mut parts, &client.subject_id, "/client"),
+            Self::Reopened { reason_subject, .. }
+            | Self::Closed { reason_subject, .. }
+            | Self::Withdrawn { reason_subject, .. } => parts.push((reason_subject.clone(), "/reason".into())),
             _ => {}
         }
         parts
@@ -214,6 +225,22 @@ impl ServiceEvent for IntakeEvent {
 }
 
 impl IntakeEvent {
+    /// The step with its reason sealed under `subject` (the request's client), where it has one;
+    /// of an erased client nothing new is kept, so the reason goes.
+    pub(crate) fn reason_about(mut self, subject: &str, erased: bool) -> Self {
+        if let Self::Reopened { reason, reason_subject, .. }
+        | Self::Closed { reason, reason_subject, .. }
+        | Self::Withdrawn { reason, reason_subject, .. } = &mut self
+        {
+            if erased {
+                reason.clear();
+            } else {
+                *reason_subject = subject.to_string();
+            }
+        }
+        self
+    }
+
     /// The request the event is about.
     pub(crate) fn id(&self) -> &str {
         match self {

@@ -457,8 +457,13 @@ impl IntakeService {
     /// A match fell through: back to matching.
     pub async fn reopen(&self, id: &str, reason: &str) -> Result<HelpRequest, Error> {
         let reason = reason.to_string();
-        self.transition(id, &[RequestStatus::Matched], "reopened", IntakeEvent::Reopened { id: id.into(), reason })
-            .await
+        self.transition(
+            id,
+            &[RequestStatus::Matched],
+            "reopened",
+            IntakeEvent::Reopened { id: id.into(), reason, reason_subject: String::new() },
+        )
+        .await
     }
 
     pub async fn close(&self, id: &str, reason: &str) -> Result<HelpRequest, Error> {
@@ -467,7 +472,12 @@ impl IntakeService {
             id,
             &[RequestStatus::Matched],
             "closed",
-            IntakeEvent::Closed { id: id.into(), reason, at_micros: self.clock.now_micros() },
+            IntakeEvent::Closed {
+                id: id.into(),
+                reason,
+                at_micros: self.clock.now_micros(),
+                reason_subject: String::new(),
+            },
         )
         .await
     }
@@ -479,7 +489,12 @@ impl IntakeService {
             id,
             &open,
             "withdrawn",
-            IntakeEvent::Withdrawn { id: id.into(), reason, at_micros: self.clock.now_micros() },
+            IntakeEvent::Withdrawn {
+                id: id.into(),
+                reason,
+                at_micros: self.clock.now_micros(),
+                reason_subject: String::new(),
+            },
         )
         .await
     }

@@ -174,6 +174,7 @@ impl IntakeState {
             blank(&mut r.fields.client);
             if r.fields.client.subject_id == subject {
                 r.fields.description.clear();
+                r.status_reason.clear();
             }
             r.fields.involved.iter_mut().for_each(|i| blank(&mut i.person));
             for s in r.strain.iter_mut().filter(|s| s.caregiver_subject_id == subject) {
@@ -256,7 +257,7 @@ impl Projection for IntakeState {
                 r.status = RequestStatus::Matched;
                 r.matched_offer_id = offer_id;
             }),
-            IntakeEvent::Reopened { id, reason } => self.change(&id, event, |r| {
+            IntakeEvent::Reopened { id, reason, .. } => self.change(&id, event, |r| {
                 r.status = RequestStatus::Matching;
                 r.matched_offer_id.clear();
                 r.status_reason = reason;
