@@ -133,9 +133,9 @@ async fn erasure(node: &TestNode, subject: &str) -> Result<pb::Erasure, tonic::S
     node.privacy_client().await.get_erasure(request).await.map(|r| r.into_inner())
 }
 
-/// A referral walked to the partner's acceptance: the partner (node V) holds the client's contact
-/// details. Returns the request and the match.
-async fn referral_to(w: &TestNode, v: &TestNode) -> (String, String) {
+/// The marked request taken in on node W, with the partner's offer on node V proposed for it:
+/// the partner organisation, its offer and the request.
+async fn proposed_to(w: &TestNode, v: &TestNode) -> (String, String, String) {
     let wijkteam = organisation(w, "Wijkteam Centrum", pb::OrganisationKind::SociaalWijkteam, "6411 AA").await;
     let oost = organisation(v, "Vrijwilligers Oost", pb::OrganisationKind::Vrijwilligersorganisatie, "6411 AB").await;
     let oost_offer = offer(v, &oost, "Boodschappen Oost", "6400-6419", 1, pb::Complexity::Low).await;
@@ -144,6 +144,13 @@ async fn referral_to(w: &TestNode, v: &TestNode) -> (String, String) {
         proposals(w, &request).await.proposals.iter().any(|p| p.offer_id == oost_offer).then_some(())
     })
     .await;
+    (oost, oost_offer, request)
+}
+
+/// A referral walked to the partner's acceptance: the partner (node V) holds the client's contact
+/// details. Returns the request and the match.
+async fn referral_to(w: &TestNode, v: &TestNode) -> (String, String) {
+    let (oost, oost_offer, request) = proposed_to(w, v).await;
     let matched = confirm_offer(w, &request, &oost_offer, "anna").await;
     eventually("the match on the partner's node", || async { get_match(v, &matched.id).await.ok() }).await;
     answer_match(v, &matched.id, &oost, true).await;
@@ -509,5 +516,64 @@ async fn the_reason_a_request_was_withdrawn_is_erased_with_its_client() {
     let (config, _keep) = node.stop().await;
     for (path, bytes) in files(&config.data_dir) {
         assert!(!holds(&bytes, b"Pimpelmees"), "the reason in {path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reasons_given_for_a_match_and_its_answer_are_erased_with_the_client_on_both_nodes() {
+    let clock = Arc::new(ManualClock::at(START));
+    let nodes = TestNode::cluster(2, clock.clone(), |_, _| {}).await;
+    let (w, v) = (&nodes[0], &nodes[1]);
+    let (oost, oost_offer, request) = proposed_to(w, v).await;
+    // The coordinator picks the offer by hand with a reason; the partner declines with one.
+    let pick = pb::PickOfferRequest {
+        request_id: request.clone(),
+        offer_id: oost_offer.clone(),
+        reason: "Keuze Putter-5: zij kent de buurvrouw".into(),
+        confirmed_by: "anna".into(),
+        ..Default::default()
+    };
+    let picked = w.matching_client().await.pick_offer(pick).await.unwrap().into_inner();
+    let seen = eventually("the match on the partner's node", || async { get_match(v, &picked.id).await.ok() }).await;
+    assert!(seen.reason.contains("Putter"), "the partner reads why it was picked: {}", seen.reason);
+    let decline = pb::AnswerMatchRequest {
+        match_id: picked.id.clone(),
+        organisation_id: oost.clone(),
+        reason: "Afwijzing Sijsje-9: te zwaar voor onze vrijwilligers".into(),
+    };
+    v.matching_client().await.decline_match(decline).await.unwrap();
+    eventually("the decline on the owner", || async {
+        get_match(w, &picked.id).await.ok().filter(|m| m.reason.contains("Sijsje"))
+    })
+    .await;
+    let about = format!("about-{}-{CLIENT}", w.node_id().to_hex());
+    let answer_key = key_of(v, v, &about).expect("the partner sealed its reason under its own key about the client");
+    assert_eq!(key_of(w, v, &about), Some(answer_key), "the owner's copy");
+
+    let erased = erase(w, CLIENT).await.unwrap();
+    assert_eq!(erased.nodes_told, vec![v.node_id().to_hex()]);
+    for node in [w, v] {
+        eventually("the reasons gone", || async {
+            get_match(node, &picked.id).await.ok().filter(|m| m.reason.is_empty())
+        })
+        .await;
+    }
+    eventually("both copies of the partner's key gone", || async {
+        (key_of(v, v, &about).is_none() && key_of(w, v, &about).is_none()).then_some(())
+    })
+    .await;
+    eventually("the partner confirmed", || async { erasure(w, CLIENT).await.ok().filter(|e| e.pending.is_empty()) })
+        .await;
+    let mut dirs = Vec::new();
+    for node in nodes {
+        dirs.push(node.stop().await);
+    }
+    for (config, _keep) in &dirs {
+        for (path, bytes) in files(&config.data_dir) {
+            for marker in ["Putter", "Sijsje"] {
+                assert!(!holds(&bytes, marker.as_bytes()), "{marker:?} in {path}");
+            }
+            assert!(!holds(&bytes, hex::encode(answer_key).as_bytes()), "the partner's key in {path}");
+        }
     }
 }

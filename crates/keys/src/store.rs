@@ -321,6 +321,36 @@ impl KeyStore {
         Ok(true)
     }
 
+    /// The origins this store holds a key of subject `name` of (its own, and copies from peers).
+    pub fn holders_of(&self, name: &str) -> Vec<NodeId> {
+        let suffix = format!("/{name}");
+        let contents = self.lock();
+        contents
+            .subjects
+            .keys()
+            .filter_map(|id| id.strip_suffix(&suffix).filter(|o| !o.contains('/')))
+            .filter_map(NodeId::from_hex)
+            .collect()
+    }
+
+    /// Destroys every key of subject `name` this store holds, whatever its origin, and records
+    /// each erased; how many there were. Blocks on one file rewrite when there was one.
+    pub fn forget_named(&self, name: &str, at_micros: i64, position: ErasedAt) -> Result<usize> {
+        let holders = self.holders_of(name);
+        let mut contents = self.lock();
+        for origin in &holders {
+            let subject = SubjectRef::new(*origin, name);
+            contents.subjects.remove(&subject.id());
+            self.uncache(&subject);
+            contents.erased.insert(subject.id(), Erasure { at_micros });
+        }
+        if !holders.is_empty() {
+            contents.rotate(position)?;
+            self.persist(&contents)?;
+        }
+        Ok(holders.len())
+    }
+
     /// The keys of `subjects` sealed for `peer`, which is recorded as holding them (so an erasure
     /// reaches it); a subject this node holds no key of is left out. Blocks on one file rewrite
     /// when a key goes to the peer for the first time.

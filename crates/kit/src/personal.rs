@@ -9,6 +9,13 @@ use serde_json::{Map, Value};
 /// The member that marks a personal value in a payload as its service writes and reads it.
 pub const PERSONAL_FOR: &str = "personal_for";
 
+/// The subject under which a node seals what it writes itself about another node's data subject
+/// (`owner`'s `subject`: a reason the receiving organisation gave for its answer, say): bound to
+/// the owner, so only the owner's erasure of that subject names it, and then on every node.
+pub fn about(owner_hex: &str, subject: &str) -> String {
+    if subject.is_empty() { String::new() } else { format!("about-{owner_hex}-{subject}") }
+}
+
 /// Whether `payload` may hold marked or sealed values: `marker` as a quoted JSON member name
 /// (a fast scan, on every event every reader takes, before any parsing).
 pub fn has_marker(payload: &[u8], marker: &str) -> bool {

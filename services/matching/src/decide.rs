@@ -164,6 +164,7 @@ fn match_events(
             Some(EventRef { origin: NodeId::from_hex(origin)?, seq: *seq, hash: Hash::from_hex(hash)? })
         })
         .collect();
+    let (reason, reason_subject) = state.reason_about_request(&request.id, &reason);
     let confirmed = MatchingEvent::Confirmed {
         match_id: match_id.clone(),
         request_id: request.id.clone(),
@@ -180,6 +181,7 @@ fn match_events(
         // A node hosting an offer sees the consented summary, never names or contact details.
         summary: (!remote.is_empty()).then(|| Box::new(Summary::of(request))),
         hosts,
+        reason_subject,
     };
     let mut events = vec![event_for(&confirmed, version, audience(&remote)).with_causes(causes)];
     // An offer's places are claimed on the node hosting it: here for this node's own offers,
@@ -218,16 +220,24 @@ pub(crate) fn answer(
     let owned = m.owner.is_empty() || m.owner == state.own_hex();
     let version = state.request_stream_version(&m.request_id);
     let (match_id, request_id, offer_id) = (m.id.clone(), m.request_id.clone(), m.offer_id.clone());
-    let reason = reason.to_string();
     if owned {
+        let (reason, reason_subject) = state.reason_about_request(&request_id, reason);
         let remote = remote_hosts(state, m.offers());
         let audience = audience(&remote);
         let events = if accept {
             let nodes = remote.iter().map(|n| n.to_hex()).collect();
-            let accepted = MatchingEvent::Accepted { match_id, request_id, offer_id, reason, at_micros: now, nodes };
+            let accepted = MatchingEvent::Accepted {
+                match_id,
+                request_id,
+                offer_id,
+                reason,
+                at_micros: now,
+                nodes,
+                reason_subject,
+            };
             vec![event_for(&accepted, version, audience)]
         } else {
-            let declined = MatchingEvent::Declined { match_id, request_id, reason, at_micros: now };
+            let declined = MatchingEvent::Declined { match_id, request_id, reason, at_micros: now, reason_subject };
             let mut events = vec![event_for(&declined, version, audience)];
             events.extend(releases(state, m));
             events
@@ -236,7 +246,8 @@ pub(crate) fn answer(
     }
     // The owner decides; the answer names the confirmation it answers.
     let owner = NodeId::from_hex(&m.owner).into_iter().collect();
-    let given = MatchingEvent::AnswerGiven { match_id, request_id, accept, reason, at_micros: now };
+    let (reason, reason_subject) = state.reason_about_match(m, reason);
+    let given = MatchingEvent::AnswerGiven { match_id, request_id, accept, reason, at_micros: now, reason_subject };
     let mut answer = event_for(&given, version, Audience::Nodes(owner));
     if let Some((origin, seq, hash)) = &m.confirmed_at
         && let (Some(origin), Some(hash)) = (NodeId::from_hex(origin), Hash::from_hex(hash))
@@ -326,12 +337,14 @@ pub(crate) fn decide_answer(
         return Decided::nothing(());
     }
     let (match_id, request_id) = (m.id.clone(), m.request_id.clone());
+    // The partner's reason, taken over here under the client's own key.
+    let (reason, reason_subject) = state.reason_about_request(&request_id, reason);
     let decision = if accept {
         let nodes = remote_hosts(state, m.offers()).iter().map(|n| n.to_hex()).collect();
-        let (offer_id, reason) = (m.offer_id.clone(), reason.to_string());
-        MatchingEvent::Accepted { match_id, request_id, offer_id, reason, at_micros: now, nodes }
+        let offer_id = m.offer_id.clone();
+        MatchingEvent::Accepted { match_id, request_id, offer_id, reason, at_micros: now, nodes, reason_subject }
     } else {
-        MatchingEvent::Declined { match_id, request_id, reason: reason.to_string(), at_micros: now }
+        MatchingEvent::Declined { match_id, request_id, reason, at_micros: now, reason_subject }
     };
     Decided::new(owner_decides(state, m, &decision, Some(cause)), ())
 }

@@ -50,6 +50,9 @@ pub(crate) enum MatchingEvent {
         /// having applied the sociale kaart first; empty in events from before.
         #[serde(default)]
         hosts: Vec<String>,
+        /// Whose key seals the reason (free text about the request): the client's, on the owner.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        reason_subject: String,
     },
     /// Names the offer too, so a reader of this event alone (the intake) knows the match.
     Accepted {
@@ -63,6 +66,8 @@ pub(crate) enum MatchingEvent {
         /// client's contact details with them.
         #[serde(default)]
         nodes: Vec<String>,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        reason_subject: String,
     },
     Declined {
         match_id: String,
@@ -70,6 +75,8 @@ pub(crate) enum MatchingEvent {
         reason: String,
         #[serde(default)]
         at_micros: i64,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        reason_subject: String,
     },
     Expired {
         match_id: String,
@@ -89,7 +96,17 @@ pub(crate) enum MatchingEvent {
     Released { offer_id: String, match_id: String },
     /// The receiving organisation's answer, given on its own node to a match another node owns;
     /// the owner decides on it (accepted or declined) in an event of its own.
-    AnswerGiven { match_id: String, request_id: String, accept: bool, reason: String, at_micros: i64 },
+    /// Its reason is sealed under the receiving node's own key about the client
+    /// (`samenspel_kit::about`), which goes when the owner erases the client.
+    AnswerGiven {
+        match_id: String,
+        request_id: String,
+        accept: bool,
+        reason: String,
+        at_micros: i64,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        reason_subject: String,
+    },
     /// A change to a match another node owns, concerning an organisation hosted here: it gives
     /// the change a position in this node's log, for WatchMatches.
     Noticed { match_id: String, kind: String },
@@ -140,6 +157,18 @@ impl ServiceEvent for MatchingEvent {
         match self {
             Self::Claimed { .. } | Self::Released { .. } => Audience::Federation,
             _ => Audience::Local,
+        }
+    }
+
+    /// A reason is free text a person wrote about the request (why this offer, why not): sealed
+    /// under `reason_subject`.
+    fn personal(&self) -> Vec<(String, String)> {
+        match self {
+            Self::Confirmed { reason_subject, .. }
+            | Self::Accepted { reason_subject, .. }
+            | Self::Declined { reason_subject, .. }
+            | Self::AnswerGiven { reason_subject, .. } => vec![(reason_subject.clone(), "/reason".into())],
+            _ => Vec::new(),
         }
     }
 }

@@ -257,6 +257,9 @@ pub struct Match {
     /// The client's contact details, on the nodes the owner shared them with after acceptance.
     #[serde(default)]
     pub contact: Option<Contact>,
+    /// The client's pseudonymous id, as the confirmation names it (whose key seals its reason).
+    #[serde(default)]
+    pub client_subject: String,
     /// When the receiving organisation was first shown the match, on the node hosting it (the
     /// receipt); 0 before.
     #[serde(default)]

@@ -2,7 +2,7 @@
 //! offers (with an index by postcode block), the intake's requests, and matching's own matches and
 //! capacity claims.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use samenspel_domain::{Complexity, Postcode};
 use samenspel_eventlog::{NodeId, StoredEvent};
@@ -35,6 +35,9 @@ pub(crate) struct MatchingState {
     active: HashMap<String, String>,
     /// Units of capacity held per offer.
     used: HashMap<String, u32>,
+    /// Clients erased, as `{owner node}/{subject}`: no new reason about them is kept.
+    #[serde(default)]
+    erased: HashSet<String>,
     /// Organisations that helped a client (by subject id) before: accepted matches.
     helped: HashMap<String, BTreeSet<String>>,
     /// Who hosts which organisation and offer: only the host changes them. Rebuilt from the
@@ -336,6 +339,27 @@ impl MatchingState {
     }
 
     /// This node as hex ("" when unknown).
+    /// A reason about the client of `request_id` (this node's own request) as it is written, and
+    /// whose key seals it: none is kept of an erased client.
+    pub(crate) fn reason_about_request(&self, request_id: &str, reason: &str) -> (String, String) {
+        let client = self.requests.get(request_id).map(|r| r.client_subject_id.clone()).unwrap_or_default();
+        self.reason_about(&self.own_hex(), &client, reason, client.clone())
+    }
+
+    /// The receiving node's reason about match `m` of another node, sealed under its own key about
+    /// the owner's client (`samenspel_kit::about`); none is kept of an erased client.
+    pub(crate) fn reason_about_match(&self, m: &Match, reason: &str) -> (String, String) {
+        let subject = samenspel_kit::about(&m.owner, &m.client_subject);
+        self.reason_about(&m.owner, &m.client_subject, reason, subject)
+    }
+
+    fn reason_about(&self, owner: &str, client: &str, reason: &str, subject: String) -> (String, String) {
+        if !client.is_empty() && self.erased.contains(&format!("{owner}/{client}")) {
+            return (String::new(), String::new());
+        }
+        (reason.to_string(), subject)
+    }
+
     pub(crate) fn own_hex(&self) -> String {
         self.own.map(|o| o.to_hex()).unwrap_or_default()
     }
@@ -489,6 +513,7 @@ impl MatchingState {
                 at_micros,
                 summary,
                 hosts,
+                reason_subject,
             } => {
                 if own {
                     self.request_streams.insert(request_id.clone(), stream_seq);
@@ -529,6 +554,7 @@ impl MatchingState {
                     answer_sent: None,
                     contact: None,
                     received_micros: 0,
+                    client_subject: reason_subject,
                 };
                 self.matches.insert(match_id, m);
             }
@@ -553,7 +579,7 @@ impl MatchingState {
                     }
                 }
             }
-            MatchingEvent::Declined { match_id, request_id, reason, at_micros } if from_owner(self, &match_id) => {
+            MatchingEvent::Declined { match_id, request_id, reason, at_micros, .. } if from_owner(self, &match_id) => {
                 self.end_match(
                     &match_id,
                     &request_id,
@@ -681,7 +707,11 @@ impl Projection for MatchingState {
                     if m.contact.as_ref().is_some_and(|c| c.subject_id == erased.subject_id) {
                         m.contact = None;
                     }
+                    if m.client_subject == erased.subject_id {
+                        m.reason.clear();
+                    }
                 }
+                self.erased.insert(format!("{owner}/{}", erased.subject_id));
                 return;
             }
             if let Some(decoded) = MatchingEvent::decode(&h.kind, &payload.data) {

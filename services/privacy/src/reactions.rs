@@ -35,10 +35,17 @@ impl Reaction for Forget {
         }
         let (keys, subject, at) = (self.keys.clone(), SubjectRef::new(h.origin, subject_id.clone()), h.time_micros);
         let position = Some((h.origin, h.seq));
-        let forgot = tokio::task::spawn_blocking(move || keys.forget(&subject, at, position))
-            .await
-            .map_err(|e| LogError::Io(std::io::Error::other(e.to_string())))?
-            .map_err(|e| LogError::Io(std::io::Error::other(e.to_string())))?;
+        let about = samenspel_kit::about(&subject.origin.to_hex(), &subject.subject);
+        let forgot = tokio::task::spawn_blocking(move || {
+            // What this node (or another, whose key it holds a copy of) wrote about the subject
+            // under a key of its own goes with it.
+            let forgot = keys.forget(&subject, at, position)?;
+            keys.forget_named(&about, at, position)?;
+            Ok::<_, samenspel_keys::Error>(forgot)
+        })
+        .await
+        .map_err(|e| LogError::Io(std::io::Error::other(e.to_string())))?
+        .map_err(|e| LogError::Io(std::io::Error::other(e.to_string())))?;
         if forgot && h.origin != self.log.node_id() {
             tracing::info!(origin = %h.origin.short(), seq = h.seq, "destroyed this node's copy of an erased subject's key");
         }

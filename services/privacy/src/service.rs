@@ -97,8 +97,15 @@ impl PrivacyService {
     ) -> Result<ErasureView, Error> {
         let subject_id = subject.subject.clone();
         let held = Held { erased: self.keys.is_erased(&subject), has_key: self.keys.has_key(&subject) };
-        let nodes = self.keys.shared_with(&subject).iter().map(|n| n.to_hex()).collect();
-        let owner = self.runtime.log().node_id().to_hex();
+        let own = self.runtime.log().node_id();
+        let owner = own.to_hex();
+        // The nodes given the subject's key, and those that wrote about the subject under a key
+        // of their own (`about`) that this node holds a copy of: all of them must forget.
+        let mut nodes: Vec<String> = self.keys.shared_with(&subject).iter().map(|n| n.to_hex()).collect();
+        let about = samenspel_kit::about(&owner, &subject_id);
+        nodes.extend(self.keys.holders_of(&about).into_iter().filter(|n| *n != own).map(|n| n.to_hex()));
+        nodes.sort();
+        nodes.dedup();
         let event = decide::erasure(held, &subject_id, owner, nodes, reason, reference, by)?;
         // One erasure per subject: a second, racing, finds the stream taken.
         let appended = match self.runtime.append(vec![event]).await {
