@@ -112,10 +112,15 @@ async fn the_same_person_taken_in_at_two_nodes_is_noticed_and_another_with_the_s
     assert!(from_a.is_empty(), "a withdrawn request is no duplicate: {from_a:?}");
     assert!(!hints(&after).is_empty(), "the steunpunt's own open requests for him still are");
 
-    // Erasing the client of an open request ends its fingerprints too.
+    // Erasing the client of an open request ends its fingerprints too, and the key they were
+    // sealed under goes on every node that got them.
     let subject = after.fields.as_ref().unwrap().client.as_ref().unwrap().subject_id.clone();
+    let prints = samenspel_kit::fingerprints_of(&subject);
+    let held = eventually("the fingerprints' key on node A", || async { a.subject_key(b.node_id(), &prints) }).await;
+    assert_eq!(b.subject_key(b.node_id(), &prints), Some(held));
+    assert_eq!(a.subject_key(b.node_id(), &subject), None, "node A never got the client's own key");
     let erase = pb::EraseSubjectRequest {
-        subject_id: subject,
+        subject_id: subject.clone(),
         reason: pb::ErasureReason::SubjectRequest.into(),
         reference: "AVG-2026-19".into(),
     };
@@ -128,4 +133,11 @@ async fn the_same_person_taken_in_at_two_nodes_is_noticed_and_another_with_the_s
             .then_some(())
     })
     .await;
+    eventually("the fingerprints' key gone on both nodes", || async {
+        (a.subject_key(b.node_id(), &prints).is_none() && b.subject_key(b.node_id(), &prints).is_none()).then_some(())
+    })
+    .await;
+    let request = pb::GetErasureRequest { subject_id: subject };
+    let erasure = b.privacy_client().await.get_erasure(request).await.unwrap().into_inner();
+    assert_eq!(erasure.nodes_told, vec![a.node_id().to_hex()], "node A, which held the fingerprints, is told");
 }

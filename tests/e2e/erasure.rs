@@ -12,8 +12,7 @@ use std::time::Duration;
 use samenspel_domain::ManualClock;
 use samenspel_e2e::TestNode;
 use samenspel_e2e::world::*;
-use samenspel_eventlog::{LocalLog, NodeKey};
-use samenspel_keys::{KeyStore, SubjectRef};
+use samenspel_eventlog::LocalLog;
 use samenspel_proto::v1 as pb;
 use tonic::Code;
 
@@ -95,11 +94,9 @@ fn holds(bytes: &[u8], needle: &[u8]) -> bool {
     bytes.windows(needle.len()).any(|w| w == needle)
 }
 
-/// The key a node holds for a subject, read from its key store file as the node wrote it.
+/// The key a node holds for a subject of `owner`'s.
 fn key_of(node: &TestNode, owner: &TestNode, subject: &str) -> Option<[u8; 32]> {
-    let key = NodeKey::load_or_create(&node.data_dir().join("node.key")).unwrap();
-    let store = KeyStore::open(&node.data_dir().join("subject-keys"), &key).unwrap();
-    store.key_bytes(&SubjectRef::new(owner.node_id(), subject))
+    node.subject_key(owner.node_id(), subject)
 }
 
 /// The kinds of the events on a request's stream, in order: its history.

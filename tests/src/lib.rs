@@ -280,6 +280,14 @@ impl TestNode {
         endpoint.tls_config(tls).expect("tls settings")
     }
 
+    /// The key this node holds for `owner`'s `subject`, read from its key store file as the node
+    /// wrote it.
+    pub fn subject_key(&self, owner: samenspel_eventlog::NodeId, subject: &str) -> Option<[u8; 32]> {
+        let key = samenspel_eventlog::NodeKey::load_or_create(&self.data_dir().join("node.key")).expect("node key");
+        let store = samenspel_keys::KeyStore::open(&self.data_dir().join("subject-keys"), &key).expect("key store");
+        store.key_bytes(&samenspel_keys::SubjectRef::new(owner, subject))
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.config.data_dir.clone()
     }

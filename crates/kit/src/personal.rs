@@ -16,6 +16,13 @@ pub fn about(owner_hex: &str, subject: &str) -> String {
     if subject.is_empty() { String::new() } else { format!("about-{owner_hex}-{subject}") }
 }
 
+/// The subject a data subject's fingerprints (`intake`'s duplicate hints, which go to every node)
+/// are sealed under: a key of their own, so every node may hold it without holding the key of the
+/// subject's other data; erasing the subject erases it too.
+pub fn fingerprints_of(subject: &str) -> String {
+    if subject.is_empty() { String::new() } else { format!("fingerprints-{subject}") }
+}
+
 /// Whether `payload` may hold marked or sealed values: `marker` as a quoted JSON member name
 /// (a fast scan, on every event every reader takes, before any parsing).
 pub fn has_marker(payload: &[u8], marker: &str) -> bool {

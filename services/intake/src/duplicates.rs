@@ -70,7 +70,7 @@ impl Projection for Duplicates {
         let Some(payload) = &event.payload else { return };
         let node = h.origin.to_hex();
         match IntakeEvent::decode(&h.kind, &payload.data) {
-            Some(Ok(IntakeEvent::Fingerprinted { id, organisation_id, fingerprints })) => {
+            Some(Ok(IntakeEvent::Fingerprinted { id, organisation_id, fingerprints, .. })) => {
                 let holder = Holder { node: node.clone(), request_id: id.clone(), organisation_id };
                 for f in &fingerprints {
                     self.by_value.entry(f.value.clone()).or_default().insert(holder.clone());

@@ -120,10 +120,14 @@ pub(crate) enum IntakeEvent {
     /// The client's keyed fingerprints (`fingerprint.rs`), for every node of the federation: so
     /// an intake elsewhere that takes the same person in learns which organisation has an open
     /// request for them, and nothing more. Only for a request with consent to share.
+    /// The fingerprints are sealed under `sealed_under` (`samenspel_kit::fingerprints_of` the
+    /// client): every node gets that key, and loses it when the client is erased.
     Fingerprinted {
         id: String,
         organisation_id: String,
         fingerprints: Vec<Fingerprint>,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        sealed_under: String,
     },
     /// The request is no longer open: its fingerprints no longer count.
     FingerprintEnded {
@@ -215,6 +219,7 @@ impl ServiceEvent for IntakeEvent {
             Self::Amended { fields: f, .. } => fields(&mut parts, f),
             Self::StrainRecorded { strain: s, .. } => strain(&mut parts, s, "/strain"),
             Self::ContactShared { client, .. } => person(&mut parts, &client.subject_id, "/client"),
+            Self::Fingerprinted { sealed_under, .. } => parts.push((sealed_under.clone(), "/fingerprints".into())),
             Self::Reopened { reason_subject, .. }
             | Self::Closed { reason_subject, .. }
             | Self::Withdrawn { reason_subject, .. } => parts.push((reason_subject.clone(), "/reason".into())),

@@ -302,7 +302,9 @@ impl IntakeService {
                 tracing::warn!(credential = %credential, "duplicate checks past the hourly limit; taken in without one");
             }
             let organisation_id = fields.asking_organisation_id.clone();
-            let fingerprinted = IntakeEvent::Fingerprinted { id: id.clone(), organisation_id, fingerprints: prints };
+            let sealed_under = samenspel_kit::fingerprints_of(&fields.client.subject_id);
+            let fingerprinted =
+                IntakeEvent::Fingerprinted { id: id.clone(), organisation_id, fingerprints: prints, sealed_under };
             events.push((fingerprinted, ExpectedVersion::Exact(0)));
         }
         let event = IntakeEvent::Submitted {

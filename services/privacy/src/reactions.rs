@@ -35,17 +35,10 @@ impl Reaction for Forget {
         }
         let (keys, subject, at) = (self.keys.clone(), SubjectRef::new(h.origin, subject_id.clone()), h.time_micros);
         let position = Some((h.origin, h.seq));
-        let about = samenspel_kit::about(&subject.origin.to_hex(), &subject.subject);
-        let forgot = tokio::task::spawn_blocking(move || {
-            // What this node (or another, whose key it holds a copy of) wrote about the subject
-            // under a key of its own goes with it.
-            let forgot = keys.forget(&subject, at, position)?;
-            keys.forget_named(&about, at, position)?;
-            Ok::<_, samenspel_keys::Error>(forgot)
-        })
-        .await
-        .map_err(|e| LogError::Io(std::io::Error::other(e.to_string())))?
-        .map_err(|e| LogError::Io(std::io::Error::other(e.to_string())))?;
+        let forgot = tokio::task::spawn_blocking(move || forget_all(&keys, &subject, at, position))
+            .await
+            .map_err(|e| LogError::Io(std::io::Error::other(e.to_string())))?
+            .map_err(|e| LogError::Io(std::io::Error::other(e.to_string())))?;
         if forgot && h.origin != self.log.node_id() {
             tracing::info!(origin = %h.origin.short(), seq = h.seq, "destroyed this node's copy of an erased subject's key");
         }
@@ -54,4 +47,20 @@ impl Reaction for Forget {
         }
         Ok(())
     }
+}
+
+/// Destroys this node's copy of an erased subject's key, and the keys that go with it: its
+/// fingerprints' (`samenspel_kit::fingerprints_of`), and what any node wrote about the subject
+/// under a key of its own (`samenspel_kit::about`) that this node holds. Whether the subject's own
+/// key was still here. Blocks on key store rewrites.
+pub(crate) fn forget_all(
+    keys: &KeyStore,
+    subject: &SubjectRef,
+    at: i64,
+    position: Option<(samenspel_eventlog::NodeId, u64)>,
+) -> Result<bool, samenspel_keys::Error> {
+    let forgot = keys.forget(subject, at, position)?;
+    keys.forget(&SubjectRef::new(subject.origin, samenspel_kit::fingerprints_of(&subject.subject)), at, position)?;
+    keys.forget_named(&samenspel_kit::about(&subject.origin.to_hex(), &subject.subject), at, position)?;
+    Ok(forgot)
 }

@@ -104,6 +104,9 @@ impl PrivacyService {
         let mut nodes: Vec<String> = self.keys.shared_with(&subject).iter().map(|n| n.to_hex()).collect();
         let about = samenspel_kit::about(&owner, &subject_id);
         nodes.extend(self.keys.holders_of(&about).into_iter().filter(|n| *n != own).map(|n| n.to_hex()));
+        // And every node given the subject's fingerprints (all that hold its duplicate hints).
+        let prints = SubjectRef::new(own, samenspel_kit::fingerprints_of(&subject_id));
+        nodes.extend(self.keys.shared_with(&prints).iter().map(|n| n.to_hex()));
         nodes.sort();
         nodes.dedup();
         let event = decide::erasure(held, &subject_id, owner, nodes, reason, reference, by)?;
@@ -194,10 +197,11 @@ pub async fn erase_again(log: &dyn EventLog, keys: &Arc<KeyStore>, from_seq: u64
             let Some(subject_id) = named else { continue };
             let (keys, at, position) = (keys.clone(), e.header.time_micros, Some((own, e.header.seq)));
             let subject = SubjectRef::new(own, subject_id);
-            let forgot = tokio::task::spawn_blocking(move || keys.forget(&subject, at, position))
-                .await
-                .map_err(|e| Error::Keys(e.to_string()))?
-                .map_err(|e| Error::Keys(e.to_string()))?;
+            let forgot =
+                tokio::task::spawn_blocking(move || crate::reactions::forget_all(&keys, &subject, at, position))
+                    .await
+                    .map_err(|e| Error::Keys(e.to_string()))?
+                    .map_err(|e| Error::Keys(e.to_string()))?;
             erased += usize::from(forgot);
         }
     }
