@@ -333,20 +333,43 @@ async fn a_node_away_during_an_erasure_erases_when_it_is_back() {
     assert!(get_match(&v, &match_id).await.unwrap().client_contact.is_none());
 }
 
+async fn read(node: &TestNode, id: &str) -> pb::HelpRequest {
+    let r = node.intake_client().await.get_help_request(pb::GetHelpRequestRequest { id: id.into() }).await;
+    r.unwrap().into_inner()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_erases_the_people_of_a_request_ended_long_enough_ago() {
     let clock = Arc::new(ManualClock::at(START));
     let node = TestNode::start_with_clock(clock.clone(), |c| {
         c.privacy.retention_days = 30;
+        c.privacy.strain_retention_days = 10;
         c.privacy.sweep_every_secs = 1;
     })
     .await;
     let wijkteam = organisation(&node, "Wijkteam Centrum", pb::OrganisationKind::SociaalWijkteam, "6411 AA").await;
     let ended = marked_request(&node, &wijkteam).await;
-    let withdraw = pb::TransitionRequest { id: ended.clone(), reason: "geen hulp meer nodig".into() };
-    node.intake_client().await.withdraw_help_request(withdraw).await.unwrap();
-    // 29 days on, nothing is erased yet.
-    clock.advance(Duration::from_micros((29 * DAY) as u64));
+    let strained = help_request(&node, 9).await;
+    for id in [&ended, &strained] {
+        let withdraw = pb::TransitionRequest { id: id.clone(), reason: "geen hulp meer nodig".into() };
+        node.intake_client().await.withdraw_help_request(withdraw).await.unwrap();
+    }
+    assert!(read(&node, &strained).await.strain[0].csi_score > 0, "strain answers before");
+    // Past 10 days the caregiver's strain answers go; their name stays.
+    clock.advance(Duration::from_micros((11 * DAY) as u64));
+    let e = eventually("strain answers erased by retention", || async { erasure(&node, "strain-mz").await.ok() }).await;
+    assert_eq!(e.reason(), pb::ErasureReason::Retention);
+    let after = read(&node, &strained).await;
+    assert_eq!(after.strain[0].csi_score, 0, "{after:?}");
+    assert_eq!(after.fields.unwrap().involved[0].person.as_ref().unwrap().name, "Peter", "the name stays");
+    assert_eq!(erasure(&node, "mz").await.unwrap_err().code(), Code::NotFound, "the caregiver is not erased");
+    // Rebuilt from the log after a restart, the answers do not open any more; the name does.
+    let node = node.restart().await;
+    let rebuilt = read(&node, &strained).await;
+    assert_eq!(rebuilt.strain[0].csi_score, 0, "{rebuilt:?}");
+    assert_eq!(rebuilt.fields.unwrap().involved[0].person.as_ref().unwrap().name, "Peter");
+    // 29 days on, nothing else is erased yet.
+    clock.advance(Duration::from_micros((18 * DAY) as u64));
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(erasure(&node, CLIENT).await.unwrap_err().code(), Code::NotFound);
     // Past 30 days the sweeper erases both people of the request.

@@ -23,6 +23,13 @@ pub fn fingerprints_of(subject: &str) -> String {
     if subject.is_empty() { String::new() } else { format!("fingerprints-{subject}") }
 }
 
+/// The subject a caregiver's strain answers (EDIZ-plus, CSI) are sealed under: a key of their
+/// own, so they can be kept shorter than the caregiver's name (`privacy.strain_retention_days`);
+/// erasing the caregiver erases it too.
+pub fn strain_of(subject: &str) -> String {
+    if subject.is_empty() { String::new() } else { format!("strain-{subject}") }
+}
+
 /// Whether `payload` may hold marked or sealed values: `marker` as a quoted JSON member name
 /// (a fast scan, on every event every reader takes, before any parsing).
 pub fn has_marker(payload: &[u8], marker: &str) -> bool {

@@ -206,8 +206,10 @@ impl ServiceEvent for IntakeEvent {
             }
         };
         let strain = |parts: &mut Vec<(String, String)>, s: &Strain, at: &str| {
-            parts.push((s.caregiver_subject_id.clone(), format!("{at}/csi")));
-            parts.push((s.caregiver_subject_id.clone(), format!("{at}/ediz_plus")));
+            // Under a key of their own: kept for a shorter time than the caregiver's name.
+            let subject = samenspel_kit::strain_of(&s.caregiver_subject_id);
+            parts.push((subject.clone(), format!("{at}/csi")));
+            parts.push((subject, format!("{at}/ediz_plus")));
         };
         match self {
             Self::Submitted { fields: f, strain: s, .. } => {

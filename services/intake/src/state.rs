@@ -163,6 +163,16 @@ impl IntakeState {
     /// address of each person with that subject id, the description of a request whose client it
     /// is, and its strain answers. The key is gone already, so a replay reads the same.
     fn erase(&mut self, subject: &str) {
+        // Strain answers alone (their own retention): the caregiver's name stays.
+        if let Some(caregiver) = subject.strip_prefix("strain-") {
+            for r in self.requests.values_mut() {
+                for s in r.strain.iter_mut().filter(|s| s.caregiver_subject_id == caregiver) {
+                    s.csi.clear();
+                    s.ediz_plus = None;
+                }
+            }
+            return;
+        }
         for r in self.requests.values_mut() {
             let mut named = false;
             let mut blank = |p: &mut crate::model::Person| {

@@ -50,7 +50,7 @@ impl Reaction for Forget {
 }
 
 /// Destroys this node's copy of an erased subject's key, and the keys that go with it: its
-/// fingerprints' (`samenspel_kit::fingerprints_of`), and what any node wrote about the subject
+/// fingerprints' (`samenspel_kit::fingerprints_of`) and strain answers' (`strain_of`), and what any node wrote about the subject
 /// under a key of its own (`samenspel_kit::about`) that this node holds. Whether the subject's own
 /// key was still here. Blocks on key store rewrites.
 pub(crate) fn forget_all(
@@ -60,7 +60,9 @@ pub(crate) fn forget_all(
     position: Option<(samenspel_eventlog::NodeId, u64)>,
 ) -> Result<bool, samenspel_keys::Error> {
     let forgot = keys.forget(subject, at, position)?;
-    keys.forget(&SubjectRef::new(subject.origin, samenspel_kit::fingerprints_of(&subject.subject)), at, position)?;
+    for derived in [samenspel_kit::fingerprints_of(&subject.subject), samenspel_kit::strain_of(&subject.subject)] {
+        keys.forget(&SubjectRef::new(subject.origin, derived), at, position)?;
+    }
     keys.forget_named(&samenspel_kit::about(&subject.origin.to_hex(), &subject.subject), at, position)?;
     Ok(forgot)
 }

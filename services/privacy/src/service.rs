@@ -105,8 +105,9 @@ impl PrivacyService {
         let about = samenspel_kit::about(&owner, &subject_id);
         nodes.extend(self.keys.holders_of(&about).into_iter().filter(|n| *n != own).map(|n| n.to_hex()));
         // And every node given the subject's fingerprints (all that hold its duplicate hints).
-        let prints = SubjectRef::new(own, samenspel_kit::fingerprints_of(&subject_id));
-        nodes.extend(self.keys.shared_with(&prints).iter().map(|n| n.to_hex()));
+        for derived in [samenspel_kit::fingerprints_of(&subject_id), samenspel_kit::strain_of(&subject_id)] {
+            nodes.extend(self.keys.shared_with(&SubjectRef::new(own, derived)).iter().map(|n| n.to_hex()));
+        }
         nodes.sort();
         nodes.dedup();
         let event = decide::erasure(held, &subject_id, owner, nodes, reason, reference, by)?;
@@ -138,7 +139,8 @@ impl PrivacyService {
     }
 
     /// Erases, per kind of data, what is past its retention: the people of requests that all
-    /// ended longer than `retention_days` ago, and contact persons archived longer than
+    /// ended longer than `retention_days` ago, caregivers' strain answers after
+    /// `strain_retention_days`, and contact persons archived longer than
     /// `contact_retention_days` ago (a period of 0 keeps that kind).
     pub async fn sweep(&self) -> Result<usize, Error> {
         let now = self.clock.now_micros();
@@ -151,6 +153,9 @@ impl PrivacyService {
             }
             if self.config.contact_retention_days > 0 {
                 due.extend(state.contacts_due(before(self.config.contact_retention_days)));
+            }
+            if self.config.strain_retention_days > 0 {
+                due.extend(state.strain_due(before(self.config.strain_retention_days)));
             }
         }
         let own = self.runtime.log().node_id();

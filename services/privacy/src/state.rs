@@ -37,6 +37,9 @@ impl ErasureView {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct RequestSubjects {
     subjects: BTreeSet<String>,
+    /// The caregivers whose strain answers it holds.
+    #[serde(default)]
+    strained: BTreeSet<String>,
     /// When it was closed or withdrawn; `None` while open.
     ended_micros: Option<i64>,
 }
@@ -143,11 +146,27 @@ impl PrivacyState {
 
     /// This node's subjects whose every request ended at or before `ended_before`, not erased yet.
     pub(crate) fn due(&self, ended_before: i64) -> Vec<String> {
-        let mut kept = BTreeSet::new();
-        let mut due = BTreeSet::new();
+        self.past(ended_before, |r| &r.subjects, str::to_string)
+    }
+
+    /// The strain subjects (`samenspel_kit::strain_of`) of caregivers whose every request with
+    /// strain answers ended at or before `ended_before`, not erased yet.
+    pub(crate) fn strain_due(&self, ended_before: i64) -> Vec<String> {
+        self.past(ended_before, |r| &r.strained, samenspel_kit::strain_of)
+    }
+
+    /// Of the subjects `of` each request names, those whose every such request ended at or
+    /// before `ended_before`, as `subject` names them, not erased yet.
+    fn past(
+        &self,
+        ended_before: i64,
+        of: impl Fn(&RequestSubjects) -> &BTreeSet<String>,
+        subject: impl Fn(&str) -> String,
+    ) -> Vec<String> {
+        let (mut kept, mut due) = (BTreeSet::new(), BTreeSet::new());
         for r in self.requests.values() {
             let ended = r.ended_micros.is_some_and(|t| t <= ended_before);
-            for s in &r.subjects {
+            for s in of(r) {
                 if ended {
                     due.insert(s)
                 } else {
@@ -156,7 +175,11 @@ impl PrivacyState {
             }
         }
         let own = self.own.map(|o| o.to_hex()).unwrap_or_default();
-        due.into_iter().filter(|s| !kept.contains(s) && !self.erasures.contains_key(&key(&own, s))).cloned().collect()
+        due.into_iter()
+            .filter(|s| !kept.contains(s))
+            .map(|s| subject(s))
+            .filter(|s| !self.erasures.contains_key(&key(&own, s)))
+            .collect()
     }
 
     /// The subjects of this node's contact persons archived at or before `archived_before`, not
@@ -171,6 +194,11 @@ impl PrivacyState {
             .collect()
     }
 
+    fn strained(&mut self, id: &str, caregivers: Vec<String>) {
+        let r = self.requests.entry(id.to_string()).or_default();
+        r.strained.extend(caregivers.into_iter().filter(|c| !c.is_empty()));
+    }
+
     fn apply_intake(&mut self, event: IntakeIn, at: i64) {
         let add = |s: &mut Self, id: String, subjects: Vec<String>| {
             let r = s.requests.entry(id).or_default();
@@ -181,12 +209,17 @@ impl PrivacyState {
         };
         match event {
             IntakeIn::Submitted { id, fields, strain } => {
+                let strained: Vec<String> = strain.into_iter().map(|s| s.caregiver_subject_id).collect();
                 let mut subjects: Vec<String> = people(fields);
-                subjects.extend(strain.into_iter().map(|s| s.caregiver_subject_id));
-                add(self, id, subjects);
+                subjects.extend(strained.iter().cloned());
+                add(self, id.clone(), subjects);
+                self.strained(&id, strained);
             }
             IntakeIn::Amended { id, fields } => add(self, id, people(fields)),
-            IntakeIn::StrainRecorded { id, strain } => add(self, id, vec![strain.caregiver_subject_id]),
+            IntakeIn::StrainRecorded { id, strain } => {
+                add(self, id.clone(), vec![strain.caregiver_subject_id.clone()]);
+                self.strained(&id, vec![strain.caregiver_subject_id]);
+            }
             IntakeIn::Reopened { id } => {
                 if let Some(r) = self.requests.get_mut(&id) {
                     r.ended_micros = None;
