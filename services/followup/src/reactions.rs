@@ -7,6 +7,9 @@
 //! The same reaction takes in the observations the node hosting the receiving organisation sends
 //! about this node's referrals — only from that node, and each once (its event id names the
 //! origin and position it came from). Both are decided in `decide.rs`.
+//!
+//! A third (`ForgetNotes`) destroys the keys of the notes about a client the owner erased that
+//! are not under the client's own key.
 
 use std::sync::Arc;
 

@@ -129,8 +129,6 @@ impl FollowUpState {
             .collect()
     }
 
-    /// The owner (hex, the event's origin) erased `subject`: the notes about it read empty from
-    /// here on (their keys are destroyed too; a rebuilt read model finds them sealed).
     /// Whether the client of referral `match_id` was erased: notes about them are no longer kept.
     pub(crate) fn client_erased(&self, match_id: &str) -> bool {
         let own = self.own.map(|o| o.to_hex()).unwrap_or_default();
@@ -144,6 +142,8 @@ impl FollowUpState {
         }
     }
 
+    /// The owner (hex, the event's origin) erased `subject`: the notes about it read empty from
+    /// here on (their keys are destroyed too; a rebuilt read model finds them sealed).
     fn erase_notes(&mut self, subject: &str, owner: &str) {
         self.erased.insert(format!("{owner}/{subject}"));
         let own = self.own.is_none_or(|o| o.to_hex() == owner);

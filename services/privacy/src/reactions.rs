@@ -1,5 +1,5 @@
-//! Every node answers an erasure it receives: it destroys its copy of the subject's key (the
-//! owner does too, again, in case it stopped between appending the erasure and destroying the
+//! Every node answers an erasure it receives: it destroys its copy of the subject's key and the
+//! keys that go with it (`forget_all`; the owner does too, again, in case it stopped between appending the erasure and destroying the
 //! key) and, when the erasure came from another node, confirms it back to the owner once (the
 //! confirmation's event id is made from the erasure's stream, so a replay appends nothing twice).
 //! A node that was away does this when the erasure reaches it.
@@ -50,9 +50,9 @@ impl Reaction for Forget {
 }
 
 /// Destroys this node's copy of an erased subject's key, and the keys that go with it: its
-/// fingerprints' (`samenspel_kit::fingerprints_of`) and strain answers' (`strain_of`), and what any node wrote about the subject
-/// under a key of its own (`samenspel_kit::about`) that this node holds. Whether the subject's own
-/// key was still here. Blocks on key store rewrites.
+/// fingerprints' (`samenspel_kit::fingerprints_of`) and strain answers' (`strain_of`), and what
+/// any node wrote about the subject under a key of its own (`samenspel_kit::about`) that this
+/// node holds. Whether the subject's own key was still here. Blocks on key store rewrites.
 pub(crate) fn forget_all(
     keys: &KeyStore,
     subject: &SubjectRef,
