@@ -127,6 +127,17 @@ fn unhex32(s: &str) -> Option<[u8; 32]> {
     hex::decode_to_slice(s, &mut out).ok().map(|()| out)
 }
 
+/// The origins `contents` holds a key of subject `name` of.
+fn holders(contents: &Contents, name: &str) -> Vec<NodeId> {
+    let suffix = format!("/{name}");
+    contents
+        .subjects
+        .keys()
+        .filter_map(|id| id.strip_suffix(&suffix).filter(|o| !o.contains('/')))
+        .filter_map(NodeId::from_hex)
+        .collect()
+}
+
 impl KeyStore {
     /// Opens the key store at `path`, or makes an empty one there. Blocks on file I/O.
     pub fn open(path: &Path, node: &NodeKey) -> Result<Self> {
@@ -323,32 +334,41 @@ impl KeyStore {
 
     /// The origins this store holds a key of subject `name` of (its own, and copies from peers).
     pub fn holders_of(&self, name: &str) -> Vec<NodeId> {
-        let suffix = format!("/{name}");
-        let contents = self.lock();
-        contents
-            .subjects
-            .keys()
-            .filter_map(|id| id.strip_suffix(&suffix).filter(|o| !o.contains('/')))
-            .filter_map(NodeId::from_hex)
-            .collect()
+        holders(&self.lock(), name)
     }
 
-    /// Destroys every key of subject `name` this store holds, whatever its origin, and records
-    /// each erased; how many there were. Blocks on one file rewrite when there was one.
-    pub fn forget_named(&self, name: &str, at_micros: i64, position: ErasedAt) -> Result<usize> {
-        let holders = self.holders_of(name);
+    /// [`KeyStore::forget`] for several keys at once: each of `subjects`, and every key of a
+    /// subject in `named` whatever its origin — one snapshot-key rotation and one file rewrite
+    /// for them all. `false` when the first of `subjects` was erased here before.
+    pub fn forget_all(
+        &self,
+        subjects: &[SubjectRef],
+        named: &[String],
+        at_micros: i64,
+        position: ErasedAt,
+    ) -> Result<bool> {
         let mut contents = self.lock();
-        for origin in &holders {
-            let subject = SubjectRef::new(*origin, name);
-            contents.subjects.remove(&subject.id());
-            self.uncache(&subject);
-            contents.erased.insert(subject.id(), Erasure { at_micros });
+        let mut all: Vec<SubjectRef> = subjects.to_vec();
+        for name in named {
+            all.extend(holders(&contents, name).into_iter().map(|origin| SubjectRef::new(origin, name.clone())));
         }
-        if !holders.is_empty() {
+        let first = subjects.first().is_some_and(|s| !contents.erased.contains_key(&s.id()));
+        let mut changed = false;
+        for subject in &all {
+            let id = subject.id();
+            if contents.erased.contains_key(&id) {
+                continue;
+            }
+            contents.subjects.remove(&id);
+            self.uncache(subject);
+            contents.erased.insert(id, Erasure { at_micros });
+            changed = true;
+        }
+        if changed {
             contents.rotate(position)?;
             self.persist(&contents)?;
         }
-        Ok(holders.len())
+        Ok(first)
     }
 
     /// The keys of `subjects` sealed for `peer`, which is recorded as holding them (so an erasure

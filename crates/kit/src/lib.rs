@@ -35,7 +35,9 @@ pub use feed::Feed;
 pub use hosts::Hosts;
 pub use ids::{derived_id, random_id};
 pub use paging::page_size;
-pub use personal::{PERSONAL_FOR, about, emptied, fingerprints_of, from_payload, has_marker, strain_of};
+pub use personal::{
+    PERSONAL_FOR, about, derived_subjects, emptied, fingerprints_of, from_payload, has_marker, strain_of, strained_by,
+};
 pub use projection::{Projection, ProjectionHandle, ProjectionReader, replay, start_projection};
 pub use reactor::{Reaction, may_pass, start_reactor};
 pub use replay::replay_json;

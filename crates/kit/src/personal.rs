@@ -30,6 +30,17 @@ pub fn strain_of(subject: &str) -> String {
     if subject.is_empty() { String::new() } else { format!("strain-{subject}") }
 }
 
+/// The keys that go with a data subject's own, bound to it by name: its fingerprints' and its
+/// strain answers'. Erasing the subject erases them, on every node that holds them.
+pub fn derived_subjects(subject: &str) -> [String; 2] {
+    [fingerprints_of(subject), strain_of(subject)]
+}
+
+/// The caregiver whose strain answers `name` (a [`strain_of`] subject) seals, if it is one.
+pub fn strained_by(name: &str) -> Option<&str> {
+    name.strip_prefix("strain-")
+}
+
 /// Whether `payload` may hold marked or sealed values: `marker` as a quoted JSON member name
 /// (a fast scan, on every event every reader takes, before any parsing).
 pub fn has_marker(payload: &[u8], marker: &str) -> bool {

@@ -251,39 +251,30 @@ async fn main() {
         peer: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 40000))),
         scope: samenspel_kit::Scope::Any,
     };
-    let mut recorded = Vec::with_capacity(calls);
-    for i in 0..calls {
-        let id = ids[i % ids.len()].clone();
-        let started = Instant::now();
-        off_intake.get_help_request(pb::GetHelpRequestRequest { id: id.clone() }).await.unwrap();
-        let subjects = vec![format!("request/{id}")];
-        let rpc = "/samenspel.v1.Intake/GetHelpRequest";
-        access
-            .record(&caller, rpc, samenspel_kit::DataKind::HelpRequest, subjects, samenspel_kit::Outcome::Allowed)
-            .await
-            .unwrap();
-        recorded.push(started.elapsed());
-    }
-    let pooled_from = recorded.clone();
-    let recorded = spread(recorded);
-    // The other way round: the record first, then the bare call, which then shares the cores with
-    // the work the record makes for the node's readers, as the edge's answer does.
-    let mut record_first = Vec::with_capacity(calls);
-    for i in 0..calls {
-        let id = ids[i % ids.len()].clone();
-        let started = Instant::now();
-        let subjects = vec![format!("request/{id}")];
-        let rpc = "/samenspel.v1.Intake/GetHelpRequest";
-        access
-            .record(&caller, rpc, samenspel_kit::DataKind::HelpRequest, subjects, samenspel_kit::Outcome::Allowed)
-            .await
-            .unwrap();
-        off_intake.get_help_request(pb::GetHelpRequestRequest { id }).await.unwrap();
-        record_first.push(started.elapsed());
+    // After the call, and before it — where the call shares the cores with the work the record
+    // makes for the node's readers, as the edge's answer does.
+    let (mut recorded, mut record_first) = (Vec::with_capacity(calls), Vec::with_capacity(calls));
+    for first in [false, true] {
+        for i in 0..calls {
+            let id = ids[i % ids.len()].clone();
+            let subjects = vec![format!("request/{id}")];
+            let (data, allowed) = (samenspel_kit::DataKind::HelpRequest, samenspel_kit::Outcome::Allowed);
+            let record = access.record(&caller, "/samenspel.v1.Intake/GetHelpRequest", data, subjects, allowed);
+            let call = pb::GetHelpRequestRequest { id };
+            let started = Instant::now();
+            if first {
+                record.await.unwrap();
+                off_intake.get_help_request(call).await.unwrap();
+            } else {
+                off_intake.get_help_request(call).await.unwrap();
+                record.await.unwrap();
+            }
+            (if first { &mut record_first } else { &mut recorded }).push(started.elapsed());
+        }
     }
     // Both orders in one distribution: the bare call with one access record beside it.
-    let with_record = spread(pooled_from.into_iter().chain(record_first.iter().copied()).collect());
-    let record_first = spread(record_first);
+    let with_record = spread(recorded.iter().chain(&record_first).copied().collect());
+    let (recorded, record_first) = (spread(recorded), spread(record_first));
     for (name, e, b) in [
         ("GetHelpRequest (logged)", read_edge, read_bare),
         ("GetProposals (auth only)", proposals_edge, proposals_bare),

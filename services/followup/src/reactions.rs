@@ -38,12 +38,6 @@ pub(crate) struct ForgetNotes {
     pub keys: Arc<KeyStore>,
 }
 
-#[derive(serde::Deserialize)]
-struct ErasedIn {
-    subject_id: String,
-    owner: String,
-}
-
 #[async_trait::async_trait]
 impl Reaction for ForgetNotes {
     async fn react(&self, event: &StoredEvent) -> Result<(), LogError> {
@@ -51,7 +45,8 @@ impl Reaction for ForgetNotes {
         if h.kind != crate::inputs::ERASED {
             return Ok(());
         }
-        let Some(erased) = event.payload.as_ref().and_then(|p| samenspel_kit::from_payload::<ErasedIn>(&p.data).ok())
+        let Some(erased) =
+            event.payload.as_ref().and_then(|p| samenspel_kit::from_payload::<crate::inputs::ErasedIn>(&p.data).ok())
         else {
             return Ok(());
         };
@@ -71,12 +66,12 @@ impl Reaction for ForgetNotes {
             return Ok(());
         }
         let (keys, at, position) = (self.keys.clone(), h.time_micros, Some((h.origin, h.seq)));
-        let forgot = tokio::task::spawn_blocking(move || {
-            subjects.iter().map(|s| keys.forget(s, at, position)).filter(|r| !matches!(r, Ok(false))).count()
-        })
-        .await
-        .map_err(|e| LogError::Io(std::io::Error::other(e.to_string())))?;
-        tracing::info!(origin = %h.origin.short(), seq = h.seq, keys = forgot, "destroyed the keys of the notes about an erased client");
+        let count = subjects.len();
+        tokio::task::spawn_blocking(move || keys.forget_all(&subjects, &[], at, position))
+            .await
+            .map_err(|e| LogError::Io(std::io::Error::other(e.to_string())))?
+            .map_err(|e| LogError::Io(std::io::Error::other(e.to_string())))?;
+        tracing::info!(origin = %h.origin.short(), seq = h.seq, keys = count, "destroyed the keys of the notes about an erased client");
         Ok(())
     }
 }

@@ -164,7 +164,7 @@ impl IntakeState {
     /// is, and its strain answers. The key is gone already, so a replay reads the same.
     fn erase(&mut self, subject: &str) {
         // Strain answers alone (their own retention): the caregiver's name stays.
-        if let Some(caregiver) = subject.strip_prefix("strain-") {
+        if let Some(caregiver) = samenspel_kit::strained_by(subject) {
             for r in self.requests.values_mut() {
                 for s in r.strain.iter_mut().filter(|s| s.caregiver_subject_id == caregiver) {
                     s.csi.clear();

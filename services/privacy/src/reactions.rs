@@ -59,10 +59,9 @@ pub(crate) fn forget_all(
     at: i64,
     position: Option<(samenspel_eventlog::NodeId, u64)>,
 ) -> Result<bool, samenspel_keys::Error> {
-    let forgot = keys.forget(subject, at, position)?;
-    for derived in [samenspel_kit::fingerprints_of(&subject.subject), samenspel_kit::strain_of(&subject.subject)] {
-        keys.forget(&SubjectRef::new(subject.origin, derived), at, position)?;
-    }
-    keys.forget_named(&samenspel_kit::about(&subject.origin.to_hex(), &subject.subject), at, position)?;
-    Ok(forgot)
+    let mut subjects = vec![subject.clone()];
+    let derived = samenspel_kit::derived_subjects(&subject.subject);
+    subjects.extend(derived.into_iter().map(|d| SubjectRef::new(subject.origin, d)));
+    let about = [samenspel_kit::about(&subject.origin.to_hex(), &subject.subject)];
+    keys.forget_all(&subjects, &about, at, position)
 }

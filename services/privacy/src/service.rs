@@ -105,7 +105,7 @@ impl PrivacyService {
         let about = samenspel_kit::about(&owner, &subject_id);
         nodes.extend(self.keys.holders_of(&about).into_iter().filter(|n| *n != own).map(|n| n.to_hex()));
         // And every node given the subject's fingerprints (all that hold its duplicate hints).
-        for derived in [samenspel_kit::fingerprints_of(&subject_id), samenspel_kit::strain_of(&subject_id)] {
+        for derived in samenspel_kit::derived_subjects(&subject_id) {
             nodes.extend(self.keys.shared_with(&SubjectRef::new(own, derived)).iter().map(|n| n.to_hex()));
         }
         nodes.sort();
