@@ -70,6 +70,7 @@ macro_rules! log_conformance_tests {
             subscribe_all_delivers_every_origin_and_an_event_after_its_causes,
             outlines_keep_the_chain_and_name_nothing,
             merkle_tree_proves_every_event_and_every_older_head,
+            personal_values_are_stored_in_place_without_a_sealing_layer,
         );
     };
 }
@@ -234,6 +235,33 @@ pub async fn invalid_input_is_refused_with_field_paths(f: Factory) {
     assert_eq!(fields, ["events[1].kind", "events[2].payload", "events[3].trace"]);
     assert!(matches!(log.append(vec![]).await, Err(Error::Invalid(_))));
     assert_eq!(log.head(log.node_id()).await.unwrap().seq, 0);
+}
+
+/// A backend with no sealing layer above it (a service's own tests) stores the values a payload
+/// carries beside it in their places, whole, and counts them in the payload's size.
+pub async fn personal_values_are_stored_in_place_without_a_sealing_layer(f: Factory) {
+    let log = f(key(1));
+    let part = |subject: &str, at: Vec<(u32, u32)>, values: &[&str]| crate::PersonalPart {
+        subject: subject.into(),
+        at,
+        values: values.iter().map(|v| v.as_bytes().to_vec()).collect(),
+    };
+    let payload = br#"{"a":"","b":[],"c":1}"#.to_vec();
+    let e = NewEvent::new("s", "k", payload)
+        .with_personal(vec![part("c2", vec![(12, 14)], &[r#"["x","y"]"#]), part("c1", vec![(5, 7)], &[r#""Jansen""#])]);
+    append_one(&*log, e).await;
+    let stored = all(&*log, log.node_id()).await;
+    assert_eq!(stored[0].payload.as_ref().unwrap().data, br#"{"a":"Jansen","b":["x","y"],"c":1}"#);
+    let big = NewEvent::new("s", "k", b"{}".to_vec()).with_personal(vec![part(
+        "c1",
+        vec![(1, 1)],
+        &[&"x".repeat(1024 * 1024)],
+    )]);
+    let Err(Error::Invalid(violations)) = log.append(vec![big]).await else {
+        panic!("an oversized payload is refused")
+    };
+    assert_eq!(violations[0].field, "events[0].payload");
+    assert_eq!(log.head(log.node_id()).await.unwrap().seq, 1);
 }
 
 pub async fn reads_by_range_and_by_stream(f: Factory) {

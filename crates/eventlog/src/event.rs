@@ -25,6 +25,47 @@ pub struct NewEvent {
     pub audience: Audience,
     pub causes: Vec<EventRef>,
     pub trace: Option<String>,
+    /// The payload's personal values, kept beside it for a sealing layer above the log to seal
+    /// (each in `payload` as an empty value of its shape); a log with none above it writes them
+    /// back in place ([`NewEvent::in_place`]).
+    pub personal: Vec<PersonalPart>,
+}
+
+/// One data subject's values in a payload: where each belongs (a byte range of the payload,
+/// holding an empty value of its shape) and its JSON text.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct PersonalPart {
+    pub subject: String,
+    /// Ranges of `payload`, ascending, one per value.
+    pub at: Vec<(u32, u32)>,
+    pub values: Vec<Vec<u8>>,
+}
+
+impl std::fmt::Debug for PersonalPart {
+    // Personal data: never printed; the pseudonymous subject id and the places are not.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PersonalPart").field("subject", &self.subject).field("at", &self.at).finish_non_exhaustive()
+    }
+}
+
+/// `payload` with `values` put in their ranges (`(start, end, value)`, in any order; ranges that
+/// do not fit the payload are left as they are).
+pub fn splice(payload: &[u8], values: &mut [((u32, u32), &[u8])]) -> Vec<u8> {
+    values.sort_by_key(|((start, _), _)| *start);
+    let extra: usize = values.iter().map(|(_, v)| v.len()).sum();
+    let mut out = Vec::with_capacity(payload.len() + extra);
+    let mut from = 0usize;
+    for ((start, end), value) in values.iter() {
+        let (start, end) = (*start as usize, *end as usize);
+        if start < from || end < start || end > payload.len() {
+            continue;
+        }
+        out.extend_from_slice(&payload[from..start]);
+        out.extend_from_slice(value);
+        from = end;
+    }
+    out.extend_from_slice(&payload[from..]);
+    out
 }
 
 impl NewEvent {
@@ -49,6 +90,24 @@ impl NewEvent {
 
     pub fn with_causes(mut self, causes: Vec<EventRef>) -> Self {
         self.causes = causes;
+        self
+    }
+
+    pub fn with_personal(mut self, personal: Vec<PersonalPart>) -> Self {
+        self.personal = personal;
+        self
+    }
+
+    /// The event with its personal values back in its payload, as a log with no sealing layer
+    /// above it stores them (a service's own tests; a node always seals).
+    pub fn in_place(mut self) -> Self {
+        if self.personal.is_empty() {
+            return self;
+        }
+        let personal = std::mem::take(&mut self.personal);
+        let mut values: Vec<((u32, u32), &[u8])> =
+            personal.iter().flat_map(|p| p.at.iter().copied().zip(p.values.iter().map(Vec::as_slice))).collect();
+        self.payload = splice(&self.payload, &mut values);
         self
     }
 }

@@ -33,8 +33,8 @@ pub use api::{EventLog, EventMap, SubscribeFrom, Subscription};
 pub use config::LogConfig;
 pub use error::{Error, FieldViolation, Result, describe_violations};
 pub use event::{
-    Appended, Checkpoint, ExpectedVersion, ForkEvidence, Head, IngestOutcome, NewEvent, Payload, RemoteEvent, Snapshot,
-    StoredEvent,
+    Appended, Checkpoint, ExpectedVersion, ForkEvidence, Head, IngestOutcome, NewEvent, Payload, PersonalPart,
+    RemoteEvent, Snapshot, StoredEvent, splice,
 };
 pub use header::{
     Audience, DecodeError, EventHeader, EventRef, MAX_EVENT_ID_LEN, MAX_KIND_LEN, MAX_STREAM_LEN, OUTLINE_LEN,

@@ -248,6 +248,7 @@ impl EventLog for LocalLog {
     }
 
     async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>> {
+        let events: Vec<NewEvent> = events.into_iter().map(NewEvent::in_place).collect();
         let violations = self.check(&events);
         if !violations.is_empty() {
             return Err(Error::Invalid(violations));

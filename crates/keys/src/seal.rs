@@ -1,8 +1,14 @@
 //! Sealing: XChaCha20-Poly1305 under a 32-byte key with a random 24-byte nonce, the associated
 //! data binding the ciphertext to where it was written (origin, stream and position, subject).
+//!
+//! XChaCha20-Poly1305 as draft-irtf-cfrg-xchacha-03 builds it: HChaCha20 (the `chacha20` crate)
+//! derives a subkey from the key and the nonce's first 16 bytes, and ChaCha20-Poly1305 (RFC 8439,
+//! ring's) seals under that subkey with four zero bytes and the nonce's last 8 as its nonce. The
+//! bytes are RustCrypto's `XChaCha20Poly1305`'s (a test compares them); ring's is about four
+//! times faster on the short values a payload holds (~0.4 µs against ~1.5 µs a seal), and a
+//! payload's personal values are sealed on every append and opened on every read.
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -30,13 +36,28 @@ pub(crate) fn random<const N: usize>() -> Result<[u8; N]> {
     Ok(out)
 }
 
+/// The ChaCha20-Poly1305 key and nonce that XChaCha20-Poly1305 under `key` and `nonce` comes to.
+fn subkey(key: &[u8; 32], nonce: &[u8; 24]) -> (LessSafeKey, Nonce) {
+    let (head, tail) = nonce.split_at(16);
+    let sub = chacha20::hchacha::<chacha20::R20>(&(*key).into(), head.try_into().expect("16 bytes"));
+    let key = LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &sub).expect("a 32-byte key"));
+    let mut short = [0u8; 12];
+    short[4..].copy_from_slice(tail);
+    (key, Nonce::assume_unique_for_key(short))
+}
+
+/// The ciphertext of `plaintext` with its tag.
+fn seal_with(key: &[u8; 32], nonce: &[u8; 24], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let (key, nonce) = subkey(key, nonce);
+    let mut data = Vec::with_capacity(plaintext.len() + CHACHA20_POLY1305.tag_len());
+    data.extend_from_slice(plaintext);
+    key.seal_in_place_append_tag(nonce, Aad::from(aad), &mut data).expect("a buffer within ChaCha20's limit");
+    data
+}
+
 pub(crate) fn encrypt(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Result<([u8; 24], Vec<u8>)> {
     let nonce = random::<24>()?;
-    let cipher = XChaCha20Poly1305::new(&Key::from(*key));
-    let data = cipher
-        .encrypt(&XNonce::from(nonce), Payload { msg: plaintext, aad })
-        .expect("encryption of an in-memory buffer does not fail");
-    Ok((nonce, data))
+    Ok((nonce, seal_with(key, &nonce, aad, plaintext)))
 }
 
 /// Deterministic sealing: the nonce is a keyed hash of the associated data and the plaintext
@@ -50,17 +71,17 @@ pub(crate) fn encrypt_synthetic(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) ->
     h.update(aad);
     h.update(plaintext);
     let nonce: [u8; 24] = h.finalize().as_bytes()[..24].try_into().expect("24 of 32 bytes");
-    let cipher = XChaCha20Poly1305::new(&Key::from(*key));
-    let data = cipher
-        .encrypt(&XNonce::from(nonce), Payload { msg: plaintext, aad })
-        .expect("encryption of an in-memory buffer does not fail");
+    let data = seal_with(key, &nonce, aad, plaintext);
     (nonce, data)
 }
 
 /// The plaintext, or `None` when the key, the nonce or the associated data do not fit.
 pub(crate) fn decrypt(key: &[u8; 32], nonce: &[u8; 24], aad: &[u8], data: &[u8]) -> Option<Vec<u8>> {
-    let cipher = XChaCha20Poly1305::new(&Key::from(*key));
-    cipher.decrypt(&XNonce::from(*nonce), Payload { msg: data, aad }).ok()
+    let (key, nonce) = subkey(key, nonce);
+    let mut buf = data.to_vec();
+    let len = key.open_in_place(nonce, Aad::from(aad), &mut buf).ok()?.len();
+    buf.truncate(len);
+    Some(buf)
 }
 
 #[cfg(test)]
@@ -87,5 +108,20 @@ mod tests {
         assert_ne!(encrypt_synthetic(&key, b"there", b"Jansen").0, n1);
         assert_ne!(encrypt_synthetic(&key, b"here", b"Janssen").0, n1);
         assert_eq!(decrypt(&key, &n1, b"here", &d1).as_deref(), Some(&b"Jansen"[..]));
+    }
+
+    #[test]
+    fn the_same_bytes_as_rustcryptos_xchacha20_poly1305() {
+        use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+        use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+        for size in [0usize, 1, 15, 16, 17, 63, 64, 65, 300, 4096] {
+            let (key, nonce) = (random::<32>().unwrap(), random::<24>().unwrap());
+            let plain: Vec<u8> = (0..size).map(|i| i as u8).collect();
+            let theirs = XChaCha20Poly1305::new(&Key::from(key))
+                .encrypt(&XNonce::from(nonce), Payload { msg: &plain, aad: b"where" })
+                .unwrap();
+            assert_eq!(seal_with(&key, &nonce, b"where", &plain), theirs, "{size} bytes");
+            assert_eq!(decrypt(&key, &nonce, b"where", &theirs).as_deref(), Some(&plain[..]));
+        }
     }
 }

@@ -245,11 +245,7 @@ impl KeyStore {
 
     /// Seals `plaintext` under the subject's key (made by [`KeyStore::ensure`]), bound to `aad`.
     pub fn seal(&self, subject: &SubjectRef, aad: &[u8], plaintext: &[u8]) -> Result<Sealed> {
-        let key = self.key(subject).ok_or_else(|| match self.is_erased(subject) {
-            true => Error::Erased { subject: subject.subject.clone() },
-            false => Error::UnknownSubject { subject: subject.subject.clone() },
-        })?;
-        let (nonce, data) = encrypt_synthetic(&key, &subject.aad(aad), plaintext);
+        let (nonce, data) = self.seal_bytes(subject, aad, plaintext)?;
         Ok(Sealed {
             sealed_for: subject.subject.clone(),
             at: Vec::new(),
@@ -258,14 +254,28 @@ impl KeyStore {
         })
     }
 
+    /// As [`KeyStore::seal`], the nonce and the ciphertext (with its tag) as bytes.
+    pub fn seal_bytes(&self, subject: &SubjectRef, aad: &[u8], plaintext: &[u8]) -> Result<([u8; 24], Vec<u8>)> {
+        let key = self.key(subject).ok_or_else(|| match self.is_erased(subject) {
+            true => Error::Erased { subject: subject.subject.clone() },
+            false => Error::UnknownSubject { subject: subject.subject.clone() },
+        })?;
+        Ok(encrypt_synthetic(&key, &subject.aad(aad), plaintext))
+    }
+
     /// What `sealed` holds; `None` when this node has no key for the subject (erased, or never
     /// given it) or the ciphertext is not the one sealed for `aad`.
     pub fn unseal(&self, origin: NodeId, aad: &[u8], sealed: &Sealed) -> Option<Vec<u8>> {
-        let subject = SubjectRef::new(origin, sealed.sealed_for.clone());
-        let key = self.key(&subject)?;
         let mut nonce = [0u8; 24];
         hex::decode_to_slice(&sealed.nonce, &mut nonce).ok()?;
-        decrypt(&key, &nonce, &subject.aad(aad), &hex::decode(&sealed.data).ok()?)
+        let subject = SubjectRef::new(origin, sealed.sealed_for.clone());
+        self.unseal_bytes(&subject, aad, &nonce, &hex::decode(&sealed.data).ok()?)
+    }
+
+    /// As [`KeyStore::unseal`], from the nonce and ciphertext as bytes.
+    pub fn unseal_bytes(&self, subject: &SubjectRef, aad: &[u8], nonce: &[u8; 24], data: &[u8]) -> Option<Vec<u8>> {
+        let key = self.key(subject)?;
+        decrypt(&key, nonce, &subject.aad(aad), data)
     }
 
     pub fn has_key(&self, subject: &SubjectRef) -> bool {

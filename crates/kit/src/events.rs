@@ -5,7 +5,8 @@ use samenspel_eventlog::{Audience, ExpectedVersion, NewEvent, StoredEvent};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::personal::{from_payload, mark};
+use crate::personal::from_payload;
+use crate::split::split;
 
 /// The kinds the services write (and the access log's). The raw log takes none of them from a
 /// client: a service's events are written by the service, after its rules.
@@ -33,14 +34,10 @@ pub trait ServiceEvent: Serialize + DeserializeOwned + Sized {
         Vec::new()
     }
 
+    /// The event as plain JSON, its personal values in place: for an event without any (the
+    /// privacy service's), or to compare with what a reader gets back.
     fn encode(&self) -> Vec<u8> {
-        let parts = self.personal();
-        if parts.is_empty() {
-            return serde_json::to_vec(self).expect("a service event serialises");
-        }
-        let mut value = serde_json::to_value(self).expect("a service event serialises");
-        mark(&mut value, &parts);
-        serde_json::to_vec(&value).expect("a json value serialises")
+        serde_json::to_vec(self).expect("a service event serialises")
     }
 
     /// The event of `kind` in `payload`; `None` when `kind` is not one of this service's. Marked
@@ -54,8 +51,18 @@ pub trait ServiceEvent: Serialize + DeserializeOwned + Sized {
         Self::decode(&event.header.kind, &event.payload.as_ref()?.data)
     }
 
-    /// The event to append, on its stream at `expected`, for its audience.
+    /// The event to append, on its stream at `expected`, for its audience, with its personal
+    /// values set apart for sealing.
     fn to_new(&self, expected: ExpectedVersion) -> NewEvent {
-        NewEvent::new(self.stream(), self.kind(), self.encode()).expect(expected).with_audience(self.audience())
+        let parts = self.personal();
+        let (payload, personal) = match parts.is_empty() {
+            true => (self.encode(), Vec::new()),
+            // serde_json's text always scans; were it not to, nothing is stored unsealed.
+            false => split(&self.encode(), &parts).expect("a service event's JSON scans"),
+        };
+        NewEvent::new(self.stream(), self.kind(), payload)
+            .expect(expected)
+            .with_audience(self.audience())
+            .with_personal(personal)
     }
 }

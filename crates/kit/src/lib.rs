@@ -10,6 +10,7 @@
 mod access;
 mod auth;
 pub mod check;
+mod envelope;
 mod events;
 mod feed;
 mod hosts;
@@ -22,6 +23,7 @@ mod replay;
 mod runtime;
 mod sealing;
 mod session;
+mod split;
 mod tasks;
 mod watch;
 
@@ -30,6 +32,7 @@ pub use auth::{
     Accessed, CLIENT_SERVICES, Caller, DataKind, MATRIX, PURPOSES, Role, Rule, Scope, is_open, matrix_table, rule_of,
 };
 pub use check::{Check, ID_LEN, MAX_NAME, MAX_REQUEST_ID, MAX_TEXT, MAX_TOKEN, is_id, shown};
+pub use envelope::clear_of;
 pub use events::{SERVICE_KIND_PREFIXES, ServiceEvent};
 pub use feed::Feed;
 pub use hosts::Hosts;
@@ -44,5 +47,6 @@ pub use replay::replay_json;
 pub use runtime::{DECIDE_TRIES, Decided, OTHERS_WAIT, Runtime, append_and_wait, decide_and_append};
 pub use sealing::{SealingLog, sealed_subjects};
 pub use session::{Session, Validity, accessed};
+pub use split::{split, split_marked};
 pub use tasks::{TaskHandle, start_sweeper};
 pub use watch::{WatchStream, Watched, watch_stream};

@@ -1,10 +1,11 @@
-//! Personal data in a service's payloads, marked for sealing. A service names the parts of its
-//! event that are a data subject's (`ServiceEvent::personal`); they are written as
-//! `{"personal_for": subject, "value": …}`, which [`crate::SealingLog`] seals under the subject's
-//! key before the payload is hashed and stored, and gives back the same way when it is read —
-//! with `"erased": true` and an empty value of the same shape once the key is gone.
+//! Personal data in a service's payloads, set apart for sealing. A service names the parts of its
+//! event that are a data subject's (`ServiceEvent::personal`); they leave the payload, an empty
+//! value of their shape in their place, and travel beside it to [`crate::SealingLog`], which seals
+//! them under the subject's key before the payload is hashed and stored, and puts them back when
+//! it is read — the empty value staying once the key is gone. (A payload may also mark them as
+//! `{"personal_for": subject, "value": …}`, as earlier versions wrote; they are set apart the same.)
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// The member that marks a personal value in a payload as its service writes and reads it.
 pub const PERSONAL_FOR: &str = "personal_for";
@@ -60,25 +61,6 @@ pub fn from_payload<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<T,
     serde_json::from_value(value)
 }
 
-/// Marks the values at `parts` (JSON pointers, each with its subject) in `value`; an empty value
-/// (no text, no items) holds nothing personal and stays as it is.
-pub fn mark(value: &mut Value, parts: &[(String, String)]) {
-    for (subject, pointer) in parts {
-        if subject.is_empty() {
-            continue;
-        }
-        if let Some(v) = value.pointer_mut(pointer)
-            && !is_empty(v)
-        {
-            let inner = v.take();
-            let mut marked = Map::new();
-            marked.insert(PERSONAL_FOR.into(), Value::String(subject.clone()));
-            marked.insert("value".into(), inner);
-            *v = Value::Object(marked);
-        }
-    }
-}
-
 /// The payload with every marked value replaced by the value itself.
 pub fn unmark(value: &mut Value) {
     match value {
@@ -90,16 +72,6 @@ pub fn unmark(value: &mut Value) {
         Value::Object(map) => map.values_mut().for_each(unmark),
         Value::Array(items) => items.iter_mut().for_each(unmark),
         _ => {}
-    }
-}
-
-fn is_empty(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::String(s) => s.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        Value::Object(o) => o.is_empty(),
-        _ => false,
     }
 }
 
@@ -122,22 +94,10 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn marks_the_named_parts_and_unmarks_to_the_same_payload() {
-        let original =
-            json!({"id": "r1", "client": {"subject_id": "c1", "name": "Jansen", "phone": ""}, "notes": ["a"]});
-        let mut marked = original.clone();
-        let parts = [
-            ("c1".to_string(), "/client/name".to_string()),
-            ("c1".into(), "/client/phone".into()),
-            ("c1".into(), "/notes".into()),
-            ("c1".into(), "/missing".into()),
-        ];
-        mark(&mut marked, &parts);
-        assert_eq!(marked["client"]["name"], json!({"personal_for": "c1", "value": "Jansen"}));
-        assert_eq!(marked["client"]["phone"], json!(""), "nothing personal in an empty value");
-        assert_eq!(marked["notes"], json!({"personal_for": "c1", "value": ["a"]}));
+    fn unmarks_and_empties() {
+        let mut marked = json!({"id": "r1", "client": {"name": {"personal_for": "c1", "value": "Jansen"}}});
         unmark(&mut marked);
-        assert_eq!(marked, original);
+        assert_eq!(marked, json!({"id": "r1", "client": {"name": "Jansen"}}));
         assert_eq!(
             emptied(&json!({"a": [1], "b": "x", "c": 3, "d": true})),
             json!({"a": [], "b": "", "c": 0, "d": false})

@@ -1,8 +1,8 @@
-//! The log as the services see it: personal values their payloads mark are sealed under each
-//! data subject's key on the way in (bound to origin, stream, stream position and place in the
-//! payload), and opened on the way out where this node holds the key; read-model snapshots are
-//! sealed under the key store's snapshot key. Below it the log, replication and the raw log
-//! service see only ciphertext, so destroying a key erases every stored copy at once.
+//! The log as the services see it: the personal values their events set apart are sealed under
+//! each data subject's key on the way in (bound to origin, stream, stream position and place in
+//! the payload; `envelope`), and opened on the way out where this node holds the key; read-model
+//! snapshots are sealed under the key store's snapshot key. Below it the log, replication and the
+//! raw log service see only ciphertext, so destroying a key erases every stored copy at once.
 
 use std::sync::Arc;
 
@@ -15,7 +15,9 @@ use samenspel_eventlog::{
 use samenspel_keys::{KeyStore, SEALED_SUBJECT_KEY, Sealed, SubjectRef};
 use serde_json::{Map, Value};
 
-use crate::personal::{PERSONAL_FOR, emptied, has_marker};
+use crate::envelope;
+use crate::personal::{PERSONAL_FOR, has_marker};
+use crate::split::split_marked;
 
 /// The sealing view of a log.
 #[derive(Debug, Clone)]
@@ -39,12 +41,13 @@ impl SealingLog {
     }
 }
 
-/// The member of a sealed payload that holds its sealed parts, one per subject.
+/// The member of a payload written by earlier versions that held its sealed parts, one per
+/// subject, as JSON (read still; written no more).
 const SEALED_PARTS: &str = "sealed_parts";
 
-/// What binds a subject's sealed values to their place: the stream, the stream position and the
-/// JSON pointers they belong at (the origin and subject are added by the key store).
-fn aad(stream: &str, stream_seq: u64, pointers: &[String]) -> Vec<u8> {
+/// What bound a subject's sealed values to their place in that earlier layout: the stream, the
+/// stream position and the JSON pointers they belong at.
+fn legacy_aad(stream: &str, stream_seq: u64, pointers: &[String]) -> Vec<u8> {
     let mut aad = b"payload\0".to_vec();
     aad.extend_from_slice(stream.as_bytes());
     aad.push(0);
@@ -56,70 +59,14 @@ fn aad(stream: &str, stream_seq: u64, pointers: &[String]) -> Vec<u8> {
     aad
 }
 
-fn escape(token: &str) -> String {
-    token.replace('~', "~0").replace('/', "~1")
-}
-
-/// Takes each marked value out of `value`, leaving an empty value of its shape in its place
-/// (so a reader without the key still decodes the payload): (subject, pointer, value).
-fn take_marked(pointer: &str, value: &mut Value, out: &mut Vec<(String, String, Value)>) {
-    match value {
-        Value::Object(map) => {
-            if let (Some(Value::String(subject)), Some(inner)) = (map.get(PERSONAL_FOR), map.get("value")) {
-                let (subject, inner) = (subject.clone(), inner.clone());
-                *value = emptied(&inner);
-                out.push((subject, pointer.to_string(), inner));
-                return;
-            }
-            for (k, v) in map.iter_mut() {
-                take_marked(&format!("{pointer}/{}", escape(k)), v, out);
-            }
-        }
-        Value::Array(items) => {
-            for (i, v) in items.iter_mut().enumerate() {
-                take_marked(&format!("{pointer}/{i}"), v, out);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Seals the values `taken` out of `value` (a payload object): one part per subject, all of its
-/// values under one seal, in `sealed_parts`.
-fn seal_payload(
-    keys: &KeyStore,
-    origin: NodeId,
-    stream: &str,
-    stream_seq: u64,
-    value: &mut Value,
-    taken: Vec<(String, String, Value)>,
-) -> Result<(), samenspel_keys::Error> {
-    let mut by_subject: std::collections::BTreeMap<String, Map<String, Value>> = Default::default();
-    for (subject, pointer, inner) in taken {
-        by_subject.entry(subject).or_default().insert(pointer, inner);
-    }
-    let mut parts = Vec::with_capacity(by_subject.len());
-    for (subject, values) in by_subject {
-        let at: Vec<String> = values.keys().cloned().collect();
-        let plain = serde_json::to_vec(&values).expect("json values serialise");
-        let subject = SubjectRef::new(origin, subject);
-        let mut sealed = keys.seal(&subject, &aad(stream, stream_seq, &at), &plain)?;
-        sealed.at = at;
-        parts.push(serde_json::to_value(sealed).expect("a sealed part serialises"));
-    }
-    if let Value::Object(map) = value {
-        map.insert(SEALED_PARTS.into(), Value::Array(parts));
-    }
-    Ok(())
-}
-
-/// Puts the sealed values of `value` back where this node holds their subject's key, and drops
-/// the sealed parts; where it does not (erased, or never given) the empty values stay.
-fn open_payload(keys: &KeyStore, origin: NodeId, stream: &str, stream_seq: u64, value: &mut Value) {
+/// Puts the sealed values of `value` (the earlier layout) back where this node holds their
+/// subject's key, and drops the sealed parts; where it does not (erased, or never given) the
+/// empty values stay.
+fn open_legacy(keys: &KeyStore, origin: NodeId, stream: &str, stream_seq: u64, value: &mut Value) {
     let Some(Value::Array(parts)) = value.as_object_mut().and_then(|m| m.remove(SEALED_PARTS)) else { return };
     for part in parts {
         let Ok(sealed) = serde_json::from_value::<Sealed>(part) else { continue };
-        let Some(plain) = keys.unseal(origin, &aad(stream, stream_seq, &sealed.at), &sealed) else { continue };
+        let Some(plain) = keys.unseal(origin, &legacy_aad(stream, stream_seq, &sealed.at), &sealed) else { continue };
         let Ok(values) = serde_json::from_slice::<Map<String, Value>>(&plain) else { continue };
         for (pointer, v) in values {
             if let Some(slot) = value.pointer_mut(&pointer) {
@@ -131,6 +78,13 @@ fn open_payload(keys: &KeyStore, origin: NodeId, stream: &str, stream_seq: u64, 
 
 /// The subjects whose sealed values `payload` holds (pseudonymous ids; for sharing their keys).
 pub fn sealed_subjects(payload: &[u8]) -> Vec<String> {
+    if let Some((_, blob)) = envelope::split_stored(payload) {
+        let mut out: Vec<String> =
+            envelope::parts(blob).unwrap_or_default().iter().map(|p| p.subject.to_string()).collect();
+        out.sort();
+        out.dedup();
+        return out;
+    }
     if !has_marker(payload, SEALED_SUBJECT_KEY) {
         return Vec::new();
     }
@@ -156,37 +110,39 @@ pub fn sealed_subjects(payload: &[u8]) -> Vec<String> {
 /// The event with its sealed values opened (a copy; the stored event is unchanged).
 fn open_event(keys: &KeyStore, event: Arc<StoredEvent>) -> Arc<StoredEvent> {
     let Some(payload) = &event.payload else { return event };
-    if !has_marker(&payload.data, SEALED_SUBJECT_KEY) {
-        return event;
-    }
-    let Ok(mut value) = serde_json::from_slice::<Value>(&payload.data) else { return event };
     let h = &event.header;
-    open_payload(keys, h.origin, &h.stream, h.stream_seq, &mut value);
-    let data = serde_json::to_vec(&value).expect("a json value serialises");
+    let data = if envelope::is_sealed(&payload.data) {
+        match envelope::open(keys, h.origin, &h.stream, h.stream_seq, &payload.data) {
+            Some(data) => data,
+            None => return event,
+        }
+    } else if has_marker(&payload.data, SEALED_SUBJECT_KEY) {
+        let Ok(mut value) = serde_json::from_slice::<Value>(&payload.data) else { return event };
+        open_legacy(keys, h.origin, &h.stream, h.stream_seq, &mut value);
+        serde_json::to_vec(&value).expect("a json value serialises")
+    } else {
+        return event;
+    };
     let mut opened = (*event).clone();
     opened.payload = Some(Payload { salt: payload.salt, data });
     Arc::new(opened)
 }
 
 impl SealingLog {
-    /// Seals the marked values of `events`; each such event must name its stream's version.
+    /// Seals the personal values `events` set apart (or mark); each such event must name its
+    /// stream's version, for the seal is bound to its place.
     async fn seal(&self, mut events: Vec<NewEvent>) -> Result<Vec<NewEvent>> {
         let origin = self.inner.node_id();
         let mut subjects = Vec::new();
-        // Each payload with marks is parsed once and its marked values taken out once.
-        let mut taken = Vec::with_capacity(events.len());
         let mut bad = Vec::new();
-        for (i, e) in events.iter().enumerate() {
-            let mut value = match has_marker(&e.payload, PERSONAL_FOR) {
-                true => serde_json::from_slice::<Value>(&e.payload).ok(),
-                false => None,
-            };
-            let mut parts = Vec::new();
-            if let Some(v) = value.as_mut() {
-                take_marked("", v, &mut parts);
+        for (i, e) in events.iter_mut().enumerate() {
+            if e.personal.is_empty()
+                && has_marker(&e.payload, PERSONAL_FOR)
+                && let Some((payload, personal)) = split_marked(&e.payload)
+            {
+                (e.payload, e.personal) = (payload, personal);
             }
-            if parts.is_empty() {
-                taken.push(None);
+            if e.personal.is_empty() {
                 continue;
             }
             if e.expected_version == ExpectedVersion::Any {
@@ -195,8 +151,13 @@ impl SealingLog {
                     "an event with personal data names its stream's version",
                 ));
             }
-            subjects.extend(parts.iter().map(|(subject, _, _)| subject.clone()));
-            taken.push(value.map(|v| (v, parts)));
+            if !e.payload.starts_with(b"{") || e.personal.iter().any(|p| p.subject.is_empty()) {
+                bad.push(FieldViolation::new(
+                    format!("events[{i}].personal"),
+                    "personal values belong to a named subject, in a payload that is a JSON object",
+                ));
+            }
+            subjects.extend(e.personal.iter().map(|p| p.subject.clone()));
         }
         if !bad.is_empty() {
             return Err(LogError::Invalid(bad));
@@ -214,12 +175,14 @@ impl SealingLog {
                 .map_err(|e| LogError::Io(std::io::Error::other(e.to_string())))?
                 .map_err(key_error)?;
         }
-        for (e, taken) in events.iter_mut().zip(taken) {
-            let (Some((mut value, parts)), ExpectedVersion::Exact(version)) = (taken, e.expected_version) else {
+        for e in events.iter_mut() {
+            let ExpectedVersion::Exact(version) = e.expected_version else { continue };
+            if e.personal.is_empty() {
                 continue;
-            };
-            seal_payload(&self.keys, origin, &e.stream, version + 1, &mut value, parts).map_err(key_error)?;
-            e.payload = serde_json::to_vec(&value).expect("a json value serialises");
+            }
+            let personal = std::mem::take(&mut e.personal);
+            e.payload =
+                envelope::seal(&self.keys, origin, &e.stream, version + 1, &e.payload, &personal).map_err(key_error)?;
         }
         Ok(events)
     }
@@ -358,10 +321,17 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::personal::mark;
 
     fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    fn varint_len(bytes: &[u8]) -> usize {
+        bytes.iter().position(|b| b & 0x80 == 0).unwrap() + 1
+    }
+
+    fn name_in(data: &[u8]) -> Value {
+        serde_json::from_slice::<Value>(data).unwrap()["client"]["name"].clone()
     }
 
     #[tokio::test]
@@ -371,28 +341,45 @@ mod tests {
         let raw: Arc<dyn EventLog> = Arc::new(LocalLog::memory(node.clone(), LogConfig::default()).unwrap());
         let keys = Arc::new(KeyStore::open(&dir.path().join("keys"), &node).unwrap());
         let log = SealingLog::new(raw.clone(), keys.clone());
-        let mut payload = json!({"id": "r1", "client": {"subject_id": "c1", "name": "Marker Jansen"}, "area": 6411});
-        mark(&mut payload, &[("c1".into(), "/client/name".into())]);
-        let event = NewEvent::new("intake/request/r1", "test.noted", serde_json::to_vec(&payload).unwrap());
+        let payload = json!({"id": "r1", "client": {"subject_id": "c1", "name": "Marker Jansen"}, "area": 6411});
+        let (clear, personal) =
+            crate::split(&serde_json::to_vec(&payload).unwrap(), &[("c1".into(), "/client/name".into())]).unwrap();
+        let event = NewEvent::new("intake/request/r1", "test.noted", clear).with_personal(personal);
         let refused = log.append(vec![event.clone()]).await.unwrap_err();
         assert!(refused.to_string().contains("expected_version"), "{refused}");
         log.append(vec![event.expect(ExpectedVersion::Exact(0))]).await.unwrap();
+        // A payload that marks its values instead is sealed the same.
+        let marked = json!({"id": "r1", "client": {"name": {"personal_for": "c1", "value": "Marker Pieters"}}});
+        let marked = NewEvent::new("intake/request/r1", "test.noted", serde_json::to_vec(&marked).unwrap());
+        log.append(vec![marked.expect(ExpectedVersion::Exact(1))]).await.unwrap();
 
         let stored = raw.read(node.node_id(), 1, 10).await.unwrap();
         let data = &stored[0].payload.as_ref().unwrap().data;
         assert!(!contains(data, b"Marker Jansen") && contains(data, b"6411"), "sealed, the rest readable");
+        assert!(!contains(&stored[1].payload.as_ref().unwrap().data, b"Marker"));
+        assert_eq!(name_in(crate::clear_of(data)), json!(""), "stored: an empty value in its place, in clear JSON");
         let opened = log.read(node.node_id(), 1, 10).await.unwrap();
-        let opened: Value = serde_json::from_slice(&opened[0].payload.as_ref().unwrap().data).unwrap();
-        assert_eq!(opened["client"]["name"], json!("Marker Jansen"));
-        assert!(opened.get(SEALED_PARTS).is_none(), "opened for the services: the plain payload");
+        let first: Value = serde_json::from_slice(&opened[0].payload.as_ref().unwrap().data).unwrap();
+        assert_eq!(first, payload, "opened for the services: the plain payload");
+        assert_eq!(name_in(&opened[1].payload.as_ref().unwrap().data), json!("Marker Pieters"));
 
         // Taken to another place, the sealed part does not open.
-        let mut moved: Value = serde_json::from_slice(data).unwrap();
-        open_payload(&keys, node.node_id(), "intake/request/r2", 1, &mut moved);
-        assert_eq!(moved["client"]["name"], json!(""), "another stream");
-        let mut moved: Value = serde_json::from_slice(data).unwrap();
-        moved[SEALED_PARTS][0]["at"] = json!(["/area"]);
-        open_payload(&keys, node.node_id(), "intake/request/r1", 1, &mut moved);
+        let other_stream = envelope::open(&keys, node.node_id(), "intake/request/r2", 1, data).unwrap();
+        assert_eq!(name_in(&other_stream), json!(""), "another stream");
+        let (clear, blob) = envelope::split_stored(data).unwrap();
+        let area = memchr::memmem::find(clear, b"6411").unwrap() as u64;
+        // The first range of the first part, after its count, subject "c1" and range count; one
+        // range, of a short value, two one-byte varints.
+        assert_eq!(&blob[..5], b"\x01\x02c1\x01");
+        let mut moved_blob = blob[..5].to_vec();
+        envelope::put_varint(&mut moved_blob, area);
+        envelope::put_varint(&mut moved_blob, 4);
+        moved_blob
+            .extend_from_slice(&blob[5 + varint_len(&blob[5..]) + varint_len(&blob[5 + varint_len(&blob[5..])..])..]);
+        let moved = [clear, &moved_blob, &(moved_blob.len() as u32).to_be_bytes(), envelope::SEALED_MARK].concat();
+        let moved: Value =
+            serde_json::from_slice(&envelope::open(&keys, node.node_id(), "intake/request/r1", 1, &moved).unwrap())
+                .unwrap();
         assert_eq!((moved["client"]["name"].clone(), moved["area"].clone()), (json!(""), json!(6411)), "another field");
 
         log.save_snapshot("m", Snapshot { positions: vec![(node.node_id(), 1)], data: b"Marker state".to_vec() })
@@ -409,9 +396,34 @@ mod tests {
         assert_eq!(erased["client"]["name"], json!(""), "an empty value of its shape");
         assert_eq!(erased["area"], json!(6411));
         assert!(log.load_snapshot("m").await.unwrap().is_none(), "a snapshot from before the erasure is rebuilt");
-        let again = NewEvent::new("intake/request/r1", "test.noted", serde_json::to_vec(&payload).unwrap());
-        let refused = log.append(vec![again.expect(ExpectedVersion::Exact(1))]).await.unwrap_err();
+        let (clear, personal) =
+            crate::split(&serde_json::to_vec(&payload).unwrap(), &[("c1".into(), "/client/name".into())]).unwrap();
+        let again = NewEvent::new("intake/request/r1", "test.noted", clear).with_personal(personal);
+        let refused = log.append(vec![again.expect(ExpectedVersion::Exact(2))]).await.unwrap_err();
         assert!(refused.to_string().contains("erased"), "{refused}");
         assert_eq!(sealed_subjects(data), vec!["c1".to_string()]);
+    }
+
+    /// Events sealed by an earlier version (the sealed parts as JSON) still open.
+    #[test]
+    fn the_earlier_layout_still_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = NodeKey::from_seed([5; 32]);
+        let keys = KeyStore::open(&dir.path().join("keys"), &node).unwrap();
+        let client = SubjectRef::new(node.node_id(), "c1");
+        keys.ensure(std::slice::from_ref(&client)).unwrap();
+        let at = vec!["/client/name".to_string()];
+        let plain = serde_json::to_vec(&json!({"/client/name": "Jansen"})).unwrap();
+        let mut sealed = keys.seal(&client, &legacy_aad("s", 1, &at), &plain).unwrap();
+        sealed.at = at;
+        let stored = json!({"client": {"name": ""}, SEALED_PARTS: [sealed]});
+        let data = serde_json::to_vec(&stored).unwrap();
+        assert_eq!(sealed_subjects(&data), ["c1"]);
+        let mut value = stored.clone();
+        open_legacy(&keys, node.node_id(), "s", 1, &mut value);
+        assert_eq!(value, json!({"client": {"name": "Jansen"}}));
+        let mut elsewhere = stored;
+        open_legacy(&keys, node.node_id(), "s", 2, &mut elsewhere);
+        assert_eq!(elsewhere, json!({"client": {"name": ""}}));
     }
 }

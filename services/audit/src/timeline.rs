@@ -172,7 +172,7 @@ impl Timeline {
 }
 
 fn match_id_of(payload: &[u8]) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_slice(payload).ok()?;
+    let value: serde_json::Value = serde_json::from_slice(samenspel_kit::clear_of(payload)).ok()?;
     value.get("match_id")?.as_str().map(str::to_string)
 }
 

@@ -165,6 +165,7 @@ fn new_event(e: pb::NewEvent, at: &str, violations: &mut Vec<FieldViolation>) ->
         audience,
         causes,
         trace: Some(e.trace).filter(|s| !s.is_empty()),
+        personal: Vec::new(),
     }
 }
 
