@@ -111,6 +111,14 @@ async fn history(node: &TestNode, request: &str) -> Vec<String> {
     events.into_iter().map(|e| e.header.unwrap().kind).collect()
 }
 
+/// The request's timeline on `node`: each step's kind, whether it verified, and what it says of
+/// its personal data.
+async fn personal_steps(node: &TestNode, request: &str) -> Vec<(String, bool, pb::PersonalData)> {
+    let asked = pb::GetTimelineRequest { request_id: request.into(), page_size: 500, ..Default::default() };
+    let steps = node.audit_client().await.get_timeline(asked).await.unwrap().into_inner().steps;
+    steps.into_iter().map(|s| (s.kind.clone(), s.verified, s.personal_data())).collect()
+}
+
 async fn contact_person(node: &TestNode, id: &str) -> Option<pb::ContactPerson> {
     let request = pb::GetContactPersonRequest { id: id.into() };
     node.directory_client().await.get_contact_person(request).await.ok().map(|c| c.into_inner())
@@ -198,6 +206,13 @@ async fn an_erased_subject_is_in_no_file_of_any_node_and_the_history_stays() {
     let notes_key = key_of(v, v, &notes_subject).expect("the receiving node's key of its notes");
     assert_eq!(key_of(w, v, &notes_subject), Some(notes_key), "the owner's copy");
     let steps = history(w, &request).await;
+    let timelines_before = [personal_steps(w, &request).await, personal_steps(v, &request).await];
+    for before in &timelines_before {
+        let submitted = before.iter().find(|(kind, ..)| kind == "intake.request.submitted");
+        assert!(submitted.is_none_or(|s| s.2 == pb::PersonalData::Sealed), "{before:?}");
+        assert!(before.iter().any(|s| s.2 == pb::PersonalData::Sealed), "{before:?}");
+        assert!(before.iter().all(|s| s.1 && s.2 != pb::PersonalData::Erased), "{before:?}");
+    }
 
     // Refusals first: each names what is wrong and writes nothing.
     let head = w.log_head().await;
@@ -279,10 +294,20 @@ async fn an_erased_subject_is_in_no_file_of_any_node_and_the_history_stays() {
     let gone =
         || async { (key_of(v, v, &notes_subject).is_none() && key_of(w, v, &notes_subject).is_none()).then_some(()) };
     eventually("both copies of the notes' key destroyed", gone).await;
-    // What happened when stays: every step of the request, in order.
+    // What happened when stays: every step of the request, in order, verified, on the owner and
+    // the partner, with "erased" where the personal data was.
     let after = history(w, &request).await;
     assert_eq!(after[..steps.len()], steps[..]);
     assert!(steps.len() >= 3, "{steps:?}");
+    for (node, before) in [w, v].into_iter().zip(&timelines_before) {
+        let after = personal_steps(node, &request).await;
+        assert_eq!(after.len(), before.len(), "{after:?}");
+        for (was, is) in before.iter().zip(&after) {
+            assert_eq!((&was.0, is.1), (&is.0, true), "the same step, verified");
+            let expected = if was.2 == pb::PersonalData::Sealed { pb::PersonalData::Erased } else { was.2 };
+            assert_eq!(is.2, expected, "{}: {after:?}", is.0);
+        }
+    }
 
     // Stopped, no file of any node holds the client's data or its key; the log verifies.
     let mut dirs = Vec::new();

@@ -241,7 +241,7 @@ pub async fn serve(
     let audit_server = AuditGrpc::new(
         audit.clone(),
         samenspel_audit::Proofs::new(log.clone()),
-        samenspel_audit::Timeline::new(log.clone()),
+        samenspel_audit::Timeline::new(log.clone()).with_keys(keys.clone()),
     )
     .into_server()
     .max_encoding_message_size(limit);

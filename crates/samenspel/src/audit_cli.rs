@@ -337,6 +337,12 @@ pub async fn timeline(node: &NodeArgs, request_id: &str) -> anyhow::Result<ExitC
                     "trace": s.trace,
                     "verified": s.verified,
                     "problem": s.problem,
+                    "personal_data": match s.personal_data() {
+                        pb::PersonalData::None => "none",
+                        pb::PersonalData::Sealed => "sealed",
+                        pb::PersonalData::Erased => "erased",
+                        pb::PersonalData::NotHeld => "not held",
+                    },
                 }
             });
             println!("{line}");

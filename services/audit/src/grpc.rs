@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status};
 use crate::error::Error;
 use crate::proofs::Proofs;
 use crate::service::{AccessFilter, AuditService, Entry};
-use crate::timeline::Timeline;
+use crate::timeline::{PersonalData, Timeline};
 use samenspel_eventlog::{VerifyProgress, VerifyReport};
 
 /// The gRPC face of [`AuditService`].
@@ -50,6 +50,15 @@ fn entry_pb(e: Entry) -> pb::AccessEntry {
         outcome: outcome.into(),
         reason,
         peer: r.peer.unwrap_or_default(),
+    }
+}
+
+fn personal_pb(p: PersonalData) -> pb::PersonalData {
+    match p {
+        PersonalData::None => pb::PersonalData::None,
+        PersonalData::Sealed => pb::PersonalData::Sealed,
+        PersonalData::Erased => pb::PersonalData::Erased,
+        PersonalData::NotHeld => pb::PersonalData::NotHeld,
     }
 }
 
@@ -211,6 +220,7 @@ impl pb::audit_server::Audit for AuditGrpc {
                 trace: s.trace.clone(),
                 verified: s.problem.is_none(),
                 problem: s.problem.clone().unwrap_or_default(),
+                personal_data: personal_pb(s.personal).into(),
             })
             .collect();
         let answer = pb::GetTimelineResponse { steps, access, next_page_token };

@@ -17,4 +17,4 @@ pub use grpc::AuditGrpc;
 pub use proofs::{Consistency, Evidence, Inclusion, Proofs};
 pub use samenspel_proto::v1::audit_server::AuditServer;
 pub use service::{AccessFilter, AuditService, Entry};
-pub use timeline::{Step, Timeline};
+pub use timeline::{PersonalData, Step, Timeline};

@@ -3,13 +3,16 @@
 //! of each of its matches — in causal order, each checked (its payload against its commitment,
 //! its header up the chain to a checkpoint its origin signed). The streams are the services'
 //! (read here by name, as a tolerant reader); a node sees the steps whose headers it holds: an
-//! event it was outside the audience of is an outline here, on no stream.
+//! event it was outside the audience of is an outline here, on no stream. Each step says whether
+//! it holds personal data and whether that can still be read here (erased, after an erasure).
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 
 use samenspel_eventlog::{EventLog, Hash, NodeId, StoredEvent, payload_hash, verify_checkpoint};
+use samenspel_keys::{KeyStore, SubjectRef};
+use samenspel_kit::sealed_subjects;
 
 use crate::error::Error;
 
@@ -35,6 +38,21 @@ pub struct Step {
     pub causes: Vec<(NodeId, u64)>,
     /// `None` when the event verifies; else what failed.
     pub problem: Option<String>,
+    pub personal: PersonalData,
+}
+
+/// Whether a step holds personal data, and whether this node can still read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PersonalData {
+    /// None in the step, or its payload is not here.
+    #[default]
+    None,
+    /// Sealed under keys this node holds.
+    Sealed,
+    /// A person it is about was erased here.
+    Erased,
+    /// Sealed under a key this node was never given.
+    NotHeld,
 }
 
 /// The streams of a request's history, by the services that write them.
@@ -63,11 +81,33 @@ fn summary(kind: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct Timeline {
     log: Arc<dyn EventLog>,
+    keys: Option<Arc<KeyStore>>,
 }
 
 impl Timeline {
     pub fn new(log: Arc<dyn EventLog>) -> Self {
-        Self { log }
+        Self { log, keys: None }
+    }
+
+    /// Steps say whether their personal data can still be read here, or was erased.
+    pub fn with_keys(mut self, keys: Arc<KeyStore>) -> Self {
+        self.keys = Some(keys);
+        self
+    }
+
+    fn personal(&self, e: &StoredEvent) -> PersonalData {
+        let (Some(keys), Some(payload)) = (&self.keys, &e.payload) else { return PersonalData::None };
+        let subjects = sealed_subjects(&payload.data);
+        let subjects: Vec<SubjectRef> = subjects.into_iter().map(|s| SubjectRef::new(e.header.origin, s)).collect();
+        if subjects.is_empty() {
+            PersonalData::None
+        } else if subjects.iter().any(|s| keys.is_erased(s)) {
+            PersonalData::Erased
+        } else if subjects.iter().all(|s| keys.has_key(s)) {
+            PersonalData::Sealed
+        } else {
+            PersonalData::NotHeld
+        }
     }
 
     /// Every step of `request_id` held here, in causal order (an event after its causes and after
@@ -112,6 +152,7 @@ impl Timeline {
                 trace: e.header.trace.clone(),
                 causes: e.header.causes.iter().map(|c| (c.origin, c.seq)).collect(),
                 problem,
+                personal: self.personal(e),
             });
         }
         Ok(causal_order(steps))
@@ -232,6 +273,7 @@ mod tests {
             trace: String::new(),
             causes: causes.iter().map(|(o, s)| (NodeId([*o; 32]), *s)).collect(),
             problem: None,
+            personal: PersonalData::None,
         }
     }
 
