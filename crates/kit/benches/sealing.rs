@@ -106,6 +106,51 @@ async fn catch_up(log: &dyn EventLog, from: u64, to: u64) -> Duration {
     started.elapsed()
 }
 
+/// Rounds of slices through `sealed` and `raw` taking turns; prints each round and the medians.
+async fn compare(store: &str, raw: &Arc<dyn EventLog>, sealed: &Arc<dyn EventLog>, rounds: usize, n: usize) {
+    let key_id = raw.node_id();
+    println!("{store}: round   append sealed   append bare   ratio  |  read back sealed  read back bare   ratio");
+    let (mut a_ratios, mut c_ratios) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        // Slices of each side taking turns, so that the machine's drift and the log's growth
+        // fall on both alike.
+        let mut times: std::collections::HashMap<&str, (Duration, Duration)> = Default::default();
+        for slice in 0..SLICES {
+            let order = if (round + slice) % 2 == 0 { ["sealed", "bare"] } else { ["bare", "sealed"] };
+            for side in order {
+                let log = if side == "sealed" { sealed.clone() } else { raw.clone() };
+                let from = raw.head(key_id).await.unwrap().seq + 1;
+                let took = append(log.clone(), round, side, slice * n / SLICES, (slice + 1) * n / SLICES).await;
+                let to = raw.head(key_id).await.unwrap().seq;
+                let read = catch_up(log.as_ref(), from, to).await;
+                let t = times.entry(side).or_default();
+                (t.0, t.1) = (t.0 + took, t.1 + read);
+            }
+        }
+        let ((sa, sc), (ba, bc)) = (times["sealed"], times["bare"]);
+        let (ar, cr) = (sa.as_secs_f64() / ba.as_secs_f64(), sc.as_secs_f64() / bc.as_secs_f64());
+        a_ratios.push(ar);
+        c_ratios.push(cr);
+        let rate = |d: Duration| n as f64 / d.as_secs_f64();
+        println!(
+            "{round:>5}   {:>9.0} ev/s   {:>9.0} ev/s   {ar:.2}x  |  {:>11.0} ev/s   {:>11.0} ev/s   {cr:.2}x",
+            rate(sa),
+            rate(ba),
+            rate(sc),
+            rate(bc)
+        );
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "{store}: median ratio sealed/bare: append {:.2}x, read back {:.2}x (target <= 1.15x)",
+        median(&mut a_ratios),
+        median(&mut c_ratios)
+    );
+}
+
 fn main() {
     let rounds = env("SAMENSPEL_BENCH_ROUNDS", 5);
     let n = env("SAMENSPEL_BENCH_EVENTS", 20_000);
@@ -124,46 +169,12 @@ fn main() {
                 (0..n).map(|i| SubjectRef::new(key.node_id(), format!("c-sealed-{round}-{i}"))).collect();
             keys.ensure(&subjects).unwrap();
         }
-        println!("round   append sealed   append bare   ratio  |  read back sealed  read back bare   ratio");
-        let (mut a_ratios, mut c_ratios) = (Vec::new(), Vec::new());
-        for round in 0..rounds {
-            // Slices of each side taking turns, so that the machine's drift and the log's growth
-            // fall on both alike.
-            let mut times: std::collections::HashMap<&str, (Duration, Duration)> = Default::default();
-            for slice in 0..SLICES {
-                let order = if (round + slice) % 2 == 0 { ["sealed", "bare"] } else { ["bare", "sealed"] };
-                for side in order {
-                    let log = if side == "sealed" { sealed.clone() } else { raw.clone() };
-                    let from = raw.head(key.node_id()).await.unwrap().seq + 1;
-                    let took = append(log.clone(), round, side, slice * n / SLICES, (slice + 1) * n / SLICES).await;
-                    let to = raw.head(key.node_id()).await.unwrap().seq;
-                    let read = catch_up(log.as_ref(), from, to).await;
-                    let t = times.entry(side).or_default();
-                    (t.0, t.1) = (t.0 + took, t.1 + read);
-                }
-            }
-            let ((sa, sc), (ba, bc)) = (times["sealed"], times["bare"]);
-            let (ar, cr) = (sa.as_secs_f64() / ba.as_secs_f64(), sc.as_secs_f64() / bc.as_secs_f64());
-            a_ratios.push(ar);
-            c_ratios.push(cr);
-            let rate = |d: Duration| n as f64 / d.as_secs_f64();
-            println!(
-                "{round:>5}   {:>9.0} ev/s   {:>9.0} ev/s   {ar:.2}x  |  {:>11.0} ev/s   {:>11.0} ev/s   {cr:.2}x",
-                rate(sa),
-                rate(ba),
-                rate(sc),
-                rate(bc)
-            );
-        }
-        let median = |v: &mut Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
-        println!(
-            "median ratio sealed/bare: append {:.2}x, read back {:.2}x (target <= 1.15x)",
-            median(&mut a_ratios),
-            median(&mut c_ratios)
-        );
+        // The sled log (the node's embedded default), then the in-memory one: what sealing costs
+        // beside a store whose appends cost by the byte, and beside the log's own work alone.
+        compare("sled", &raw, &sealed, rounds, n).await;
+        let memory: Arc<dyn EventLog> = Arc::new(LocalLog::memory(key.clone(), LogConfig::default()).unwrap());
+        let memory_sealed: Arc<dyn EventLog> = Arc::new(SealingLog::new(memory.clone(), keys.clone()));
+        compare("memory", &memory, &memory_sealed, rounds, n).await;
 
         // Taking a new person in: one key store rewrite, with this many keys in it.
         let held = rounds * n;
@@ -189,6 +200,9 @@ fn main() {
             started.elapsed()
         );
         let read = raw.read_stream(key.node_id(), "bench/request/sealed-0-0", 1, 1).await.unwrap();
+        let bare = raw.read_stream(key.node_id(), "bench/request/bare-0-0", 1, 1).await.unwrap();
+        let size = |e: &[samenspel_eventlog::StoredEvent]| e[0].payload.as_ref().map_or(0, |p| p.data.len());
+        println!("one event's payload as stored: sealed {} bytes, bare {} bytes", size(&read), size(&bare));
         let opened = sealed.read_stream(key.node_id(), "bench/request/sealed-0-0", 1, 1).await.unwrap();
         assert!(read[0].payload.is_some());
         let text = String::from_utf8_lossy(&opened[0].payload.as_ref().unwrap().data).to_string();

@@ -7,8 +7,9 @@
 //!
 //! The sealed parts, in LEB128 varints: their count, then per subject its pseudonymous id, the
 //! byte ranges of the clear payload its values belong in (each from the end of the one before),
-//! the nonce and the ciphertext of its values (each with its length), bound to the origin,
-//! stream, stream position and those ranges.
+//! the first 16 bytes of the nonce (the rest is zero) and the ciphertext of its values (each with
+//! its length; a string's text without its quotes, which stay in the clear payload), bound to the
+//! origin, stream, stream position and those ranges.
 
 use samenspel_eventlog::{NodeId, PersonalPart, splice};
 use samenspel_keys::{KeyStore, SubjectRef};
@@ -80,7 +81,9 @@ pub(crate) fn seal(
             put_varint(&mut out, u64::from(stop.wrapping_sub(start)));
             end = stop;
         }
-        out.extend_from_slice(&nonce);
+        // A synthetic nonce's last 8 bytes are zero (samenspel_keys): only its first 16 are kept.
+        debug_assert_eq!(nonce[16..], [0; 8]);
+        out.extend_from_slice(&nonce[..16]);
         put_varint(&mut out, data.len() as u64);
         out.extend_from_slice(&data);
     }
@@ -124,7 +127,8 @@ pub(crate) fn parts(blob: &[u8]) -> Option<Vec<SealedPart<'_>>> {
             end = start.checked_add(u32::try_from(r.varint()?).ok()?)?;
             at.push((start, end));
         }
-        let nonce = r.take(24)?.try_into().ok()?;
+        let mut nonce = [0u8; 24];
+        nonce[..16].copy_from_slice(r.take(16)?);
         let len = r.len()?;
         parts.push(SealedPart { subject, at, nonce, data: r.take(len)? });
     }

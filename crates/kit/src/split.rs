@@ -46,8 +46,14 @@ pub fn split(text: &[u8], parts: &[(String, String)]) -> Option<(Vec<u8>, Vec<Pe
         let part = by_subject
             .entry(subject)
             .or_insert_with(|| PersonalPart { subject: subject.to_string(), ..Default::default() });
-        part.at.push((begin as u32, out.len() as u32));
-        part.values.push(text[start..end].to_vec());
+        // A string goes without its quotes, between those of the empty string left behind.
+        if text[start] == b'"' {
+            part.at.push((begin as u32 + 1, begin as u32 + 1));
+            part.values.push(text[start + 1..end - 1].to_vec());
+        } else {
+            part.at.push((begin as u32, out.len() as u32));
+            part.values.push(text[start..end].to_vec());
+        }
         from = end;
     }
     out.extend_from_slice(&text[from..]);
