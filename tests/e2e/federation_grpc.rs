@@ -459,7 +459,23 @@ async fn every_node_gets_its_tree_head_co_signed_by_the_peers_that_hold_its_log(
         assert!(fresh.tree_size >= head.head.size);
         let found = audit.list_equivocations(pb::ListEquivocationsRequest {}).await.unwrap().into_inner().evidence;
         assert!(found.is_empty());
+        // Its check of every log compares its copies with the heads peers co-signed: they match.
+        let report = integrity_report(&mut audit).await;
+        assert!(report.ok, "{:?}", report.problems);
+        assert!(report.replicas.iter().any(|r| r.outcome == "matches"), "{:?}", report.replicas);
+        assert!(report.replicas.iter().all(|r| r.outcome != "differs" && !r.witnesses.is_empty()));
     }
+}
+
+async fn integrity_report(audit: &mut pb::audit_client::AuditClient<samenspel_e2e::Authed>) -> pb::IntegrityReport {
+    let mut stream = audit.verify_integrity(pb::VerifyIntegrityRequest {}).await.unwrap().into_inner();
+    let mut report = None;
+    while let Some(item) = stream.message().await.unwrap() {
+        if let Some(pb::integrity_progress::Item::Report(r)) = item.item {
+            report = Some(r);
+        }
+    }
+    report.expect("a report at the end")
 }
 
 /// A peer whose node key signs a tree head of another history than the one it replicated — its

@@ -287,6 +287,16 @@ pub async fn verify(node: &NodeArgs) -> anyhow::Result<ExitCode> {
             o.head_seq
         );
     }
+    for r in &report.replicas {
+        println!(
+            "copy of origin {} against the head {} peer(s) co-signed at {} events: {}{}",
+            hex::encode(&r.origin[..8.min(r.origin.len())]),
+            r.witnesses.len(),
+            r.tree_size,
+            r.outcome,
+            if r.outcome == "behind" { format!(" (holds {})", r.held) } else { String::new() }
+        );
+    }
     for p in report.forks.iter().chain(&report.problems) {
         println!(
             "problem: origin {} seq {}: {} ({})",

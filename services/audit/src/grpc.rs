@@ -7,7 +7,7 @@ use samenspel_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
 use crate::error::Error;
-use crate::proofs::Proofs;
+use crate::proofs::{Proofs, ReplicaComparison, ReplicaOutcome};
 use crate::service::{AccessFilter, AuditService, Entry};
 use crate::timeline::{PersonalData, Timeline};
 use samenspel_eventlog::{VerifyProgress, VerifyReport};
@@ -72,6 +72,37 @@ fn step_pb(p: &VerifyProgress) -> pb::IntegrityProgress {
     pb::IntegrityProgress { item: Some(pb::integrity_progress::Item::Step(step)) }
 }
 
+/// The replica comparisons into `report`; one that differs is a problem too.
+fn add_replicas(report: &mut pb::IntegrityReport, replicas: &[ReplicaComparison]) {
+    for c in replicas {
+        let (outcome, held) = match c.outcome {
+            ReplicaOutcome::Matches => ("matches", c.tree_size),
+            ReplicaOutcome::Behind { held } => ("behind", held),
+            ReplicaOutcome::Differs => ("differs", c.tree_size),
+        };
+        if c.outcome == ReplicaOutcome::Differs {
+            report.problems.push(pb::IntegrityProblem {
+                origin: c.origin.0.to_vec(),
+                seq: c.tree_size,
+                kind: "replica_differs".into(),
+                detail: format!(
+                    "the tree of this copy at {} events is not the one {} peer(s) co-signed",
+                    c.tree_size,
+                    c.witnesses.len()
+                ),
+            });
+            report.ok = false;
+        }
+        report.replicas.push(pb::ReplicaComparison {
+            origin: c.origin.0.to_vec(),
+            tree_size: c.tree_size,
+            witnesses: c.witnesses.iter().map(|w| w.0.to_vec()).collect(),
+            outcome: outcome.into(),
+            held,
+        });
+    }
+}
+
 fn report_pb(r: &VerifyReport) -> pb::IntegrityReport {
     pb::IntegrityReport {
         origins: r
@@ -109,6 +140,7 @@ fn report_pb(r: &VerifyReport) -> pb::IntegrityReport {
             })
             .collect(),
         ok: r.is_ok(),
+        replicas: Vec::new(),
     }
 }
 
@@ -124,6 +156,7 @@ impl pb::audit_server::Audit for AuditGrpc {
         let (progress, mut steps) = tokio::sync::mpsc::unbounded_channel();
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         let log = self.proofs.log();
+        let proofs = self.proofs.clone();
         tokio::spawn(async move {
             let checking = log.verify_with_progress(progress);
             tokio::pin!(checking);
@@ -141,9 +174,14 @@ impl pb::audit_server::Audit for AuditGrpc {
             while let Ok(p) = steps.try_recv() {
                 let _ = tx.send(Ok(step_pb(&p))).await;
             }
-            let item = match report {
-                Ok(r) => Ok(pb::IntegrityProgress { item: Some(pb::integrity_progress::Item::Report(report_pb(&r))) }),
-                Err(e) => Err(Status::from(Error::Log(e))),
+            let item = match (report, proofs.compare_replicas().await) {
+                (Ok(r), Ok(replicas)) => {
+                    let mut report = report_pb(&r);
+                    add_replicas(&mut report, &replicas);
+                    Ok(pb::IntegrityProgress { item: Some(pb::integrity_progress::Item::Report(report)) })
+                }
+                (Err(e), _) => Err(Status::from(Error::Log(e))),
+                (_, Err(e)) => Err(Status::from(e)),
             };
             let _ = tx.send(item).await;
         });

@@ -14,7 +14,7 @@ mod timeline;
 pub use config::AccessConfig;
 pub use error::Error;
 pub use grpc::AuditGrpc;
-pub use proofs::{Consistency, Evidence, Inclusion, Proofs};
+pub use proofs::{Consistency, Evidence, Inclusion, Proofs, ReplicaComparison, ReplicaOutcome};
 pub use samenspel_proto::v1::audit_server::AuditServer;
 pub use service::{AccessFilter, AuditService, Entry};
 pub use timeline::{PersonalData, Step, Timeline};

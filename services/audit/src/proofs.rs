@@ -47,6 +47,26 @@ pub struct Evidence {
     pub problem: Option<String>,
 }
 
+/// This node's copy of an origin's log against a head of it that peers co-signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaComparison {
+    pub origin: NodeId,
+    pub tree_size: u64,
+    /// The peers that co-signed the head (this node left out).
+    pub witnesses: Vec<NodeId>,
+    pub outcome: ReplicaOutcome,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplicaOutcome {
+    /// The copy's tree at that size has the head's root.
+    Matches,
+    /// The copy holds fewer events than the head (it is catching up).
+    Behind { held: u64 },
+    /// The copy's tree at that size has another root: it is not what the peers hold.
+    Differs,
+}
+
 /// The proofs of the logs held by one node.
 #[derive(Debug, Clone)]
 pub struct Proofs {
@@ -81,6 +101,35 @@ impl Proofs {
             .iter()
             .filter_map(|j| SignedTreeHead::try_from(j).ok())
             .find(|h| h.head.origin == own.0 && !h.cosignatures.is_empty()))
+    }
+
+    /// Every origin's copy here against the latest head of it that peers co-signed (as the
+    /// witness last saved them, each head's signatures checked again): a copy that differs is
+    /// not the log the rest of the federation holds.
+    pub async fn compare_replicas(&self) -> Result<Vec<ReplicaComparison>, Error> {
+        let Some(snapshot) = self.log.load_snapshot(WITNESS_SNAPSHOT).await? else { return Ok(Vec::new()) };
+        let heads: Vec<HeadJson> = serde_json::from_slice(&snapshot.data).unwrap_or_default();
+        let own = self.log.node_id();
+        let mut out = Vec::new();
+        for head in heads.iter().filter_map(|j| SignedTreeHead::try_from(j).ok()) {
+            let witnesses: Vec<NodeId> =
+                head.cosignatures.iter().map(|c| NodeId(c.witness)).filter(|w| *w != own).collect();
+            if witnesses.is_empty() || head.head.size == 0 || head.verify().is_err() {
+                continue;
+            }
+            let origin = NodeId(head.head.origin);
+            let held = self.log.head(origin).await?.seq;
+            let outcome = if held < head.head.size {
+                ReplicaOutcome::Behind { held }
+            } else if self.log.tree_root(origin, head.head.size).await? == head.head.root {
+                ReplicaOutcome::Matches
+            } else {
+                ReplicaOutcome::Differs
+            };
+            out.push(ReplicaComparison { origin, tree_size: head.head.size, witnesses, outcome });
+        }
+        out.sort_by_key(|c| c.origin);
+        Ok(out)
     }
 
     /// Every piece of equivocation evidence any witness wrote, as held here.
