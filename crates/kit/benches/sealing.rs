@@ -1,17 +1,20 @@
 //! What sealing personal data costs (issue #17): durable appends of request-like events with
 //! personal values through the `SealingLog` against the same events through the bare log, and a
 //! read back of them through each as a read model catches up, in the same run, slices taking
-//! turns; then the time to erase one subject from a key store holding many, with a million
-//! events in the log.
+//! turns; a fresh replica's catch-up of a log of sealed events against the same events plain;
+//! then the time to erase one subject from a key store holding many, with a million events in
+//! the log.
 //!
 //! `cargo bench -p samenspel-kit --bench sealing` (SAMENSPEL_BENCH_ROUNDS, default 5;
-//! SAMENSPEL_BENCH_EVENTS per round and side, default 20,000; SAMENSPEL_BENCH_STORE_EVENTS for
-//! the erasure, default 1,000,000).
+//! SAMENSPEL_BENCH_EVENTS per round and side, default 20,000; SAMENSPEL_BENCH_CATCHUP_EVENTS per
+//! replica, default 100,000; SAMENSPEL_BENCH_STORE_EVENTS for the erasure, default 1,000,000).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use samenspel_eventlog::{EventLog, ExpectedVersion, LocalLog, LogConfig, NewEvent, NodeKey, SubscribeFrom};
+use samenspel_eventlog::{
+    EventLog, ExpectedVersion, LocalLog, LogConfig, NewEvent, NodeKey, RemoteEvent, SubscribeFrom,
+};
 use samenspel_keys::{KeyStore, SubjectRef};
 use samenspel_kit::{SealingLog, ServiceEvent};
 use serde::{Deserialize, Serialize};
@@ -151,6 +154,71 @@ async fn compare(store: &str, raw: &Arc<dyn EventLog>, sealed: &Arc<dyn EventLog
     );
 }
 
+/// A fresh node's catch-up of one origin's log, as replication stores it (read in pages, each
+/// ingested: chain, payload hashes and signatures checked, written durably): a log of sealed
+/// events against the same events plain, each taken into a fresh sled replica, in turns.
+async fn catch_up_of_a_replica(rounds: usize) {
+    let m = env("SAMENSPEL_BENCH_CATCHUP_EVENTS", 100_000);
+    let dir = tempfile::tempdir().unwrap();
+    let mut sources = std::collections::HashMap::new();
+    for (side, seed) in [("sealed", 5u8), ("bare", 6u8)] {
+        let key = NodeKey::from_seed([seed; 32]);
+        let path = dir.path().join(side);
+        let raw: Arc<dyn EventLog> =
+            Arc::new(LocalLog::open_with_key(&path, key.clone(), LogConfig::default()).unwrap());
+        let log: Arc<dyn EventLog> = match side {
+            "sealed" => {
+                let keys = Arc::new(KeyStore::open(&dir.path().join("sealed-keys"), &key).unwrap());
+                let subjects: Vec<SubjectRef> =
+                    (0..m).map(|i| SubjectRef::new(key.node_id(), format!("c-sealed-{CATCH_UP_ROUND}-{i}"))).collect();
+                keys.ensure(&subjects).unwrap();
+                Arc::new(SealingLog::new(raw.clone(), keys))
+            }
+            _ => raw.clone(),
+        };
+        append(log, CATCH_UP_ROUND, side, 0, m).await;
+        sources.insert(side, raw);
+    }
+    println!("catch-up of a fresh replica, {m} events: round   sealed   bare   ratio");
+    let mut ratios = Vec::new();
+    for round in 0..rounds {
+        let order = if round % 2 == 0 { ["sealed", "bare"] } else { ["bare", "sealed"] };
+        let mut took = std::collections::HashMap::new();
+        for side in order {
+            let source = &sources[side];
+            let origin = source.node_id();
+            let replica_dir = tempfile::tempdir().unwrap();
+            let replica = LocalLog::open_with_key(
+                replica_dir.path(),
+                NodeKey::from_seed([20 + round as u8; 32]),
+                LogConfig::default(),
+            )
+            .unwrap();
+            let started = Instant::now();
+            let mut from = 1;
+            while from <= m as u64 {
+                let page = source.read(origin, from, 1000).await.unwrap();
+                let page: Vec<RemoteEvent> = page.into_iter().map(RemoteEvent::from).collect();
+                from = replica.ingest(page).await.unwrap().head.seq + 1;
+            }
+            took.insert(side, started.elapsed());
+            replica.close().await.unwrap();
+        }
+        let ratio = took["sealed"].as_secs_f64() / took["bare"].as_secs_f64();
+        ratios.push(ratio);
+        let rate = |d: Duration| m as f64 / d.as_secs_f64();
+        println!("{round:>5}   {:>9.0} ev/s   {:>9.0} ev/s   {ratio:.2}x", rate(took["sealed"]), rate(took["bare"]));
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!("catch-up: median ratio sealed/bare {:.2}x (target <= 1.15x)", ratios[ratios.len() / 2]);
+    for log in sources.values() {
+        log.close().await.unwrap();
+    }
+}
+
+/// The round number the catch-up's events are made with (apart from the append rounds').
+const CATCH_UP_ROUND: usize = 999;
+
 fn main() {
     let rounds = env("SAMENSPEL_BENCH_ROUNDS", 5);
     let n = env("SAMENSPEL_BENCH_EVENTS", 20_000);
@@ -175,6 +243,7 @@ fn main() {
         let memory: Arc<dyn EventLog> = Arc::new(LocalLog::memory(key.clone(), LogConfig::default()).unwrap());
         let memory_sealed: Arc<dyn EventLog> = Arc::new(SealingLog::new(memory.clone(), keys.clone()));
         compare("memory", &memory, &memory_sealed, rounds, n).await;
+        catch_up_of_a_replica(rounds).await;
 
         // Taking a new person in: one key store rewrite, with this many keys in it.
         let held = rounds * n;
