@@ -245,7 +245,9 @@ impl KeyStore {
 
     /// Seals `plaintext` under the subject's key (made by [`KeyStore::ensure`]), bound to `aad`.
     pub fn seal(&self, subject: &SubjectRef, aad: &[u8], plaintext: &[u8]) -> Result<Sealed> {
-        let (nonce, data) = self.seal_bytes(subject, aad, plaintext)?;
+        let (short, data) = self.seal_bytes(subject, aad, plaintext)?;
+        let mut nonce = [0u8; 24];
+        nonce[..16].copy_from_slice(&short);
         Ok(Sealed {
             sealed_for: subject.subject.clone(),
             at: Vec::new(),
@@ -254,13 +256,15 @@ impl KeyStore {
         })
     }
 
-    /// As [`KeyStore::seal`], the nonce and the ciphertext (with its tag) as bytes.
-    pub fn seal_bytes(&self, subject: &SubjectRef, aad: &[u8], plaintext: &[u8]) -> Result<([u8; 24], Vec<u8>)> {
+    /// As [`KeyStore::seal`], as bytes: the first 16 bytes of the synthetic nonce (its last 8 are
+    /// zero, so they need not be stored) and the ciphertext with its tag.
+    pub fn seal_bytes(&self, subject: &SubjectRef, aad: &[u8], plaintext: &[u8]) -> Result<([u8; 16], Vec<u8>)> {
         let key = self.key(subject).ok_or_else(|| match self.is_erased(subject) {
             true => Error::Erased { subject: subject.subject.clone() },
             false => Error::UnknownSubject { subject: subject.subject.clone() },
         })?;
-        Ok(encrypt_synthetic(&key, &subject.aad(aad), plaintext))
+        let (nonce, data) = encrypt_synthetic(&key, &subject.aad(aad), plaintext);
+        Ok((nonce[..16].try_into().expect("16 of 24 bytes"), data))
     }
 
     /// What `sealed` holds; `None` when this node has no key for the subject (erased, or never
@@ -269,17 +273,20 @@ impl KeyStore {
         let mut nonce = [0u8; 24];
         hex::decode_to_slice(&sealed.nonce, &mut nonce).ok()?;
         let subject = SubjectRef::new(origin, sealed.sealed_for.clone());
-        self.unseal_bytes(&subject, aad, &nonce, &hex::decode(&sealed.data).ok()?)
+        decrypt(&self.key(&subject)?, &nonce, &subject.aad(aad), &hex::decode(&sealed.data).ok()?)
     }
 
-    /// As [`KeyStore::unseal`], from the nonce and ciphertext as bytes.
-    pub fn unseal_bytes(&self, subject: &SubjectRef, aad: &[u8], nonce: &[u8; 24], data: &[u8]) -> Option<Vec<u8>> {
-        let key = self.key(subject)?;
-        decrypt(&key, nonce, &subject.aad(aad), data)
+    /// As [`KeyStore::unseal`], from what [`KeyStore::seal_bytes`] gave.
+    pub fn unseal_bytes(&self, subject: &SubjectRef, aad: &[u8], nonce: &[u8; 16], data: &[u8]) -> Option<Vec<u8>> {
+        let mut full = [0u8; 24];
+        full[..16].copy_from_slice(nonce);
+        decrypt(&self.key(subject)?, &full, &subject.aad(aad), data)
     }
 
     pub fn has_key(&self, subject: &SubjectRef) -> bool {
-        self.lock().subjects.contains_key(&subject.id())
+        // The cache first: every append with personal data asks, and a cached key is a held one.
+        self.cache.read().expect("key cache lock").contains_key(subject)
+            || self.lock().subjects.contains_key(&subject.id())
     }
 
     pub fn is_erased(&self, subject: &SubjectRef) -> bool {

@@ -22,11 +22,6 @@ pub fn clear_of(stored: &[u8]) -> &[u8] {
     split_stored(stored).map_or(stored, |(clear, _)| clear)
 }
 
-/// Whether a stored payload has sealed parts.
-pub(crate) fn is_sealed(stored: &[u8]) -> bool {
-    split_stored(stored).is_some()
-}
-
 /// What binds a subject's sealed values to their place: the stream, the stream position and the
 /// ranges of the payload they belong in (the origin and subject are added by the key store).
 fn aad(stream: &str, stream_seq: u64, at: &[(u32, u32)]) -> Vec<u8> {
@@ -81,9 +76,7 @@ pub(crate) fn seal(
             put_varint(&mut out, u64::from(stop.wrapping_sub(start)));
             end = stop;
         }
-        // A synthetic nonce's last 8 bytes are zero (samenspel_keys): only its first 16 are kept.
-        debug_assert_eq!(nonce[16..], [0; 8]);
-        out.extend_from_slice(&nonce[..16]);
+        out.extend_from_slice(&nonce);
         put_varint(&mut out, data.len() as u64);
         out.extend_from_slice(&data);
     }
@@ -97,7 +90,7 @@ pub(crate) fn seal(
 pub(crate) struct SealedPart<'a> {
     pub(crate) subject: &'a str,
     at: Vec<(u32, u32)>,
-    nonce: [u8; 24],
+    nonce: [u8; 16],
     data: &'a [u8],
 }
 
@@ -127,8 +120,7 @@ pub(crate) fn parts(blob: &[u8]) -> Option<Vec<SealedPart<'_>>> {
             end = start.checked_add(u32::try_from(r.varint()?).ok()?)?;
             at.push((start, end));
         }
-        let mut nonce = [0u8; 24];
-        nonce[..16].copy_from_slice(r.take(16)?);
+        let nonce = r.take(16)?.try_into().ok()?;
         let len = r.len()?;
         parts.push(SealedPart { subject, at, nonce, data: r.take(len)? });
     }

@@ -78,16 +78,6 @@ fn open_legacy(keys: &KeyStore, origin: NodeId, stream: &str, stream_seq: u64, v
 
 /// The subjects whose sealed values `payload` holds (pseudonymous ids; for sharing their keys).
 pub fn sealed_subjects(payload: &[u8]) -> Vec<String> {
-    if let Some((_, blob)) = envelope::split_stored(payload) {
-        let mut out: Vec<String> =
-            envelope::parts(blob).unwrap_or_default().iter().map(|p| p.subject.to_string()).collect();
-        out.sort();
-        out.dedup();
-        return out;
-    }
-    if !has_marker(payload, SEALED_SUBJECT_KEY) {
-        return Vec::new();
-    }
     fn walk(v: &Value, out: &mut Vec<String>) {
         match v {
             Value::Object(map) => match map.get(SEALED_SUBJECT_KEY) {
@@ -99,7 +89,11 @@ pub fn sealed_subjects(payload: &[u8]) -> Vec<String> {
         }
     }
     let mut out = Vec::new();
-    if let Ok(v) = serde_json::from_slice::<Value>(payload) {
+    if let Some((_, blob)) = envelope::split_stored(payload) {
+        out = envelope::parts(blob).unwrap_or_default().iter().map(|p| p.subject.to_string()).collect();
+    } else if has_marker(payload, SEALED_SUBJECT_KEY)
+        && let Ok(v) = serde_json::from_slice::<Value>(payload)
+    {
         walk(&v, &mut out);
     }
     out.sort();
@@ -111,17 +105,14 @@ pub fn sealed_subjects(payload: &[u8]) -> Vec<String> {
 fn open_event(keys: &KeyStore, event: Arc<StoredEvent>) -> Arc<StoredEvent> {
     let Some(payload) = &event.payload else { return event };
     let h = &event.header;
-    let data = if envelope::is_sealed(&payload.data) {
-        match envelope::open(keys, h.origin, &h.stream, h.stream_seq, &payload.data) {
-            Some(data) => data,
-            None => return event,
+    let data = match envelope::open(keys, h.origin, &h.stream, h.stream_seq, &payload.data) {
+        Some(data) => data,
+        None if has_marker(&payload.data, SEALED_SUBJECT_KEY) => {
+            let Ok(mut value) = serde_json::from_slice::<Value>(&payload.data) else { return event };
+            open_legacy(keys, h.origin, &h.stream, h.stream_seq, &mut value);
+            serde_json::to_vec(&value).expect("a json value serialises")
         }
-    } else if has_marker(&payload.data, SEALED_SUBJECT_KEY) {
-        let Ok(mut value) = serde_json::from_slice::<Value>(&payload.data) else { return event };
-        open_legacy(keys, h.origin, &h.stream, h.stream_seq, &mut value);
-        serde_json::to_vec(&value).expect("a json value serialises")
-    } else {
-        return event;
+        None => return event,
     };
     let mut opened = (*event).clone();
     opened.payload = Some(Payload { salt: payload.salt, data });
