@@ -610,6 +610,10 @@ async fn the_receiving_node_confirms_receipt_and_the_referrer_flags_what_was_not
     // The node's admin looking is not the organisation being shown it.
     assert_eq!(get_match(v, &m1.id).await.unwrap().received_micros, 0);
     assert!(not_received(w, &wijkteam).await.is_empty(), "not yet flagged: a day has not passed");
+    // The referrer's system follows its Tasks from here on.
+    let last = w.written().await.last().map_or(1, |e| e.header.seq + 1);
+    let watch = pb::WatchTasksRequest { from_position: last };
+    let mut tasks = w.fhir_client().await.watch_tasks(watch).await.unwrap().into_inner();
 
     // A day and an hour on, neither was shown to the volunteer organisation: both flagged.
     clock.advance(DAY + Duration::from_secs(3600));
@@ -640,6 +644,28 @@ async fn the_receiving_node_confirms_receipt_and_the_referrer_flags_what_was_not
     let task = bundle["entry"].as_array().unwrap().iter().find(|e| e["resource"]["resourceType"] == "Task").unwrap();
     assert_eq!(task["resource"]["status"], "requested");
     assert_eq!(task["resource"]["businessStatus"]["coding"][0]["code"], "received");
+    // The receipt was written on the other node; the owner's Task notifications tell it all the
+    // same, at a position of the owner's log, and a watch resumed there tells it again.
+    let notice = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let n = tasks.next().await.unwrap().unwrap();
+            if n.task_id == m1.id && n.business_status == "received" {
+                return n;
+            }
+        }
+    })
+    .await
+    .expect("a Task notification of the remote receipt");
+    assert_eq!((notice.status.as_str(), notice.service_request_id.as_str()), ("requested", first.as_str()));
+    let noticed = w.written().await.into_iter().find(|e| e.header.seq == notice.position).unwrap();
+    assert_eq!(noticed.header.origin, w.node_id(), "a position in the owner's own log");
+    let again = pb::WatchTasksRequest { from_position: notice.position };
+    let mut again = w.fhir_client().await.watch_tasks(again).await.unwrap().into_inner();
+    let n = tokio::time::timeout(Duration::from_secs(20), again.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!(
+        (n.position, n.task_id.as_str(), n.business_status.as_str()),
+        (notice.position, m1.id.as_str(), "received")
+    );
 
     // The second reaches the platform on its match stream: that is a showing too.
     let watch = pb::WatchMatchesRequest { organisation_id: oost.clone(), from_position: 1 };

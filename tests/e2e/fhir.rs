@@ -24,7 +24,20 @@ async fn export(node: &TestNode, request_id: &str, audience: pb::FhirAudience) -
     let r = pb::ExportReferralRequest { request_id: request_id.into(), audience: audience.into() };
     let resource = node.fhir_client().await.export_referral(r).await.unwrap().into_inner();
     assert_eq!((resource.resource_type.as_str(), resource.id.as_str()), ("Bundle", request_id));
+    type_first(&resource.json);
     serde_json::from_str(&resource.json).unwrap()
+}
+
+/// Every resource in a Bundle as sent begins with its `resourceType`, as FHIR's JSON has it.
+fn type_first(json: &str) {
+    assert!(json.starts_with(r#"{"resourceType":"Bundle","#), "{}", &json[..json.len().min(80)]);
+    let resources = json.matches(r#""resource":{"#).count();
+    assert!(resources > 0);
+    assert_eq!(
+        json.matches(r#""resource":{"resourceType":"#).count(),
+        resources,
+        "each entry's resource begins with its type"
+    );
 }
 
 /// The resources of a Bundle of one type.
@@ -176,6 +189,7 @@ async fn a_referral_walked_through_every_step_exports_a_task_that_follows_it_and
         assert!(n.position > last, "notifications come in log order");
         last = n.position;
         assert_eq!(n.service_request_id, request);
+        type_first(&n.notification_json);
         let fhir: Value = serde_json::from_str(&n.notification_json).unwrap();
         let event = &fhir["entry"][0]["resource"]["notificationEvent"][0];
         assert_eq!(event["eventNumber"], n.position.to_string());
@@ -201,6 +215,7 @@ async fn a_referral_walked_through_every_step_exports_a_task_that_follows_it_and
     // The audit trail as FHIR: a Provenance per step, an AuditEvent per read of the request.
     let ask = pb::ExportAuditTrailRequest { request_id: request.clone() };
     let trail = node.audit_client().await.export_audit_trail(ask).await.unwrap().into_inner();
+    type_first(&trail.json);
     let trail: Value = serde_json::from_str(&trail.json).unwrap();
     let steps = pb::GetTimelineRequest { request_id: request.clone(), page_size: 1000, page_token: String::new() };
     let timeline = node.audit_client().await.get_timeline(steps).await.unwrap().into_inner();
@@ -341,9 +356,32 @@ async fn a_bundle_is_taken_in_once_however_often_it_is_sent_and_round_trips_to_a
         (&f.client, &f.support_kinds, &f.description, &f.postcode, f.urgency, &f.languages, &f.involved)
     );
     let back = export(&other, &there_id(&other).await, pb::FhirAudience::Own).await;
+
+    // FHIR has no priority below routine: a low urgency travels as routine with samenspel's
+    // urgency beside it, and comes back low; a routine request from elsewhere is normal.
+    let mut low = incoming("verwijzing-2026-0043", &wijkteam);
+    low["entry"][0]["resource"]["priority"] = "routine".into();
+    let urgency = json!([{ "url": "https://samenspel.nl/fhir/StructureDefinition/urgency", "valueCode": "low" }]);
+    low["entry"][0]["resource"]["extension"] = urgency.clone();
+    let taken = import(&node, &low).await.unwrap().help_request.unwrap();
+    assert_eq!(taken.fields.as_ref().unwrap().urgency(), pb::Urgency::Low);
+    let low_out = export(&node, &taken.id, pb::FhirAudience::Own).await;
+    let sr = of_type(&low_out, "ServiceRequest")[0];
+    assert_eq!((&sr["priority"], &sr["extension"]), (&json!("routine"), &urgency));
+    let there = import(&other, &low_out).await.unwrap().help_request.unwrap();
+    assert_eq!(there.fields.unwrap().urgency(), pb::Urgency::Low);
+    let mut routine = incoming("verwijzing-2026-0044", &wijkteam);
+    routine["entry"][0]["resource"]["priority"] = "routine".into();
+    let taken = import(&node, &routine).await.unwrap().help_request.unwrap();
+    assert_eq!(taken.fields.unwrap().urgency(), pb::Urgency::Normal);
     validators::fhir(
         test,
-        &[("incoming".into(), bundle.to_string()), ("out".into(), out.to_string()), ("back".into(), back.to_string())],
+        &[
+            ("incoming".into(), bundle.to_string()),
+            ("out".into(), out.to_string()),
+            ("back".into(), back.to_string()),
+            ("low".into(), low_out.to_string()),
+        ],
     );
 }
 
@@ -383,6 +421,24 @@ async fn a_bad_bundle_is_refused_naming_every_bad_element_by_fhirpath_and_writes
         "every bad element at once, by the sender's names"
     );
     assert!(!e.message().contains("Jansen"), "no personal data in the error");
+
+    // samenspel's urgency extension: a code it does not know, and one that contradicts the
+    // priority beside it.
+    let urgency = "https://samenspel.nl/fhir/StructureDefinition/urgency";
+    let mut bad = incoming("x-3", &wijkteam);
+    bad["entry"][0]["resource"]["extension"] = json!([
+        { "url": "https://example.org/other", "valueString": "elsewhere" },
+        { "url": urgency, "valueCode": "soon" },
+    ]);
+    let e = import(&node, &bad).await.unwrap_err();
+    let fields: Vec<String> =
+        e.get_details_bad_request().unwrap().field_violations.into_iter().map(|v| v.field).collect();
+    assert_eq!(fields, ["Bundle.entry[0].resource.extension[1].valueCode"]);
+    bad["entry"][0]["resource"]["extension"] = json!([{ "url": urgency, "valueCode": "low" }]);
+    let e = import(&node, &bad).await.unwrap_err();
+    let fields: Vec<String> =
+        e.get_details_bad_request().unwrap().field_violations.into_iter().map(|v| v.field).collect();
+    assert_eq!(fields, ["Bundle.entry[0].resource.priority"], "urgent, yet low");
 
     // Not a referral at all, and a referral nobody could recognise when sent again.
     let e = import(&node, &json!({ "resourceType": "Patient" })).await.unwrap_err();

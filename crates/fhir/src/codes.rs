@@ -21,6 +21,11 @@ pub const MANTELZORGER_ROLE: &str = "https://samenspel.nl/fhir/CodeSystem/mantel
 /// Why a Task has the status it has (Task.statusReason).
 pub const STATUS_REASON: &str = "https://samenspel.nl/fhir/CodeSystem/task-status-reason";
 
+/// samenspel's urgency of a request (low, normal, high) on a ServiceRequest, beside its
+/// `priority`: FHIR's priorities have no step below routine, so low and normal both travel as
+/// routine and this extension keeps them apart.
+pub const URGENCY_EXTENSION: &str = "https://samenspel.nl/fhir/StructureDefinition/urgency";
+
 /// A request for help, by its id on the node that took it in.
 pub const HELP_REQUEST_ID: &str = "https://samenspel.nl/fhir/NamingSystem/help-request";
 /// A match (one referral of a request to an offer).

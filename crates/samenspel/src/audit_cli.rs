@@ -51,7 +51,10 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
 }
 
 fn write_json(value: &impl Serialize, out: Option<&Path>) -> anyhow::Result<()> {
-    let text = serde_json::to_string_pretty(value)? + "\n";
+    write_text(serde_json::to_string_pretty(value)? + "\n", out)
+}
+
+fn write_text(text: String, out: Option<&Path>) -> anyhow::Result<()> {
     match out {
         Some(path) => std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display())),
         None => {
@@ -322,7 +325,7 @@ pub async fn fhir(node: &NodeArgs, request_id: &str, out: Option<&Path>) -> anyh
     let resource = client(node).await?.export_audit_trail(request).await.map_err(status)?.into_inner();
     let bundle: serde_json::Value =
         serde_json::from_str(&resource.json).context("the node sent a Bundle that is not JSON")?;
-    write_json(&bundle, out)?;
+    write_text(samenspel_fhir::to_json_pretty(&bundle) + "\n", out)?;
     Ok(ExitCode::SUCCESS)
 }
 

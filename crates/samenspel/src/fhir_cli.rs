@@ -24,7 +24,7 @@ pub async fn export(node: &NodeArgs, request_id: &str, receiver: bool, out: Opti
     };
     let value: serde_json::Value =
         serde_json::from_str(&resource.json).context("the node sent a Bundle that is not JSON")?;
-    let text = serde_json::to_string_pretty(&value)? + "\n";
+    let text = samenspel_fhir::to_json_pretty(&value) + "\n";
     match out {
         Some(path) => std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?,
         None => print!("{text}"),

@@ -202,7 +202,7 @@ impl pb::audit_server::Audit for AuditGrpc {
         let node = self.proofs.log().node_id().to_hex();
         let bundle = crate::fhir::audit_trail(&node, &r.request_id, &steps, &access, self.service.now_micros());
         let id = bundle["id"].as_str().unwrap_or_default().to_string();
-        let resource = pb::FhirResource { resource_type: "Bundle".into(), id, json: bundle.to_string() };
+        let resource = pb::FhirResource { resource_type: "Bundle".into(), id, json: samenspel_fhir::to_json(&bundle) };
         Ok(accessed(Response::new(resource), vec![subject]))
     }
 

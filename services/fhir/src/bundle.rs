@@ -178,6 +178,9 @@ impl Builder<'_> {
             "subject": self.subject_ref(),
             "authoredOn": instant(self.h.submitted_micros),
         });
+        if !f.urgency.is_empty() {
+            sr["extension"] = json!([{ "url": codes::URGENCY_EXTENSION, "valueCode": f.urgency }]);
+        }
         if !f.functions.is_empty() {
             sr["category"] = f
                 .functions

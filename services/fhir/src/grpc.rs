@@ -33,7 +33,7 @@ fn checked(check: Check) -> Result<(), Status> {
 fn resource(e: Exported) -> Response<pb::FhirResource> {
     let resource_type = e.json["resourceType"].as_str().unwrap_or_default().to_string();
     let id = e.json["id"].as_str().unwrap_or_default().to_string();
-    let json = e.json.to_string();
+    let json = samenspel_fhir::to_json(&e.json);
     accessed(Response::new(pb::FhirResource { resource_type, id, json }), e.subjects)
 }
 
@@ -79,7 +79,7 @@ impl pb::fhir_server::Fhir for FhirGrpc {
             let service = service.clone();
             async move {
                 let Some(n) = service.notice_at(&event).await? else { return Ok(Vec::new()) };
-                let notification_json = n.fhir().to_string();
+                let notification_json = samenspel_fhir::to_json(&n.fhir());
                 let item = pb::TaskNotification {
                     position: n.position,
                     task_id: n.task_id,

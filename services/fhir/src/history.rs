@@ -63,6 +63,8 @@ pub(crate) struct Timed {
     /// Where it was written: this node's log (and its position there), or another's.
     pub own: bool,
     pub seq: u64,
+    /// The log it was written in.
+    pub origin: NodeId,
 }
 
 /// A match of the request: one referral, one FHIR Task.
@@ -216,7 +218,7 @@ impl Histories {
                     }
                     MatchingIn::Accepted { .. } => Step::Accepted,
                     MatchingIn::AnswerGiven { accept, .. } => Step::AnswerGiven { accept },
-                    MatchingIn::Received { .. } => continue,
+                    MatchingIn::Received { .. } | MatchingIn::Noticed { .. } => continue,
                     MatchingIn::Declined { reason, .. } => Step::Declined { reason },
                     MatchingIn::Expired { .. } => Step::Expired,
                     MatchingIn::Failed { reason, .. } => Step::Failed { reason },
@@ -224,7 +226,7 @@ impl Histories {
                     MatchingIn::Other => continue,
                 };
                 let (is_own, seq) = (origin == own, e.header.seq);
-                timed.push((match_id, Timed { step, at_micros, own: is_own, seq }));
+                timed.push((match_id, Timed { step, at_micros, own: is_own, seq, origin }));
             }
         }
         for m in &matches {
@@ -237,7 +239,7 @@ impl Histories {
                         let (is_own, seq) = (origin == own, e.header.seq);
                         timed.push((
                             m.id.clone(),
-                            Timed { step: Step::Received, at_micros: e.header.time_micros, own: is_own, seq },
+                            Timed { step: Step::Received, at_micros: e.header.time_micros, own: is_own, seq, origin },
                         ));
                     }
                 }
@@ -257,7 +259,10 @@ impl Histories {
                         FollowUpIn::Other => continue,
                     };
                     let (is_own, seq) = (origin == own, e.header.seq);
-                    timed.push((m.id.clone(), Timed { step, at_micros: e.header.time_micros, own: is_own, seq }));
+                    timed.push((
+                        m.id.clone(),
+                        Timed { step, at_micros: e.header.time_micros, own: is_own, seq, origin },
+                    ));
                 }
             }
         }

@@ -152,6 +152,12 @@ pub(crate) enum MatchingIn {
         match_id: String,
         request_id: String,
     },
+    /// A change written on another node, noticed in this node's log (its cause names it).
+    Noticed {
+        match_id: String,
+        #[serde(default)]
+        request_id: String,
+    },
     #[serde(other)]
     Other,
 }
@@ -168,7 +174,8 @@ impl MatchingIn {
             | Self::Ended { match_id, request_id, .. }
             | Self::AnswerGiven { match_id, request_id, .. }
             | Self::Received { match_id, request_id } => Some((match_id, request_id)),
-            Self::Other => None,
+            Self::Noticed { match_id, request_id } if !request_id.is_empty() => Some((match_id, request_id)),
+            Self::Noticed { .. } | Self::Other => None,
         }
     }
 }

@@ -10,9 +10,12 @@ use serde_json::json;
 
 use crate::bundle::instant;
 use crate::error::Error;
-use crate::history::Histories;
+use crate::history::{Histories, Timed};
 use crate::inputs::{FollowUpIn, MatchingIn};
 use crate::task;
+
+/// Matching's note of a change written on another node (`Noticed`).
+const NOTICED: &str = "matching.match.noticed";
 
 /// The topic every notification is of.
 pub const TOPIC: &str = "https://samenspel.nl/fhir/SubscriptionTopic/referral-task";
@@ -64,6 +67,9 @@ impl Notice {
 async fn concerns(histories: &Histories, event: &StoredEvent) -> Result<Option<(String, String)>, Error> {
     let h = &event.header;
     let Some(payload) = &event.payload else { return Ok(None) };
+    if h.kind == NOTICED && h.causes.is_empty() {
+        return Ok(None);
+    }
     if h.kind.starts_with("matching.match.") || h.kind == "matching.answer.given" {
         let Ok(m) = serde_json::from_slice::<MatchingIn>(&payload.data) else { return Ok(None) };
         return Ok(m.ids().map(|(m, r)| (m.to_string(), r.to_string())));
@@ -86,8 +92,15 @@ pub async fn notice_at(histories: &Histories, event: &StoredEvent) -> Result<Opt
     let Some((match_id, request_id)) = concerns(histories, event).await? else { return Ok(None) };
     let Some((h, i)) = histories.of_match(&request_id, &match_id).await? else { return Ok(None) };
     let (seq, time) = (event.header.seq, event.header.time_micros);
-    let steps: Vec<_> =
-        h.matches[i].steps.iter().filter(|s| if s.own { s.seq <= seq } else { s.at_micros <= time }).cloned().collect();
+    // A change written on another node and noticed here (the receipt, on the owner) is cut at
+    // the event noticed, that node's steps by their position there.
+    let noticed = (event.header.kind == NOTICED).then(|| event.header.causes.first()).flatten();
+    let upto = |s: &Timed| match noticed {
+        _ if s.own => s.seq <= seq,
+        Some(cause) if cause.origin == s.origin => s.seq <= cause.seq,
+        _ => s.at_micros <= time,
+    };
+    let steps: Vec<_> = h.matches[i].steps.iter().filter(|s| upto(s)).cloned().collect();
     if steps.is_empty() {
         return Ok(None);
     }

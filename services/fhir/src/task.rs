@@ -109,13 +109,21 @@ const STATUSES: [&str; 10] = [
 
 #[cfg(test)]
 mod tests {
+    use samenspel_eventlog::NodeId;
+
     use super::*;
 
     fn at(steps: &[Step]) -> TaskState {
         let timed: Vec<Timed> = steps
             .iter()
             .enumerate()
-            .map(|(i, s)| Timed { step: s.clone(), at_micros: i as i64, own: true, seq: i as u64 + 1 })
+            .map(|(i, s)| Timed {
+                step: s.clone(),
+                at_micros: i as i64,
+                own: true,
+                seq: i as u64 + 1,
+                origin: NodeId([1; 32]),
+            })
             .collect();
         state(&timed)
     }

@@ -313,7 +313,7 @@ pub(crate) fn read(json: &str) -> Result<Referral, Vec<FieldViolation>> {
             )));
         }
     }
-    fields.urgency = match sr.get("priority").str(&mut bad) {
+    let priority = match sr.get("priority").str(&mut bad) {
         None | Some("routine") => Some(Urgency::Normal),
         Some("urgent" | "asap" | "stat") => Some(Urgency::High),
         Some(other) => {
@@ -323,6 +323,29 @@ pub(crate) fn read(json: &str) -> Result<Referral, Vec<FieldViolation>> {
             None
         }
     };
+    // samenspel's own urgency, where a node wrote it, says what routine cannot: low or normal.
+    let mut urgency = None;
+    for e in sr.get("extension").items(&mut bad) {
+        if e.get("url").str(&mut bad) != Some(codes::URGENCY_EXTENSION) {
+            continue;
+        }
+        let code = e.get("valueCode");
+        urgency = match code.str(&mut bad) {
+            Some("low") => Some(Urgency::Low),
+            Some("normal") => Some(Urgency::Normal),
+            Some("high") => Some(Urgency::High),
+            other => {
+                bad.push(code.bad(format!("{} is not an urgency (low, normal, high)", other.unwrap_or("nothing"))));
+                None
+            }
+        };
+    }
+    if let (Some(u), Some(p)) = (urgency, priority)
+        && (u == Urgency::High) != (p == Urgency::High)
+    {
+        bad.push(sr.get("priority").bad("disagrees with the urgency extension beside it"));
+    }
+    fields.urgency = urgency.or(priority);
     let notes: Vec<String> =
         sr.get("note").items(&mut bad).iter().filter_map(|n| n.get("text").str(&mut bad).map(str::to_string)).collect();
     fields.description = notes.join("\n");

@@ -380,13 +380,30 @@ pub(crate) fn notice(state: &MatchingState, changed: &StoredEvent, match_id: &st
         return Decided::nothing(());
     }
     let id = format!("{}/{}/{}", crate::events::NOTICED, h.origin.to_hex(), h.seq);
-    let noticed = MatchingEvent::Noticed { match_id: m.id.clone(), kind: h.kind.clone() };
+    let noticed =
+        MatchingEvent::Noticed { match_id: m.id.clone(), kind: h.kind.clone(), request_id: m.request_id.clone() };
     let cause = EventRef { origin: h.origin, seq: h.seq, hash: changed.hash };
     let mut events = vec![noticed.to_new(ExpectedVersion::Any).with_id(id.clone()).with_causes(vec![cause])];
     if !m.status.is_active() && m.answer_sent == Some(true) {
         events.extend(releases(state, m).into_iter().enumerate().map(|(i, e)| e.with_id(format!("{id}/release/{i}"))));
     }
     Decided::new(events, ())
+}
+
+/// A node hosting the offer of one of this node's matches recorded its receipt (`received`): the
+/// receipt gets a position in this node's log (naming it as its cause), so that the referrer's
+/// system following its Tasks (FHIR `WatchTasks`, which follows this node's log) hears of it.
+pub(crate) fn notice_receipt(state: &MatchingState, received: &StoredEvent, match_id: &str) -> Decided<()> {
+    let h = &received.header;
+    let Some(m) = state.get_match(match_id) else { return Decided::nothing(()) };
+    if m.owner != state.own_hex() || !m.hosts.contains(&h.origin.to_hex()) {
+        return Decided::nothing(());
+    }
+    let id = format!("{}/{}/{}", crate::events::NOTICED, h.origin.to_hex(), h.seq);
+    let noticed =
+        MatchingEvent::Noticed { match_id: m.id.clone(), kind: h.kind.clone(), request_id: m.request_id.clone() };
+    let cause = EventRef { origin: h.origin, seq: h.seq, hash: received.hash };
+    Decided::new(vec![noticed.to_new(ExpectedVersion::Any).with_id(id).with_causes(vec![cause])], ())
 }
 
 /// An owner's decision on one of its matches, with the releases of the places held here when it

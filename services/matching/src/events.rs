@@ -107,9 +107,16 @@ pub(crate) enum MatchingEvent {
         #[serde(default, skip_serializing_if = "String::is_empty")]
         reason_subject: String,
     },
-    /// A change to a match another node owns, concerning an organisation hosted here: it gives
-    /// the change a position in this node's log, for WatchMatches.
-    Noticed { match_id: String, kind: String },
+    /// A change to a match written on another node, noticed here: on a node hosting the match's
+    /// offer, the owner's change (a position in this node's log for WatchMatches); on the owner,
+    /// the hosting node's receipt (a position for the referrer's Task notifications).
+    Noticed {
+        match_id: String,
+        kind: String,
+        /// The request of the match; empty in events from before.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        request_id: String,
+    },
     /// The receipt: the match was shown to its receiving organisation (a caller of that
     /// organisation read it), on the node that hosts it. Once per match and node; the owner is
     /// the only other node that gets it.

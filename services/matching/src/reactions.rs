@@ -7,7 +7,9 @@
 //!   declined, in an event of its own;
 //! - (on a node hosting a matched offer) the owner changed the match: the change gets a position
 //!   in this node's log for WatchMatches, and when the match ended, the places claimed here are
-//!   freed.
+//!   freed;
+//! - (on the owner) the node hosting a matched offer recorded its receipt: the receipt gets a
+//!   position in this node's log for the referrer's Task notifications.
 //!
 //! What to append is decided in `decide.rs` on the state after the event; each answer carries an
 //! event id made from what it answers, so a replay writes nothing twice.
@@ -74,6 +76,9 @@ impl Reaction for Follow {
             | MatchingEvent::Expired { .. }
             | MatchingEvent::Failed { .. }
             | MatchingEvent::Ended { .. } => self.write(|s| decide::notice(s, event, decoded.match_id())).await,
+            MatchingEvent::Received { match_id, .. } => {
+                self.write(|s| decide::notice_receipt(s, event, match_id)).await
+            }
             _ => Ok(()),
         }
     }
