@@ -29,6 +29,16 @@ async fn match_in(node: &TestNode, id: &str, status: pb::MatchStatus) -> pb::Mat
     .await
 }
 
+/// The first step of `kind` that `origin` wrote.
+fn step_of<'a>(steps: &'a [pb::TimelineStep], kind: &str, origin: NodeId) -> &'a pb::TimelineStep {
+    steps.iter().find(|s| s.kind == kind && s.origin == origin.0).unwrap_or_else(|| panic!("{kind} is missing"))
+}
+
+/// The names of the organisations that wrote a step.
+fn names(step: &pb::TimelineStep) -> Vec<&str> {
+    step.organisations.iter().map(|o| o.name.as_str()).collect()
+}
+
 /// Every step of a request's timeline as `node` holds it, read in small pages.
 async fn timeline(node: &TestNode, request: &str) -> Vec<pb::TimelineStep> {
     let mut audit = node.audit_client().await;
@@ -317,6 +327,19 @@ async fn a_referral_travels_between_three_organisations_nodes_and_closes_the_loo
     for s in &owner {
         assert!(s.verified, "{} at {}: {}", s.kind, s.seq, s.problem);
     }
+    // Who wrote each step: the call that wrote it, on the node it was made to; the organisations
+    // that wrote it, by the sociale kaart.
+    let confirmed = step_of(&owner, "matching.match.confirmed", ids[0]);
+    let author = confirmed.author.as_ref().expect("the confirmation was a call to the owner");
+    assert_eq!((author.rpc.as_str(), author.role.as_str()), ("/samenspel.v1.Matching/ConfirmProposal", "admin"));
+    assert_eq!(names(confirmed), ["Wijkteam Centrum"]);
+    let answered = step_of(&owner, "matching.answer.given", ids[1]);
+    assert!(answered.author.is_none(), "who at node V answered stays on node V");
+    assert_eq!(names(answered), ["Vrijwilligers Oost"]);
+    let v_timeline = timeline(v, &request).await;
+    let on_v = step_of(&v_timeline, "matching.answer.given", ids[1]);
+    assert_eq!(on_v.author.as_ref().unwrap().rpc, "/samenspel.v1.Matching/AcceptMatch");
+    assert!(step_of(&owner, "matching.match.accepted", ids[0]).author.is_none(), "the owner decided by itself");
     assert!(owner.iter().any(|s| s.kind.starts_with("intake.request.")));
     let position = |kind: &str, origin: NodeId| {
         owner.iter().position(|s| s.kind == kind && s.origin == origin.0).unwrap_or_else(|| panic!("{kind} is missing"))
@@ -626,8 +649,21 @@ async fn the_receiving_node_confirms_receipt_and_the_referrer_flags_what_was_not
     // The volunteer platform reads the first: its node confirms receipt, the owner sees it.
     let platform = v.channel_as(samenspel_e2e::Role::VolunteerPlatform, Some(&oost)).await;
     let mut matching = pb::matching_client::MatchingClient::new(platform);
-    let shown = matching.get_match(pb::GetMatchRequest { match_id: m1.id.clone() }).await.unwrap().into_inner();
+    let mut shown = tonic::Request::new(pb::GetMatchRequest { match_id: m1.id.clone() });
+    shown.metadata_mut().insert("user", "kees".parse().unwrap());
+    let shown = matching.get_match(shown).await.unwrap().into_inner();
     assert!(shown.received_micros > 0, "the receipt is recorded on the first read");
+    // The receipt is the platform's call's, user and all, on its node.
+    let receipt = eventually("the receipt on node V's timeline", || async {
+        timeline(v, &first).await.into_iter().find(|s| s.kind == "matching.match.received")
+    })
+    .await;
+    let author = receipt.author.as_ref().unwrap();
+    assert_eq!(
+        (author.user.as_str(), author.organisation_id.as_str(), author.role.as_str(), author.rpc.as_str()),
+        ("kees", oost.as_str(), "volunteer_platform", "/samenspel.v1.Matching/GetMatch")
+    );
+    assert_eq!(names(&receipt), ["Vrijwilligers Oost"]);
     let received = eventually("the owner sees the receipt", || async {
         get_match(w, &m1.id).await.ok().filter(|m| m.received_micros > 0)
     })

@@ -182,7 +182,7 @@ impl TestNode {
     /// leaves no access record of its own): what its services and clients wrote.
     pub async fn written(&self) -> Vec<StoredEvent> {
         let mut all = self.log.read(self.log.node_id(), 1, usize::MAX).await.expect("read the own log");
-        all.retain(|e| e.header.kind != samenspel_kit::ACCESS_RECORDED);
+        all.retain(|e| e.header.kind != samenspel_kit::ACCESS_RECORDED && e.header.kind != samenspel_kit::WRITTEN);
         all
     }
 

@@ -5,7 +5,8 @@
 //! service's runtime that starts and stops them in order and writes by deciding on its read model
 //! (`runtime`); what a service event is (`events`); ids, paging and watch streams; the rule
 //! that only an entry's host changes it (`hosts`); and who may call what — the role matrix
-//! (`auth`), a call's session (`session`) and the access log of personal-data reads (`access`).
+//! (`auth`), a call's session (`session`), the access log of personal-data reads (`access`) and
+//! the record of who wrote which events (`written`).
 
 mod access;
 mod auth;
@@ -26,6 +27,7 @@ mod session;
 mod split;
 mod tasks;
 mod watch;
+mod written;
 
 pub use access::{ACCESS_RECORDED, AccessLog, AccessRecord, Outcome, access_stream};
 pub use auth::{
@@ -50,3 +52,4 @@ pub use session::{Session, Validity, accessed};
 pub use split::{split, split_marked};
 pub use tasks::{TaskHandle, start_sweeper};
 pub use watch::{WatchStream, Watched, watch_stream};
+pub use written::{WRITTEN, Writer, WrittenRecord, during, written_stream};

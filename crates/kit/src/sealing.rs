@@ -194,9 +194,14 @@ impl EventLog for SealingLog {
         self.inner.node_id()
     }
 
+    /// Seals, and adds the records of who writes them when a call writes them (`written.rs`);
+    /// the answer is the caller's events' (the records' positions are left out).
     async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>> {
-        let events = self.seal(events).await?;
-        self.inner.append(events).await
+        let asked = events.len();
+        let events = crate::written::stamp(self.seal(events).await?)?;
+        let mut appended = self.inner.append(events).await?;
+        appended.truncate(asked);
+        Ok(appended)
     }
 
     fn check(&self, events: &[NewEvent]) -> Vec<FieldViolation> {

@@ -217,7 +217,15 @@ where
                 changes: edge.auth.changes(),
             };
             request.extensions_mut().insert(session);
-            let answer = inner.call(request).await?;
+            // What the handler appends is recorded as this caller's (`samenspel_kit::during`).
+            let writer = samenspel_kit::Writer {
+                credential: caller.credential.clone(),
+                organisation: caller.organisation.clone(),
+                role: caller.role,
+                user: caller.user.clone(),
+                rpc: path.clone(),
+            };
+            let answer = samenspel_kit::during(writer, inner.call(request)).await?;
             Ok(match rule.personal {
                 Some(data) => record_answer(&edge.access, &caller, rule, data, answer).await,
                 None => answer,

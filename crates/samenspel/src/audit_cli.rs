@@ -356,6 +356,14 @@ pub async fn timeline(node: &NodeArgs, request_id: &str) -> anyhow::Result<ExitC
                         pb::PersonalData::Erased => "erased",
                         pb::PersonalData::NotHeld => "not held",
                     },
+                    "author": s.author.as_ref().map(|a| serde_json::json!({
+                        "user": a.user,
+                        "organisation_id": a.organisation_id,
+                        "role": a.role,
+                        "rpc": a.rpc,
+                        "credential_id": a.credential,
+                    })),
+                    "organisations": s.organisations.iter().map(|o| serde_json::json!({ "id": o.id, "name": o.name })).collect::<Vec<_>>(),
                 }
             });
             println!("{line}");

@@ -259,6 +259,18 @@ impl pb::audit_server::Audit for AuditGrpc {
                 verified: s.problem.is_none(),
                 problem: s.problem.clone().unwrap_or_default(),
                 personal_data: personal_pb(s.personal).into(),
+                author: s.author.as_ref().map(|a| pb::StepAuthor {
+                    user: a.user.clone(),
+                    organisation_id: a.organisation.clone().unwrap_or_default(),
+                    role: a.role.to_string(),
+                    rpc: a.rpc.clone(),
+                    credential: a.credential.clone(),
+                }),
+                organisations: s
+                    .organisations
+                    .iter()
+                    .map(|(id, name)| pb::StepOrganisation { id: id.clone(), name: name.clone() })
+                    .collect(),
             })
             .collect();
         let answer = pb::GetTimelineResponse { steps, access, next_page_token };

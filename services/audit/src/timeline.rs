@@ -4,20 +4,25 @@
 //! its header up the chain to a checkpoint its origin signed). The streams are the services'
 //! (read here by name, as a tolerant reader); a node sees the steps whose headers it holds: an
 //! event it was outside the audience of is an outline here, on no stream. Each step says whether
-//! it holds personal data and whether that can still be read here (erased, after an erasure).
+//! it holds personal data and whether that can still be read here (erased, after an erasure),
+//! who wrote it when a call to this node did (the records beside its events,
+//! `samenspel_kit::written`), and the organisations that wrote it: the author's, or the request's
+//! parties its origin hosts (their names from the sociale kaart).
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 
 use samenspel_eventlog::{EventLog, Hash, NodeId, StoredEvent, payload_hash, verify_checkpoint};
 use samenspel_keys::{KeyStore, SubjectRef};
-use samenspel_kit::sealed_subjects;
+use samenspel_kit::{Writer, WrittenRecord, clear_of, sealed_subjects, written_stream};
 
 use crate::error::Error;
 
 /// Events read from one stream at most: a request's history is dozens, not thousands.
 const MAX_STREAM_EVENTS: usize = 10_000;
+/// Organisations a request's steps name, at most: its parties are a handful.
+const MAX_PARTIES: usize = 64;
 /// How far past an event its covering checkpoint is looked for (a group commit's most events).
 const MAX_CHECKPOINT_DISTANCE: usize = 8_192;
 /// Events read at a time while looking for it.
@@ -39,6 +44,11 @@ pub struct Step {
     /// `None` when the event verifies; else what failed.
     pub problem: Option<String>,
     pub personal: PersonalData,
+    /// The call to this node that wrote it, if one did.
+    pub author: Option<Writer>,
+    /// The organisations that wrote it (id, name): the author's, or the request's parties hosted
+    /// at its origin.
+    pub organisations: Vec<(String, String)>,
 }
 
 /// Whether a step holds personal data, and whether this node can still read it.
@@ -137,9 +147,23 @@ impl Timeline {
                 }
             }
         }
+        let authors = self.authors(&events).await?;
+        let parties = self.parties(&origins, &events).await?;
         let mut checked: HashMap<(NodeId, u64), Option<String>> = HashMap::new();
         let mut steps = Vec::with_capacity(events.len());
         for ((origin, seq), e) in &events {
+            let author = (*origin == self.log.node_id()).then(|| authors.get(&e.header.event_id)).flatten().cloned();
+            let organisations = match author.as_ref().and_then(|a| a.organisation.as_ref()) {
+                Some(id) => {
+                    let name = parties.get(id).map_or_else(String::new, |(_, name)| name.clone());
+                    vec![(id.clone(), name)]
+                }
+                None => parties
+                    .iter()
+                    .filter(|(_, (host, _))| host == origin)
+                    .map(|(id, (_, name))| (id.clone(), name.clone()))
+                    .collect(),
+            };
             let problem = self.check(*origin, e, &mut checked).await?;
             steps.push(Step {
                 origin: *origin,
@@ -153,9 +177,62 @@ impl Timeline {
                 causes: e.header.causes.iter().map(|c| (c.origin, c.seq)).collect(),
                 problem,
                 personal: self.personal(e),
+                author,
+                organisations,
             });
         }
         Ok(causal_order(steps))
+    }
+
+    /// Who wrote this node's events among `events`, by event id, from the records beside them
+    /// (`samenspel_kit::written`): the first record naming an event is the call that wrote it.
+    async fn authors(&self, events: &BTreeMap<(NodeId, u64), StoredEvent>) -> Result<HashMap<String, Writer>, Error> {
+        let own = self.log.node_id();
+        let streams: BTreeSet<&str> =
+            events.iter().filter(|((o, _), _)| *o == own).map(|(_, e)| e.header.stream.as_str()).collect();
+        let mut authors = HashMap::new();
+        for stream in streams {
+            for e in self.log.read_stream(own, &written_stream(stream), 1, MAX_STREAM_EVENTS).await? {
+                let Some(record) = WrittenRecord::of(&e) else { continue };
+                for id in record.events {
+                    authors.entry(id).or_insert_with(|| record.writer.clone());
+                }
+            }
+        }
+        Ok(authors)
+    }
+
+    /// The organisations the steps name (the request's asker, the offers' organisations, …) that
+    /// the sociale kaart here knows: id → (the node hosting it, its name).
+    async fn parties(
+        &self,
+        origins: &[NodeId],
+        events: &BTreeMap<(NodeId, u64), StoredEvent>,
+    ) -> Result<BTreeMap<String, (NodeId, String)>, Error> {
+        let mut ids = BTreeSet::new();
+        for e in events.values() {
+            if let Some(p) = &e.payload
+                && let Ok(value) = serde_json::from_slice::<serde_json::Value>(clear_of(&p.data))
+            {
+                organisation_ids(&value, 0, &mut ids);
+            }
+        }
+        let mut parties = BTreeMap::new();
+        for id in ids.into_iter().take(MAX_PARTIES) {
+            let stream = format!("directory/organisation/{id}");
+            for &origin in origins {
+                let entries = self.log.read_stream(origin, &stream, 1, MAX_STREAM_EVENTS).await?;
+                let name = entries.iter().rev().find_map(|e| {
+                    let value: serde_json::Value = serde_json::from_slice(&e.payload.as_ref()?.data).ok()?;
+                    value.get("fields")?.get("name")?.as_str().map(str::to_string)
+                });
+                if let Some(name) = name {
+                    parties.insert(id, (origin, name));
+                    break;
+                }
+            }
+        }
+        Ok(parties)
     }
 
     /// The payload against its commitment, then the chain from the event up to the first
@@ -212,8 +289,22 @@ impl Timeline {
     }
 }
 
+/// The organisation ids a payload names: the string values of members whose name ends in
+/// `organisation_id` (`asking_organisation_id`, `support_organisation_id`, …), a few levels deep.
+fn organisation_ids(value: &serde_json::Value, depth: usize, out: &mut BTreeSet<String>) {
+    let Some(members) = value.as_object().filter(|_| depth < 3) else { return };
+    for (name, v) in members {
+        match v.as_str() {
+            Some(id) if name.ends_with("organisation_id") && !id.is_empty() => {
+                out.insert(id.to_string());
+            }
+            _ => organisation_ids(v, depth + 1, out),
+        }
+    }
+}
+
 fn match_id_of(payload: &[u8]) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_slice(samenspel_kit::clear_of(payload)).ok()?;
+    let value: serde_json::Value = serde_json::from_slice(clear_of(payload)).ok()?;
     value.get("match_id")?.as_str().map(str::to_string)
 }
 
@@ -274,6 +365,8 @@ mod tests {
             causes: causes.iter().map(|(o, s)| (NodeId([*o; 32]), *s)).collect(),
             problem: None,
             personal: PersonalData::None,
+            author: None,
+            organisations: Vec::new(),
         }
     }
 

@@ -7,7 +7,7 @@ use samenspel_eventlog::{
     Appended, Audience, Checkpoint, EventHeader, EventRef, ExpectedVersion, FieldViolation, Hash, MAX_STREAM_LEN,
     NewEvent, NodeId, Payload, StoredEvent, SubscribeFrom,
 };
-use samenspel_kit::{ACCESS_RECORDED, Check, SERVICE_KIND_PREFIXES, Session, accessed, watch_stream};
+use samenspel_kit::{ACCESS_RECORDED, Check, SERVICE_KIND_PREFIXES, Session, WRITTEN, accessed, watch_stream};
 use samenspel_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -89,11 +89,12 @@ fn hash(bytes: &[u8], field: &str) -> Result<Hash, FieldViolation> {
 
 /// The access-log subjects of raw events: the streams of those whose payload is handed out.
 fn streams_of<'a>(events: impl IntoIterator<Item = &'a StoredEvent>) -> Vec<String> {
-    // An access record names pseudonymous ids only, and its reading is no access to anyone's
-    // data: were it recorded, a watcher of the own log would be sent its own records for ever.
+    // An access record (or a record of who wrote events) names pseudonymous ids only, and its
+    // reading is no access to anyone's data: were it recorded, a watcher of the own log would be
+    // sent its own records for ever.
     events
         .into_iter()
-        .filter(|e| e.payload.is_some() && e.header.kind != ACCESS_RECORDED)
+        .filter(|e| e.payload.is_some() && e.header.kind != ACCESS_RECORDED && e.header.kind != WRITTEN)
         .map(|e| format!("stream/{}", e.header.stream))
         .collect()
 }
