@@ -247,7 +247,7 @@ fn incoming(identifier: &str, wijkteam: &str) -> Value {
         "type": "transaction",
         "identifier": { "system": "urn:oid:2.16.528.1.1007.3.3.1234", "value": identifier },
         "entry": [
-            { "fullUrl": "urn:uuid:6b0e9c5c-0000-4000-8000-000000000001", "resource": {
+            { "fullUrl": "urn:uuid:6b0e9c5c-0000-4000-8000-000000000001", "request": { "method": "POST", "url": "ServiceRequest" }, "resource": {
                 "resourceType": "ServiceRequest",
                 "status": "active",
                 "intent": "order",
@@ -259,7 +259,7 @@ fn incoming(identifier: &str, wijkteam: &str) -> Value {
                 "requester": { "identifier": { "system": "https://samenspel.nl/fhir/NamingSystem/organisation", "value": wijkteam } },
                 "note": [{ "text": "Mevrouw kan niet meer zelf naar de winkel." }]
             }},
-            { "fullUrl": "urn:uuid:6b0e9c5c-0000-4000-8000-000000000002", "resource": {
+            { "fullUrl": "urn:uuid:6b0e9c5c-0000-4000-8000-000000000002", "request": { "method": "POST", "url": "Patient" }, "resource": {
                 "resourceType": "Patient",
                 "name": [{ "given": ["Aaltje"], "family": "Jansen" }],
                 "birthDate": "1938-11-02",
@@ -267,12 +267,12 @@ fn incoming(identifier: &str, wijkteam: &str) -> Value {
                 "address": [{ "postalCode": "6411 AB" }],
                 "communication": [{ "language": { "coding": [{ "system": "urn:ietf:bcp:47", "code": "nl-NL" }] } }]
             }},
-            { "fullUrl": "urn:uuid:6b0e9c5c-0000-4000-8000-000000000003", "resource": {
+            { "fullUrl": "urn:uuid:6b0e9c5c-0000-4000-8000-000000000003", "request": { "method": "POST", "url": "RelatedPerson" }, "resource": {
                 "resourceType": "RelatedPerson",
                 "patient": { "reference": "urn:uuid:6b0e9c5c-0000-4000-8000-000000000002" },
                 "name": [{ "text": "Kees Jansen" }]
             }},
-            { "fullUrl": "urn:uuid:6b0e9c5c-0000-4000-8000-000000000004", "resource": {
+            { "fullUrl": "urn:uuid:6b0e9c5c-0000-4000-8000-000000000004", "request": { "method": "POST", "url": "Consent" }, "resource": {
                 "resourceType": "Consent",
                 "status": "active",
                 "scope": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy" }] },
@@ -462,25 +462,75 @@ async fn a_bad_bundle_is_refused_naming_every_bad_element_by_fhirpath_and_writes
 fn the_fhir_validator_refuses_what_fhir_and_the_referral_ig_do_not_allow() {
     let test = "the_fhir_validator_refuses_what_fhir_and_the_referral_ig_do_not_allow";
     let good = json!({ "resourceType": "Task", "status": "requested", "intent": "order",
-        "code": { "coding": [{ "system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill" }] },
-        "focus": { "reference": "ServiceRequest/x" } });
+        "meta": { "profile": ["https://samenspel.nl/fhir/StructureDefinition/referral-task"] },
+        "code": { "coding": [{ "system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill", "display": "Fulfill" }] },
+        "focus": { "reference": "ServiceRequest/x" }, "owner": { "reference": "Organization/y" } });
     let Some(ok) = validators::fhir_report(&[("good".into(), good.to_string())]) else {
         validators::fhir(test, &[]);
         return;
     };
     assert_eq!(ok, Ok(()));
+    // What the profile-aware validator's known mistakes would refuse, though FHIR allows it.
+    let mut rejected = good.clone();
+    rejected["status"] = "rejected".into();
+    let speaking = json!({ "resourceType": "Patient",
+        "communication": [{ "language": { "coding": [{ "system": "urn:ietf:bcp:47", "code": "nl" }] } }] });
+    // samenspel's published profiles, extensions, value sets and code systems are FHIR too.
+    let mut allowed = vec![("rejected".into(), rejected.to_string()), ("speaking".into(), speaking.to_string())];
+    let published = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/fhir");
+    for file in std::fs::read_dir(&published).expect("deploy/fhir") {
+        let path = file.unwrap().path();
+        let name = path.file_stem().unwrap().to_string_lossy().to_string();
+        allowed.push((name, std::fs::read_to_string(&path).unwrap()));
+    }
+    assert!(allowed.len() >= 7, "the published conformance resources are there");
+    assert_eq!(validators::fhir_report(&allowed).unwrap(), Ok(()));
+
     let mut received = good.clone();
     received["status"] = "received".into();
     let mut unknown = good.clone();
     unknown["colour"] = "blue".into();
+    let mut approve = good.clone();
+    approve["code"]["coding"][0]["code"] = "approve".into();
+    let mut ownerless = good.clone();
+    ownerless.as_object_mut().unwrap().remove("owner");
+    let mut unclaimed = good.clone();
+    unclaimed.as_object_mut().unwrap().remove("meta");
+    let urgency = json!({ "resourceType": "ServiceRequest", "status": "active", "intent": "order",
+        "subject": { "reference": "Patient/x" },
+        "extension": [{ "url": "https://samenspel.nl/fhir/StructureDefinition/urgency", "valueCode": "soon" }] });
     let dangling = json!({ "resourceType": "Bundle", "type": "collection", "entry": [
         { "fullUrl": "urn:uuid:01234567-89ab-cdef-0123-456789abcdef", "resource": good } ] });
+    let relative = json!({ "resourceType": "Bundle", "type": "history", "entry": [
+        { "fullUrl": "Task/x", "resource": good, "request": { "method": "GET", "url": "Task/x" } } ] });
+    let mut bad_ones = Vec::new();
     for (name, bad, says) in [
         ("received", received, "is not in the required value set"),
+        ("received-profiled", bad_status(&good), "not in required profile ValueSet"),
         ("unknown", unknown, "Extra inputs are not permitted"),
+        ("approve", approve, "Profile pattern mismatch for Task.code"),
+        ("ownerless", ownerless, "Task.owner"),
+        ("unclaimed", unclaimed, "must declare at least one enforced profile"),
+        ("urgency", urgency, "is not a samenspel urgency"),
         ("dangling", dangling, "resolves to no entry of the Bundle"),
+        ("relative", relative, "The fullUrl must be an absolute URL"),
     ] {
-        let report = validators::fhir_report(&[(name.into(), bad.to_string())]).unwrap().unwrap_err();
-        assert!(report.contains(says), "{name}: {report}");
+        bad_ones.push((name, bad.to_string(), says));
     }
+    // One run for all (the validators take seconds to start); each file's lines are its own.
+    let documents: Vec<_> = bad_ones.iter().map(|(name, bad, _)| (name.to_string(), bad.clone())).collect();
+    let report = validators::fhir_report(&documents).unwrap().unwrap_err();
+    for (name, _, says) in bad_ones {
+        let file = format!("/{name}.json: ");
+        let lines: Vec<_> = report.lines().filter(|l| l.contains(&file)).collect();
+        assert!(lines.iter().any(|l| l.contains(says)), "{name}: {report}");
+    }
+}
+
+/// A referral Task whose status the referral IG leaves out (`received`, told as a business
+/// status instead).
+fn bad_status(good: &Value) -> Value {
+    let mut t = good.clone();
+    t["status"] = "received".into();
+    t
 }

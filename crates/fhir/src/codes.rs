@@ -26,6 +26,9 @@ pub const STATUS_REASON: &str = "https://samenspel.nl/fhir/CodeSystem/task-statu
 /// routine and this extension keeps them apart.
 pub const URGENCY_EXTENSION: &str = "https://samenspel.nl/fhir/StructureDefinition/urgency";
 
+/// samenspel's profile of a referral Task (deploy/fhir), which every exported Task claims.
+pub const REFERRAL_TASK_PROFILE: &str = "https://samenspel.nl/fhir/StructureDefinition/referral-task";
+
 /// A request for help, by its id on the node that took it in.
 pub const HELP_REQUEST_ID: &str = "https://samenspel.nl/fhir/NamingSystem/help-request";
 /// A match (one referral of a request to an offer).

@@ -11,13 +11,12 @@ pub fn uuid_of(id: &str) -> Option<String> {
     Some(format!("{}-{}-{}-{}-{}", &id[..8], &id[8..12], &id[12..16], &id[16..20], &id[20..]))
 }
 
-/// The `fullUrl` of a resource whose id is `id`: its UUID URN, or a relative URL when the id is
-/// not a UUID.
+/// The `fullUrl` of a resource whose id is `id`: its UUID URN, or, when the id is not a UUID, the
+/// URN of a UUID derived from its type and id (a fullUrl is absolute: a relative `Type/id` is
+/// refused by validators).
 pub fn full_url(resource_type: &str, id: &str) -> String {
-    match uuid_of(id) {
-        Some(uuid) => format!("urn:uuid:{uuid}"),
-        None => format!("{resource_type}/{id}"),
-    }
+    let uuid = uuid_of(id).or_else(|| uuid_of(&derived_id(resource_type, id))).unwrap_or_default();
+    format!("urn:uuid:{uuid}")
 }
 
 /// A Reference to a resource of the same Bundle.
@@ -45,10 +44,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_hex_id_is_a_uuid_and_anything_else_a_relative_reference() {
+    fn a_hex_id_is_a_uuid_and_anything_else_the_urn_of_a_derived_one() {
         assert_eq!(uuid_of("0123456789abcdef0123456789ABCDEF").unwrap(), "01234567-89ab-cdef-0123-456789abcdef");
         assert_eq!(uuid_of("0123"), None);
-        assert_eq!(full_url("Task", "x-1"), "Task/x-1");
+        let other = full_url("Task", "x-1");
+        assert!(other.starts_with("urn:uuid:") && other.len() == 45, "{other}");
+        assert_eq!(other, full_url("Task", "x-1"));
+        assert_ne!(other, full_url("Patient", "x-1"));
         assert_eq!(
             reference("Organization", &"a".repeat(32))["reference"],
             format!("urn:uuid:{}", uuid_of(&"a".repeat(32)).unwrap())

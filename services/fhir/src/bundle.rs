@@ -271,7 +271,7 @@ impl Builder<'_> {
         let mut t = json!({
             "resourceType": "Task",
             "id": m.id,
-            "meta": { "lastUpdated": instant(m.updated_micros()) },
+            "meta": { "lastUpdated": instant(m.updated_micros()), "profile": [codes::REFERRAL_TASK_PROFILE] },
             "identifier": [identifier(codes::MATCH_ID, &m.id)],
             "basedOn": [reference("ServiceRequest", &self.h.id)],
             "status": s.status,

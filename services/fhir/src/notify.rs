@@ -41,7 +41,7 @@ impl Notice {
             "type": "history",
             "timestamp": instant(self.at_micros),
             "entry": [{
-                "fullUrl": format!("SubscriptionStatus/{status_id}"),
+                "fullUrl": full_url("SubscriptionStatus", &status_id),
                 "resource": {
                     "resourceType": "SubscriptionStatus",
                     "id": status_id,
