@@ -311,6 +311,19 @@ async fn health_and_reflection_are_served() {
             .unwrap()
             .is_ok()
     );
+    // The error details every refusal carries are described too, so grpcurl can decode them.
+    for symbol in ["google.rpc.BadRequest", "google.rpc.ErrorInfo", "google.rpc.RetryInfo"] {
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::FileContainingSymbol(symbol.into())),
+        };
+        let mut responses = client.server_reflection_info(tokio_stream::once(request)).await.unwrap().into_inner();
+        let answer = responses.next().await.unwrap().unwrap().message_response;
+        assert!(
+            matches!(answer, Some(MessageResponse::FileDescriptorResponse(ref f)) if !f.file_descriptor_proto.is_empty()),
+            "{symbol}: {answer:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

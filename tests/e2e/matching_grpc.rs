@@ -496,3 +496,24 @@ async fn a_waiting_list_is_proposed_with_its_wait_and_an_offer_without_capacity_
     let accepted = answer_match(&node, &m.id, &a, true).await;
     assert_eq!(accepted.status(), pb::MatchStatus::Accepted);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_match_stream_for_an_organisation_the_directory_does_not_have_is_not_found_at_once() {
+    let node = TestNode::start().await;
+    let known = organisation(&node, "Vrijwilligers", pb::OrganisationKind::Vrijwilligersorganisatie, "6411 AA").await;
+    let mut client = node.matching_client().await;
+    let unknown = "0123456789abcdef0123456789abcdef".to_string();
+    let asked = client.watch_matches(pb::WatchMatchesRequest { organisation_id: unknown.clone(), from_position: 0 });
+    let status = tokio::time::timeout(Duration::from_secs(5), asked)
+        .await
+        .expect("answered, not left waiting")
+        .expect_err("no stream for an organisation nobody has");
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    assert!(status.message().contains(&unknown), "{status:?}");
+    // One created just before is known at once (matching catches up first).
+    let fresh = organisation(&node, "Nieuw", pb::OrganisationKind::Vrijwilligersorganisatie, "6411 AA").await;
+    for id in [known, fresh] {
+        let r = pb::WatchMatchesRequest { organisation_id: id, from_position: 0 };
+        assert!(client.watch_matches(r).await.is_ok());
+    }
+}

@@ -1,6 +1,7 @@
 //! A call's session, as the node's edge hands it to a handler in the request's extensions: the
 //! authenticated caller, the rule of the RPC called, where access records go, and how to tell
-//! that the caller's credential is no longer valid (a long stream ends then).
+//! that the caller's credential is no longer valid or the node is stopping (a long stream ends
+//! then).
 
 use std::sync::Arc;
 
@@ -23,6 +24,9 @@ pub struct Session {
     pub valid: Validity,
     /// Changes whenever credentials change (issued, revoked) at the node.
     pub changes: watch::Receiver<u64>,
+    /// True once the node is stopping: a long stream ends then rather than hold the shutdown
+    /// for its whole grace period.
+    pub stopping: watch::Receiver<bool>,
 }
 
 impl std::fmt::Debug for Session {

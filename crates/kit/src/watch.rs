@@ -1,7 +1,7 @@
 //! Watch streams: a subscription to the log turned into the gRPC stream of a service's changes,
 //! each event mapped (by the service, after its read model has it) to what a client sees of it.
 //! Where the items hold personal data, each is recorded in the access log before it is sent; and
-//! the stream ends when the caller's credential is revoked or expires.
+//! the stream ends when the caller's credential is revoked or expires, or the node stops.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -73,7 +73,9 @@ where
     Box::pin(until_invalid(items, session))
 }
 
-/// `items`, ended with `UNAUTHENTICATED` as soon as the session's credential no longer holds.
+/// `items`, ended with `UNAUTHENTICATED` as soon as the session's credential no longer holds,
+/// and with `UNAVAILABLE` when the node stops (the client resumes from its last position, here
+/// or at the restarted node).
 fn until_invalid<T: Send + 'static>(
     items: impl Stream<Item = Result<T, Status>> + Send + 'static,
     session: Session,
@@ -88,9 +90,16 @@ fn until_invalid<T: Send + 'static>(
                 let gone = Status::unauthenticated("the credential was revoked or expired");
                 return Some((Err(gone), (items, session, true)));
             }
+            // A closed channel (the node gone) is an end too.
+            let stopped = *session.stopping.borrow() || session.stopping.has_changed().is_err();
+            if stopped {
+                let stopping = Status::unavailable("the node is stopping; resume from the last position received");
+                return Some((Err(stopping), (items, session, true)));
+            }
             tokio::select! {
                 next = items.next() => return next.map(|item| (item, (items, session, false))),
                 _ = session.changes.changed() => {}
+                _ = session.stopping.changed() => {}
                 () = tokio::time::sleep(RECHECK) => {}
             }
         }

@@ -19,24 +19,27 @@ pub struct Copied {
 }
 
 fn copy_tree(from: &Path, to: &Path, copied: &mut (usize, u64)) -> Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_tree(&entry.path(), &target, copied)?;
+    std::fs::create_dir_all(to).map_err(Error::io("cannot create", to))?;
+    for entry in std::fs::read_dir(from).map_err(Error::io("cannot read", from))? {
+        let entry = entry.map_err(Error::io("cannot read", from))?;
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        if entry.file_type().map_err(Error::io("cannot read", &source))?.is_dir() {
+            copy_tree(&source, &target, copied)?;
         } else {
-            copied.1 += std::fs::copy(entry.path(), &target)?;
-            std::fs::File::open(&target)?.sync_all()?;
+            copied.1 += std::fs::copy(&source, &target).map_err(Error::io("cannot copy to", &target))?;
+            sync(&target)?;
             copied.0 += 1;
         }
     }
-    std::fs::File::open(to)?.sync_all()?;
-    Ok(())
+    sync(to)
+}
+
+fn sync(path: &Path) -> Result<()> {
+    std::fs::File::open(path).and_then(|f| f.sync_all()).map_err(Error::io("cannot sync", path))
 }
 
 fn is_empty_dir(dir: &Path) -> Result<bool> {
-    Ok(!dir.exists() || std::fs::read_dir(dir)?.next().is_none())
+    Ok(!dir.exists() || std::fs::read_dir(dir).map_err(Error::io("cannot read", dir))?.next().is_none())
 }
 
 /// Checks that `dir` holds a whole store that verifies; opening it also proves no node is
@@ -79,7 +82,7 @@ pub fn restore(from: &Path, data_dir: &Path, replace: bool) -> Result<(Copied, O
             )));
         }
         let aside = data_dir.with_extension(format!("before-restore-{}", std::process::id()));
-        std::fs::rename(data_dir, &aside)?;
+        std::fs::rename(data_dir, &aside).map_err(Error::io("cannot set aside", data_dir))?;
         set_aside = Some(aside);
     }
     let mut copied = (0, 0);

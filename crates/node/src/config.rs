@@ -34,7 +34,9 @@ pub enum StoreKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NodeConfig {
-    /// Address of the one gRPC port that serves every service.
+    /// Address of the one gRPC port that serves every service: an IP and port, or a host name
+    /// and port (`localhost:7400`), resolved when the config is read.
+    #[serde(deserialize_with = "listen_address")]
     pub listen: SocketAddr,
     /// Holds the node key (`node.key`) and the log (`log/`).
     pub data_dir: PathBuf,
@@ -160,8 +162,36 @@ impl NodeConfig {
     }
 }
 
+/// The address `text` names: `ip:port`, `[ipv6]:port`, or `host:port` resolved now (an IPv4
+/// address first where the host has one, as `localhost` has both).
+pub fn resolve_listen(text: &str) -> std::result::Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    let text = text.trim();
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(format!("{text:?} is no address: give host:port, as 127.0.0.1:7400 or localhost:7400"));
+    };
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(format!("{text:?} is no address: give host:port, as 127.0.0.1:7400 or localhost:7400"));
+    }
+    let addrs: Vec<SocketAddr> = text.to_socket_addrs().map_err(|e| format!("cannot resolve {host:?}: {e}"))?.collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("{host:?} resolves to no address"))
+}
+
+fn listen_address<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<SocketAddr, D::Error> {
+    let text = String::deserialize(d)?;
+    resolve_listen(&text).map_err(serde::de::Error::custom)
+}
+
 /// Variables the `samenspel` command reads itself (after `SAMENSPEL_`).
-const CLI_VARIABLES: [&str; 4] = ["CONFIG", "NODE", "CREDENTIAL", "CA"];
+const CLI_VARIABLES: [&str; 5] = ["CONFIG", "NODE", "CREDENTIAL", "CA", "LOG_FORMAT"];
 
 #[cfg(test)]
 // figment's Jail returns its own large error type.
@@ -209,6 +239,24 @@ mod tests {
             let c = NodeConfig::load(None).unwrap();
             assert_eq!((c.log.max_payload_bytes, c.matching.answer_timeout_secs), (2048, 60));
             assert!(NodeConfig::setting_names().contains("federation__peers"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_listen_address_may_name_a_host() {
+        assert_eq!(resolve_listen("localhost:7400").unwrap(), SocketAddr::from(([127, 0, 0, 1], 7400)));
+        assert_eq!(resolve_listen(" [::1]:7400 ").unwrap(), "[::1]:7400".parse().unwrap());
+        for bad in ["localhost", ":7400", "localhost:port", "localhost:70000"] {
+            assert!(resolve_listen(bad).unwrap_err().contains("host:port"), "{bad}");
+        }
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("node.toml", "listen = \"localhost:9000\"\n")?;
+            let c = NodeConfig::load(Some(Path::new("node.toml"))).unwrap();
+            assert_eq!(c.listen, SocketAddr::from(([127, 0, 0, 1], 9000)));
+            jail.create_file("bad.toml", "listen = \"localhost\"\n")?;
+            let err = NodeConfig::load(Some(Path::new("bad.toml"))).unwrap_err();
+            assert!(err.to_string().contains("host:port"), "{err}");
             Ok(())
         });
     }

@@ -28,11 +28,13 @@ const MAX_USER: usize = 200;
 pub struct Edge {
     auth: Arc<Authenticator>,
     access: AccessLog,
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Edge {
-    pub fn new(auth: Arc<Authenticator>, access: AccessLog) -> Self {
-        Self { auth, access }
+    /// The edge of a node whose shutdown `stopping` tells (open streams end then).
+    pub fn new(auth: Arc<Authenticator>, access: AccessLog, stopping: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self { auth, access, stopping }
     }
 }
 
@@ -215,6 +217,7 @@ where
                 access: edge.access.clone(),
                 valid: Arc::new(move || auth.valid(&credential) && expires.is_none_or(|e| auth.now_micros() < e)),
                 changes: edge.auth.changes(),
+                stopping: edge.stopping.clone(),
             };
             request.extensions_mut().insert(session);
             // What the handler appends is recorded as this caller's (`samenspel_kit::during`).

@@ -24,8 +24,25 @@ pub enum Error {
     Transport(#[from] tonic::transport::Error),
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
-    #[error("io: {0}")]
-    Io(#[from] std::io::Error),
+    /// A file or directory the node could not use, by its path.
+    #[error("{what} {}", path.display())]
+    Io {
+        what: &'static str,
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A listening socket's own failure (its address is in the message where known).
+    #[error("socket")]
+    Socket(#[source] std::io::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An io error `what` did at `path` ("cannot create the data directory", …).
+    pub fn io(what: &'static str, path: impl Into<std::path::PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { what, path, source }
+    }
+}

@@ -79,7 +79,8 @@ pub const KEY_STORE_FILE: &str = "subject-keys";
 pub fn open_log(config: &NodeConfig) -> Result<(Arc<dyn EventLog>, NodeKey)> {
     Ok(match config.store {
         StoreKind::Sled => {
-            std::fs::create_dir_all(&config.data_dir)?;
+            let dir = &config.data_dir;
+            std::fs::create_dir_all(dir).map_err(Error::io("cannot create the data directory", dir))?;
             let key = NodeKey::load_or_create(&config.data_dir.join("node.key"))?;
             (Arc::new(LocalLog::open_with_key(&config.data_dir, key.clone(), config.log.clone())?), key)
         }
@@ -124,7 +125,7 @@ pub async fn serve(
     clock: Arc<dyn Clock>,
 ) -> Result<()> {
     let peers = Peer::from_config(&config.federation.peers, log.node_id())?;
-    let api_addr = listeners.api.local_addr()?;
+    let api_addr = listeners.api.local_addr().map_err(Error::Socket)?;
     let api_tls = crate::tls::server_config(&config.api, api_addr)?;
     let auth = Arc::new(Authenticator::new(
         CredentialFile::in_dir(&config.data_dir),
@@ -164,7 +165,7 @@ pub async fn serve(
     let witness = Witness::open(log.clone(), key.clone()).await?;
     let federation = match listeners.federation {
         Some(listener) => {
-            let addr = listener.local_addr()?;
+            let addr = listener.local_addr().map_err(Error::Socket)?;
             let server_config = tls.server_config(peers.iter().map(|p| p.id).collect())?;
             let tls_incoming = tonic_tls::rustls::TlsIncoming::new(incoming(listener), server_config);
             let service = Arc::new(
@@ -209,7 +210,10 @@ pub async fn serve(
     let reflection = || {
         let builder = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(samenspel_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            // The google.rpc error details (BadRequest, …) every refusal carries, so a client
+            // that asks reflection (grpcurl) can decode them.
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET);
         CLIENT_SERVICES.iter().fold(builder, |b, name| b.with_service_name(*name))
     };
     let eventlog = EventLogGrpc::new(LogService::new(log.clone(), config.log_service.clone()))
@@ -263,7 +267,7 @@ pub async fn serve(
     // Every call goes through the edge: who calls, may that role call this, the purpose, the
     // access record of what personal data went out.
     let credentials_watch = auth.watch_file(stopping.clone());
-    let edge = Edge::new(auth, AccessLog::new(log.clone(), clock.clone()));
+    let edge = Edge::new(auth, AccessLog::new(log.clone(), clock.clone()), stopping.clone());
     let router = Server::builder()
         .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
         .layer(edge)

@@ -3,6 +3,7 @@
 mod audit_cli;
 mod client;
 mod credentials_cli;
+mod data_dir;
 mod directory_cli;
 mod fhir_cli;
 mod peers_cli;
@@ -24,8 +25,18 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Debug, Parser)]
 #[command(name = "samenspel", version, about = "Federated matching between formal and informal care")]
 struct Cli {
+    /// How log lines on standard error look: text, or json (one object per line). Which lines:
+    /// RUST_LOG (default `info,sled=warn`; e.g. `RUST_LOG=debug`, `RUST_LOG=samenspel_matching=debug`).
+    #[arg(long, global = true, env = "SAMENSPEL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -35,8 +46,8 @@ enum Command {
         /// TOML config file (default: ./samenspel.toml if it exists).
         #[arg(long, env = "SAMENSPEL_CONFIG")]
         config: Option<PathBuf>,
-        /// Address to listen on (overrides the config).
-        #[arg(long)]
+        /// Address to listen on, as 127.0.0.1:7400 or localhost:7400 (overrides the config).
+        #[arg(long, value_parser = samenspel_node::config::resolve_listen)]
         listen: Option<SocketAddr>,
         /// Data directory (overrides the config).
         #[arg(long)]
@@ -47,16 +58,16 @@ enum Command {
     },
     /// Verify a store: every chain and signature. Exits 1 when anything is damaged.
     Verify {
-        /// Data directory of the node (stop the node first).
-        #[arg(long, default_value = "./samenspel-data")]
-        data: PathBuf,
+        /// The node's data directory (stop the node first).
+        #[command(flatten)]
+        data: data_dir::DataArgs,
     },
     /// Back up a stopped node: its data directory (log, node key, subject keys, credentials)
     /// copied to a new directory and verified. Keep backups as safe as the node: they hold the
     /// keys of everyone not erased when they were made.
     Backup {
-        #[arg(long, default_value = "./samenspel-data")]
-        data: PathBuf,
+        #[command(flatten)]
+        data: data_dir::DataArgs,
         /// Where the backup goes: a directory that is empty or does not exist yet.
         #[arg(long)]
         to: PathBuf,
@@ -67,8 +78,8 @@ enum Command {
         /// The backup (made by `samenspel backup`).
         #[arg(long)]
         from: PathBuf,
-        #[arg(long, default_value = "./samenspel-data")]
-        data: PathBuf,
+        #[command(flatten)]
+        data: data_dir::DataArgs,
         /// Set a non-empty data directory aside (renamed, not deleted) instead of refusing.
         #[arg(long)]
         replace: bool,
@@ -85,8 +96,8 @@ enum Command {
     },
     /// Print this node's id (its ed25519 public key), making the key on first use.
     Keys {
-        #[arg(long, default_value = "./samenspel-data")]
-        data: PathBuf,
+        #[command(flatten)]
+        data: data_dir::DataArgs,
     },
     /// The nodes this one replicates with.
     Peer {
@@ -200,9 +211,8 @@ enum AuditCommand {
 enum CredentialsCommand {
     /// Issue a credential: prints its secret once, alone on the last line; only its hash is kept.
     Issue {
-        /// Data directory of the node.
-        #[arg(long, default_value = "./samenspel-data")]
-        data: PathBuf,
+        #[command(flatten)]
+        data: data_dir::DataArgs,
         /// The organisation (its directory id) the holder acts for; not for admin and auditor.
         #[arg(long)]
         organisation: Option<String>,
@@ -219,13 +229,13 @@ enum CredentialsCommand {
     },
     /// List the credentials: id, role, organisation, whether valid. Never a secret.
     List {
-        #[arg(long, default_value = "./samenspel-data")]
-        data: PathBuf,
+        #[command(flatten)]
+        data: data_dir::DataArgs,
     },
     /// Revoke a credential by its id; calls with it are refused and its open streams end.
     Revoke {
-        #[arg(long, default_value = "./samenspel-data")]
-        data: PathBuf,
+        #[command(flatten)]
+        data: data_dir::DataArgs,
         /// The credential's id, as `credentials list` shows it.
         id: String,
     },
@@ -315,12 +325,15 @@ fn parse_kind(text: &str) -> Result<samenspel_proto::v1::OrganisationKind, Strin
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sled=warn")))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sled=warn"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+        // One JSON object per line, for a log collector: its fields, and the spans it is in.
+        LogFormat::Json => logs.json().with_current_span(true).with_span_list(false).init(),
+    }
+    match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -347,7 +360,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys { data } => {
-            peers_cli::keys(&data)?;
+            peers_cli::keys(&data.dir()?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Peer { command: PeerCommand::Add { id, address, name, config } } => {
@@ -357,19 +370,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Credentials { command } => {
             match command {
                 CredentialsCommand::Issue { data, organisation, role, expires, label } => {
-                    credentials_cli::issue(&data, organisation.as_deref(), &role, expires.as_deref(), &label)?
+                    credentials_cli::issue(&data.dir()?, organisation.as_deref(), &role, expires.as_deref(), &label)?
                 }
-                CredentialsCommand::List { data } => credentials_cli::list(&data)?,
-                CredentialsCommand::Revoke { data, id } => credentials_cli::revoke(&data, &id)?,
+                CredentialsCommand::List { data } => credentials_cli::list(&data.dir()?)?,
+                CredentialsCommand::Revoke { data, id } => credentials_cli::revoke(&data.dir()?, &id)?,
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify { data } => {
+            let data = data.dir()?;
             let report = samenspel_node::verify_data_dir(&data)?;
             print!("{}", report::render(&report));
             Ok(if report.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Backup { data, to } => {
+            let data = data.dir()?;
             let copied = samenspel_node::backup::backup(&data, &to)?;
             println!(
                 "backed up {} to {}: {} files, {} bytes, {} origins; the copy verifies",
@@ -382,6 +397,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Restore { from, data, replace } => {
+            let data = data.dir()?;
             let (copied, aside) = samenspel_node::backup::restore(&from, &data, replace)?;
             if let Some(aside) = aside {
                 println!("set the old data directory aside as {}", aside.display());

@@ -81,11 +81,16 @@ fn start_node(data: &std::path::Path) -> (Node, String) {
 
 /// [`start_node`], and what the node logged before it said where it listens.
 fn start_node_saying(data: &std::path::Path) -> (Node, String, Vec<String>) {
+    start_node_with(data, &[("SAMENSPEL_SHUTDOWN_GRACE_SECS", "1")])
+}
+
+/// [`start_node_saying`], with `env` set for the node.
+fn start_node_with(data: &std::path::Path, env: &[(&str, &str)]) -> (Node, String, Vec<String>) {
     let mut child = Command::new(BIN)
         .args(["node", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
         .env("RUST_LOG", "info")
-        .env("SAMENSPEL_SHUTDOWN_GRACE_SECS", "1")
+        .envs(env.iter().copied())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -159,7 +164,8 @@ async fn an_open_subscription_does_not_keep_the_node_from_stopping() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let secret = admin(&data);
-    let (mut child, addr) = start_node(&data);
+    // The default grace period (10 s): an open stream must not hold the stop for it.
+    let (mut child, addr, _) = start_node_with(&data, &[]);
     let mut client = log_client(&addr, &secret).await;
     let event = pb::NewEvent { stream: "s".into(), kind: "test.noted".into(), ..Default::default() };
     client.append(pb::AppendRequest { events: vec![event] }).await.unwrap();
@@ -169,9 +175,21 @@ async fn an_open_subscription_does_not_keep_the_node_from_stopping() {
     assert!(live.message().await.unwrap().is_some());
     let started = std::time::Instant::now();
     Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    // The stream ends with UNAVAILABLE (resume from the last position), not a cut connection.
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match live.message().await {
+                Ok(Some(_)) => continue, // the access records of this very stream
+                other => return other,
+            }
+        }
+    });
+    let ended = ended.await.expect("the stream ended");
+    assert_eq!(ended.unwrap_err().code(), tonic::Code::Unavailable);
     let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
     assert!(status.success(), "{status}");
-    assert!(started.elapsed() < Duration::from_secs(20), "stopped after the 1 s grace period, not never");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "stopped at once, not after the grace period: {took:?}");
     let (code, out) = verify(&data);
     assert_eq!(code, Some(0), "{out}");
 }
@@ -735,4 +753,85 @@ async fn a_referral_bundle_goes_in_once_and_comes_out_as_fhir_from_the_command_l
     assert_eq!(code, Some(2), "{out}");
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+#[test]
+fn the_commands_on_a_nodes_files_use_the_configs_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("samenspel.toml"), "data_dir = \"store\"\n").unwrap();
+    let run = |args: &[&str]| Command::new(BIN).args(args).current_dir(dir.path()).output().unwrap();
+    let made = run(&["keys"]);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let id = String::from_utf8(made.stdout).unwrap().trim().to_string();
+    assert!(dir.path().join("store/node.key").is_file(), "the key is made where the config says");
+    assert!(!dir.path().join("samenspel-data").exists(), "not in the default directory");
+    assert_eq!(String::from_utf8(run(&["keys"]).stdout).unwrap().trim(), id, "the same key again");
+    let issued = run(&["credentials", "issue", "--role", "admin", "--label", "ops"]);
+    assert!(issued.status.success(), "{}", String::from_utf8_lossy(&issued.stderr));
+    assert!(dir.path().join("store/credentials.json").is_file());
+    let listed = String::from_utf8(run(&["credentials", "list"]).stdout).unwrap();
+    assert!(listed.contains("ops"), "{listed}");
+    // verify reads the same directory: no log there yet, and it says where it looked.
+    let verified = run(&["verify"]);
+    assert_eq!(verified.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&verified.stderr).contains("store"), "{verified:?}");
+    // --config names the file from anywhere, and --data still wins.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let config = dir.path().join("samenspel.toml");
+    let named =
+        Command::new(BIN).args(["keys", "--config"]).arg(&config).current_dir(elsewhere.path()).output().unwrap();
+    assert!(named.status.success());
+    assert!(
+        elsewhere.path().join("store/node.key").is_file(),
+        "a relative data_dir is the working directory's, as for `node`"
+    );
+    let other = Command::new(BIN).args(["keys", "--data", "other"]).current_dir(dir.path()).output().unwrap();
+    assert_ne!(String::from_utf8(other.stdout).unwrap().trim(), id);
+}
+
+#[test]
+fn an_unusable_data_directory_is_named_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    for data in [file.clone(), file.join("below")] {
+        let out = Command::new(BIN).args(["node", "--listen", "127.0.0.1:0", "--data"]).arg(&data).output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let said = String::from_utf8_lossy(&out.stderr);
+        let line = said.lines().find(|l| l.starts_with("error:")).unwrap_or_default();
+        assert!(line.contains(&data.display().to_string()), "the path is named: {said}");
+        assert!(line.contains("data directory"), "{said}");
+        assert_eq!(line.matches("os error").count(), 1, "the cause once: {line}");
+    }
+}
+
+#[test]
+fn a_listen_address_may_be_a_host_name_and_logs_may_be_json() {
+    let dir = tempfile::tempdir().unwrap();
+    // A host without a port is refused, saying what to give.
+    let bad = Command::new(BIN).args(["node", "--memory", "--listen", "localhost"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("host:port"), "{bad:?}");
+    let mut child = Node(
+        Command::new(BIN)
+            .args(["node", "--memory", "--listen", "localhost:0", "--log-format", "json", "--data"])
+            .arg(dir.path().join("data"))
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut serving = None;
+    for line in stderr.lines().map_while(Result::ok).take(200) {
+        let object: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(object["level"].is_string() && object["fields"]["message"].is_string(), "{line}");
+        if object["fields"]["message"] == "node serving" {
+            serving = Some(object);
+            break;
+        }
+    }
+    let serving = serving.expect("the node said it serves");
+    let addr = serving["fields"]["addr"].as_str().unwrap().to_string();
+    assert!(addr.starts_with("127.0.0.1:"), "localhost resolved to its IPv4 address: {addr}");
 }

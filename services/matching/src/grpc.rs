@@ -278,6 +278,10 @@ impl pb::matching_server::Matching for MatchingGrpc {
         let session = Session::of(&request)?;
         session.for_organisation(&request.get_ref().organisation_id)?;
         let r = request.into_inner();
+        // A stream for an organisation the directory does not have would wait forever.
+        if !self.service.knows_organisation(&r.organisation_id).await? {
+            return Err(Error::NotFound { what: "organisation", id: r.organisation_id }.into());
+        }
         let events = self.service.watch(r.from_position)?;
         let service = self.service.clone();
         let organisation = Arc::new(r.organisation_id);

@@ -334,6 +334,12 @@ impl MatchingService {
         Ok(expired)
     }
 
+    /// Whether the directory (as matching has read it, caught up now) has organisation `id`.
+    pub async fn knows_organisation(&self, id: &str) -> Result<bool, Error> {
+        self.runtime.catch_up().await?;
+        Ok(self.runtime.read().organisation(id).is_some())
+    }
+
     /// The node's log from `from_position` on; turn events into notices with `change_at`.
     pub fn watch(&self, from_position: u64) -> Result<Subscription, Error> {
         let log = self.runtime.log();

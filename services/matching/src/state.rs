@@ -121,6 +121,10 @@ impl MatchingState {
         self.requests.get(id)
     }
 
+    pub(crate) fn organisation(&self, id: &str) -> Option<&Organisation> {
+        self.organisations.get(id)
+    }
+
     pub(crate) fn get_match(&self, id: &str) -> Option<&Match> {
         self.matches.get(id)
     }
