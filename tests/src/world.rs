@@ -150,6 +150,16 @@ pub async fn referred_request_for(
     postcode: &str,
     kinds: &[pb::OrganisationKind],
 ) -> String {
+    let request = referral_submission(asking_organisation, postcode, kinds);
+    node.intake_client().await.submit_help_request(request).await.unwrap().into_inner().id
+}
+
+/// The submission [`referred_request_for`] sends.
+pub fn referral_submission(
+    asking_organisation: &str,
+    postcode: &str,
+    kinds: &[pb::OrganisationKind],
+) -> pb::SubmitHelpRequestRequest {
     let consent = pb::Consent {
         scopes: kinds
             .iter()
@@ -166,8 +176,7 @@ pub async fn referred_request_for(
         postcode: postcode.into(),
         ..Default::default()
     };
-    let request = pb::SubmitHelpRequestRequest { fields: Some(fields), consent: Some(consent), ..Default::default() };
-    node.intake_client().await.submit_help_request(request).await.unwrap().into_inner().id
+    pb::SubmitHelpRequestRequest { fields: Some(fields), consent: Some(consent), ..Default::default() }
 }
 
 /// A match as `node` shows it.

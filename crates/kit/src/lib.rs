@@ -6,7 +6,8 @@
 //! (`runtime`); what a service event is (`events`); ids, paging and watch streams; the rule
 //! that only an entry's host changes it (`hosts`); and who may call what — the role matrix
 //! (`auth`), a call's session (`session`), the access log of personal-data reads (`access`) and
-//! the record of who wrote which events (`written`).
+//! the record of who wrote which events (`written`); and the trace context events carry from the
+//! call that wrote them to whoever handles them (`trace`).
 
 mod access;
 mod auth;
@@ -26,6 +27,7 @@ mod sealing;
 mod session;
 mod split;
 mod tasks;
+mod trace;
 mod watch;
 mod written;
 
@@ -51,5 +53,6 @@ pub use sealing::{SealingLog, sealed_subjects};
 pub use session::{Session, Validity, accessed};
 pub use split::{split, split_marked};
 pub use tasks::{TaskHandle, start_sweeper};
+pub use trace::{TRACEPARENT, continue_trace, event_span, traceparent};
 pub use watch::{WatchStream, Watched, watch_stream};
 pub use written::{WRITTEN, Writer, WrittenRecord, during, written_stream};

@@ -234,7 +234,7 @@ pub async fn start_projection<P: Projection + Default>(
                     None => break,
                 }
             }
-            apply_to_the_other_copy(&shared, &behind, &batch).await;
+            apply_to_the_other_copy(&name, &shared, &behind, &batch).await;
             applied_tx.send_modify(|a| {
                 for event in &batch {
                     a.insert(event.header.origin, event.header.seq);
@@ -273,6 +273,7 @@ pub async fn start_projection<P: Projection + Default>(
 /// Brings the unpublished copy up to date (`behind`, which only the published one has, then
 /// `batch`) and publishes it. Waits, without holding a thread, for readers still on it.
 async fn apply_to_the_other_copy<P: Projection>(
+    name: &str,
     copies: &Copies<P>,
     behind: &[Arc<StoredEvent>],
     batch: &[Arc<StoredEvent>],
@@ -289,6 +290,7 @@ async fn apply_to_the_other_copy<P: Projection>(
                     }
                 });
                 for event in batch {
+                    let _span = crate::trace::event_span(name, event).entered();
                     state.apply(event);
                 }
                 true

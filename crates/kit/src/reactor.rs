@@ -13,6 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use samenspel_eventlog::{Error, EventLog, Result, Snapshot, StoredEvent};
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::feed::{Applied, Feed};
 use crate::tasks::TaskHandle;
@@ -69,8 +70,9 @@ pub async fn start_reactor(
                 _ = stopped.changed() => break,
             };
             let mut wait = FIRST_RETRY;
+            let span = crate::trace::event_span(&name, &event);
             loop {
-                match reaction.react(&event).await {
+                match reaction.react(&event).instrument(span.clone()).await {
                     Ok(()) => break,
                     Err(Error::Closed) => break 'events,
                     Err(e) if may_pass(&e) => {

@@ -196,8 +196,15 @@ impl EventLog for SealingLog {
 
     /// Seals, and adds the records of who writes them when a call writes them (`written.rs`);
     /// the answer is the caller's events' (the records' positions are left out).
-    async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>> {
+    async fn append(&self, mut events: Vec<NewEvent>) -> Result<Vec<Appended>> {
         let asked = events.len();
+        // Every service write comes this way: each event carries the trace of the call (or the
+        // handled event) that wrote it, unless it names one itself.
+        if let Some(trace) = crate::trace::traceparent() {
+            for e in events.iter_mut().filter(|e| e.trace.is_none()) {
+                e.trace = Some(trace.clone());
+            }
+        }
         let events = crate::written::stamp(self.seal(events).await?)?;
         let mut appended = self.inner.append(events).await?;
         appended.truncate(asked);

@@ -56,6 +56,8 @@ pub struct NodeConfig {
     pub access: samenspel_audit::AccessConfig,
     pub privacy: samenspel_privacy::PrivacyConfig,
     pub fhir: samenspel_fhir_service::FhirConfig,
+    /// Traces exported over OTLP (`crate::telemetry`).
+    pub telemetry: crate::telemetry::TelemetryConfig,
 }
 
 /// The client port: TLS, and the callers known by their TLS client certificates.
@@ -110,6 +112,7 @@ impl Default for NodeConfig {
             access: samenspel_audit::AccessConfig::default(),
             privacy: samenspel_privacy::PrivacyConfig::default(),
             fhir: samenspel_fhir_service::FhirConfig::default(),
+            telemetry: crate::telemetry::TelemetryConfig::default(),
         }
     }
 }

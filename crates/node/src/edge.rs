@@ -17,6 +17,7 @@ use tonic::body::Body;
 use tonic::transport::server::TcpConnectInfo;
 use tonic::{Code, Status};
 use tonic_tls::rustls::SslConnectInfo;
+use tracing::Instrument;
 
 use crate::authn::{Authenticator, Identity, Refusal};
 
@@ -157,11 +158,26 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let edge = self.edge.clone();
-        Box::pin(async move {
-            let path = request.uri().path().to_string();
-            if is_open(&path) {
-                return inner.call(request).await;
-            }
+        let path = request.uri().path().to_string();
+        if is_open(&path) {
+            return Box::pin(inner.call(request));
+        }
+        // The call's span: its method, the caller's organisation and role, and the gRPC status —
+        // never a value from the request. It continues a trace the caller sent (`traceparent`).
+        let span = tracing::info_span!(
+            "rpc",
+            otel.name = %path,
+            otel.kind = "server",
+            rpc.system = "grpc",
+            rpc.method = %path,
+            rpc.grpc.status_code = tracing::field::Empty,
+            organisation = tracing::field::Empty,
+            role = tracing::field::Empty,
+        );
+        if let Some(parent) = metadata(request.headers(), samenspel_kit::TRACEPARENT) {
+            samenspel_kit::continue_trace(&span, parent);
+        }
+        let call = async move {
             let identity = match authenticate(&edge.auth, &request) {
                 Ok(identity) => identity,
                 Err(Refusal::Missing) => {
@@ -170,6 +186,11 @@ where
                 }
                 Err(Refusal::Invalid(why)) => return Ok(status(Code::Unauthenticated, why, "BAD_CREDENTIAL")),
             };
+            let span = tracing::Span::current();
+            if let Some(organisation) = &identity.organisation {
+                span.record("organisation", organisation.as_str());
+            }
+            span.record("role", tracing::field::display(identity.role));
             // A path no client RPC has: the router answers UNIMPLEMENTED.
             let Some(rule) = rule_of(&path) else { return inner.call(request).await };
             let headers = request.headers();
@@ -233,6 +254,19 @@ where
                 Some(data) => record_answer(&edge.access, &caller, rule, data, answer).await,
                 None => answer,
             })
-        })
+        };
+        Box::pin(
+            async move {
+                let answer = call.await;
+                if let Ok(answer) = &answer {
+                    // An error is in the headers (trailers-only); a stream's or a unary
+                    // answer's status follows in the trailers, and is OK when it got this far.
+                    let code = answer.headers().get("grpc-status").and_then(|v| v.to_str().ok()?.parse::<i32>().ok());
+                    tracing::Span::current().record("rpc.grpc.status_code", code.unwrap_or(0));
+                }
+                answer
+            }
+            .instrument(span),
+        )
     }
 }

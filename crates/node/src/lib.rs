@@ -8,6 +8,7 @@ pub mod credentials;
 mod edge;
 mod error;
 mod server;
+pub mod telemetry;
 mod tls;
 pub mod tokens;
 mod verify;

@@ -7,6 +7,8 @@ mod data_dir;
 mod directory_cli;
 mod fhir_cli;
 mod peers_cli;
+#[cfg(test)]
+mod readme_check;
 mod report;
 
 use std::net::SocketAddr;
@@ -14,6 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use samenspel_node::telemetry::SdkTracer;
 use samenspel_node::{NodeConfig, StoreKind};
 use tracing_subscriber::EnvFilter;
 
@@ -326,14 +329,14 @@ fn parse_kind(text: &str) -> Result<samenspel_proto::v1::OrganisationKind, Strin
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sled=warn"));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match cli.log_format {
-        LogFormat::Text => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
-        // One JSON object per line, for a log collector: its fields, and the spans it is in.
-        LogFormat::Json => logs.json().with_current_span(true).with_span_list(false).init(),
-    }
-    match run(cli) {
+    let result = match cli.command {
+        Command::Node { config, listen, data, memory } => node(cli.log_format, config, listen, data, memory),
+        command => {
+            init_logging(cli.log_format, None);
+            run(command)
+        }
+    };
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -342,23 +345,68 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
-        Command::Node { config, listen, data, memory } => {
-            let mut config = NodeConfig::load(config.as_deref())?;
-            config.listen = listen.unwrap_or(config.listen);
-            config.data_dir = data.unwrap_or(config.data_dir);
-            if memory {
-                config.store = StoreKind::Memory;
-            }
-            let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(async {
-                let listeners = samenspel_node::Listeners::bind(&config).await?;
-                samenspel_node::run(config, listeners, shutdown_signal()).await?;
-                anyhow::Ok(())
-            })?;
-            Ok(ExitCode::SUCCESS)
+/// The log lines on standard error (as `format` and RUST_LOG say) and, with `tracer`, the spans
+/// exported over OTLP.
+fn logging(format: LogFormat, tracer: Option<SdkTracer>) -> impl tracing::Subscriber + Send + Sync {
+    use tracing_subscriber::layer::SubscriberExt;
+    let telemetry = tracer.map(|t| tracing_opentelemetry::layer().with_tracer(t));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sled=warn"));
+    let text = (format == LogFormat::Text).then(|| {
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi)
+    });
+    // One JSON object per line, for a log collector: its fields, and the spans it is in.
+    let json = (format == LogFormat::Json).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+    });
+    tracing_subscriber::registry().with(telemetry).with(filter).with(text).with(json)
+}
+
+fn init_logging(format: LogFormat, tracer: Option<SdkTracer>) {
+    let _ = tracing::subscriber::set_global_default(logging(format, tracer));
+}
+
+/// `samenspel node`: the config is read with the log lines going to standard error already (its
+/// warnings), then the node runs with the spans exported as its `[telemetry]` says.
+fn node(
+    format: LogFormat,
+    config: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    data: Option<PathBuf>,
+    memory: bool,
+) -> anyhow::Result<ExitCode> {
+    let mut config = tracing::subscriber::with_default(logging(format, None), || NodeConfig::load(config.as_deref()))?;
+    config.listen = listen.unwrap_or(config.listen);
+    config.data_dir = data.unwrap_or(config.data_dir);
+    if memory {
+        config.store = StoreKind::Memory;
+    }
+    let rt = tokio::runtime::Runtime::new()?;
+    let telemetry = {
+        let _inside = rt.enter();
+        samenspel_node::telemetry::Telemetry::start(&config.telemetry, &config.listen.to_string())?
+    };
+    init_logging(format, telemetry.tracer());
+    rt.block_on(async {
+        let served = async {
+            let listeners = samenspel_node::Listeners::bind(&config).await?;
+            samenspel_node::run(config, listeners, shutdown_signal()).await?;
+            anyhow::Ok(())
         }
+        .await;
+        telemetry.shutdown().await;
+        served
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Node { .. } => unreachable!("main runs the node itself"),
         Command::Keys { data } => {
             peers_cli::keys(&data.dir()?)?;
             Ok(ExitCode::SUCCESS)

@@ -5,6 +5,7 @@
 //! syncs a manifest of its own first — two syncs per group commit instead of one.
 
 use std::path::Path;
+use std::sync::{OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use super::{Entry, Store, WriteBatch};
@@ -15,8 +16,48 @@ const LOCK_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
 pub(crate) struct SledStore {
+    /// Always `Some` until the store is dropped, when the closer takes it.
+    open: Option<Handles>,
+}
+
+#[derive(Debug)]
+struct Handles {
     db: sled::Db,
     tree: sled::Tree,
+}
+
+/// Where the last handles of every store in the process are flushed and dropped, one store at a
+/// time, on a thread of its own. sled's last drop flushes and syncs — blocking IO that must not
+/// run on an async worker — and sled 0.34 can wait forever when two databases of one process
+/// flush on drop at once (seen when a runtime shut down with three nodes' logs open: both
+/// dropping workers waited in sled's `make_stable` for good, and the runtime never ended).
+fn closer() -> Option<&'static mpsc::Sender<Handles>> {
+    static CLOSER: OnceLock<Option<mpsc::Sender<Handles>>> = OnceLock::new();
+    CLOSER
+        .get_or_init(|| {
+            let (tx, rx) = mpsc::channel::<Handles>();
+            let spawned = std::thread::Builder::new().name("sled-closer".into()).spawn(move || {
+                for handles in rx {
+                    if let Err(e) = handles.db.flush() {
+                        tracing::error!(error = %e, "flushing a store before closing it failed");
+                    }
+                    drop(handles);
+                }
+            });
+            spawned.ok().map(|_| tx)
+        })
+        .as_ref()
+}
+
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        if let (Some(handles), Some(closer)) = (self.open.take(), closer())
+            && let Err(mpsc::SendError(handles)) = closer.send(handles)
+        {
+            // No closer thread (it could not be started): close here, as sled would.
+            drop(handles);
+        }
+    }
 }
 
 impl SledStore {
@@ -27,8 +68,8 @@ impl SledStore {
             .mode(sled::Mode::HighThroughput)
             // The log flushes itself once per group commit; a timer would only add flushes.
             .flush_every_ms(None);
-        // sled releases its file lock from background threads a moment after the last handle
-        // is dropped, so a store reopened in the same process may briefly find it still held.
+        // A dropped store's lock is released by the closer once its last flush is done, so a
+        // store reopened in the same process may briefly find it still held.
         let deadline = Instant::now() + LOCK_WAIT;
         let db = loop {
             match config.open() {
@@ -42,7 +83,11 @@ impl SledStore {
             }
         };
         let tree = db.open_tree("log")?;
-        Ok(Self { db, tree })
+        Ok(Self { open: Some(Handles { db, tree }) })
+    }
+
+    fn tree(&self) -> &sled::Tree {
+        &self.open.as_ref().expect("a store is open until it is dropped").tree
     }
 }
 
@@ -57,29 +102,29 @@ fn owned((k, v): (sled::IVec, sled::IVec)) -> Entry {
 
 impl Store for SledStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.tree.get(key)?.map(|v| v.to_vec()))
+        Ok(self.tree().get(key)?.map(|v| v.to_vec()))
     }
 
     fn scan(&self, from: &[u8], to: &[u8], limit: usize) -> Result<Vec<Entry>> {
-        self.tree.range(from..to).take(limit).map(|r| Ok(owned(r?))).collect()
+        self.tree().range(from..to).take(limit).map(|r| Ok(owned(r?))).collect()
     }
 
     fn last(&self, from: &[u8], to: &[u8]) -> Result<Option<Entry>> {
-        Ok(self.tree.range(from..to).next_back().transpose()?.map(owned))
+        Ok(self.tree().range(from..to).next_back().transpose()?.map(owned))
     }
 
     fn apply(&self, batch: WriteBatch) -> Result<()> {
         for (k, v) in batch.ops {
             match v {
-                Some(v) => self.tree.insert(k, v)?,
-                None => self.tree.remove(k)?,
+                Some(v) => self.tree().insert(k, v)?,
+                None => self.tree().remove(k)?,
             };
         }
         Ok(())
     }
 
     fn flush(&self) -> Result<()> {
-        self.db.flush()?;
+        self.open.as_ref().expect("a store is open until it is dropped").db.flush()?;
         Ok(())
     }
 }
