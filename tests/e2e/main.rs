@@ -17,5 +17,6 @@ mod followup_grpc;
 mod input_bounds;
 mod intake_grpc;
 mod matching_grpc;
+mod metrics;
 mod roles;
 mod tokens;

@@ -59,6 +59,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 #[derive(Debug)]
 pub struct TestNode {
     pub addr: SocketAddr,
+    /// Where the node serves metrics, when `admin.listen` is configured.
+    pub admin_addr: Option<SocketAddr>,
     pub config: NodeConfig,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<samenspel_node::Result<()>>>,
@@ -116,7 +118,13 @@ impl TestNode {
         let shutdown = async {
             let _ = rx.await;
         };
-        let listeners = samenspel_node::Listeners { api, federation };
+        // The admin port, when configured: bound here, its address kept (`admin_addr`).
+        let admin_port = match config.admin.listen.as_str() {
+            "" => None,
+            addr => Some(TcpListener::bind(addr).await.expect("bind the admin port")),
+        };
+        let admin_addr = admin_port.as_ref().map(|l| l.local_addr().expect("admin addr"));
+        let listeners = samenspel_node::Listeners { api, federation, admin: admin_port };
         // As `samenspel_node::run_with_clock` does, with the log kept here too.
         let (log, key) = samenspel_node::open_log(&config).expect("open the node's log");
         let task = {
@@ -130,7 +138,8 @@ impl TestNode {
             })
         };
         let tls_ca = tls_ca_of(&config);
-        let node = Self { addr, config, shutdown: Some(tx), task: Some(task), dir, clock, log, admin, tls_ca };
+        let node =
+            Self { addr, admin_addr, config, shutdown: Some(tx), task: Some(task), dir, clock, log, admin, tls_ca };
         node.wait_healthy().await;
         node
     }

@@ -185,4 +185,9 @@ pub trait EventLog: Send + Sync + std::fmt::Debug + 'static {
 
     /// Finishes queued writes, flushes, and ends subscriptions.
     async fn close(&self) -> Result<()>;
+
+    /// What the log has written since it was opened (all zero for a log that does not count).
+    fn stats(&self) -> crate::LogStats {
+        crate::LogStats::default()
+    }
 }

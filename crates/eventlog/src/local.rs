@@ -226,6 +226,7 @@ impl LocalLog {
         LogStats {
             commits: self.shared.stats.commits.load(Ordering::Relaxed),
             events: self.shared.stats.events.load(Ordering::Relaxed),
+            flush_micros: self.shared.stats.flush_micros.load(Ordering::Relaxed),
         }
     }
 
@@ -419,6 +420,10 @@ impl EventLog for LocalLog {
         })
         .await
         .map_err(|e| Error::Storage(format!("verify task: {e}")))?
+    }
+
+    fn stats(&self) -> LogStats {
+        LocalLog::stats(self)
     }
 
     async fn close(&self) -> Result<()> {

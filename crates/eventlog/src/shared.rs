@@ -21,22 +21,27 @@ use crate::stream_index;
 pub(crate) struct Stats {
     pub(crate) commits: AtomicU64,
     pub(crate) events: AtomicU64,
+    pub(crate) flush_micros: AtomicU64,
 }
 
 impl Stats {
-    pub(crate) fn record(&self, own_events: u64) {
+    /// A group commit of `own_events` own events that took `took` to write and flush.
+    pub(crate) fn record(&self, own_events: u64, took: std::time::Duration) {
         if own_events > 0 {
             self.commits.fetch_add(1, Ordering::Relaxed);
             self.events.fetch_add(own_events, Ordering::Relaxed);
         }
+        self.flush_micros.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
     }
 }
 
-/// Own events appended and the flushes they shared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Own events appended, the flushes they shared, and the time writing and flushing took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LogStats {
     pub commits: u64,
     pub events: u64,
+    /// Every group commit's write and flush, own events or others', in microseconds.
+    pub flush_micros: u64,
 }
 
 /// What the writer and the readers share.

@@ -267,6 +267,7 @@ impl Writer {
                 last.checkpoint = Some(cp);
             }
         }
+        let writing = Instant::now();
         if !batch.is_empty()
             && let Err(e) = self.shared.store.apply(batch).and_then(|()| self.shared.store.flush())
         {
@@ -282,7 +283,7 @@ impl Writer {
             self.streams.clear();
         }
         self.streams.extend(stage.streams);
-        self.shared.stats.record(own_events);
+        self.shared.stats.record(own_events, writing.elapsed());
         tracing::debug!(
             events = own_events,
             ingested = stage.foreign.values().map(|f| f.events.len()).sum::<usize>(),

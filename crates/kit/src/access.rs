@@ -69,11 +69,19 @@ impl AccessRecord {
 pub struct AccessLog {
     log: Arc<dyn EventLog>,
     clock: Arc<dyn Clock>,
+    /// Records made durable through this log and its clones: allowed, denied (for metrics).
+    written: Arc<[std::sync::atomic::AtomicU64; 2]>,
 }
 
 impl AccessLog {
     pub fn new(log: Arc<dyn EventLog>, clock: Arc<dyn Clock>) -> Self {
-        Self { log, clock }
+        Self { log, clock, written: Arc::default() }
+    }
+
+    /// How many records were made durable through this log and its clones: (allowed, denied).
+    pub fn written(&self) -> (u64, u64) {
+        let [allowed, denied] = &*self.written;
+        (allowed.load(std::sync::atomic::Ordering::Relaxed), denied.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Records that `caller` called `rpc` for `data` of `subjects`, with `outcome`; returns once
@@ -108,7 +116,10 @@ impl AccessLog {
         let day = LocalDate::of_micros(record.at_micros);
         let payload = serde_json::to_vec(&record).expect("an access record serialises");
         let event = NewEvent::new(access_stream(day), ACCESS_RECORDED, payload).with_audience(Audience::Local);
-        self.log.append(vec![event]).await.map(|_| ())
+        self.log.append(vec![event]).await?;
+        let which = usize::from(!matches!(record.outcome, Outcome::Allowed));
+        self.written[which].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     pub fn log(&self) -> &Arc<dyn EventLog> {

@@ -98,7 +98,7 @@ async fn main() {
             let shutdown = async {
                 let _ = stopped.await;
             };
-            let listeners = Listeners { api, federation: None };
+            let listeners = Listeners { api, federation: None, admin: None };
             samenspel_node::serve(&config, log, &key, listeners, shutdown, clock).await.expect("serve");
         })
     };

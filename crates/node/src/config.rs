@@ -58,6 +58,17 @@ pub struct NodeConfig {
     pub fhir: samenspel_fhir_service::FhirConfig,
     /// Traces exported over OTLP (`crate::telemetry`).
     pub telemetry: crate::telemetry::TelemetryConfig,
+    /// The admin port: metrics (`crate::metrics`).
+    pub admin: AdminConfig,
+}
+
+/// The admin port, apart from the client port so that it can stay on a private network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Where `GET /metrics` is served (OpenMetrics text, for Prometheus), as `127.0.0.1:7402`;
+    /// empty: not served. Plain HTTP without credentials: keep it off public networks.
+    pub listen: String,
 }
 
 /// The client port: TLS, and the callers known by their TLS client certificates.
@@ -113,6 +124,7 @@ impl Default for NodeConfig {
             privacy: samenspel_privacy::PrivacyConfig::default(),
             fhir: samenspel_fhir_service::FhirConfig::default(),
             telemetry: crate::telemetry::TelemetryConfig::default(),
+            admin: AdminConfig::default(),
         }
     }
 }

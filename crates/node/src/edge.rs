@@ -20,6 +20,7 @@ use tonic_tls::rustls::SslConnectInfo;
 use tracing::Instrument;
 
 use crate::authn::{Authenticator, Identity, Refusal};
+use crate::metrics::Metrics;
 
 /// Longest user name a call may carry (metadata `user`).
 const MAX_USER: usize = 200;
@@ -30,12 +31,19 @@ pub struct Edge {
     auth: Arc<Authenticator>,
     access: AccessLog,
     stopping: tokio::sync::watch::Receiver<bool>,
+    metrics: Metrics,
 }
 
 impl Edge {
-    /// The edge of a node whose shutdown `stopping` tells (open streams end then).
-    pub fn new(auth: Arc<Authenticator>, access: AccessLog, stopping: tokio::sync::watch::Receiver<bool>) -> Self {
-        Self { auth, access, stopping }
+    /// The edge of a node whose shutdown `stopping` tells (open streams end then), counting calls
+    /// and access records in `metrics`.
+    pub fn new(
+        auth: Arc<Authenticator>,
+        access: AccessLog,
+        stopping: tokio::sync::watch::Receiver<bool>,
+        metrics: Metrics,
+    ) -> Self {
+        Self { auth, access, stopping, metrics }
     }
 }
 
@@ -177,6 +185,7 @@ where
         if let Some(parent) = metadata(request.headers(), samenspel_kit::TRACEPARENT) {
             samenspel_kit::continue_trace(&span, parent);
         }
+        let path_for_metrics = path.clone();
         let call = async move {
             let identity = match authenticate(&edge.auth, &request) {
                 Ok(identity) => identity,
@@ -255,6 +264,8 @@ where
                 None => answer,
             })
         };
+        let metrics = self.edge.metrics.clone();
+        let arrived = std::time::Instant::now();
         Box::pin(
             async move {
                 let answer = call.await;
@@ -262,7 +273,9 @@ where
                     // An error is in the headers (trailers-only); a stream's or a unary
                     // answer's status follows in the trailers, and is OK when it got this far.
                     let code = answer.headers().get("grpc-status").and_then(|v| v.to_str().ok()?.parse::<i32>().ok());
-                    tracing::Span::current().record("rpc.grpc.status_code", code.unwrap_or(0));
+                    let code = code.unwrap_or(0);
+                    tracing::Span::current().record("rpc.grpc.status_code", code);
+                    metrics.call(&path_for_metrics, code, arrived.elapsed());
                 }
                 answer
             }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod credentials;
 mod edge;
 mod error;
+pub mod metrics;
 mod server;
 pub mod telemetry;
 mod tls;

@@ -52,6 +52,8 @@ pub struct Listeners {
     pub api: TcpListener,
     /// The federation port (mutual TLS, peers only), when this node serves peers.
     pub federation: Option<TcpListener>,
+    /// The admin port (metrics), when configured.
+    pub admin: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -68,7 +70,15 @@ impl Listeners {
                     .map_err(|e| Error::Config(format!("cannot listen for peers on {addr}: {e}")))?,
             ),
         };
-        Ok(Self { api, federation })
+        let admin = match config.admin.listen.trim() {
+            "" => None,
+            addr => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| Error::Config(format!("cannot serve metrics on {addr}: {e}")))?,
+            ),
+        };
+        Ok(Self { api, federation, admin })
     }
 }
 
@@ -267,9 +277,17 @@ pub async fn serve(
     // Every call goes through the edge: who calls, may that role call this, the purpose, the
     // access record of what personal data went out.
     let credentials_watch = auth.watch_file(stopping.clone());
-    let edge = Edge::new(auth, AccessLog::new(log.clone(), clock.clone()), stopping.clone());
+    let access = AccessLog::new(log.clone(), clock.clone());
+    let metrics = crate::metrics::Metrics::new(log.clone(), access.clone());
+    let admin = listeners.admin.map(|listener| {
+        let addr = listener.local_addr().ok();
+        tracing::info!(addr = ?addr, "serving metrics at /metrics");
+        tokio::spawn(crate::metrics::serve(listener, metrics.clone(), until_stopped(stopping.clone())))
+    });
+    let edge = Edge::new(auth, access, stopping.clone(), metrics);
+    // No span of tonic's own here: the edge's `rpc` span is the call's (it continues the caller's
+    // trace, and records organisation, role and status).
     let router = Server::builder()
-        .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
         .layer(edge)
         .add_service(health_service)
         .add_service(reflection().build_v1()?)
@@ -306,6 +324,9 @@ pub async fn serve(
     let privacy_stopped = privacy.stop().await;
     audit.stop().await;
     let _ = credentials_watch.await;
+    if let Some(admin) = admin {
+        let _ = admin.await;
+    }
     tracing::info!("node stopped serving");
     served?;
     federation_served?;

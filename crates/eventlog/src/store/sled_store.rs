@@ -5,7 +5,6 @@
 //! syncs a manifest of its own first — two syncs per group commit instead of one.
 
 use std::path::Path;
-use std::sync::{OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use super::{Entry, Store, WriteBatch};
@@ -26,36 +25,30 @@ struct Handles {
     tree: sled::Tree,
 }
 
-/// Where the last handles of every store in the process are flushed and dropped, one store at a
-/// time, on a thread of its own. sled's last drop flushes and syncs — blocking IO that must not
-/// run on an async worker — and sled 0.34 can wait forever when two databases of one process
-/// flush on drop at once (seen when a runtime shut down with three nodes' logs open: both
-/// dropping workers waited in sled's `make_stable` for good, and the runtime never ended).
-fn closer() -> Option<&'static mpsc::Sender<Handles>> {
-    static CLOSER: OnceLock<Option<mpsc::Sender<Handles>>> = OnceLock::new();
-    CLOSER
-        .get_or_init(|| {
-            let (tx, rx) = mpsc::channel::<Handles>();
-            let spawned = std::thread::Builder::new().name("sled-closer".into()).spawn(move || {
-                for handles in rx {
-                    if let Err(e) = handles.db.flush() {
-                        tracing::error!(error = %e, "flushing a store before closing it failed");
-                    }
-                    drop(handles);
-                }
-            });
-            spawned.ok().map(|_| tx)
-        })
-        .as_ref()
+/// Closes a store's last handles on a thread of its own, never on the caller's. sled's last drop
+/// flushes and syncs — blocking IO that must not run on an async worker — and sled 0.34 can wait
+/// in that flush for good when other databases of the process flush meanwhile (seen when a test
+/// runtime shut down with three nodes' logs open: two dropping workers waited in sled's
+/// `make_stable` forever, and the runtime never ended). On a thread of its own such a wait holds
+/// up nothing but a reopening of that same store, which gives up after [`LOCK_WAIT`]; one shared
+/// closer thread was tried first, and one stuck drop then held up every later store's.
+fn close_apart(handles: Handles) {
+    let closing = std::thread::Builder::new().name("sled-closer".into()).spawn(move || {
+        if let Err(e) = handles.db.flush() {
+            tracing::error!(error = %e, "flushing a store before closing it failed");
+        }
+        drop(handles);
+    });
+    if let Err(e) = closing {
+        // No thread to be had: sled closes the store on the dropping thread instead.
+        tracing::warn!(error = %e, "closing a store on the dropping thread");
+    }
 }
 
 impl Drop for SledStore {
     fn drop(&mut self) {
-        if let (Some(handles), Some(closer)) = (self.open.take(), closer())
-            && let Err(mpsc::SendError(handles)) = closer.send(handles)
-        {
-            // No closer thread (it could not be started): close here, as sled would.
-            drop(handles);
+        if let Some(handles) = self.open.take() {
+            close_apart(handles);
         }
     }
 }
@@ -68,8 +61,8 @@ impl SledStore {
             .mode(sled::Mode::HighThroughput)
             // The log flushes itself once per group commit; a timer would only add flushes.
             .flush_every_ms(None);
-        // A dropped store's lock is released by the closer once its last flush is done, so a
-        // store reopened in the same process may briefly find it still held.
+        // A dropped store's lock is released by its closer thread once its last flush is done,
+        // so a store reopened in the same process may briefly find it still held.
         let deadline = Instant::now() + LOCK_WAIT;
         let db = loop {
             match config.open() {

@@ -1,0 +1,161 @@
+//! Metrics an operator watches, served in the OpenMetrics text format (which Prometheus scrapes)
+//! at `/metrics` on the admin port (`[admin] listen`, off when empty): calls per method and gRPC
+//! status and their latency, the access log's records and refusals, the log's appends, group
+//! commits and flush time, and every origin's head. Labels name methods, status codes, outcomes
+//! and node ids — never a value of a request.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+use samenspel_eventlog::EventLog;
+use samenspel_kit::AccessLog;
+use tokio::net::TcpListener;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Call {
+    method: String,
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Method {
+    method: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Outcome {
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Origin {
+    origin: String,
+}
+
+fn latency() -> Histogram {
+    // 0.5 ms to about 8 s.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 15))
+}
+
+/// What the edge counts as calls pass, and what is read from the log when scraped.
+#[derive(Clone)]
+pub struct Metrics {
+    calls: Family<Call, Counter>,
+    seconds: Family<Method, Histogram, fn() -> Histogram>,
+    access: AccessLog,
+    log: Arc<dyn EventLog>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    /// The metrics of a node with `log`, whose edge writes access records through `access`.
+    pub fn new(log: Arc<dyn EventLog>, access: AccessLog) -> Self {
+        Self {
+            calls: Family::default(),
+            seconds: Family::new_with_constructor(latency as fn() -> Histogram),
+            access,
+            log,
+        }
+    }
+
+    /// A call to `method` answered with gRPC status `code` after `took`.
+    pub fn call(&self, method: &str, code: i32, took: Duration) {
+        let code = tonic::Code::from_i32(code);
+        let labels = Call { method: method.to_string(), code: format!("{code:?}") };
+        self.calls.get_or_create(&labels).inc();
+        self.seconds.get_or_create(&Method { method: method.to_string() }).observe(took.as_secs_f64());
+    }
+
+    /// Everything, in the OpenMetrics text format.
+    pub async fn encode(&self) -> String {
+        let mut registry = Registry::with_prefix("samenspel");
+        registry.register("rpc_requests", "Calls answered, by method and gRPC status", self.calls.clone());
+        registry.register_with_unit(
+            "rpc_duration",
+            "Time from a call's arrival to its answer's headers, by method",
+            Unit::Seconds,
+            self.seconds.clone(),
+        );
+        let access = Family::<Outcome, Counter>::default();
+        let (allowed, denied) = self.access.written();
+        access.get_or_create(&Outcome { outcome: "allowed".into() }).inc_by(allowed);
+        access.get_or_create(&Outcome { outcome: "denied".into() }).inc_by(denied);
+        registry.register(
+            "access_records",
+            "Access-log records made durable (NEN 7513), by outcome: allowed or denied",
+            access,
+        );
+        let stats = self.log.stats();
+        let counter = |value: u64| {
+            let c = Counter::<u64>::default();
+            c.inc_by(value);
+            c
+        };
+        registry.register("log_events_appended", "Own events made durable", counter(stats.events));
+        registry.register("log_group_commits", "Group commits of own events (one flush each)", counter(stats.commits));
+        let flush = Counter::<f64, std::sync::atomic::AtomicU64>::default();
+        flush.inc_by(stats.flush_micros as f64 / 1e6);
+        registry.register_with_unit("log_flush", "Time spent writing and flushing group commits", Unit::Seconds, flush);
+        let heads = Family::<Origin, Gauge>::default();
+        if let Ok(origins) = self.log.origins().await {
+            for (origin, head) in origins {
+                heads.get_or_create(&Origin { origin: origin.to_hex() }).set(head.seq as i64);
+            }
+        }
+        registry.register("log_head", "The last durable seq of each origin's log held here", heads);
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &registry).expect("encoding to a string cannot fail");
+        out
+    }
+}
+
+/// Serves `/metrics` on `listener` until `stopped` ends.
+pub async fn serve(listener: TcpListener, metrics: Metrics, stopped: impl Future<Output = ()>) {
+    tokio::pin!(stopped);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut stopped => return,
+        };
+        let Ok((stream, _)) = accepted else { continue };
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                let metrics = metrics.clone();
+                async move { Ok::<_, Infallible>(answer(&metrics, &request).await) }
+            });
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+        });
+    }
+}
+
+async fn answer(metrics: &Metrics, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let (status, content_type, body) = match (request.method().as_str(), request.uri().path()) {
+        ("GET", "/metrics") => {
+            (200, "application/openmetrics-text; version=1.0.0; charset=utf-8", metrics.encode().await)
+        }
+        ("GET", _) => (404, "text/plain; charset=utf-8", "not found: the metrics are at /metrics\n".to_string()),
+        _ => (405, "text/plain; charset=utf-8", "only GET /metrics\n".to_string()),
+    };
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .body(Full::new(Bytes::from(body)))
+        .expect("a response of fixed parts")
+}
