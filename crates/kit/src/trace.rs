@@ -44,12 +44,13 @@ pub fn continue_trace(span: &tracing::Span, traceparent: &str) {
 /// outside any trace gets a debug-level span, so that the work of untraced events is not
 /// exported as a trace each.
 pub fn event_span(handler: &str, event: &StoredEvent) -> tracing::Span {
+    // Field values are only worked out for a span that is on: nothing is formatted per event
+    // while tracing is off.
     let h = &event.header;
-    let origin = h.origin.short();
     if h.trace.is_empty() {
-        return tracing::debug_span!("event", handler, kind = %h.kind, origin = %origin, seq = h.seq);
+        return tracing::debug_span!("event", handler, kind = %h.kind, origin = %h.origin.short(), seq = h.seq);
     }
-    let span = tracing::info_span!("event", handler, kind = %h.kind, origin = %origin, seq = h.seq);
+    let span = tracing::info_span!("event", handler, kind = %h.kind, origin = %h.origin.short(), seq = h.seq);
     continue_trace(&span, &h.trace);
     span
 }

@@ -111,6 +111,12 @@ async fn refuse(
     answer
 }
 
+/// The gRPC status in an answer's headers: there when the handler refused (trailers-only); a
+/// stream's or a unary answer's status follows in the trailers.
+fn headers_status(answer: &Response<Body>) -> Option<i32> {
+    answer.headers().get("grpc-status")?.to_str().ok()?.parse().ok()
+}
+
 /// Records that a personal-data answer went out (a stream's items are recorded as they are sent);
 /// an answer whose record is not durable does not go out.
 async fn record_answer(
@@ -120,9 +126,7 @@ async fn record_answer(
     data: DataKind,
     answer: Response<Body>,
 ) -> Response<Body> {
-    let grpc_status =
-        answer.headers().get("grpc-status").and_then(|v| v.to_str().ok()).and_then(|s| s.parse::<i32>().ok());
-    let (subjects, outcome) = match grpc_status {
+    let (subjects, outcome) = match headers_status(&answer) {
         // Trailers-only: the handler refused; only a refusal for want of scope is an access event.
         Some(code) if code == Code::PermissionDenied as i32 => {
             (Vec::new(), Outcome::Denied { reason: "not for this caller's organisation".into() })
@@ -270,10 +274,8 @@ where
             async move {
                 let answer = call.await;
                 if let Ok(answer) = &answer {
-                    // An error is in the headers (trailers-only); a stream's or a unary
-                    // answer's status follows in the trailers, and is OK when it got this far.
-                    let code = answer.headers().get("grpc-status").and_then(|v| v.to_str().ok()?.parse::<i32>().ok());
-                    let code = code.unwrap_or(0);
+                    // Without a status in the headers the answer got this far: OK.
+                    let code = headers_status(answer).unwrap_or(Code::Ok as i32);
                     tracing::Span::current().record("rpc.grpc.status_code", code);
                     metrics.call(&path_for_metrics, code, arrived.elapsed());
                 }

@@ -62,23 +62,17 @@ impl Listeners {
         let api = TcpListener::bind(config.listen)
             .await
             .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", config.listen)))?;
-        let federation = match config.federation.listen.trim() {
-            "" => None,
-            addr => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|e| Error::Config(format!("cannot listen for peers on {addr}: {e}")))?,
-            ),
-        };
-        let admin = match config.admin.listen.trim() {
-            "" => None,
-            addr => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|e| Error::Config(format!("cannot serve metrics on {addr}: {e}")))?,
-            ),
-        };
+        let federation = bind_if_set(&config.federation.listen, "cannot listen for peers on").await?;
+        let admin = bind_if_set(&config.admin.listen, "cannot serve metrics on").await?;
         Ok(Self { api, federation, admin })
+    }
+}
+
+/// A listener on `addr`, unless it is empty; a failure says `what` it was for.
+async fn bind_if_set(addr: &str, what: &str) -> Result<Option<TcpListener>> {
+    match addr.trim() {
+        "" => Ok(None),
+        addr => TcpListener::bind(addr).await.map(Some).map_err(|e| Error::Config(format!("{what} {addr}: {e}"))),
     }
 }
 

@@ -71,8 +71,9 @@ impl Telemetry {
     /// Starts exporting as `config` says, the spans labelled with `instance` (the node's
     /// address); call it inside a tokio runtime (the exporter's client is tonic's).
     pub fn start(config: &TelemetryConfig, instance: &str) -> Result<Self> {
-        if let Some(problem) = config.problems().into_iter().next() {
-            return Err(Error::Config(problem));
+        let problems = config.problems();
+        if !problems.is_empty() {
+            return Err(Error::Config(problems.join("; ")));
         }
         if config.otlp_endpoint.trim().is_empty() {
             return Ok(Self { provider: None });

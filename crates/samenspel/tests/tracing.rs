@@ -116,15 +116,7 @@ async fn a_referral_is_one_trace_across_two_nodes_and_no_span_holds_personal_dat
     let volunteers = organisation(&v, "Vrijwilligers West", pb::OrganisationKind::Vrijwilligersorganisatie).await;
     let volunteer_offer = offer(&v, &volunteers, "Boodschappenmaatje", 1).await;
 
-    let consent = pb::Consent {
-        scopes: vec![pb::ConsentScope {
-            scope: Some(pb::consent_scope::Scope::OrganisationKind(
-                pb::OrganisationKind::Vrijwilligersorganisatie.into(),
-            )),
-        }],
-        purposes: vec![pb::Purpose::Matching.into(), pb::Purpose::FollowUp.into()],
-        until: "2099-12-31".into(),
-    };
+    let consent = consent_for(&[pb::OrganisationKind::Vrijwilligersorganisatie]);
     let client = pb::Person {
         name: MARKERS[0].into(),
         phone: MARKERS[1].into(),

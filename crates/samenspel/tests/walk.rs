@@ -36,14 +36,7 @@ async fn walk(dir: &Path) {
     offer(&h, &homecare, "Hulp bij boodschappen", 2).await;
 
     // The wijkteam takes a request in, with consent to share it for matching.
-    let scope = |k: pb::OrganisationKind| pb::ConsentScope {
-        scope: Some(pb::consent_scope::Scope::OrganisationKind(k.into())),
-    };
-    let consent = pb::Consent {
-        scopes: vec![scope(pb::OrganisationKind::Vrijwilligersorganisatie), scope(pb::OrganisationKind::Thuiszorg)],
-        purposes: vec![pb::Purpose::Matching.into(), pb::Purpose::FollowUp.into()],
-        until: "2099-12-31".into(),
-    };
+    let consent = consent_for(&[pb::OrganisationKind::Vrijwilligersorganisatie, pb::OrganisationKind::Thuiszorg]);
     let fields = pb::HelpRequestFields {
         asked_by: pb::Asker::Professional.into(),
         asking_organisation_id: wijkteam.clone(),

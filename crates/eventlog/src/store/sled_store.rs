@@ -79,8 +79,12 @@ impl SledStore {
         Ok(Self { open: Some(Handles { db, tree }) })
     }
 
+    fn handles(&self) -> &Handles {
+        self.open.as_ref().expect("a store is open until it is dropped")
+    }
+
     fn tree(&self) -> &sled::Tree {
-        &self.open.as_ref().expect("a store is open until it is dropped").tree
+        &self.handles().tree
     }
 }
 
@@ -117,7 +121,7 @@ impl Store for SledStore {
     }
 
     fn flush(&self) -> Result<()> {
-        self.open.as_ref().expect("a store is open until it is dropped").db.flush()?;
+        self.handles().db.flush()?;
         Ok(())
     }
 }

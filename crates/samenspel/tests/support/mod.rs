@@ -208,6 +208,18 @@ pub async fn notices_until(channel: &Authed, organisation: &str, match_id: &str,
     kinds
 }
 
+/// Consent to share a request for matching and follow-up with organisations of `kinds`.
+pub fn consent_for(kinds: &[pb::OrganisationKind]) -> pb::Consent {
+    let scope = |k: &pb::OrganisationKind| pb::ConsentScope {
+        scope: Some(pb::consent_scope::Scope::OrganisationKind((*k).into())),
+    };
+    pb::Consent {
+        scopes: kinds.iter().map(scope).collect(),
+        purposes: vec![pb::Purpose::Matching.into(), pb::Purpose::FollowUp.into()],
+        until: "2099-12-31".into(),
+    }
+}
+
 /// What the sociale kaart says of the room of an offer: its last search reason.
 pub async fn room(channel: &Authed, offer: &str) -> Option<String> {
     let search = pb::SearchOffersRequest { support_kind: "boodschappen".into(), ..Default::default() };
