@@ -1,19 +1,21 @@
 //! The key store: subject keys by subject, the record of erased subjects, whom each key was given
-//! to, and the key that seals read-model snapshots; one file, wrapped by the node key, rewritten
-//! whole (to a temporary file, synced, renamed over the old one, directory synced) on each change.
-//! An erased key's bytes are in no file of the data directory afterwards.
+//! to, and the key that seals read-model snapshots; kept in a journal file wrapped by the node key
+//! (`journal.rs`): a change appends and syncs, an erased key's record is overwritten with zeros in
+//! place, so an erased key's bytes are in no file of the data directory afterwards.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use samenspel_eventlog::{NodeId, NodeKey, write_private_file};
+use samenspel_eventlog::{NodeId, NodeKey};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::journal::{self, Journal, Record, Span};
 use crate::seal::{Sealed, decrypt, encrypt, encrypt_synthetic, random};
 
-const MAGIC: &[u8; 8] = b"SSKEYS1\n";
+/// The first layout: the whole store as one sealed JSON document. Read, and rewritten as a journal.
+const MAGIC_V1: &[u8; 8] = b"SSKEYS1\n";
 const WRAP_CONTEXT: &str = "samenspel 2026-12 key store wrapping key v1";
 const SHARE_CONTEXT: &str = "samenspel 2026-12 subject key sharing v1";
 
@@ -71,6 +73,7 @@ struct Entry {
     shared_with: BTreeSet<String>,
 }
 
+/// What the store holds (and, serialised whole, the first layout's file).
 #[derive(Serialize, Deserialize, Default)]
 struct Contents {
     subjects: BTreeMap<String, Entry>,
@@ -88,19 +91,156 @@ struct Contents {
 pub type ErasedAt = Option<(NodeId, u64)>;
 
 impl Contents {
-    fn rotate(&mut self, position: ErasedAt) -> Result<()> {
-        self.snapshot_key = hex::encode(random::<32>()?);
-        self.snapshot_generation += 1;
-        if let Some((origin, seq)) = position {
-            let floor = self.snapshot_floor.entry(origin.to_hex()).or_default();
-            *floor = (*floor).max(seq);
+    /// Whether a snapshot at `positions` has applied every erasure of the origins it follows.
+    fn past_floor(&self, positions: &[(NodeId, u64)]) -> bool {
+        positions.iter().all(|(o, p)| self.snapshot_floor.get(&o.to_hex()).is_none_or(|floor| p >= floor))
+    }
+}
+
+/// The contents and, for a store on disk, its journal and where in it each key is.
+struct State {
+    contents: Contents,
+    journal: Option<Journal>,
+    /// The frame of each held key's record, overwritten when the key is destroyed.
+    key_at: HashMap<String, Span>,
+    /// The frame of the current snapshot key's record.
+    snapshot_at: Option<Span>,
+}
+
+impl std::ops::Deref for State {
+    type Target = Contents;
+    fn deref(&self) -> &Contents {
+        &self.contents
+    }
+}
+
+impl State {
+    fn new(contents: Contents) -> Self {
+        Self { contents, journal: None, key_at: HashMap::new(), snapshot_at: None }
+    }
+
+    /// Takes a record into the contents (a change being made, or one read back from the
+    /// journal); returns the frame it supersedes.
+    fn apply(&mut self, record: Record, span: Option<Span>) -> Option<Span> {
+        let wipe = record.wipes();
+        let c = &mut self.contents;
+        match record {
+            Record::Key { id, key, shared_with } => {
+                if let Some(span) = span {
+                    self.key_at.insert(id.clone(), span);
+                }
+                c.subjects.insert(id, Entry { key, shared_with });
+            }
+            Record::Shared { id, peer } => {
+                if let Some(entry) = c.subjects.get_mut(&id) {
+                    entry.shared_with.insert(peer);
+                }
+            }
+            Record::Erased { id, at_micros, .. } => {
+                c.subjects.remove(&id);
+                self.key_at.remove(&id);
+                c.erased.insert(id, Erasure { at_micros });
+            }
+            Record::Snapshot { key, generation, floor, .. } => {
+                (c.snapshot_key, c.snapshot_generation, c.snapshot_floor) = (key, generation, floor);
+                self.snapshot_at = span;
+            }
+        }
+        wipe
+    }
+
+    /// Makes a change: its records appended to the journal and synced, then taken into the
+    /// contents (a failed write changes nothing), then the frames they supersede overwritten.
+    fn commit(&mut self, records: Vec<Record>) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let spans = match &mut self.journal {
+            Some(journal) => journal.append(&records)?.into_iter().map(Some).collect(),
+            None => vec![None; records.len()],
+        };
+        let wipe: Vec<Span> = records.into_iter().zip(spans).filter_map(|(r, span)| self.apply(r, span)).collect();
+        let Some(journal) = &mut self.journal else { return Ok(()) };
+        if !wipe.is_empty()
+            && let Err(e) = journal.wipe(&wipe)
+        {
+            // The change is durable and in effect; the overwriting is done again when the store
+            // is next opened (its records name the frames), so the change is not reported failed.
+            tracing::error!(error = %e, "key store: superseded keys not yet overwritten, done at the next start");
+        }
+        if journal.wants_rewrite() {
+            self.rewrite()?;
         }
         Ok(())
     }
 
-    /// Whether a snapshot at `positions` has applied every erasure of the origins it follows.
-    fn past_floor(&self, positions: &[(NodeId, u64)]) -> bool {
-        positions.iter().all(|(o, p)| self.snapshot_floor.get(&o.to_hex()).is_none_or(|floor| p >= floor))
+    /// The records that make up the contents: the snapshot key, every key held, every erasure.
+    fn records(&self) -> Vec<Record> {
+        let c = &self.contents;
+        let mut records = Vec::with_capacity(1 + c.subjects.len() + c.erased.len());
+        records.push(Record::Snapshot {
+            key: c.snapshot_key.clone(),
+            generation: c.snapshot_generation,
+            floor: c.snapshot_floor.clone(),
+            wipe: None,
+        });
+        records.extend(c.subjects.iter().map(|(id, e)| Record::Key {
+            id: id.clone(),
+            key: e.key.clone(),
+            shared_with: e.shared_with.clone(),
+        }));
+        records.extend(c.erased.iter().map(|(id, e)| Record::Erased {
+            id: id.clone(),
+            at_micros: e.at_micros,
+            wipe: None,
+        }));
+        records
+    }
+
+    /// Writes the journal anew at `path` with only what counts.
+    fn write_whole(&mut self, path: &Path, wrap: [u8; 32], node: NodeId) -> Result<()> {
+        let records = self.records();
+        let (journal, spans) = Journal::rewrite(path, wrap, node, &records)?;
+        self.key_at.clear();
+        for (record, span) in records.into_iter().zip(spans) {
+            match record {
+                Record::Key { id, .. } => {
+                    self.key_at.insert(id, span);
+                }
+                Record::Snapshot { .. } => self.snapshot_at = Some(span),
+                _ => {}
+            }
+        }
+        self.journal = Some(journal);
+        Ok(())
+    }
+
+    fn rewrite(&mut self) -> Result<()> {
+        let Some(journal) = &self.journal else { return Ok(()) };
+        let (path, wrap, node) = (journal.path().to_path_buf(), journal.wrap(), journal.node());
+        let before = journal.len();
+        self.write_whole(&path, wrap, node)?;
+        tracing::info!(before, after = self.journal.as_ref().map_or(0, Journal::len), "key store rewritten");
+        Ok(())
+    }
+
+    /// The records of erasing `ids` (each held or not; each once) with a new snapshot key, so
+    /// snapshots written before hold nothing readable.
+    fn erasing(&self, ids: Vec<String>, at_micros: i64, position: ErasedAt) -> Result<Vec<Record>> {
+        let mut records: Vec<Record> =
+            ids.into_iter().map(|id| Record::Erased { wipe: self.key_at.get(&id).copied(), id, at_micros }).collect();
+        let mut floor = self.contents.snapshot_floor.clone();
+        if let Some((origin, seq)) = position {
+            let at = floor.entry(origin.to_hex()).or_default();
+            *at = (*at).max(seq);
+        }
+        records.push(Record::Snapshot {
+            key: hex::encode(random::<32>()?),
+            generation: self.contents.snapshot_generation + 1,
+            floor,
+            wipe: self.snapshot_at,
+        });
+        Ok(records)
     }
 }
 
@@ -109,11 +249,10 @@ pub struct KeyStore {
     /// `None`: kept in memory only (a node on the memory store).
     path: Option<PathBuf>,
     node: NodeKey,
-    wrap: [u8; 32],
-    contents: Mutex<Contents>,
-    /// Keys decoded, for the hot path; filled under the `contents` lock and emptied of a key
+    state: Mutex<State>,
+    /// Keys decoded, for the hot path; filled under the `state` lock and emptied of a key
     /// under it too, so an erased key is never cached again.
-    cache: std::sync::RwLock<std::collections::HashMap<SubjectRef, [u8; 32]>>,
+    cache: std::sync::RwLock<HashMap<SubjectRef, [u8; 32]>>,
 }
 
 impl std::fmt::Debug for KeyStore {
@@ -138,14 +277,31 @@ fn holders(contents: &Contents, name: &str) -> Vec<NodeId> {
         .collect()
 }
 
+fn fresh_contents() -> Result<Contents> {
+    Ok(Contents { snapshot_key: hex::encode(random::<32>()?), ..Contents::default() })
+}
+
 impl KeyStore {
-    /// Opens the key store at `path`, or makes an empty one there. Blocks on file I/O.
+    /// Opens the key store at `path`, or makes an empty one there; a store of the first layout is
+    /// rewritten as a journal. Blocks on file I/O.
     pub fn open(path: &Path, node: &NodeKey) -> Result<Self> {
         let wrap = node.derive(WRAP_CONTEXT);
         let unreadable = |why: &str| Error::Unreadable { path: path.display().to_string(), why: why.into() };
-        let store = match std::fs::read(path) {
+        let state = match std::fs::read(path) {
+            Ok(bytes) if bytes.starts_with(journal::MAGIC) => {
+                let replayed = Journal::replay(path, &bytes, wrap, node.node_id())?;
+                let mut state = State::new(Contents::default());
+                for (record, span) in replayed.records {
+                    state.apply(record, Some(span));
+                }
+                state.journal = Some(replayed.journal);
+                if state.journal.as_ref().is_some_and(Journal::wants_rewrite) {
+                    state.rewrite()?;
+                }
+                state
+            }
             Ok(bytes) => {
-                let body = bytes.strip_prefix(MAGIC).ok_or_else(|| unreadable("not a key store"))?;
+                let body = bytes.strip_prefix(MAGIC_V1).ok_or_else(|| unreadable("not a key store"))?;
                 if body.len() < 24 {
                     return Err(unreadable("truncated"));
                 }
@@ -153,81 +309,57 @@ impl KeyStore {
                 let plain = decrypt(&wrap, &nonce, &wrap_aad(node.node_id()), &body[24..])
                     .ok_or_else(|| unreadable("not this node's, or damaged"))?;
                 let contents = serde_json::from_slice(&plain).map_err(|_| unreadable("damaged contents"))?;
-                Self {
-                    path: Some(path.to_path_buf()),
-                    node: node.clone(),
-                    wrap,
-                    contents: Mutex::new(contents),
-                    cache: Default::default(),
-                }
+                let mut state = State::new(contents);
+                state.write_whole(path, wrap, node.node_id())?;
+                state
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let contents = Contents { snapshot_key: hex::encode(random::<32>()?), ..Contents::default() };
-                let store = Self {
-                    path: Some(path.to_path_buf()),
-                    node: node.clone(),
-                    wrap,
-                    contents: Mutex::new(contents),
-                    cache: Default::default(),
-                };
-                store.persist(&store.lock())?;
-                store
+                let mut state = State::new(fresh_contents()?);
+                state.write_whole(path, wrap, node.node_id())?;
+                state
             }
             Err(e) => return Err(e.into()),
         };
-        Ok(store)
-    }
-
-    /// A key store in memory only, for a node whose log is in memory too.
-    pub fn memory(node: &NodeKey) -> Result<Self> {
-        let contents = Contents { snapshot_key: hex::encode(random::<32>()?), ..Contents::default() };
         Ok(Self {
-            path: None,
+            path: Some(path.to_path_buf()),
             node: node.clone(),
-            wrap: node.derive(WRAP_CONTEXT),
-            contents: Mutex::new(contents),
+            state: Mutex::new(state),
             cache: Default::default(),
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Contents> {
-        self.contents.lock().expect("key store lock")
+    /// A key store in memory only, for a node whose log is in memory too.
+    pub fn memory(node: &NodeKey) -> Result<Self> {
+        Ok(Self {
+            path: None,
+            node: node.clone(),
+            state: Mutex::new(State::new(fresh_contents()?)),
+            cache: Default::default(),
+        })
     }
 
-    fn persist(&self, contents: &Contents) -> Result<()> {
-        let Some(path) = &self.path else { return Ok(()) };
-        let plain = serde_json::to_vec(contents).expect("key store contents serialise");
-        let (nonce, sealed) = encrypt(&self.wrap, &wrap_aad(self.node.node_id()), &plain)?;
-        let mut bytes = Vec::with_capacity(MAGIC.len() + 24 + sealed.len());
-        bytes.extend_from_slice(MAGIC);
-        bytes.extend_from_slice(&nonce);
-        bytes.extend_from_slice(&sealed);
-        write_private_file(path, &bytes)?;
-        Ok(())
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("key store lock")
     }
 
     /// Makes a key for each subject that has none yet, durably, before anything is sealed under
     /// it (a payload must never outlive its key by a crash). Refuses an erased subject. Blocks on
-    /// one file rewrite when a key is new.
+    /// one append and sync when a key is new.
     pub fn ensure(&self, subjects: &[SubjectRef]) -> Result<()> {
-        let mut contents = self.lock();
-        let mut added = false;
+        let mut state = self.lock();
+        let mut new = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for s in subjects {
             let id = s.id();
-            if contents.erased.contains_key(&id) {
+            if state.erased.contains_key(&id) {
                 return Err(Error::Erased { subject: s.subject.clone() });
             }
-            if let std::collections::btree_map::Entry::Vacant(slot) = contents.subjects.entry(id) {
-                slot.insert(Entry { key: hex::encode(random::<32>()?), shared_with: BTreeSet::new() });
-                added = true;
+            if !state.subjects.contains_key(&id) && seen.insert(id.clone()) {
+                new.push(Record::Key { id, key: hex::encode(random::<32>()?), shared_with: BTreeSet::new() });
             }
         }
-        if added {
-            self.persist(&contents)?;
-        }
-        Ok(())
+        state.commit(new)
     }
-
     fn key(&self, subject: &SubjectRef) -> Option<[u8; 32]> {
         if let Some(key) = self.cache.read().expect("key cache lock").get(subject) {
             return Some(*key);
@@ -314,39 +446,28 @@ impl KeyStore {
 
     /// Destroys the subject's key and records that it was erased; the snapshot key is replaced
     /// too, so snapshots written before hold nothing readable. Refuses a subject without a key,
-    /// and one erased before. Returns the nodes the key had been given to. Blocks on one file
-    /// rewrite.
+    /// and one erased before. Returns the nodes the key had been given to. Blocks on two syncs
+    /// (the erasure, then the key's record overwritten).
     pub fn erase(&self, subject: &SubjectRef, at_micros: i64, position: ErasedAt) -> Result<(Erasure, Vec<NodeId>)> {
-        let mut contents = self.lock();
+        let mut state = self.lock();
         let id = subject.id();
-        if contents.erased.contains_key(&id) {
+        if state.erased.contains_key(&id) {
             return Err(Error::Erased { subject: subject.subject.clone() });
         }
         let entry =
-            contents.subjects.remove(&id).ok_or_else(|| Error::UnknownSubject { subject: subject.subject.clone() })?;
-        self.uncache(subject);
+            state.subjects.get(&id).ok_or_else(|| Error::UnknownSubject { subject: subject.subject.clone() })?;
         let shared = entry.shared_with.iter().filter_map(|h| NodeId::from_hex(h)).collect();
-        let erasure = Erasure { at_micros };
-        contents.erased.insert(id, erasure);
-        contents.rotate(position)?;
-        self.persist(&contents)?;
-        Ok((erasure, shared))
+        let records = state.erasing(vec![id], at_micros, position)?;
+        // Out of the cache before the change, while the lock is held: no read uses it after.
+        self.uncache(subject);
+        state.commit(records)?;
+        Ok((Erasure { at_micros }, shared))
     }
 
     /// Destroys this node's copy of a key another node erased (or records the erasure if the key
-    /// never came). `false` when it was erased here before. Blocks on one file rewrite.
+    /// never came). `false` when it was erased here before. Blocks on two syncs.
     pub fn forget(&self, subject: &SubjectRef, at_micros: i64, position: ErasedAt) -> Result<bool> {
-        let mut contents = self.lock();
-        let id = subject.id();
-        if contents.erased.contains_key(&id) {
-            return Ok(false);
-        }
-        contents.subjects.remove(&id);
-        self.uncache(subject);
-        contents.erased.insert(id, Erasure { at_micros });
-        contents.rotate(position)?;
-        self.persist(&contents)?;
-        Ok(true)
+        self.forget_all(std::slice::from_ref(subject), &[], at_micros, position)
     }
 
     /// The origins this store holds a key of subject `name` of (its own, and copies from peers).
@@ -355,8 +476,8 @@ impl KeyStore {
     }
 
     /// [`KeyStore::forget`] for several keys at once: each of `subjects`, and every key of a
-    /// subject in `named` whatever its origin — one snapshot-key rotation and one file rewrite
-    /// for them all. `false` when the first of `subjects` was erased here before.
+    /// subject in `named` whatever its origin — one snapshot-key rotation and one append for them
+    /// all. `false` when the first of `subjects` was erased here before.
     pub fn forget_all(
         &self,
         subjects: &[SubjectRef],
@@ -364,88 +485,92 @@ impl KeyStore {
         at_micros: i64,
         position: ErasedAt,
     ) -> Result<bool> {
-        let mut contents = self.lock();
+        let mut state = self.lock();
         let mut all: Vec<SubjectRef> = subjects.to_vec();
         for name in named {
-            all.extend(holders(&contents, name).into_iter().map(|origin| SubjectRef::new(origin, name.clone())));
+            all.extend(holders(&state, name).into_iter().map(|origin| SubjectRef::new(origin, name.clone())));
         }
-        let first = subjects.first().is_some_and(|s| !contents.erased.contains_key(&s.id()));
-        let mut changed = false;
+        let first = subjects.first().is_some_and(|s| !state.erased.contains_key(&s.id()));
+        let mut ids = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for subject in &all {
             let id = subject.id();
-            if contents.erased.contains_key(&id) {
-                continue;
+            if !state.erased.contains_key(&id) && seen.insert(id.clone()) {
+                ids.push(id);
             }
-            contents.subjects.remove(&id);
-            self.uncache(subject);
-            contents.erased.insert(id, Erasure { at_micros });
-            changed = true;
         }
-        if changed {
-            contents.rotate(position)?;
-            self.persist(&contents)?;
+        if !ids.is_empty() {
+            let records = state.erasing(ids, at_micros, position)?;
+            for subject in &all {
+                self.uncache(subject);
+            }
+            state.commit(records)?;
         }
         Ok(first)
     }
 
     /// The keys of `subjects` sealed for `peer`, which is recorded as holding them (so an erasure
-    /// reaches it); a subject this node holds no key of is left out. Blocks on one file rewrite
+    /// reaches it); a subject this node holds no key of is left out. Blocks on one append and sync
     /// when a key goes to the peer for the first time.
     pub fn share(&self, subjects: &[SubjectRef], peer: NodeId) -> Result<Vec<SharedKey>> {
         if subjects.is_empty() {
             return Ok(Vec::new());
         }
         let Some(secret) = self.node.agree(peer, SHARE_CONTEXT) else { return Ok(Vec::new()) };
-        let mut contents = self.lock();
-        let (mut out, mut new) = (Vec::with_capacity(subjects.len()), false);
+        let mut state = self.lock();
+        let (mut out, mut new) = (Vec::with_capacity(subjects.len()), Vec::new());
+        let peer_hex = peer.to_hex();
         for subject in subjects {
-            let Some(entry) = contents.subjects.get_mut(&subject.id()) else { continue };
+            let id = subject.id();
+            let Some(entry) = state.subjects.get(&id) else { continue };
             let Some(key) = unhex32(&entry.key) else { continue };
-            new |= entry.shared_with.insert(peer.to_hex());
+            if !entry.shared_with.contains(&peer_hex)
+                && !new.iter().any(|r| matches!(r, Record::Shared { id: i, .. } if *i == id))
+            {
+                new.push(Record::Shared { id, peer: peer_hex.clone() });
+            }
             let (nonce, data) = encrypt(&secret, &share_aad(self.node.node_id(), peer, subject), &key)?;
             out.push(SharedKey { subject: subject.clone(), nonce, data });
         }
-        if new {
-            self.persist(&contents)?;
-        }
+        // Recorded before the keys leave: an erasure must reach every node that got one.
+        state.commit(new)?;
         Ok(out)
     }
 
     /// Takes the keys `from` sealed for this node; returns how many were new. A key that is not
     /// for this node, does not open, is of a subject erased here, or is held already is passed
-    /// over. Blocks on one file rewrite when any is new.
+    /// over. Blocks on one append and sync when any is new.
     pub fn accept(&self, from: NodeId, shared: &[SharedKey]) -> Result<usize> {
         if shared.is_empty() {
             return Ok(0);
         }
         let Some(secret) = self.node.agree(from, SHARE_CONTEXT) else { return Ok(0) };
-        let mut contents = self.lock();
-        let mut taken = 0;
+        let mut state = self.lock();
+        let mut new = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for k in shared {
             let aad = share_aad(from, self.node.node_id(), &k.subject);
             let Some(key) = decrypt(&secret, &k.nonce, &aad, &k.data) else { continue };
             let Ok(key) = <[u8; 32]>::try_from(key.as_slice()) else { continue };
             let id = k.subject.id();
-            if contents.erased.contains_key(&id) || contents.subjects.contains_key(&id) {
+            if state.erased.contains_key(&id) || state.subjects.contains_key(&id) || !seen.insert(id.clone()) {
                 continue;
             }
-            contents.subjects.insert(id, Entry { key: hex::encode(key), shared_with: BTreeSet::new() });
-            taken += 1;
+            new.push(Record::Key { id, key: hex::encode(key), shared_with: BTreeSet::new() });
         }
-        if taken > 0 {
-            self.persist(&contents)?;
-        }
+        let taken = new.len();
+        state.commit(new)?;
         Ok(taken)
     }
 
     /// Seals a read model's snapshot at `positions` under the current snapshot key; `None` when
     /// the snapshot has not applied an erasure yet (it is not written: a later one will be).
     pub fn seal_snapshot(&self, name: &str, positions: &[(NodeId, u64)], data: &[u8]) -> Result<Option<Vec<u8>>> {
-        let contents = self.lock();
-        if !contents.past_floor(positions) {
+        let state = self.lock();
+        if !state.past_floor(positions) {
             return Ok(None);
         }
-        let (generation, key) = (contents.snapshot_generation, unhex32(&contents.snapshot_key).unwrap_or([0; 32]));
+        let (generation, key) = (state.snapshot_generation, unhex32(&state.snapshot_key).unwrap_or([0; 32]));
         let (nonce, sealed) = encrypt(&key, &snapshot_aad(name, generation), data)?;
         let mut out = generation.to_be_bytes().to_vec();
         out.extend_from_slice(&nonce);
@@ -457,9 +582,9 @@ impl KeyStore {
     /// erasure since: the read model is rebuilt from the log instead) or it is from before an
     /// erasure of an origin it follows.
     pub fn open_snapshot(&self, name: &str, positions: &[(NodeId, u64)], sealed: &[u8]) -> Option<Vec<u8>> {
-        let contents = self.lock();
-        let (generation, key) = (contents.snapshot_generation, unhex32(&contents.snapshot_key)?);
-        if !contents.past_floor(positions) || sealed.len() < 32 || sealed[..8] != generation.to_be_bytes() {
+        let state = self.lock();
+        let (generation, key) = (state.snapshot_generation, unhex32(&state.snapshot_key)?);
+        if !state.past_floor(positions) || sealed.len() < 32 || sealed[..8] != generation.to_be_bytes() {
             return None;
         }
         let nonce: [u8; 24] = sealed[8..32].try_into().expect("24 bytes");
@@ -472,8 +597,9 @@ impl KeyStore {
     }
 }
 
+/// The associated data of the first layout's sealed document.
 fn wrap_aad(node: NodeId) -> Vec<u8> {
-    let mut aad = MAGIC.to_vec();
+    let mut aad = MAGIC_V1.to_vec();
     aad.extend_from_slice(&node.0);
     aad
 }
@@ -502,10 +628,7 @@ mod tests {
 
     #[test]
     fn an_erased_key_is_in_no_file_and_its_data_does_not_open() {
-        let dir = tempfile::tempdir().unwrap();
-        let node = NodeKey::from_seed([5; 32]);
-        let path = dir.path().join("subject-keys");
-        let store = KeyStore::open(&path, &node).unwrap();
+        let (dir, node, path, store) = fresh();
         let client = SubjectRef::new(node.node_id(), "c-1");
         assert!(matches!(store.seal(&client, b"at", b"x"), Err(Error::UnknownSubject { .. })));
         store.ensure(std::slice::from_ref(&client)).unwrap();
@@ -536,6 +659,164 @@ mod tests {
             let bytes = std::fs::read(entry.unwrap().path()).unwrap();
             assert!(!contains(&bytes, &key) && !contains(&bytes, hex::encode(key).as_bytes()));
         }
+    }
+
+    /// A new key store in a directory of its own.
+    fn fresh() -> (tempfile::TempDir, NodeKey, PathBuf, KeyStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let node = NodeKey::from_seed([5; 32]);
+        let path = dir.path().join("subject-keys");
+        let store = KeyStore::open(&path, &node).unwrap();
+        (dir, node, path, store)
+    }
+
+    /// The key's frame in the file as it is now: the bytes an erasure must overwrite.
+    fn key_frame(store: &KeyStore, subject: &SubjectRef, file: &[u8]) -> Vec<u8> {
+        let span = store.lock().key_at[&subject.id()];
+        file[span.at as usize..(span.at + u64::from(span.len)) as usize].to_vec()
+    }
+
+    #[test]
+    fn a_new_key_is_appended_and_an_erased_one_overwritten_in_place() {
+        let (_dir, node, path, store) = fresh();
+        let many: Vec<SubjectRef> = (0..500).map(|i| SubjectRef::new(node.node_id(), format!("c-{i}"))).collect();
+        store.ensure(&many).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let new = SubjectRef::new(node.node_id(), "c-new");
+        store.ensure(std::slice::from_ref(&new)).unwrap();
+        let after = std::fs::read(&path).unwrap();
+        assert!(after.starts_with(&before), "what was there is left as it was");
+        assert!(after.len() - before.len() < 300, "one record more: {} bytes", after.len() - before.len());
+
+        // Erasing overwrites the key's frame where it is (the file's other bytes stay), and the
+        // frame as it was (a wrapped key the node key would open) is nowhere in the file.
+        let victim = &many[250];
+        let frame = key_frame(&store, victim, &after);
+        let neighbours = [key_frame(&store, &many[249], &after), key_frame(&store, &many[251], &after)];
+        store.erase(victim, 1, None).unwrap();
+        let erased = std::fs::read(&path).unwrap();
+        assert!(!contains(&erased, &frame[4..]), "the erased key's record is overwritten");
+        assert_eq!([key_frame(&store, &many[249], &erased), key_frame(&store, &many[251], &erased)], neighbours);
+        assert!(erased.len() - after.len() < 600, "the erasure appended: {} bytes", erased.len() - after.len());
+        let store = KeyStore::open(&path, &node).unwrap();
+        assert!(store.is_erased(victim) && !store.has_key(victim));
+        assert!(store.has_key(&many[249]) && store.has_key(&many[251]) && store.has_key(&new));
+    }
+
+    #[test]
+    fn an_unfinished_write_at_the_end_is_cut_off_and_what_was_acknowledged_kept() {
+        let (_dir, node, path, store) = fresh();
+        let (a, b) = (SubjectRef::new(node.node_id(), "a"), SubjectRef::new(node.node_id(), "b"));
+        store.ensure(std::slice::from_ref(&a)).unwrap();
+        let key_a = store.key_bytes(&a).unwrap();
+        let acknowledged = std::fs::metadata(&path).unwrap().len();
+        store.ensure(std::slice::from_ref(&b)).unwrap();
+        drop(store);
+        // The crash tore the last write: part of b's record reached the disk.
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.set_len(acknowledged + 30).unwrap();
+        let store = KeyStore::open(&path, &node).unwrap();
+        assert_eq!(store.key_bytes(&a), Some(key_a));
+        assert!(!store.has_key(&b), "b was never acknowledged");
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), acknowledged, "the torn bytes are cut off");
+        // A write after it lands where the torn one was, and reads back.
+        store.ensure(std::slice::from_ref(&b)).unwrap();
+        let key_b = store.key_bytes(&b).unwrap();
+        drop(store);
+        // Garbage at the end (a write whose length reached the disk and its body did not).
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend_from_slice(&60u32.to_le_bytes());
+        bytes.extend_from_slice(&[0x5a; 60]);
+        std::fs::write(&path, &bytes).unwrap();
+        let store = KeyStore::open(&path, &node).unwrap();
+        assert_eq!((store.key_bytes(&a), store.key_bytes(&b)), (Some(key_a), Some(key_b)));
+    }
+
+    #[test]
+    fn a_damaged_record_in_the_middle_is_refused_not_skipped() {
+        let (_dir, node, path, store) = fresh();
+        let (a, b) = (SubjectRef::new(node.node_id(), "a"), SubjectRef::new(node.node_id(), "b"));
+        store.ensure(std::slice::from_ref(&a)).unwrap();
+        store.ensure(std::slice::from_ref(&b)).unwrap();
+        let span = store.lock().key_at[&a.id()];
+        drop(store);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[span.at as usize + 40] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        let err = KeyStore::open(&path, &node).unwrap_err();
+        assert!(matches!(err, Error::Unreadable { .. }) && err.to_string().contains("damaged"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "a store refused is left as it is");
+        // Nor does another node's key cut anything off it.
+        assert!(KeyStore::open(&path, &NodeKey::from_seed([6; 32])).is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    }
+
+    #[test]
+    fn an_erasure_the_crash_left_unfinished_is_finished_when_the_store_opens() {
+        let (_dir, node, path, store) = fresh();
+        let client = SubjectRef::new(node.node_id(), "c-1");
+        store.ensure(std::slice::from_ref(&client)).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let frame = key_frame(&store, &client, &before);
+        let span = store.lock().key_at[&client.id()];
+        let snapshot = store.seal_snapshot("intake", &[], b"state").unwrap().unwrap();
+        store.erase(&client, 1, None).unwrap();
+        drop(store);
+        // The crash came after the erasure was synced and before the key's record was overwritten.
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[span.at as usize..span.at as usize + frame.len()].copy_from_slice(&frame);
+        std::fs::write(&path, &bytes).unwrap();
+        let store = KeyStore::open(&path, &node).unwrap();
+        assert!(store.is_erased(&client) && !store.has_key(&client));
+        assert_eq!(store.open_snapshot("intake", &[], &snapshot), None, "the old snapshot key is gone too");
+        assert!(!contains(&std::fs::read(&path).unwrap(), &frame[4..]), "overwritten at open");
+    }
+
+    #[test]
+    fn a_key_store_of_the_first_layout_is_read_and_kept_as_a_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = NodeKey::from_seed([5; 32]);
+        let path = dir.path().join("subject-keys");
+        let key = random::<32>().unwrap();
+        let mut contents = fresh_contents().unwrap();
+        let id = SubjectRef::new(node.node_id(), "c-1");
+        contents.subjects.insert(id.id(), Entry { key: hex::encode(key), shared_with: BTreeSet::new() });
+        contents.erased.insert(SubjectRef::new(node.node_id(), "c-0").id(), Erasure { at_micros: 3 });
+        let plain = serde_json::to_vec(&contents).unwrap();
+        let (nonce, sealed) = encrypt(&node.derive(WRAP_CONTEXT), &wrap_aad(node.node_id()), &plain).unwrap();
+        std::fs::write(&path, [MAGIC_V1.as_slice(), &nonce, &sealed].concat()).unwrap();
+
+        let store = KeyStore::open(&path, &node).unwrap();
+        assert_eq!(store.key_bytes(&id), Some(key));
+        assert_eq!(store.erasure(&SubjectRef::new(node.node_id(), "c-0")), Some(Erasure { at_micros: 3 }));
+        assert!(std::fs::read(&path).unwrap().starts_with(journal::MAGIC), "rewritten as a journal");
+        drop(store);
+        assert_eq!(KeyStore::open(&path, &node).unwrap().key_bytes(&id), Some(key));
+    }
+
+    #[test]
+    fn the_journal_is_rewritten_when_half_of_it_is_dead() {
+        let (_dir, node, path, store) = fresh();
+        store.lock().journal.as_mut().unwrap().compact_min = 1024;
+        let all: Vec<SubjectRef> = (0..40).map(|i| SubjectRef::new(node.node_id(), format!("c-{i}"))).collect();
+        store.ensure(&all).unwrap();
+        let keys: Vec<[u8; 32]> = all.iter().map(|s| store.key_bytes(s).unwrap()).collect();
+        let (mut len, mut shrank) = (std::fs::metadata(&path).unwrap().len(), 0);
+        for s in &all[..30] {
+            store.erase(s, 1, None).unwrap();
+            let now = std::fs::metadata(&path).unwrap().len();
+            shrank += usize::from(now < len);
+            len = now;
+        }
+        assert!(shrank > 0, "rewritten at least once");
+        let dead = store.lock().journal.as_ref().unwrap().dead;
+        assert!(dead * 2 <= len, "{dead} dead bytes of {len}");
+        drop(store);
+        let store = KeyStore::open(&path, &node).unwrap();
+        for (s, key) in all.iter().zip(&keys).skip(30) {
+            assert_eq!(store.key_bytes(s), Some(*key));
+        }
+        assert!(all[..30].iter().all(|s| store.is_erased(s)));
     }
 
     #[test]

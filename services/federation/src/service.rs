@@ -130,7 +130,7 @@ impl FederationService {
                 };
                 let keys = match keys {
                     Some(keys) if chunk.iter().any(|e| e.payload.is_some()) => {
-                        // Giving a key out the first time rewrites the key store: off the runtime.
+                        // Giving a key out the first time appends to the key store and syncs: off the runtime.
                         tokio::task::spawn_blocking(move || keys_for(&keys, caller, &chunk))
                             .await
                             .map_err(|e| Error::Keys(e.to_string()))??

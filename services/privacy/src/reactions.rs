@@ -52,7 +52,7 @@ impl Reaction for Forget {
 /// Destroys this node's copy of an erased subject's key, and the keys that go with it: its
 /// fingerprints' (`samenspel_kit::fingerprints_of`) and strain answers' (`strain_of`), and what
 /// any node wrote about the subject under a key of its own (`samenspel_kit::about`) that this
-/// node holds. Whether the subject's own key was still here. Blocks on key store rewrites.
+/// node holds. Whether the subject's own key was still here. Blocks on key store syncs.
 pub(crate) fn forget_all(
     keys: &KeyStore,
     subject: &SubjectRef,
