@@ -19,4 +19,5 @@ mod intake_grpc;
 mod matching_grpc;
 mod metrics;
 mod roles;
+mod status;
 mod tokens;

@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 type Sample = (String, BTreeMap<String, String>, f64);
 
 /// GET `path` over HTTP/1.1: the status line and the body.
-async fn get(addr: SocketAddr, path: &str) -> (String, String) {
+pub(crate) async fn get(addr: SocketAddr, path: &str) -> (String, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();

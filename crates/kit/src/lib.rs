@@ -6,8 +6,9 @@
 //! (`runtime`); what a service event is (`events`); ids, paging and watch streams; the rule
 //! that only an entry's host changes it (`hosts`); and who may call what — the role matrix
 //! (`auth`), a call's session (`session`), the access log of personal-data reads (`access`) and
-//! the record of who wrote which events (`written`); and the trace context events carry from the
-//! call that wrote them to whoever handles them (`trace`).
+//! the record of who wrote which events (`written`); the trace context events carry from the
+//! call that wrote them to whoever handles them (`trace`); and how far each read model is
+//! (`read_models`).
 
 mod access;
 mod auth;
@@ -21,6 +22,7 @@ mod paging;
 mod personal;
 mod projection;
 mod reactor;
+mod read_models;
 mod replay;
 mod runtime;
 mod sealing;
@@ -47,6 +49,7 @@ pub use personal::{
 };
 pub use projection::{Projection, ProjectionHandle, ProjectionReader, replay, start_projection};
 pub use reactor::{Reaction, may_pass, start_reactor};
+pub use read_models::{ReadModelPosition, read_models};
 pub use replay::replay_json;
 pub use runtime::{DECIDE_TRIES, Decided, OTHERS_WAIT, Runtime, append_and_wait, decide_and_append};
 pub use sealing::{SealingLog, sealed_subjects};

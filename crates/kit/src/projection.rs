@@ -201,6 +201,7 @@ pub async fn start_projection<P: Projection + Default>(
     let mut subscription = feed.subscribe(log.as_ref(), &positions)?;
     let state = Arc::new(Copies { copies: [RwLock::new(left), RwLock::new(right)], published: AtomicUsize::new(0) });
     let (applied_tx, applied) = watch::channel(positions);
+    crate::read_models::register(origin, name, feed, applied.clone());
     let (name, shared) = (name.to_string(), state.clone());
     let (stop, mut stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

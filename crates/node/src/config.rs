@@ -66,7 +66,8 @@ pub struct NodeConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdminConfig {
-    /// Where `GET /metrics` is served (OpenMetrics text, for Prometheus), as `127.0.0.1:7402`;
+    /// Where `GET /metrics` (OpenMetrics text, for Prometheus) and `GET /status` (JSON, what
+    /// `samenspel status` shows) are served, as `127.0.0.1:7402`;
     /// empty: not served. Plain HTTP without credentials: keep it off public networks.
     pub listen: String,
 }

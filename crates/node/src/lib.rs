@@ -9,6 +9,7 @@ mod edge;
 mod error;
 pub mod metrics;
 mod server;
+pub mod status;
 pub mod telemetry;
 mod tls;
 pub mod tokens;

@@ -1,11 +1,12 @@
 //! Metrics an operator watches, served in the OpenMetrics text format (which Prometheus scrapes)
 //! at `/metrics` on the admin port (`[admin] listen`, off when empty): calls per method and gRPC
 //! status and their latency, the access log's records and refusals, the log's appends, group
-//! commits and flush time, and every origin's head. Labels name methods, status codes, outcomes
-//! and node ids — never a value of a request.
+//! commits and flush time, every origin's head, replication per peer, how far each read model is
+//! behind, and open check-ins by lateness; the node's status as JSON at `/status` (what
+//! `samenspel status` shows). Labels name methods, status codes, outcomes, node ids, peers and
+//! read models — never a value of a request.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::Full;
@@ -17,9 +18,10 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
-use samenspel_eventlog::EventLog;
 use samenspel_kit::AccessLog;
 use tokio::net::TcpListener;
+
+use crate::status::{NodeStatus, StatusSources};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Call {
@@ -42,6 +44,21 @@ struct Origin {
     origin: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PeerLabel {
+    peer: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReadModelLabel {
+    read_model: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Lateness {
+    state: String,
+}
+
 fn latency() -> Histogram {
     // 0.5 ms to about 8 s.
     Histogram::new(exponential_buckets(0.0005, 2.0, 15))
@@ -53,7 +70,7 @@ pub struct Metrics {
     calls: Family<Call, Counter>,
     seconds: Family<Method, Histogram, fn() -> Histogram>,
     access: AccessLog,
-    log: Arc<dyn EventLog>,
+    sources: StatusSources,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -63,14 +80,20 @@ impl std::fmt::Debug for Metrics {
 }
 
 impl Metrics {
-    /// The metrics of a node with `log`, whose edge writes access records through `access`.
-    pub fn new(log: Arc<dyn EventLog>, access: AccessLog) -> Self {
+    /// The metrics of a node whose status is read from `sources` and whose edge writes access
+    /// records through `access`.
+    pub fn new(sources: StatusSources, access: AccessLog) -> Self {
         Self {
             calls: Family::default(),
             seconds: Family::new_with_constructor(latency as fn() -> Histogram),
             access,
-            log,
+            sources,
         }
+    }
+
+    /// The node's status now.
+    pub async fn status(&self) -> NodeStatus {
+        self.sources.gather().await
     }
 
     /// A call to `method` answered with gRPC status `code` after `took`.
@@ -100,7 +123,7 @@ impl Metrics {
             "Access-log records made durable (NEN 7513), by outcome: allowed or denied",
             access,
         );
-        let stats = self.log.stats();
+        let stats = self.sources.log().stats();
         let counter = |value: u64| {
             let c = Counter::<u64>::default();
             c.inc_by(value);
@@ -111,20 +134,62 @@ impl Metrics {
         let flush = Counter::<f64, std::sync::atomic::AtomicU64>::default();
         flush.inc_by(stats.flush_micros as f64 / 1e6);
         registry.register_with_unit("log_flush", "Time spent writing and flushing group commits", Unit::Seconds, flush);
+        let status = self.status().await;
+        let gauge = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
         let heads = Family::<Origin, Gauge>::default();
-        if let Ok(origins) = self.log.origins().await {
-            for (origin, head) in origins {
-                heads.get_or_create(&Origin { origin: origin.to_hex() }).set(head.seq as i64);
-            }
+        for log in &status.logs {
+            heads.get_or_create(&Origin { origin: log.origin.clone() }).set(gauge(log.head));
         }
         registry.register("log_head", "The last durable seq of each origin's log held here", heads);
+        let (connected, behind, refused) = (
+            Family::<PeerLabel, Gauge>::default(),
+            Family::<PeerLabel, Gauge>::default(),
+            Family::<PeerLabel, Counter>::default(),
+        );
+        for peer in &status.peers {
+            let label = PeerLabel { peer: peer.name.clone() };
+            connected.get_or_create(&label).set(i64::from(peer.connected));
+            if let Some(n) = peer.behind {
+                behind.get_or_create(&label).set(gauge(n));
+            }
+            refused.get_or_create(&label).inc_by(peer.refused);
+        }
+        registry.register("replication_connected", "Whether a pull from the peer is open (1) or not (0)", connected);
+        registry.register(
+            "replication_lag_events",
+            "Events of the peer's own log (as it last said its head) not held here yet",
+            behind,
+        );
+        registry.register(
+            "replication_refused",
+            "Batches of the peer's events refused since the node started: they did not verify",
+            refused,
+        );
+        let read_models = Family::<ReadModelLabel, Gauge>::default();
+        for r in &status.read_models {
+            read_models.get_or_create(&ReadModelLabel { read_model: r.name.clone() }).set(gauge(r.behind));
+        }
+        registry.register(
+            "read_model_lag_events",
+            "Events of the logs a read model follows that it has not applied yet",
+            read_models,
+        );
+        let check_ins = Family::<Lateness, Gauge>::default();
+        for (state, n) in [
+            ("due", status.check_ins.due),
+            ("overdue", status.check_ins.overdue),
+            ("escalated", status.check_ins.escalated),
+        ] {
+            check_ins.get_or_create(&Lateness { state: state.into() }).set(gauge(n));
+        }
+        registry.register("check_ins_open", "Open check-ins of active referrals, by lateness", check_ins);
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &registry).expect("encoding to a string cannot fail");
         out
     }
 }
 
-/// Serves `/metrics` on `listener` until `stopped` ends.
+/// Serves `/metrics` and `/status` on `listener` until `stopped` ends.
 pub async fn serve(listener: TcpListener, metrics: Metrics, stopped: impl Future<Output = ()>) {
     tokio::pin!(stopped);
     loop {
@@ -150,8 +215,16 @@ async fn answer(metrics: &Metrics, request: &Request<Incoming>) -> Response<Full
         ("GET", "/metrics") => {
             (200, "application/openmetrics-text; version=1.0.0; charset=utf-8", metrics.encode().await)
         }
-        ("GET", _) => (404, "text/plain; charset=utf-8", "not found: the metrics are at /metrics\n".to_string()),
-        _ => (405, "text/plain; charset=utf-8", "only GET /metrics\n".to_string()),
+        ("GET", "/status") => {
+            let status = serde_json::to_string_pretty(&metrics.status().await).expect("a status serialises");
+            (200, "application/json", status + "\n")
+        }
+        ("GET", _) => (
+            404,
+            "text/plain; charset=utf-8",
+            "not found: the metrics are at /metrics, the status at /status\n".to_string(),
+        ),
+        _ => (405, "text/plain; charset=utf-8", "only GET /metrics and GET /status\n".to_string()),
     };
     Response::builder()
         .status(status)

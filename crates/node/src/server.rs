@@ -272,7 +272,10 @@ pub async fn serve(
     // access record of what personal data went out.
     let credentials_watch = auth.watch_file(stopping.clone());
     let access = AccessLog::new(log.clone(), clock.clone());
-    let metrics = crate::metrics::Metrics::new(log.clone(), access.clone());
+    let sources = crate::status::StatusSources::new(log.clone())
+        .with_replication(replicator.progress())
+        .with_followup(followup.clone());
+    let metrics = crate::metrics::Metrics::new(sources, access.clone());
     let admin = listeners.admin.map(|listener| {
         let addr = listener.local_addr().ok();
         tracing::info!(addr = ?addr, "serving metrics at /metrics");

@@ -10,6 +10,7 @@ mod peers_cli;
 #[cfg(test)]
 mod readme_check;
 mod report;
+mod status_cli;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -117,6 +118,13 @@ enum Command {
     Credentials {
         #[command(subcommand)]
         command: CredentialsCommand,
+    },
+    /// A running node's status from its admin port: the logs it holds and their heads, each
+    /// peer's replication (connected, how far behind, refusals), how far each read model is
+    /// behind, and open check-ins by lateness.
+    Status {
+        #[command(flatten)]
+        args: status_cli::StatusArgs,
     },
 }
 
@@ -407,6 +415,10 @@ fn node(
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Node { .. } => unreachable!("main runs the node itself"),
+        Command::Status { args } => {
+            tokio::runtime::Runtime::new()?.block_on(status_cli::status(&args))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Keys { data } => {
             peers_cli::keys(&data.dir()?)?;
             Ok(ExitCode::SUCCESS)

@@ -20,6 +20,7 @@ use crate::config::FederationConfig;
 use crate::error::Error;
 use crate::grpc::PeerClient;
 use crate::peer::Peer;
+use crate::progress::Progress;
 use crate::service::Pulled;
 use crate::tls::NodeTls;
 use crate::witness::Witness;
@@ -36,16 +37,18 @@ enum Ended {
     Forked,
 }
 
-/// Pulls `origin` from `peer` once: from the stored head until the stream ends or `stop` fires.
+/// Pulls `peer`'s own log from it once: from the stored head until the stream ends or `stop` fires.
 async fn pull_once(
     log: &Arc<dyn EventLog>,
     keys: Option<&Arc<KeyStore>>,
     tls: &NodeTls,
     peer: &Peer,
-    origin: NodeId,
     stop: &mut watch::Receiver<bool>,
     connected: &mut bool,
+    progress: &Progress,
 ) -> Ended {
+    // Only a peer's own log is pulled from it.
+    let origin = peer.id;
     let fail = |why: String| Ended::Retry(Error::Peer { peer: peer.name.clone(), why });
     let mut client = match PeerClient::connect(tls, peer).await {
         Ok(c) => c,
@@ -60,6 +63,7 @@ async fn pull_once(
         Err(e) => return Ended::Retry(e),
     };
     *connected = true;
+    progress.update(&peer.name, |p| p.connected = true);
     tracing::info!(peer = %peer.name, origin = %origin.short(), from, "replicating");
     let mut pending: Vec<RemoteEvent> = Vec::new();
     // Verifying the next batch overlaps with the writer storing the one before: a few ingests of
@@ -73,9 +77,11 @@ async fn pull_once(
                     Ok(_) => continue,
                     Err(LogError::Fork { seq, .. } | LogError::OriginForked { seq, .. }) => {
                         tracing::error!(peer = %peer.name, origin = %origin.short(), seq, "fork: the origin signed two different events at one position; evidence kept, its events refused from now on");
+                        progress.update(&peer.name, |p| (p.refused, p.forked) = (p.refused + 1, true));
                         return Ended::Forked;
                     }
                     Err(LogError::Refused { seq, reason, .. }) => {
+                        progress.update(&peer.name, |p| p.refused += 1);
                         return fail(format!("sent seq {seq} that does not verify ({reason}); nothing of it was stored"));
                     }
                     Err(e) => return Ended::Retry(e.into()),
@@ -119,6 +125,7 @@ async fn pull_once(
 pub struct Replicator {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    progress: Progress,
 }
 
 impl Replicator {
@@ -138,10 +145,18 @@ impl Replicator {
             Duration::from_millis(config.reconnect_max_millis.max(config.reconnect_min_millis).max(1)),
         );
         let every = Duration::from_millis(config.witness_every_millis.max(1));
+        let progress = Progress::default();
+        for peer in &peers {
+            progress.add(&peer.name, peer.id);
+        }
         let witnessing: Vec<JoinHandle<()>> = match &witness {
             Some(w) => peers
                 .iter()
-                .map(|p| tokio::spawn(witness_peer(w.clone(), tls.clone(), p.clone(), every, stopped.clone())))
+                .map(|p| {
+                    let (w, tls, p, stopped, progress) =
+                        (w.clone(), tls.clone(), p.clone(), stopped.clone(), progress.clone());
+                    tokio::spawn(witness_peer(w, tls, p, every, stopped, progress))
+                })
                 .collect(),
             None => Vec::new(),
         };
@@ -149,11 +164,16 @@ impl Replicator {
             .into_iter()
             .map(|peer| {
                 let (log, keys, tls, mut stop) = (log.clone(), keys.clone(), tls.clone(), stopped.clone());
+                let progress = progress.clone();
                 tokio::spawn(async move {
                     let mut pause = min;
                     loop {
                         let mut connected = false;
-                        match pull_once(&log, keys.as_ref(), &tls, &peer, peer.id, &mut stop, &mut connected).await {
+                        let ended =
+                            pull_once(&log, keys.as_ref(), &tls, &peer, &mut stop, &mut connected, &progress)
+                                .await;
+                        progress.update(&peer.name, |p| p.connected = false);
+                        match ended {
                             Ended::Forked => return,
                             Ended::Retry(e) if !*stop.borrow() => {
                                 tracing::warn!(peer = %peer.name, error = %e, retry_in_ms = pause.as_millis() as u64, "replication interrupted");
@@ -171,7 +191,12 @@ impl Replicator {
             })
             .chain(witnessing)
             .collect();
-        Self { stop, tasks }
+        Self { stop, tasks, progress }
+    }
+
+    /// How replication with each peer is going.
+    pub fn progress(&self) -> Progress {
+        self.progress.clone()
     }
 
     pub async fn stop(self) {
@@ -189,6 +214,7 @@ async fn witness_peer(
     peer: Peer,
     every: Duration,
     mut stop: watch::Receiver<bool>,
+    progress: Progress,
 ) {
     loop {
         tokio::select! {
@@ -197,6 +223,11 @@ async fn witness_peer(
         }
         let round = async {
             let heads = PeerClient::connect(&tls, &peer).await?.tree_heads().await?;
+            // Its own head, signed by it, says how far behind this node's copy is.
+            if let Some(own) = heads.iter().find(|h| NodeId(h.head.origin) == peer.id && h.verify().is_ok()) {
+                let size = own.head.size;
+                progress.update(&peer.name, |p| p.head_there = Some(p.head_there.map_or(size, |h| h.max(size))));
+            }
             witness.take(heads).await
         };
         match round.await {

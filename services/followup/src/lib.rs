@@ -21,7 +21,9 @@ mod state;
 pub use config::{FollowUpConfig, PlanStep};
 pub use error::Error;
 pub use grpc::FollowUpGrpc;
-pub use model::{Answer, CheckIn, CheckInState, ClosureCategory, Outcome, Referral, ReferralState, Respondent};
+pub use model::{
+    Answer, CheckIn, CheckInState, ClosureCategory, OpenCheckIns, Outcome, Referral, ReferralState, Respondent,
+};
 pub use samenspel_proto::v1::follow_up_server::FollowUpServer;
 pub use service::FollowUpService;
 

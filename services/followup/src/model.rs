@@ -62,6 +62,14 @@ pub struct Answer {
     pub recorded_micros: i64,
 }
 
+/// How many open check-ins are in each late state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpenCheckIns {
+    pub due: u64,
+    pub overdue: u64,
+    pub escalated: u64,
+}
+
 /// Where a check-in stands. Upcoming, due, overdue and escalated follow from the clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum CheckInState {

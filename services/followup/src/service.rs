@@ -17,7 +17,9 @@ use crate::decide;
 use crate::error::Error;
 use crate::evaluation::{self, Evaluation};
 use crate::events::FollowUpEvent;
-use crate::model::{CheckIn, CheckInState, ClosureCategory, Observation, Outcome, Referral, ReferralState, Respondent};
+use crate::model::{
+    CheckIn, CheckInState, ClosureCategory, Observation, OpenCheckIns, Outcome, Referral, ReferralState, Respondent,
+};
 use crate::reactions::{CURSOR, ERASURE_CURSOR, ForgetNotes, Schedule};
 use crate::state::FollowUpState;
 
@@ -198,6 +200,26 @@ impl FollowUpService {
             _ => String::new(),
         };
         Ok((due, next))
+    }
+
+    /// How many check-ins of active referrals on this node are due, overdue and escalated now (as
+    /// far as the read model has come), for an operator: counts, nothing of whom they are about.
+    pub fn open_check_ins(&self) -> OpenCheckIns {
+        let now = self.clock.now_micros();
+        let state = self.runtime.read();
+        let mut open = OpenCheckIns::default();
+        let active = state
+            .check_ins()
+            .filter(|c| c.is_open() && state.referral(&c.match_id).is_some_and(|r| r.state == ReferralState::Active));
+        for c in active {
+            match self.state_of(c, now) {
+                CheckInState::Due => open.due += 1,
+                CheckInState::Overdue => open.overdue += 1,
+                CheckInState::Escalated => open.escalated += 1,
+                _ => {}
+            }
+        }
+        open
     }
 
     pub async fn check_in(&self, id: &str) -> Result<(CheckIn, CheckInState), Error> {
