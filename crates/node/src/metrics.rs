@@ -7,6 +7,7 @@
 //! read models — never a value of a request.
 
 use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http_body_util::Full;
@@ -64,6 +65,30 @@ fn latency() -> Histogram {
     Histogram::new(exponential_buckets(0.0005, 2.0, 15))
 }
 
+/// The calls counted for OTLP too, on the global meter (a no-op unless `Telemetry` exports).
+#[derive(Clone)]
+struct OtlpCalls {
+    calls: opentelemetry::metrics::Counter<u64>,
+    seconds: opentelemetry::metrics::Histogram<f64>,
+}
+
+impl OtlpCalls {
+    fn new() -> Self {
+        let meter = opentelemetry::global::meter("samenspel");
+        Self {
+            calls: meter
+                .u64_counter("samenspel.rpc.requests")
+                .with_description("Calls answered, by method and gRPC status")
+                .build(),
+            seconds: meter
+                .f64_histogram("samenspel.rpc.duration")
+                .with_unit("s")
+                .with_description("Time from a call's arrival to its answer's headers, by method")
+                .build(),
+        }
+    }
+}
+
 /// What the edge counts as calls pass, and what is read from the log when scraped.
 #[derive(Clone)]
 pub struct Metrics {
@@ -71,6 +96,7 @@ pub struct Metrics {
     seconds: Family<Method, Histogram, fn() -> Histogram>,
     access: AccessLog,
     sources: StatusSources,
+    otlp: OtlpCalls,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -88,6 +114,7 @@ impl Metrics {
             seconds: Family::new_with_constructor(latency as fn() -> Histogram),
             access,
             sources,
+            otlp: OtlpCalls::new(),
         }
     }
 
@@ -102,6 +129,33 @@ impl Metrics {
         let labels = Call { method: method.to_string(), code: format!("{code:?}") };
         self.calls.get_or_create(&labels).inc();
         self.seconds.get_or_create(&Method { method: method.to_string() }).observe(took.as_secs_f64());
+        let method = opentelemetry::KeyValue::new("method", method.to_string());
+        self.otlp.calls.add(1, &[method.clone(), opentelemetry::KeyValue::new("code", labels.code)]);
+        self.otlp.seconds.record(took.as_secs_f64(), &[method]);
+    }
+
+    /// Exports what `/metrics` serves over OTLP too (the calls are recorded as they pass): the
+    /// rest is read every second into what the exporter's callbacks observe, until `stopped`.
+    pub fn export_over_otlp(&self, stopped: impl Future<Output = ()> + Send + 'static) -> tokio::task::JoinHandle<()> {
+        let seen: Arc<Mutex<Option<Observed>>> = Arc::default();
+        let instruments = observe(&seen);
+        let metrics = self.clone();
+        tokio::spawn(async move {
+            let _instruments = instruments;
+            tokio::pin!(stopped);
+            loop {
+                let observed = Observed {
+                    status: metrics.status().await,
+                    stats: metrics.sources.log().stats(),
+                    access: metrics.access.written(),
+                };
+                *seen.lock().expect("observed lock") = Some(observed);
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    () = &mut stopped => return,
+                }
+            }
+        })
     }
 
     /// Everything, in the OpenMetrics text format.
@@ -187,6 +241,110 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut out, &registry).expect("encoding to a string cannot fail");
         out
     }
+}
+
+/// What the OTLP callbacks observe: the node's status and counters, read last.
+struct Observed {
+    status: NodeStatus,
+    stats: samenspel_eventlog::LogStats,
+    access: (u64, u64),
+}
+
+/// Values of one observable instrument, each with its attributes.
+type Values = Vec<(u64, Vec<opentelemetry::KeyValue>)>;
+/// What one observable instrument reads of the observed status.
+type Reading = fn(&Observed, &mut Values);
+/// An observable instrument: its name, its description, what it reads.
+type Observable = (&'static str, &'static str, Reading);
+
+/// The observable instruments, reading `seen` when the exporter collects.
+fn observe(seen: &Arc<Mutex<Option<Observed>>>) -> Vec<Box<dyn std::any::Any + Send>> {
+    use opentelemetry::KeyValue;
+    let meter = opentelemetry::global::meter("samenspel");
+    let read = |f: Reading| {
+        let seen = seen.clone();
+        move || {
+            let mut out = Vec::new();
+            if let Some(observed) = seen.lock().expect("observed lock").as_ref() {
+                f(observed, &mut out);
+            }
+            out
+        }
+    };
+    let mut kept: Vec<Box<dyn std::any::Any + Send>> = Vec::new();
+    let gauges: [Observable; 5] = [
+        ("samenspel.log.head", "The last durable seq of each origin's log held here", |o, out| {
+            out.extend(o.status.logs.iter().map(|l| (l.head, vec![KeyValue::new("origin", l.origin.clone())])));
+        }),
+        ("samenspel.replication.connected", "Whether a pull from the peer is open (1) or not (0)", |o, out| {
+            out.extend(
+                o.status.peers.iter().map(|p| (u64::from(p.connected), vec![KeyValue::new("peer", p.name.clone())])),
+            );
+        }),
+        ("samenspel.replication.lag", "Events of the peer's own log not held here yet", |o, out| {
+            out.extend(
+                o.status.peers.iter().filter_map(|p| Some((p.behind?, vec![KeyValue::new("peer", p.name.clone())]))),
+            );
+        }),
+        ("samenspel.read_model.lag", "Events of the logs a read model follows not applied yet", |o, out| {
+            out.extend(
+                o.status.read_models.iter().map(|r| (r.behind, vec![KeyValue::new("read_model", r.name.clone())])),
+            );
+        }),
+        ("samenspel.check_ins.open", "Open check-ins of active referrals, by lateness", |o, out| {
+            let c = &o.status.check_ins;
+            for (state, n) in [("due", c.due), ("overdue", c.overdue), ("escalated", c.escalated)] {
+                out.push((n, vec![KeyValue::new("state", state)]));
+            }
+        }),
+    ];
+    for (name, description, f) in gauges {
+        let values = read(f);
+        kept.push(Box::new(
+            meter
+                .u64_observable_gauge(name)
+                .with_description(description)
+                .with_callback(move |o| values().iter().for_each(|(v, attrs)| o.observe(*v, attrs)))
+                .build(),
+        ));
+    }
+    let counters: [Observable; 4] = [
+        ("samenspel.access.records", "Access-log records made durable, by outcome", |o, out| {
+            out.push((o.access.0, vec![KeyValue::new("outcome", "allowed")]));
+            out.push((o.access.1, vec![KeyValue::new("outcome", "denied")]));
+        }),
+        ("samenspel.log.events_appended", "Own events made durable", |o, out| out.push((o.stats.events, vec![]))),
+        ("samenspel.log.group_commits", "Group commits of own events (one flush each)", |o, out| {
+            out.push((o.stats.commits, vec![]));
+        }),
+        ("samenspel.replication.refused", "Batches of the peer's events refused: they did not verify", |o, out| {
+            out.extend(o.status.peers.iter().map(|p| (p.refused, vec![KeyValue::new("peer", p.name.clone())])));
+        }),
+    ];
+    for (name, description, f) in counters {
+        let values = read(f);
+        kept.push(Box::new(
+            meter
+                .u64_observable_counter(name)
+                .with_description(description)
+                .with_callback(move |o| values().iter().for_each(|(v, attrs)| o.observe(*v, attrs)))
+                .build(),
+        ));
+    }
+    let seen = seen.clone();
+    kept.push(Box::new(
+        meter
+            .f64_observable_counter("samenspel.log.flush")
+            .with_unit("s")
+            .with_description("Time spent writing and flushing group commits")
+            .with_callback(move |o| {
+                if let Some(observed) = seen.lock().expect("observed lock").as_ref() {
+                    o.observe(observed.stats.flush_micros as f64 / 1e6, &[]);
+                }
+            })
+            .build(),
+    ));
+    kept
 }
 
 /// Serves `/metrics` and `/status` on `listener` until `stopped` ends.

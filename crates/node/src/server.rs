@@ -52,7 +52,7 @@ pub struct Listeners {
     pub api: TcpListener,
     /// The federation port (mutual TLS, peers only), when this node serves peers.
     pub federation: Option<TcpListener>,
-    /// The admin port (metrics), when configured.
+    /// The admin port (metrics and status), when configured.
     pub admin: Option<TcpListener>,
 }
 
@@ -276,6 +276,9 @@ pub async fn serve(
         .with_replication(replicator.progress())
         .with_followup(followup.clone());
     let metrics = crate::metrics::Metrics::new(sources, access.clone());
+    // Over OTLP too when the node exports (the meter provider is the binary's `Telemetry`).
+    let otlp_metrics = (!config.telemetry.otlp_endpoint.trim().is_empty())
+        .then(|| metrics.export_over_otlp(until_stopped(stopping.clone())));
     let admin = listeners.admin.map(|listener| {
         let addr = listener.local_addr().ok();
         tracing::info!(addr = ?addr, "serving metrics at /metrics");
@@ -321,6 +324,9 @@ pub async fn serve(
     let privacy_stopped = privacy.stop().await;
     audit.stop().await;
     let _ = credentials_watch.await;
+    if let Some(exporting) = otlp_metrics {
+        let _ = exporting.await;
+    }
     if let Some(admin) = admin {
         let _ = admin.await;
     }

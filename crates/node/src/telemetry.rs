@@ -1,7 +1,8 @@
-//! Telemetry: the spans of calls and of the events they cause (see `samenspel_kit::trace`),
-//! exported over OTLP/gRPC to a collector when `[telemetry] otlp_endpoint` names one, and kept
-//! nowhere when it does not. Span attributes name methods, organisations' directory ids, roles,
-//! event kinds and positions — never a value of a request or a payload.
+//! Telemetry: the spans of calls and of the events they cause (see `samenspel_kit::trace`), and
+//! the node's metrics (`metrics.rs`), exported over OTLP/gRPC to a collector when `[telemetry]
+//! otlp_endpoint` names one, and kept nowhere when it does not. Span and metric attributes name
+//! methods, organisations' directory ids, roles, event kinds, positions, peers and read models —
+//! never a value of a request or a payload.
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use opentelemetry::KeyValue;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 pub use opentelemetry_sdk::trace::SdkTracer;
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider};
 use serde::{Deserialize, Serialize};
@@ -30,13 +32,20 @@ pub struct TelemetryConfig {
     /// `traceparent`); a call or an event that continues a trace follows the decision made
     /// there, on this node and on its peers.
     pub sampling_ratio: f64,
-    /// The `service.name` spans are exported under.
+    /// The `service.name` spans and metrics are exported under.
     pub service_name: String,
+    /// How often the metrics are exported, in milliseconds.
+    pub metrics_every_millis: u64,
 }
 
 impl Default for TelemetryConfig {
     fn default() -> Self {
-        Self { otlp_endpoint: String::new(), sampling_ratio: 1.0, service_name: "samenspel".into() }
+        Self {
+            otlp_endpoint: String::new(),
+            sampling_ratio: 1.0,
+            service_name: "samenspel".into(),
+            metrics_every_millis: 60_000,
+        }
     }
 }
 
@@ -57,14 +66,18 @@ impl TelemetryConfig {
         if self.service_name.trim().is_empty() {
             out.push("telemetry.service_name: must not be empty".into());
         }
+        if self.metrics_every_millis < 100 {
+            out.push(format!("telemetry.metrics_every_millis: {} is under 100", self.metrics_every_millis));
+        }
         out
     }
 }
 
-/// The exporting tracer of a node, while it runs.
+/// The exporting tracer and meters of a node, while it runs.
 #[derive(Debug)]
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
+    meters: Option<SdkMeterProvider>,
 }
 
 impl Telemetry {
@@ -76,7 +89,7 @@ impl Telemetry {
             return Err(Error::Config(problems.join("; ")));
         }
         if config.otlp_endpoint.trim().is_empty() {
-            return Ok(Self { provider: None });
+            return Ok(Self { provider: None, meters: None });
         }
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_tonic()
@@ -90,13 +103,30 @@ impl Telemetry {
             .with_service_name(config.service_name.clone())
             .with_attribute(KeyValue::new("service.instance.id", instance.to_string()))
             .build();
+        let spans_resource = resource.clone();
         let sampler = Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(config.sampling_ratio)));
         let provider = SdkTracerProvider::builder()
             .with_span_processor(processor)
             .with_sampler(sampler)
-            .with_resource(resource)
+            .with_resource(spans_resource)
             .build();
-        Ok(Self { provider: Some(provider) })
+        let exporter = opentelemetry_otlp::MetricExporter::builder()
+            .with_tonic()
+            .with_endpoint(config.otlp_endpoint.trim())
+            .with_timeout(EXPORT_TIMEOUT)
+            .build()
+            .map_err(|e| Error::Config(format!("telemetry.otlp_endpoint: {e}")))?;
+        let reader =
+            PeriodicReader::builder(exporter).with_interval(Duration::from_millis(config.metrics_every_millis)).build();
+        let meters = SdkMeterProvider::builder().with_reader(reader).with_resource(resource).build();
+        // The node's instruments are made on the global meter (`metrics.rs`): this provider's.
+        opentelemetry::global::set_meter_provider(meters.clone());
+        Ok(Self { provider: Some(provider), meters: Some(meters) })
+    }
+
+    /// Whether anything is exported.
+    pub fn exporting(&self) -> bool {
+        self.provider.is_some()
     }
 
     /// The tracer that exports spans, for the binary's `tracing_opentelemetry` layer (first on
@@ -109,6 +139,12 @@ impl Telemetry {
     /// Sends what is still batched and stops. The SDK's shutdown blocks: it runs beside the
     /// runtime, not on it.
     pub async fn shutdown(self) {
+        if let Some(meters) = self.meters {
+            let done = tokio::task::spawn_blocking(move || meters.shutdown()).await;
+            if let Ok(Err(e)) = done {
+                tracing::warn!(error = %e, "the last metrics could not be exported");
+            }
+        }
         if let Some(provider) = self.provider {
             let done = tokio::task::spawn_blocking(move || provider.shutdown()).await;
             if let Ok(Err(e)) = done {
@@ -124,11 +160,21 @@ mod tests {
 
     #[test]
     fn bad_settings_are_named_and_empty_exports_nothing() {
-        let bad =
-            TelemetryConfig { otlp_endpoint: "127.0.0.1:4317".into(), sampling_ratio: 1.5, service_name: " ".into() };
+        let bad = TelemetryConfig {
+            otlp_endpoint: "127.0.0.1:4317".into(),
+            sampling_ratio: 1.5,
+            service_name: " ".into(),
+            metrics_every_millis: 5,
+        };
         let problems = bad.problems();
-        assert_eq!(problems.len(), 3, "{problems:?}");
-        for name in ["telemetry.otlp_endpoint", "telemetry.sampling_ratio", "telemetry.service_name"] {
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        let names = [
+            "telemetry.otlp_endpoint",
+            "telemetry.sampling_ratio",
+            "telemetry.service_name",
+            "telemetry.metrics_every_millis",
+        ];
+        for name in names {
             assert!(problems.iter().any(|p| p.starts_with(name)), "{name} in {problems:?}");
         }
         assert!(matches!(Telemetry::start(&bad, "x"), Err(Error::Config(_))));

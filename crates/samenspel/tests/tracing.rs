@@ -3,7 +3,8 @@
 //! with a `traceparent` of its own; the wijkteam's node continues that trace in its call's span,
 //! writes it into the events the call appends, and the volunteers' node — which gets those
 //! events by replication — handles them in spans of the same trace, children of the wijkteam's.
-//! No exported span or resource holds a value of the walk's personal data.
+//! No exported span or resource holds a value of the walk's personal data. The metrics go to an
+//! OTLP metrics receiver the same way.
 
 mod support;
 
@@ -11,6 +12,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
@@ -195,4 +200,106 @@ async fn a_referral_is_one_trace_across_two_nodes_and_no_span_holds_personal_dat
         }
     }
     assert!(all.len() > across.len() + 1, "spans of the whole walk were exported and scanned");
+}
+
+/// One exported data point: its metric's name, its attributes and its value.
+type Point = (String, Vec<(String, String)>, f64);
+
+#[derive(Default, Clone)]
+struct MetricsReceiver(Arc<Mutex<Vec<Point>>>);
+
+#[tonic::async_trait]
+impl MetricsService for MetricsReceiver {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+        use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value;
+        let mut got = self.0.lock().unwrap();
+        for resource_metrics in request.into_inner().resource_metrics {
+            let resource = pairs(&resource_metrics.resource.map(|r| r.attributes).unwrap_or_default());
+            for metric in resource_metrics.scope_metrics.into_iter().flat_map(|s| s.metrics) {
+                let numbers = match metric.data {
+                    Some(Data::Gauge(g)) => g.data_points,
+                    Some(Data::Sum(s)) => s.data_points,
+                    Some(Data::Histogram(h)) => {
+                        for p in h.data_points {
+                            let mut attributes = pairs(&p.attributes);
+                            attributes.extend(resource.iter().cloned());
+                            got.push((metric.name.clone(), attributes, p.count as f64));
+                        }
+                        continue;
+                    }
+                    _ => continue,
+                };
+                for p in numbers {
+                    let value = match p.value {
+                        Some(Value::AsInt(i)) => i as f64,
+                        Some(Value::AsDouble(d)) => d,
+                        None => continue,
+                    };
+                    let mut attributes = pairs(&p.attributes);
+                    attributes.extend(resource.iter().cloned());
+                    got.push((metric.name.clone(), attributes, value));
+                }
+            }
+        }
+        Ok(tonic::Response::new(ExportMetricsServiceResponse { partial_success: None }))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_go_over_otlp_too_and_hold_no_value_of_a_request() {
+    let receiver = MetricsReceiver::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let service = MetricsServiceServer::new(receiver.clone());
+    tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+            .await
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let telemetry = format!("[telemetry]\notlp_endpoint = \"http://127.0.0.1:{port}\"\nmetrics_every_millis = 200\n");
+    let mut nodes = federation_of(dir.path(), &["wijkteam"], &telemetry);
+    nodes[0].start();
+    let channel = nodes[0].channel().await;
+    let name = "Wijkteam Meetlat";
+    organisation(&channel, name, pb::OrganisationKind::SociaalWijkteam).await;
+    let node_id = run(&["keys", "--data", nodes[0].data.to_str().unwrap()]).trim().to_string();
+
+    let has = |points: &[Point], metric: &str, attribute: (&str, &str)| {
+        points.iter().any(|(n, a, _)| n == metric && a.iter().any(|(k, v)| k == attribute.0 && v == attribute.1))
+    };
+    let create = "/samenspel.v1.Directory/CreateOrganisation";
+    let points = eventually("the node's metrics exported", || async {
+        let points = receiver.0.lock().unwrap().clone();
+        let done = has(&points, "samenspel.rpc.requests", ("method", create))
+            && has(&points, "samenspel.rpc.duration", ("method", create))
+            && has(&points, "samenspel.log.head", ("origin", &node_id))
+            && has(&points, "samenspel.read_model.lag", ("read_model", "matching"))
+            && has(&points, "samenspel.check_ins.open", ("state", "escalated"))
+            && has(&points, "samenspel.access.records", ("outcome", "allowed"))
+            && points.iter().any(|(n, _, v)| n == "samenspel.log.events_appended" && *v >= 1.0);
+        done.then_some(points)
+    })
+    .await;
+    let ok = points.iter().find(|(n, a, _)| {
+        n == "samenspel.rpc.requests"
+            && a.iter().any(|(k, v)| k == "code" && v == "Ok")
+            && a.iter().any(|(_, v)| v == create)
+    });
+    assert!(ok.is_some_and(|(_, _, v)| *v >= 1.0), "the call counted with its status: {ok:?}");
+    assert!(
+        points.iter().any(|(_, a, _)| a.iter().any(|(k, _)| k == "service.instance.id")),
+        "the node's instance on its metrics"
+    );
+    for (metric, attributes, _) in &points {
+        for (k, v) in attributes {
+            assert!(!v.contains("Meetlat"), "{metric} has {k}={v}");
+        }
+    }
+    nodes[0].stop();
 }
