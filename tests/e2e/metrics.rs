@@ -95,10 +95,12 @@ async fn the_metrics_endpoint_counts_calls_appends_access_and_heads() {
     let seq = head.origins.iter().find(|o| hex_of(&o.origin) == own).map(|o| o.seq).unwrap();
     let scraped = value(&samples, "samenspel_log_head", &[("origin", &own)]).unwrap();
     assert!(scraped >= seq as f64 - 2.0 && scraped <= seq as f64 + 2.0, "head {scraped}, the log says {seq}");
-    // No label holds a value of a request: only methods, codes, outcomes and node ids.
+    // No label holds a value of a request: only methods, codes, outcomes, node ids, peers, read
+    // models and check-in states.
     for (name, labels, _) in &samples {
         for (k, v) in labels {
-            let known = matches!(k.as_str(), "method" | "code" | "outcome" | "origin" | "le");
+            let known =
+                matches!(k.as_str(), "method" | "code" | "outcome" | "origin" | "le" | "peer" | "read_model" | "state");
             assert!(known, "{name} has a label {k}={v}");
             assert!(!v.contains("Wijkteam") && !v.contains("De Vries"), "{name}: {k}={v}");
         }

@@ -293,7 +293,9 @@ impl TestNode {
     /// wrote it.
     pub fn subject_key(&self, owner: samenspel_eventlog::NodeId, subject: &str) -> Option<[u8; 32]> {
         let key = samenspel_eventlog::NodeKey::load_or_create(&self.data_dir().join("node.key")).expect("node key");
-        let store = samenspel_keys::KeyStore::open(&self.data_dir().join("subject-keys"), &key).expect("key store");
+        // Read only: the node may be writing to it.
+        let store =
+            samenspel_keys::KeyStore::read_only(&self.data_dir().join("subject-keys"), &key).expect("key store");
         store.key_bytes(&samenspel_keys::SubjectRef::new(owner, subject))
     }
 

@@ -97,11 +97,16 @@ pub(crate) struct Journal {
     pub(crate) compact_min: u64,
 }
 
-/// What a journal file held when it was opened.
+/// What a journal file holds, read without writing anything.
 pub(crate) struct Replayed {
-    pub journal: Journal,
     /// The records that count, in order, with their frames.
     pub records: Vec<(Record, Span)>,
+    /// Where an unfinished write at the end begins, to be cut off.
+    cut: Option<u64>,
+    /// Frames superseded but not yet overwritten (a crash came between).
+    rewipe: Vec<Span>,
+    dead: u64,
+    len: u64,
 }
 
 fn aad(node: NodeId, at: u64) -> Vec<u8> {
@@ -152,10 +157,9 @@ impl Journal {
         Ok((journal, spans))
     }
 
-    /// Opens the journal in `bytes` (the file at `path`, magic included). An unfinished write at
-    /// its end (a crash before the sync that would have acknowledged it) is cut off; a frame an
-    /// erasure had not yet overwritten is overwritten now; a frame in the middle that does not
-    /// open is damage, and refused.
+    /// Reads the journal in `bytes` (the file at `path`, magic included), writing nothing. An
+    /// unfinished write at its end (a crash before the sync that would have acknowledged it) is
+    /// left out; a frame in the middle that does not open is damage, and refused.
     pub(crate) fn replay(path: &Path, bytes: &[u8], wrap: [u8; 32], node: NodeId) -> Result<Replayed> {
         let damaged = |why: &str| Error::Unreadable { path: path.display().to_string(), why: why.to_string() };
         // Every frame: its span, and its record if it opens (`None`: zeros, or it does not open).
@@ -212,25 +216,31 @@ impl Journal {
                 None => return Err(damaged("damaged (a record in it does not open with this node's key)")),
             }
         }
+        Ok(Replayed { records, cut: cut.map(|c| c as u64), rewipe, dead, len: bytes.len() as u64 })
+    }
+
+    /// Opens the journal `replay` read, for writing: the unfinished write at its end cut off, the
+    /// frames an erasure had not yet overwritten overwritten now.
+    pub(crate) fn mend(path: &Path, replayed: &Replayed, wrap: [u8; 32], node: NodeId) -> Result<Self> {
         let mut journal = Self {
             path: path.to_path_buf(),
             file: open_rw(path)?,
             wrap,
             node,
-            len: bytes.len() as u64,
-            dead,
+            len: replayed.len,
+            dead: replayed.dead,
             compact_min: COMPACT_MIN_BYTES,
         };
-        if let Some(cut) = cut {
-            tracing::warn!(bytes = bytes.len() - cut, "key store: an unfinished write at its end cut off");
-            journal.file.set_len(cut as u64)?;
+        if let Some(cut) = replayed.cut {
+            tracing::warn!(bytes = replayed.len - cut, "key store: an unfinished write at its end cut off");
+            journal.file.set_len(cut)?;
             journal.file.sync_data()?;
-            journal.len = cut as u64;
+            journal.len = cut;
         }
-        if !rewipe.is_empty() {
-            journal.overwrite(&rewipe)?;
+        if !replayed.rewipe.is_empty() {
+            journal.overwrite(&replayed.rewipe)?;
         }
-        Ok(Replayed { journal, records })
+        Ok(journal)
     }
 
     /// Appends `records` and syncs: durable when this returns. Nothing is kept of a failed append.

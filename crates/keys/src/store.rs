@@ -283,23 +283,37 @@ fn fresh_contents() -> Result<Contents> {
 
 impl KeyStore {
     /// Opens the key store at `path`, or makes an empty one there; a store of the first layout is
-    /// rewritten as a journal. Blocks on file I/O.
+    /// rewritten as a journal. Blocks on file I/O. Only the node opens it so: it mends and writes.
     pub fn open(path: &Path, node: &NodeKey) -> Result<Self> {
+        Self::open_as(path, node, true)
+    }
+
+    /// The key store at `path` as its file holds it now, for reading while the node runs (a
+    /// test, a tool): nothing is written to the file, not even mended, and changes made to the
+    /// store are kept in memory only.
+    pub fn read_only(path: &Path, node: &NodeKey) -> Result<Self> {
+        Self::open_as(path, node, false)
+    }
+
+    fn open_as(path: &Path, node: &NodeKey, writing: bool) -> Result<Self> {
         let wrap = node.derive(WRAP_CONTEXT);
         let unreadable = |why: &str| Error::Unreadable { path: path.display().to_string(), why: why.into() };
         let state = match std::fs::read(path) {
             Ok(bytes) if bytes.starts_with(journal::MAGIC) => {
                 let replayed = Journal::replay(path, &bytes, wrap, node.node_id())?;
                 let mut state = State::new(Contents::default());
+                if writing {
+                    state.journal = Some(Journal::mend(path, &replayed, wrap, node.node_id())?);
+                }
                 for (record, span) in replayed.records {
                     state.apply(record, Some(span));
                 }
-                state.journal = Some(replayed.journal);
                 if state.journal.as_ref().is_some_and(Journal::wants_rewrite) {
                     state.rewrite()?;
                 }
                 state
             }
+            Ok(_) if !writing => return Err(unreadable("not a journal (the node rewrites it when it starts)")),
             Ok(bytes) => {
                 let body = bytes.strip_prefix(MAGIC_V1).ok_or_else(|| unreadable("not a key store"))?;
                 if body.len() < 24 {
@@ -313,6 +327,7 @@ impl KeyStore {
                 state.write_whole(path, wrap, node.node_id())?;
                 state
             }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !writing => return Err(e.into()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut state = State::new(fresh_contents()?);
                 state.write_whole(path, wrap, node.node_id())?;
@@ -715,6 +730,10 @@ mod tests {
         // The crash tore the last write: part of b's record reached the disk.
         let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
         file.set_len(acknowledged + 30).unwrap();
+        let torn = std::fs::read(&path).unwrap();
+        let looking = KeyStore::read_only(&path, &node).unwrap();
+        assert!(looking.has_key(&a) && !looking.has_key(&b));
+        assert_eq!(std::fs::read(&path).unwrap(), torn, "read only: the torn end is left to the node");
         let store = KeyStore::open(&path, &node).unwrap();
         assert_eq!(store.key_bytes(&a), Some(key_a));
         assert!(!store.has_key(&b), "b was never acknowledged");
