@@ -89,3 +89,36 @@ async fn the_status_tells_each_peer_each_read_model_and_the_late_check_ins() {
         assert!(!body.contains(marker) && !metrics.contains(marker), "{marker} in the status or metrics");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_restarts_is_witnessed_again_and_its_new_head_told() {
+    let clock: Arc<dyn samenspel_domain::Clock> = Arc::new(samenspel_domain::SystemClock);
+    let mut nodes = TestNode::cluster(2, clock.clone(), |_, c| {
+        c.admin.listen = "127.0.0.1:0".into();
+        c.federation.witness_every_millis = 50;
+    })
+    .await;
+    let b = nodes.pop().unwrap();
+    let a = nodes.pop().unwrap();
+    let told = |a: &TestNode, at_least: u64| {
+        let a = a.admin_addr;
+        async move {
+            let (_, body) = get(a.unwrap(), "/status").await;
+            let s: NodeStatus = serde_json::from_str(&body).unwrap();
+            (s.peers[0].head_there >= Some(at_least)).then_some(())
+        }
+    };
+    organisation(&b, "Vrijwilligers Herstart", pb::OrganisationKind::Vrijwilligersorganisatie, "6411 AB").await;
+    let head = b.log_head().await;
+    eventually("a knows b's head from a witness round", || told(&a, head)).await;
+
+    // b goes away and comes back on the same federation address with more in its log: a's
+    // witness rounds, which keep one connection, make a new one and hear of the new head.
+    let (config, dir) = b.stop().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let b = TestNode::start_again(config, dir, clock).await;
+    organisation(&b, "Buurthulp Herstart", pb::OrganisationKind::Vrijwilligersorganisatie, "6411 AB").await;
+    let later = b.log_head().await;
+    assert!(later > head);
+    eventually("a hears b's new head after b restarted", || told(&a, later)).await;
+}

@@ -210,11 +210,16 @@ impl LocalLog {
 
     /// Verifies the sled store in `dir/log` without starting a writer (and without a node key).
     pub fn verify_dir(dir: &Path) -> Result<VerifyReport> {
+        Self::verify_dir_with(dir, &mut |_| {})
+    }
+
+    /// [`LocalLog::verify_dir`], telling `progress` how far it has come as it goes.
+    pub fn verify_dir_with(dir: &Path, progress: &mut dyn FnMut(VerifyProgress)) -> Result<VerifyReport> {
         let path = dir.join("log");
         if !path.is_dir() {
             return Err(Error::Storage(format!("no event log in {}", dir.display())));
         }
-        verify_store(&SledStore::open(&path, 64 * 1024 * 1024)?)
+        verify_store_with(&SledStore::open(&path, 64 * 1024 * 1024)?, progress)
     }
 
     #[cfg(test)]
@@ -413,9 +418,15 @@ impl EventLog for LocalLog {
     async fn verify_with_progress(&self, progress: mpsc::UnboundedSender<VerifyProgress>) -> Result<VerifyReport> {
         let shared = self.shared.clone();
         tokio::task::spawn_blocking(move || {
+            // At most ten steps a second within an origin, and every origin's end.
+            let mut last: Option<(usize, std::time::Instant)> = None;
             verify_store_with(shared.store.as_ref(), &mut |p| {
-                // A caller that stopped listening still gets the report.
-                let _ = progress.send(p);
+                let due = last.is_none_or(|(done, at)| done != p.origins_done || at.elapsed().as_millis() >= 100);
+                if due {
+                    last = Some((p.origins_done, std::time::Instant::now()));
+                    // A caller that stopped listening still gets the report.
+                    let _ = progress.send(p);
+                }
             })
         })
         .await

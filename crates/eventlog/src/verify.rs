@@ -129,27 +129,47 @@ pub(crate) fn verify_store(store: &dyn Store) -> Result<VerifyReport> {
     verify_store_with(store, &mut |_| {})
 }
 
-/// How far a check of the store has come: origins checked of all, and the events checked.
+/// How far a check of the store has come: origins checked of all, and the events checked of
+/// about how many there are (the last header segment of each origin says).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VerifyProgress {
     pub origin: NodeId,
     pub origins_done: usize,
     pub origins: usize,
     pub events_done: u64,
+    pub events_total: u64,
 }
 
-/// [`verify_store`], telling `progress` after each origin.
+/// About how many events `origin` has stored: the start of its last header segment and what it
+/// holds.
+fn events_of(store: &dyn Store, origin: NodeId) -> Result<u64> {
+    let prefix = Key::origin_prefix(Key::HEADER, origin);
+    Ok(match store.last(&prefix, &Key::prefix_end(&prefix))? {
+        Some((key, segment)) => Key::seq_of(&key) + decode_headers(&segment).0.len().saturating_sub(1) as u64,
+        None => 0,
+    })
+}
+
+/// [`verify_store`], telling `progress` as each origin's headers are read and after each origin.
 pub(crate) fn verify_store_with(store: &dyn Store, progress: &mut dyn FnMut(VerifyProgress)) -> Result<VerifyReport> {
     let mut report = VerifyReport::default();
     let origins = crate::recover::stored_origins(store)?;
+    let mut events_total = 0;
+    for origin in &origins {
+        events_total += events_of(store, *origin)?;
+    }
     for (i, origin) in origins.iter().enumerate() {
-        verify_origin(store, *origin, &mut report)?;
-        progress(VerifyProgress {
+        let before: u64 = report.origins.iter().map(|o| o.events).sum();
+        let told = |events_done, origins_done| VerifyProgress {
             origin: *origin,
-            origins_done: i + 1,
+            origins_done,
             origins: origins.len(),
-            events_done: report.origins.iter().map(|o| o.events).sum(),
-        });
+            events_done,
+            events_total: events_total.max(events_done),
+        };
+        verify_origin(store, *origin, &mut report, &mut |here| progress(told(before + here, i)))?;
+        let events_done = report.origins.iter().map(|o| o.events).sum();
+        progress(told(events_done, i + 1));
     }
     for (k, _) in store.scan(&[Key::FORK], &[Key::FORK + 1], usize::MAX)? {
         if let Some(o) = Key::origin_of(&k) {
@@ -213,7 +233,12 @@ fn check_tree(
     Ok(())
 }
 
-fn verify_origin(store: &dyn Store, origin: NodeId, report: &mut VerifyReport) -> Result<()> {
+fn verify_origin(
+    store: &dyn Store,
+    origin: NodeId,
+    report: &mut VerifyReport,
+    read: &mut dyn FnMut(u64),
+) -> Result<()> {
     let mut problems = Vec::new();
     let mut problem = |seq, kind| problems.push(Problem { origin, seq, kind });
     let mut summary = OriginSummary { origin: Some(origin), ..Default::default() };
@@ -252,6 +277,7 @@ fn verify_origin(store: &dyn Store, origin: NodeId, report: &mut VerifyReport) -
             infos[at] = Some(Info { hash, decoded });
             summary.events += 1;
         }
+        read(summary.events);
     })?;
     check_tree(store, origin, &infos, &mut problem)?;
     let top = infos.len() as u64;
@@ -488,6 +514,23 @@ mod tests {
             let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir.path().join("log"), 1 << 20).unwrap());
             check(&verify_store(store.as_ref()).unwrap(), &target, seq)?;
         }
+    }
+
+    #[test]
+    fn progress_counts_up_to_every_event_it_said_there_would_be() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = LocalLog::open(dir.path(), LogConfig { cache_bytes: 1 << 20, ..LogConfig::default() }).unwrap();
+        // Many group commits: many header segments, so the count moves within the origin.
+        fill(&log, &vec![50; 200]);
+        drop(log);
+        let mut steps = Vec::new();
+        let report = LocalLog::verify_dir_with(dir.path(), &mut |p| steps.push(p)).unwrap();
+        assert!(report.is_ok());
+        let last = steps.last().copied().unwrap();
+        assert_eq!((last.events_done, last.events_total, last.origins_done, last.origins), (10_000, 10_000, 1, 1));
+        assert!(steps.len() > 10, "the count moves as the headers are read: {} steps", steps.len());
+        assert!(steps.windows(2).all(|w| w[0].events_done <= w[1].events_done), "never backwards");
+        assert!(steps.iter().all(|p| p.events_total == 10_000), "the total is known from the start");
     }
 
     /// A stored node of the Merkle tree that is not the hash of the events below it, or is

@@ -19,4 +19,4 @@ pub use config::{ApiClientConfig, ApiConfig, NodeConfig, StoreKind};
 pub use error::{Error, Result};
 pub use server::{Listeners, open_log, run, run_with_clock, serve};
 pub use tokens::IdentityProviderConfig;
-pub use verify::verify_data_dir;
+pub use verify::{verify_data_dir, verify_data_dir_with};

@@ -264,14 +264,17 @@ pub async fn verify(node: &NodeArgs) -> anyhow::Result<ExitCode> {
     let mut stream =
         client(node).await?.verify_integrity(pb::VerifyIntegrityRequest {}).await.map_err(status)?.into_inner();
     let bar = ProgressBar::new(0);
-    bar.set_style(ProgressStyle::with_template("{msg:>9} [{bar:40}] {pos}/{len} origins").expect("a valid template"));
-    bar.set_message("checking");
+    bar.set_style(
+        ProgressStyle::with_template("checking [{bar:40}] {human_pos}/{human_len} events, origin {msg}, {eta} left")
+            .expect("a valid template"),
+    );
     let mut report = None;
     while let Some(item) = stream.next().await {
         match item.map_err(status)?.item {
             Some(pb::integrity_progress::Item::Step(s)) => {
-                bar.set_length(u64::from(s.origins));
-                bar.set_position(u64::from(s.origins_done));
+                bar.set_length(s.events_total.max(s.events_done));
+                bar.set_position(s.events_done);
+                bar.set_message(format!("{} of {}", (s.origins_done + 1).min(s.origins), s.origins));
             }
             Some(pb::integrity_progress::Item::Report(r)) => report = Some(r),
             None => {}

@@ -439,7 +439,21 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Verify { data } => {
             let data = data.dir()?;
-            let report = samenspel_node::verify_data_dir(&data)?;
+            // A bar with the events checked and the time left, on a terminal only.
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "verifying [{bar:40}] {human_pos}/{human_len} events, origin {msg}, {per_sec}, {eta} left",
+                )
+                .expect("a valid template"),
+            );
+            let report = samenspel_node::verify_data_dir_with(&data, &mut |p| {
+                bar.set_length(p.events_total);
+                bar.set_position(p.events_done);
+                bar.set_message(format!("{} of {}", (p.origins_done + 1).min(p.origins), p.origins));
+            });
+            bar.finish_and_clear();
+            let report = report?;
             print!("{}", report::render(&report));
             Ok(if report.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }

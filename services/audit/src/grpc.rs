@@ -68,6 +68,7 @@ fn step_pb(p: &VerifyProgress) -> pb::IntegrityProgress {
         origins_done: p.origins_done as u32,
         origins: p.origins as u32,
         events_done: p.events_done,
+        events_total: p.events_total,
     };
     pb::IntegrityProgress { item: Some(pb::integrity_progress::Item::Step(step)) }
 }

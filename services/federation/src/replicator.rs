@@ -207,7 +207,8 @@ impl Replicator {
     }
 }
 
-/// Asks `peer` for its tree heads every `every`, and has the witness check them.
+/// Asks `peer` for its tree heads every `every`, over one connection kept between rounds, and has
+/// the witness check them.
 async fn witness_peer(
     witness: Arc<Witness>,
     tls: Arc<NodeTls>,
@@ -216,13 +217,20 @@ async fn witness_peer(
     mut stop: watch::Receiver<bool>,
     progress: Progress,
 ) {
+    let mut client: Option<PeerClient> = None;
     loop {
         tokio::select! {
             () = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
         }
         let round = async {
-            let heads = PeerClient::connect(&tls, &peer).await?.tree_heads().await?;
+            // One connection for the rounds (a TLS handshake each round was most of their cost),
+            // made again only after a round failed on it.
+            if client.is_none() {
+                client = Some(PeerClient::connect(&tls, &peer).await?);
+            }
+            let asked = client.as_mut().expect("connected above").tree_heads().await;
+            let heads = asked.inspect_err(|_| client = None)?;
             // Its own head, signed by it, says how far behind this node's copy is.
             if let Some(own) = heads.iter().find(|h| NodeId(h.head.origin) == peer.id && h.verify().is_ok()) {
                 let size = own.head.size;
