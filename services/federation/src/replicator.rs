@@ -69,12 +69,17 @@ async fn pull_once(
     // Verifying the next batch overlaps with the writer storing the one before: a few ingests of
     // this origin are in flight, answered in order (the writer queues them in order too).
     let mut storing = FuturesOrdered::new();
+    let mut catching_up = CatchUp::new(from - 1);
     loop {
         let message = tokio::select! {
             m = stream.next(), if storing.len() < IN_FLIGHT => m,
             Some(stored) = storing.next(), if !storing.is_empty() => {
                 match stored {
-                    Ok(_) => continue,
+                    Ok(outcome) => {
+                        let outcome: samenspel_eventlog::IngestOutcome = outcome;
+                        catching_up.stored(peer, outcome.head.seq, progress);
+                        continue;
+                    }
                     Err(LogError::Fork { seq, .. } | LogError::OriginForked { seq, .. }) => {
                         tracing::error!(peer = %peer.name, origin = %origin.short(), seq, "fork: the origin signed two different events at one position; evidence kept, its events refused from now on");
                         progress.update(&peer.name, |p| (p.refused, p.forked) = (p.refused + 1, true));
@@ -117,6 +122,36 @@ async fn pull_once(
         let batch = std::mem::replace(&mut pending, rest);
         let log = log.clone();
         storing.push_back(async move { log.ingest(batch).await });
+    }
+}
+
+/// How often a pull far behind its peer says how far it has come.
+const CATCH_UP_EVERY: Duration = Duration::from_secs(10);
+
+/// A pull's progress towards the peer's head, told in the log every [`CATCH_UP_EVERY`] while it
+/// is behind: held, the peer's head, the rate and the time left.
+struct CatchUp {
+    since: Instant,
+    held_then: u64,
+}
+
+impl CatchUp {
+    fn new(held: u64) -> Self {
+        Self { since: Instant::now(), held_then: held }
+    }
+
+    fn stored(&mut self, peer: &Peer, held: u64, progress: &Progress) {
+        let elapsed = self.since.elapsed();
+        if elapsed < CATCH_UP_EVERY {
+            return;
+        }
+        let there = progress.peers().into_iter().find(|p| p.name == peer.name).and_then(|p| p.head_there);
+        let rate = held.saturating_sub(self.held_then) as f64 / elapsed.as_secs_f64();
+        if let Some(there) = there.filter(|t| *t > held) {
+            let left = (rate > 0.0).then(|| ((there - held) as f64 / rate).round() as u64);
+            tracing::info!(peer = %peer.name, held, there, events_per_sec = rate.round() as u64, seconds_left = ?left, "catching up");
+        }
+        *self = Self::new(held);
     }
 }
 
