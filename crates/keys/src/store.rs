@@ -168,8 +168,11 @@ impl State {
             // is next opened (its records name the frames), so the change is not reported failed.
             tracing::error!(error = %e, "key store: superseded keys not yet overwritten, done at the next start");
         }
-        if journal.wants_rewrite() {
-            self.rewrite()?;
+        if journal.wants_rewrite()
+            && let Err(e) = self.rewrite()
+        {
+            // The journal as it is still holds everything; the rewrite is tried again later.
+            tracing::error!(error = %e, "key store: not rewritten, its dead records kept for now");
         }
         Ok(())
     }
