@@ -30,7 +30,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(name = "samenspel", version, about = "Federated matching between formal and informal care")]
 struct Cli {
     /// How log lines on standard error look: text, or json (one object per line). Which lines:
-    /// RUST_LOG (default `info,sled=warn`; e.g. `RUST_LOG=debug`, `RUST_LOG=samenspel_matching=debug`).
+    /// RUST_LOG (default `info,sled=warn,opentelemetry=warn`; e.g. `RUST_LOG=debug`, `RUST_LOG=samenspel_matching=debug`).
     #[arg(long, global = true, env = "SAMENSPEL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
     #[command(subcommand)]
@@ -353,12 +353,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// The log lines a node writes unless RUST_LOG says otherwise: the SDK of OpenTelemetry only
+/// when something went wrong (a collector that does not answer).
+const DEFAULT_LOG: &str = "info,sled=warn,opentelemetry=warn";
+
 /// The log lines on standard error (as `format` and RUST_LOG say) and, with `tracer`, the spans
 /// exported over OTLP.
 fn logging(format: LogFormat, tracer: Option<SdkTracer>) -> impl tracing::Subscriber + Send + Sync {
+    use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt;
-    let telemetry = tracer.map(|t| tracing_opentelemetry::layer().with_tracer(t));
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sled=warn"));
+    // The SDK's own reports (a failed export above all) are log lines, never exported: an export
+    // that reported its failure by exporting would feed on itself.
+    let telemetry = tracer.map(|t| {
+        tracing_opentelemetry::layer()
+            .with_tracer(t)
+            .with_filter(tracing_subscriber::filter::filter_fn(|m| !m.target().starts_with("opentelemetry")))
+    });
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG));
     let text = (format == LogFormat::Text).then(|| {
         let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
         tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi)

@@ -303,3 +303,21 @@ async fn the_metrics_go_over_otlp_too_and_hold_no_value_of_a_request() {
     }
     nodes[0].stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_that_does_not_answer_is_reported_in_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = free_port();
+    let telemetry = format!("[telemetry]\notlp_endpoint = \"http://127.0.0.1:{closed}\"\nmetrics_every_millis = 200\n");
+    let mut nodes = federation_of(dir.path(), &["wijkteam"], &telemetry);
+    nodes[0].start();
+    nodes[0].channel().await;
+    let log = nodes[0].data.with_extension("log");
+    let line = eventually("the failed export in the node's log", || async {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.lines().find(|l| l.contains("ExportError")).map(str::to_string)
+    })
+    .await;
+    assert!(line.contains("ERROR") && line.contains("Connection refused"), "{line}");
+    nodes[0].stop();
+}
