@@ -65,7 +65,7 @@ fn latency() -> Histogram {
     Histogram::new(exponential_buckets(0.0005, 2.0, 15))
 }
 
-/// The calls counted for OTLP too, on the global meter (a no-op unless `Telemetry` exports).
+/// The calls counted for OTLP too, on the global meter (the provider `Telemetry` installs).
 #[derive(Clone)]
 struct OtlpCalls {
     calls: opentelemetry::metrics::Counter<u64>,
@@ -96,7 +96,8 @@ pub struct Metrics {
     seconds: Family<Method, Histogram, fn() -> Histogram>,
     access: AccessLog,
     sources: StatusSources,
-    otlp: OtlpCalls,
+    /// Set once the node exports over OTLP: until then a call costs no attribute to build.
+    otlp: Arc<std::sync::OnceLock<OtlpCalls>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -114,7 +115,7 @@ impl Metrics {
             seconds: Family::new_with_constructor(latency as fn() -> Histogram),
             access,
             sources,
-            otlp: OtlpCalls::new(),
+            otlp: Arc::default(),
         }
     }
 
@@ -129,14 +130,17 @@ impl Metrics {
         let labels = Call { method: method.to_string(), code: format!("{code:?}") };
         self.calls.get_or_create(&labels).inc();
         self.seconds.get_or_create(&Method { method: method.to_string() }).observe(took.as_secs_f64());
-        let method = opentelemetry::KeyValue::new("method", method.to_string());
-        self.otlp.calls.add(1, &[method.clone(), opentelemetry::KeyValue::new("code", labels.code)]);
-        self.otlp.seconds.record(took.as_secs_f64(), &[method]);
+        if let Some(otlp) = self.otlp.get() {
+            let method = opentelemetry::KeyValue::new("method", method.to_string());
+            otlp.calls.add(1, &[method.clone(), opentelemetry::KeyValue::new("code", labels.code)]);
+            otlp.seconds.record(took.as_secs_f64(), &[method]);
+        }
     }
 
     /// Exports what `/metrics` serves over OTLP too (the calls are recorded as they pass): the
     /// rest is read every second into what the exporter's callbacks observe, until `stopped`.
     pub fn export_over_otlp(&self, stopped: impl Future<Output = ()> + Send + 'static) -> tokio::task::JoinHandle<()> {
+        let _ = self.otlp.set(OtlpCalls::new());
         let seen: Arc<Mutex<Option<Observed>>> = Arc::default();
         let instruments = observe(&seen);
         let metrics = self.clone();
