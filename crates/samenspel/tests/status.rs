@@ -22,7 +22,8 @@ fn json(args: &[&str]) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_shows_peers_read_models_and_check_ins_as_a_table_and_as_json() {
     let dir = tempfile::tempdir().unwrap();
-    let mut nodes = federation_of(dir.path(), &["wijkteam", "vrijwilligers"], "");
+    // Witness rounds (which tell a peer's head) often, so the test need not wait out the default.
+    let mut nodes = federation_of(dir.path(), &["wijkteam", "vrijwilligers"], "witness_every_millis = 200\n");
     let mut admins = Vec::new();
     for node in &nodes {
         let port = free_port();
