@@ -233,11 +233,7 @@ impl Metrics {
             read_models,
         );
         let check_ins = Family::<Lateness, Gauge>::default();
-        for (state, n) in [
-            ("due", status.check_ins.due),
-            ("overdue", status.check_ins.overdue),
-            ("escalated", status.check_ins.escalated),
-        ] {
+        for (state, n) in status.check_ins.by_state() {
             check_ins.get_or_create(&Lateness { state: state.into() }).set(gauge(n));
         }
         registry.register("check_ins_open", "Open check-ins of active referrals, by lateness", check_ins);
@@ -265,14 +261,15 @@ type Observable = (&'static str, &'static str, Reading);
 fn observe(seen: &Arc<Mutex<Option<Observed>>>) -> Vec<Box<dyn std::any::Any + Send>> {
     use opentelemetry::KeyValue;
     let meter = opentelemetry::global::meter("samenspel");
-    let read = |f: Reading| {
+    // What an instrument's callback observes: `f`'s values of what was seen last.
+    let callback = |f: Reading| {
         let seen = seen.clone();
-        move || {
-            let mut out = Vec::new();
+        move |o: &dyn opentelemetry::metrics::AsyncInstrument<u64>| {
+            let mut values = Vec::new();
             if let Some(observed) = seen.lock().expect("observed lock").as_ref() {
-                f(observed, &mut out);
+                f(observed, &mut values);
             }
-            out
+            values.iter().for_each(|(v, attributes)| o.observe(*v, attributes));
         }
     };
     let mut kept: Vec<Box<dyn std::any::Any + Send>> = Vec::new();
@@ -296,21 +293,12 @@ fn observe(seen: &Arc<Mutex<Option<Observed>>>) -> Vec<Box<dyn std::any::Any + S
             );
         }),
         ("samenspel.check_ins.open", "Open check-ins of active referrals, by lateness", |o, out| {
-            let c = &o.status.check_ins;
-            for (state, n) in [("due", c.due), ("overdue", c.overdue), ("escalated", c.escalated)] {
-                out.push((n, vec![KeyValue::new("state", state)]));
-            }
+            out.extend(o.status.check_ins.by_state().map(|(state, n)| (n, vec![KeyValue::new("state", state)])));
         }),
     ];
     for (name, description, f) in gauges {
-        let values = read(f);
-        kept.push(Box::new(
-            meter
-                .u64_observable_gauge(name)
-                .with_description(description)
-                .with_callback(move |o| values().iter().for_each(|(v, attrs)| o.observe(*v, attrs)))
-                .build(),
-        ));
+        let gauge = meter.u64_observable_gauge(name).with_description(description).with_callback(callback(f));
+        kept.push(Box::new(gauge.build()));
     }
     let counters: [Observable; 4] = [
         ("samenspel.access.records", "Access-log records made durable, by outcome", |o, out| {
@@ -326,14 +314,8 @@ fn observe(seen: &Arc<Mutex<Option<Observed>>>) -> Vec<Box<dyn std::any::Any + S
         }),
     ];
     for (name, description, f) in counters {
-        let values = read(f);
-        kept.push(Box::new(
-            meter
-                .u64_observable_counter(name)
-                .with_description(description)
-                .with_callback(move |o| values().iter().for_each(|(v, attrs)| o.observe(*v, attrs)))
-                .build(),
-        ));
+        let counter = meter.u64_observable_counter(name).with_description(description).with_callback(callback(f));
+        kept.push(Box::new(counter.build()));
     }
     let seen = seen.clone();
     kept.push(Box::new(

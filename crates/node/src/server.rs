@@ -281,7 +281,7 @@ pub async fn serve(
         .then(|| metrics.export_over_otlp(until_stopped(stopping.clone())));
     let admin = listeners.admin.map(|listener| {
         let addr = listener.local_addr().ok();
-        tracing::info!(addr = ?addr, "serving metrics at /metrics");
+        tracing::info!(addr = ?addr, "serving metrics at /metrics and the status at /status");
         tokio::spawn(crate::metrics::serve(listener, metrics.clone(), until_stopped(stopping.clone())))
     });
     let edge = Edge::new(auth, access, stopping.clone(), metrics);

@@ -57,13 +57,8 @@ pub struct ReadModelStatus {
     pub behind: u64,
 }
 
-/// Open check-ins of active referrals, by how late they are.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CheckInCounts {
-    pub due: u64,
-    pub overdue: u64,
-    pub escalated: u64,
-}
+/// Open check-ins of active referrals, by how late they are (the follow-up's count).
+pub use samenspel_followup::OpenCheckIns as CheckInCounts;
 
 /// Where a node's status is read from.
 #[derive(Clone)]
@@ -144,10 +139,7 @@ impl StatusSources {
             .into_iter()
             .map(|r| ReadModelStatus { behind: r.behind(own, &heads), name: r.name })
             .collect();
-        let check_ins = self.followup.as_ref().map_or_else(CheckInCounts::default, |f| {
-            let open = f.open_check_ins();
-            CheckInCounts { due: open.due, overdue: open.overdue, escalated: open.escalated }
-        });
+        let check_ins = self.followup.as_ref().map_or_else(CheckInCounts::default, |f| f.open_check_ins());
         NodeStatus { node: own.to_hex(), logs, peers, read_models, check_ins }
     }
 }

@@ -103,12 +103,11 @@ impl Telemetry {
             .with_service_name(config.service_name.clone())
             .with_attribute(KeyValue::new("service.instance.id", instance.to_string()))
             .build();
-        let spans_resource = resource.clone();
         let sampler = Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(config.sampling_ratio)));
         let provider = SdkTracerProvider::builder()
             .with_span_processor(processor)
             .with_sampler(sampler)
-            .with_resource(spans_resource)
+            .with_resource(resource.clone())
             .build();
         let exporter = opentelemetry_otlp::MetricExporter::builder()
             .with_tonic()
@@ -122,11 +121,6 @@ impl Telemetry {
         // The node's instruments are made on the global meter (`metrics.rs`): this provider's.
         opentelemetry::global::set_meter_provider(meters.clone());
         Ok(Self { provider: Some(provider), meters: Some(meters) })
-    }
-
-    /// Whether anything is exported.
-    pub fn exporting(&self) -> bool {
-        self.provider.is_some()
     }
 
     /// The tracer that exports spans, for the binary's `tracing_opentelemetry` layer (first on

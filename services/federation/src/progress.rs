@@ -41,6 +41,11 @@ impl Progress {
         }
     }
 
+    /// The peer's head as it last said.
+    pub(crate) fn head_there(&self, name: &str) -> Option<u64> {
+        self.peers.lock().expect("progress lock").get(name).and_then(|p| p.head_there)
+    }
+
     /// Every peer, by name.
     pub fn peers(&self) -> Vec<PeerProgress> {
         self.peers.lock().expect("progress lock").values().cloned().collect()

@@ -145,7 +145,7 @@ impl CatchUp {
         if elapsed < CATCH_UP_EVERY {
             return;
         }
-        let there = progress.peers().into_iter().find(|p| p.name == peer.name).and_then(|p| p.head_there);
+        let there = progress.head_there(&peer.name);
         let rate = held.saturating_sub(self.held_then) as f64 / elapsed.as_secs_f64();
         if let Some(there) = there.filter(|t| *t > held) {
             let left = (rate > 0.0).then(|| ((there - held) as f64 / rate).round() as u64);

@@ -63,11 +63,18 @@ pub struct Answer {
 }
 
 /// How many open check-ins are in each late state.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpenCheckIns {
     pub due: u64,
     pub overdue: u64,
     pub escalated: u64,
+}
+
+impl OpenCheckIns {
+    /// Each late state by name, with its count.
+    pub fn by_state(&self) -> [(&'static str, u64); 3] {
+        [("due", self.due), ("overdue", self.overdue), ("escalated", self.escalated)]
+    }
 }
 
 /// Where a check-in stands. Upcoming, due, overdue and escalated follow from the clock.

@@ -185,9 +185,8 @@ impl FollowUpService {
         let (organisation, person) = (organisation.trim(), person.trim());
         let state = self.runtime.read();
         let mut due: Vec<(CheckIn, CheckInState)> = state
-            .check_ins()
+            .open_check_ins()
             .filter(|c| c.owner_organisation_id == organisation && (person.is_empty() || c.owner_person == person))
-            .filter(|c| c.is_open() && state.referral(&c.match_id).is_some_and(|r| r.state == ReferralState::Active))
             .map(|c| (c.clone(), self.state_of(c, now)))
             .filter(|(_, s)| include_upcoming || *s != CheckInState::Upcoming)
             .filter(|(c, _)| after.as_ref().is_none_or(|(due, id)| (c.due_micros, &c.id) > (*due, id)))
@@ -208,10 +207,7 @@ impl FollowUpService {
         let now = self.clock.now_micros();
         let state = self.runtime.read();
         let mut open = OpenCheckIns::default();
-        let active = state
-            .check_ins()
-            .filter(|c| c.is_open() && state.referral(&c.match_id).is_some_and(|r| r.state == ReferralState::Active));
-        for c in active {
+        for c in state.open_check_ins() {
             match self.state_of(c, now) {
                 CheckInState::Due => open.due += 1,
                 CheckInState::Overdue => open.overdue += 1,

@@ -203,6 +203,12 @@ impl FollowUpState {
     }
 
     /// The check-ins of a referral, in plan order.
+    /// The check-ins still to answer of referrals that are active: what can be due.
+    pub(crate) fn open_check_ins(&self) -> impl Iterator<Item = &CheckIn> {
+        self.check_ins()
+            .filter(|c| c.is_open() && self.referral(&c.match_id).is_some_and(|r| r.state == ReferralState::Active))
+    }
+
     pub(crate) fn check_ins_of<'a>(&'a self, referral: &'a Referral) -> impl Iterator<Item = &'a CheckIn> {
         referral.check_ins.iter().filter_map(|id| self.check_ins.get(id))
     }
